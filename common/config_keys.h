@@ -1,0 +1,103 @@
+/* config_keys.h - every configuration key, described once (STYLE.md §2.6).
+ * X(section, name, type, field, default, min, max, enum_values, flags, doc)
+ *   type:   BOOL INT DOUBLE SIZE DURATION ENUM STRING PATH ENDPOINT
+ *   field:  member of pd_config_t (offsetof), so an old and a new config can coexist
+ *   min/max apply to INT, DOUBLE, SIZE (bytes) and DURATION (milliseconds)
+ *   enum_values: "a|b|c" for ENUM (the field holds the index), NULL otherwise
+ *   flags:  PD_CF_RELOADABLE, PD_CF_SECRET, PD_CF_REQUIRED, PD_CF_JOB (part of the job hash)
+ * The inih handler, --check-config, -o overrides, the /status config dump and the generated
+ * reference (paramd --config-reference) all walk this one table. */
+#ifndef PD_COMMON_CONFIG_KEYS_H
+#define PD_COMMON_CONFIG_KEYS_H
+
+#define PD_CONFIG_KEYS(X)                                                                       \
+    X(server, listen, ENDPOINT, listen, "tcp://127.0.0.1:5555", 0, 0, NULL, 0,                  \
+      "ZeroMQ endpoint the daemon binds (ROUTER). tcp://HOST:0 or :* picks a free port.")      \
+    X(server, endpoint_file, PATH, endpoint_file, "", 0, 0, NULL, 0,                            \
+      "If set, the bound endpoint is written to this file (atomically) once listening.")      \
+    X(server, worker_timeout, DURATION, worker_timeout_ms, "10s", 100, 86400000, NULL, 0,       \
+      "A worker silent for this long is evicted and its tasks are given to others.")          \
+    X(server, heartbeat_interval, DURATION, heartbeat_interval_ms, "1s", 10, 3600000, NULL, 0,  \
+      "How often workers send a heartbeat while busy or idle.")                                \
+    X(server, metrics_log, PATH, metrics_log, "", 0, 0, NULL, 0,                                \
+      "JSON-lines metrics log (one line per evaluation, last line event=done). Empty: none.") \
+    X(server, log_level, ENUM, log_level, "info", 0, 0, "err|warning|notice|info|debug",      \
+      PD_CF_RELOADABLE, "Most verbose log level printed to stderr.")                          \
+    X(server, progress, ENUM, progress, "auto", 0, 0, "auto|yes|no", 0,                        \
+      "One-line progress display on stderr: auto shows it only on a terminal.")               \
+    X(server, exit_when_done, BOOL, exit_when_done, "no", 0, 0, NULL, 0,                        \
+      "Exit with status 0 once a stop criterion is met (always on with --local-workers).")    \
+    X(server, max_message_size, SIZE, max_message_size, "0", 0, 4294967295.0, NULL, 0,          \
+      "Largest message accepted from a peer; 0 sizes it from the model (2 x dim x 8 + 64K).") \
+    X(server, allow_insecure, BOOL, allow_insecure, "no", 0, 0, NULL, 0,                        \
+      "Allow binding a non-loopback endpoint without CURVE encryption.")                      \
+    X(job, method, ENUM, method, "async-sgd", 0, 0, "sync-sgd|async-sgd|ssp", PD_CF_JOB,       \
+      "Optimisation method (ALGORITHMS.md §1-2).")                                            \
+    X(job, seed, INT, seed, "1", 0, 9.2e18, NULL, PD_CF_JOB,                                   \
+      "Seed of every random choice of the server (minibatches, initialisation).")             \
+    X(job, batch_size, INT, batch_size, "32", 1, 1048576, NULL, PD_CF_JOB,                     \
+      "Samples per gradient task (per worker for sync-sgd and ssp).")                         \
+    X(job, max_staleness, INT, max_staleness, "16", 0, 1000000, NULL, 0,                       \
+      "async-sgd: gradients more than this many versions old are dropped and counted.")       \
+    X(job, staleness_bound, INT, staleness_bound, "3", 0, 1000000, NULL, 0,                    \
+      "ssp: a worker this many clocks ahead of the slowest waits.")                           \
+    X(job, stale_step, ENUM, stale_step, "constant", 0, 0, "constant|inverse", 0,              \
+      "async-sgd step for a gradient of staleness tau: constant, or divided by max(1, tau).") \
+    X(job, eval_interval, DURATION, eval_interval_ms, "2s", 0, 86400000, NULL, 0,              \
+      "How often the full objective and test accuracy are evaluated (0: only at the end).")  \
+    X(model, type, ENUM, model_type, "softmax", 0, 0, "none|logistic|softmax|least-squares",   \
+      PD_CF_JOB, "Model: none is a plain key-value vector of `dim` for user training code.")  \
+    X(model, bias, BOOL, bias, "yes", 0, 0, NULL, PD_CF_JOB,                                   \
+      "Add an unregularised constant-1 feature.")                                             \
+    X(model, classes, INT, classes, "0", 0, 100000, NULL, PD_CF_JOB,                           \
+      "softmax: number of classes (0: max label + 1).")                                      \
+    X(model, dim, INT, dim, "0", 0, 2147483647.0, NULL, PD_CF_JOB,                             \
+      "type = none: length of the parameter vector.")                                        \
+    X(data, train, PATH, train_path, "", 0, 0, NULL, PD_CF_JOB,                                 \
+      "Training set (LIBSVM, IDX images, or CSV; gzip allowed).")                             \
+    X(data, train_labels, PATH, train_labels_path, "", 0, 0, NULL, PD_CF_JOB,                   \
+      "IDX only: the labels file of the training images.")                                    \
+    X(data, test, PATH, test_path, "", 0, 0, NULL, PD_CF_JOB,                                   \
+      "Test set for accuracy (optional).")                                                    \
+    X(data, test_labels, PATH, test_labels_path, "", 0, 0, NULL, PD_CF_JOB,                     \
+      "IDX only: the labels file of the test images.")                                        \
+    X(data, format, ENUM, data_format, "auto", 0, 0, "auto|libsvm|idx|csv", PD_CF_JOB,          \
+      "File format; auto decides from the file name.")                                        \
+    X(data, features, INT, features, "0", 0, 2147483647.0, NULL, PD_CF_JOB,                    \
+      "Number of features (0: inferred from the training set).")                              \
+    X(data, max_samples, INT, max_samples, "0", 0, 2147483647.0, NULL, PD_CF_JOB,              \
+      "Use at most this many samples of each file (0: all).")                                 \
+    X(optimizer, type, ENUM, optimizer, "sgd", 0, 0, "sgd|momentum|adam", PD_CF_JOB,           \
+      "Server-side optimiser applied to each accepted gradient (ALGORITHMS.md §1.6).")        \
+    X(optimizer, learning_rate, DOUBLE, learning_rate, "0.1", 0, 1e6, NULL, PD_CF_JOB,        \
+      "Base step size gamma.")                                                                \
+    X(optimizer, schedule, ENUM, schedule, "constant", 0, 0, "constant|inverse-sqrt|step",    \
+      PD_CF_JOB, "Step-size schedule over applied updates k: gamma, gamma/sqrt(1+k/decay_steps), " \
+      "or gamma*decay_rate^floor(k/decay_steps).")                                            \
+    X(optimizer, decay_steps, INT, decay_steps, "1000", 1, 1e12, NULL, PD_CF_JOB,              \
+      "Updates per decay period of the schedule.")                                            \
+    X(optimizer, decay_rate, DOUBLE, decay_rate, "0.5", 0, 1, NULL, PD_CF_JOB,                 \
+      "Factor per period of the step schedule.")                                              \
+    X(optimizer, momentum, DOUBLE, momentum, "0.9", 0, 0.999999, NULL, PD_CF_JOB,              \
+      "Heavy-ball momentum beta.")                                                            \
+    X(optimizer, beta1, DOUBLE, beta1, "0.9", 0, 0.999999, NULL, PD_CF_JOB, "Adam beta1.")    \
+    X(optimizer, beta2, DOUBLE, beta2, "0.999", 0, 0.99999999, NULL, PD_CF_JOB, "Adam beta2.") \
+    X(optimizer, epsilon, DOUBLE, epsilon, "1e-8", 1e-300, 1, NULL, PD_CF_JOB, "Adam epsilon.") \
+    X(optimizer, regularizer, ENUM, regularizer, "none", 0, 0,                                 \
+      "none|l1|l2|elastic-net|box|nonneg", PD_CF_JOB,                                         \
+      "Regulariser Psi, applied by a server-side proximal step (ALGORITHMS.md §2.3).")        \
+    X(optimizer, l1, DOUBLE, l1, "0", 0, 1e12, NULL, PD_CF_JOB, "lambda_1 of l1 / elastic-net.") \
+    X(optimizer, l2, DOUBLE, l2, "0", 0, 1e12, NULL, PD_CF_JOB,                                \
+      "lambda_2 of l2 / elastic-net: Psi includes (l2/2)||x||^2.")                            \
+    X(optimizer, lower, DOUBLE, lower, "-1", -1e300, 1e300, NULL, PD_CF_JOB, "box: lower bound.") \
+    X(optimizer, upper, DOUBLE, upper, "1", -1e300, 1e300, NULL, PD_CF_JOB, "box: upper bound.") \
+    X(stop, max_updates, INT, max_updates, "0", 0, 9.2e18, NULL, PD_CF_RELOADABLE,             \
+      "Stop after this many applied updates (0: no limit).")                                  \
+    X(stop, max_seconds, DURATION, max_seconds_ms, "0", 0, 31536000000.0, NULL,                \
+      PD_CF_RELOADABLE, "Stop after this much training time (0: no limit).")                  \
+    X(stop, target_loss, DOUBLE, target_loss, "0", 0, 1e300, NULL, PD_CF_RELOADABLE,           \
+      "Stop when the evaluated objective is at or below this (0: off).")                      \
+    X(stop, target_accuracy, DOUBLE, target_accuracy, "0", 0, 1, NULL, PD_CF_RELOADABLE,       \
+      "Stop when the test accuracy reaches this (0: off).")
+
+#endif

@@ -1,0 +1,21 @@
+# common/: shared by the daemon, the worker and the client library. No uv.h here;
+# protobuf-c only in wire.c (and the checkpoint format); inih only in config.c.
+noinst_LTLIBRARIES += common/libpdcommon.la
+
+common_core_sources = common/error.c common/error.h common/log.c common/log.h \
+	common/rng.c common/rng.h common/clock.c common/clock.h common/buf.c common/buf.h
+# data loaders (LIBSVM, IDX, CSV)
+common_data_sources = common/data.h
+# models and proximal operators
+common_model_sources = common/model.h common/prox.h
+# configuration table and parser
+common_config_sources = common/config.h common/config_keys.h
+# wire protocol: encode/decode/validate of protobuf headers + raw frames
+common_wire_sources =
+
+common_libpdcommon_la_SOURCES = $(common_core_sources) $(common_data_sources) \
+	$(common_model_sources) $(common_config_sources) $(common_wire_sources)
+common_libpdcommon_la_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(OPENBLAS_CFLAGS) \
+	$(INIH_CFLAGS) $(ZLIB_CFLAGS)
+common_libpdcommon_la_LIBADD = proto/libpdproto.la $(PROTOBUF_C_LIBS) $(OPENBLAS_LIBS) \
+	$(INIH_LIBS) $(ZLIB_LIBS) -lm

@@ -1,0 +1,68 @@
+/* model.h - per-sample losses with gradient and Hessian-vector product (ALGORITHMS.md §6).
+ * Workers return sums over a set of sample indices; the server normalises and adds the
+ * regulariser (prox.h), so nothing here knows about regularisation. float64 throughout;
+ * sparse data stays CSR. Pure functions: no I/O, no globals; safe from several threads on
+ * disjoint outputs. */
+#ifndef PD_COMMON_MODEL_H
+#define PD_COMMON_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "data.h"
+
+typedef enum pd_model_kind {
+    PD_MODEL_NONE = 0,   /* key-value jobs: no model on the server, only a vector of `dim` */
+    PD_MODEL_LOGISTIC,   /* binary logistic regression, labels {0,1} or {-1,+1} (§6.1) */
+    PD_MODEL_SOFTMAX,    /* multinomial softmax regression, labels 0..C-1 (§6.2) */
+    PD_MODEL_LSQ,        /* least squares, real labels (§6.3) */
+} pd_model_kind_t;
+
+typedef struct pd_model {
+    pd_model_kind_t kind;
+    size_t p;          /* features */
+    size_t n_classes;  /* softmax: C >= 2; others 1 */
+    bool bias;         /* a constant-1 feature (last coordinate of each row of W) */
+    size_t dim;        /* parameters: (p + bias) * C for softmax, p + bias otherwise */
+} pd_model_t;
+
+/* Fill *m for a data set: checks the labels fit the kind (logistic: exactly two values
+ * among {0,1} or {-1,+1}; softmax: integers in [0, n_classes) with n_classes = 0 meaning
+ * max label + 1; lsq: finite). Returns 0 or PD_EDATA with a message in errbuf. */
+int pd_model_bind(pd_model_t *m, pd_model_kind_t kind, const pd_data_t *d, size_t n_classes,
+                  bool bias, char *errbuf, size_t errlen);
+
+/* Parameter layout: softmax W is C rows of (p + bias), row-major; the bias is the last entry
+ * of a row. pd_model_bias_mask() writes 1.0 for coordinates that are regularised and 0.0 for
+ * bias coordinates (dim entries). */
+void pd_model_bias_mask(const pd_model_t *m, double *mask);
+
+/* Sum over the indices idx[0..n-1] (repeats allowed) of f_j(x) and grad f_j(x).
+ * grad (dim entries) is ADDED to; *loss_sum is set. Returns 0, or PD_EDIM for an index
+ * out of range. */
+int pd_model_grad_sum(const pd_model_t *m, const pd_data_t *d, const double *x,
+                      const uint32_t *idx, size_t n, double *grad, double *loss_sum);
+
+/* Sum of f_j(x) only (cheaper). */
+int pd_model_loss_sum(const pd_model_t *m, const pd_data_t *d, const double *x,
+                      const uint32_t *idx, size_t n, double *loss_sum);
+
+/* Sum over idx of the Hessian of f_j at x times v, ADDED to hv (dim entries). */
+int pd_model_hvp_sum(const pd_model_t *m, const pd_data_t *d, const double *x, const double *v,
+                     const uint32_t *idx, size_t n, double *hv);
+
+/* Over the contiguous sample range [begin, end): loss sum and number of correct predictions
+ * (classification: argmax / sign; lsq: always 0). For evaluation rounds. */
+int pd_model_eval_range(const pd_model_t *m, const pd_data_t *d, const double *x, size_t begin,
+                        size_t end, double *loss_sum, uint64_t *correct);
+
+/* Upper bound on the smoothness constant L of the mean loss (§6: power iteration on A^T A
+ * with 50 iterations; scaled by 1/4 for logistic and 1/2 for softmax). */
+double pd_model_lipschitz(const pd_model_t *m, const pd_data_t *d);
+
+const char *pd_model_kind_name(pd_model_kind_t k);
+/* "logistic", "softmax", "least-squares", "none"; -EINVAL for anything else. */
+int pd_model_kind_parse(const char *name);
+
+#endif
