@@ -1,5 +1,5 @@
 /* buf.c - see buf.h. */
-#include "config.h"
+#include <config.h>
 #include "buf.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* clock.c - thin wrappers over clock_gettime. */
-#include "config.h"
+#include <config.h>
 #include "clock.h"
 
 #include <time.h>

@@ -15,6 +15,8 @@
       "ZeroMQ endpoint the daemon binds (ROUTER). tcp://HOST:0 or :* picks a free port.")      \
     X(server, endpoint_file, PATH, endpoint_file, "", 0, 0, NULL, 0,                            \
       "If set, the bound endpoint is written to this file (atomically) once listening.")      \
+    X(server, save_params, PATH, save_params, "", 0, 0, NULL, 0,                                \
+      "If set, the final parameters are written here (one value per line) when the job ends.") \
     X(server, worker_timeout, DURATION, worker_timeout_ms, "10s", 100, 86400000, NULL, 0,       \
       "A worker silent for this long is evicted and its tasks are given to others.")          \
     X(server, heartbeat_interval, DURATION, heartbeat_interval_ms, "1s", 10, 3600000, NULL, 0,  \

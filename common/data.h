@@ -39,7 +39,8 @@ typedef struct pd_data_opts {
     /* 0: infer from the file. Otherwise the number of features: a LIBSVM index above it is an
      * error, and fewer columns are padded (so train and test sets agree). */
     size_t n_features;
-    size_t max_samples;  /* 0: limit of PD_DATA_MAX_SAMPLES */
+    size_t max_samples;  /* keep only the first max_samples samples; 0: all (up to the limit
+                          * PD_DATA_MAX_SAMPLES, past which loading fails with PD_ETOOBIG) */
     int csv_label_column; /* 0-based column of the label in CSV (default 0) */
     bool csv_header;     /* first CSV line is a header to skip */
     double idx_scale;    /* IDX pixels are multiplied by this (1/255 when 0) */
@@ -62,7 +63,9 @@ void pd_data_free(pd_data_t *d);
  * same set gives the same value however it is stored. Workers compare it with the server's. */
 uint64_t pd_data_fingerprint(const pd_data_t *d);
 
-/* Number of distinct labels, and whether they are all integers in [0, C) (for softmax). */
+/* Number of distinct label values C (-0.0 counts as 0.0; 0 for an empty set, or if memory for
+ * counting unusual labels runs out). Whether they are exactly the integers 0..C-1 that softmax
+ * needs is checked by pd_model_bind(). */
 size_t pd_data_count_classes(const pd_data_t *d);
 
 /* Row access for models: dense rows are a pointer into x; sparse rows are (col, val, nnz). */

@@ -1,5 +1,5 @@
 /* error.c - text and names for the error space defined in error.h. */
-#include "config.h"
+#include <config.h>
 #include "error.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* log.c - stderr logger and rate limiter (see log.h). */
-#include "config.h"
+#include <config.h>
 #include "log.h"
 
 #include <errno.h>

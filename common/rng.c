@@ -1,5 +1,5 @@
 /* rng.c - splitmix64 (Steele, Lea, Flood 2014); see rng.h for why it is this simple. */
-#include "config.h"
+#include <config.h>
 #include "rng.h"
 
 #include <math.h>
@@ -31,7 +31,7 @@ double pd_rng_normal(pd_rng_t *r)
 {
     double u1 = 1.0 - pd_rng_uniform(r); /* (0, 1]: log() stays finite */
     double u2 = pd_rng_uniform(r);
-    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586476925 * u2) /* 2 pi */;
 }
 
 uint64_t pd_rng_mix(uint64_t a, uint64_t b)

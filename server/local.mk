@@ -1,1 +1,27 @@
-# server/
+# server/: the daemon. libpdserver.la holds everything but main.c, so tests can link it.
+noinst_LTLIBRARIES += server/libpdserver.la
+server_libpdserver_la_SOURCES = \
+	server/daemon.c server/daemon.h \
+	server/job.c \
+	server/dispatch.c \
+	server/sched.c server/sched.h \
+	server/eval.c \
+	server/kv.c server/kv.h \
+	server/session.c server/session.h \
+	server/store.c server/store.h \
+	server/optim.c server/optim.h \
+	server/method.c server/method.h \
+	server/method_sync.c server/method_async.c server/method_ssp.c \
+	server/metrics.c server/metrics.h \
+	server/progress.c server/progress.h \
+	server/local_workers.c server/local_workers.h
+server_libpdserver_la_CPPFLAGS = $(AM_CPPFLAGS) -DPD_BINDIR='"$(bindir)"'
+server_libpdserver_la_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(ZMQ_CFLAGS) $(JANSSON_CFLAGS) \
+	$(SYSTEMD_CFLAGS)
+server_libpdserver_la_LIBADD = common/libpdcommon.la $(UV_LIBS) $(ZMQ_LIBS) $(JANSSON_LIBS) \
+	$(SYSTEMD_LIBS)
+
+bin_PROGRAMS += server/paramd
+server_paramd_SOURCES = server/main.c
+server_paramd_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(ZMQ_CFLAGS)
+server_paramd_LDADD = server/libpdserver.la

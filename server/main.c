@@ -1,1 +1,170 @@
-int main(void){return 0;}
+/* main.c - paramd: parse options, load and check the configuration, build the daemon, run
+ * the loop, tear down. The only place that calls exit(); exit codes are the enum below
+ * (documented in paramd(8)). */
+#include <config.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "daemon.h"
+#include "error.h"
+#include "log.h"
+
+enum {
+    EXIT_OK = 0,
+    EXIT_RUNTIME = 1, /* the job failed or could not start */
+    EXIT_USAGE = 2,   /* bad command line */
+    EXIT_CONFIG = 3,  /* the configuration is invalid */
+};
+
+#define MAX_OVERRIDES 256
+#define MAX_WORKER_ARGS 32
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: paramd [-c FILE] [-o section.key=value]... [--local-workers N]\n"
+            "              [--check-config] [--config-reference]\n"
+            "\n"
+            "  -c, --config FILE       job and server configuration (INI)\n"
+            "  -o, --set S.KEY=VALUE   override one configuration key (repeatable)\n"
+            "  -n, --check-config      validate the configuration and exit (0 = valid)\n"
+            "  -l, --local-workers N   start N paramd-worker processes on this host and exit\n"
+            "                          when the job is done\n"
+            "  -w, --worker-arg ARG    pass ARG to every local worker (repeatable)\n"
+            "      --worker-program P  paramd-worker binary for local workers\n"
+            "      --config-reference  print the reference of every configuration key\n"
+            "  -h, --help              this help\n"
+            "  -V, --version           print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option long_opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"set", required_argument, NULL, 'o'},
+        {"check-config", no_argument, NULL, 'n'},
+        {"local-workers", required_argument, NULL, 'l'},
+        {"worker-arg", required_argument, NULL, 'w'},
+        {"worker-program", required_argument, NULL, 'P'},
+        {"config-reference", no_argument, NULL, 'R'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *overrides[MAX_OVERRIDES];
+    const char *worker_args[MAX_WORKER_ARGS + 1];
+    size_t n_overrides = 0, n_worker_args = 0;
+    pd_daemon_opts_t opts = {0};
+    bool check_only = false;
+    pd_config_t cfg = {0};
+    pd_daemon_t *d = NULL;
+    char err[8192] = "";
+    int code = EXIT_OK;
+    int c, rc;
+
+    pd_log_setup("paramd", PD_LOG_INFO);
+    while ((c = getopt_long(argc, argv, "c:o:nl:w:hV", long_opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            opts.config_path = optarg;
+            break;
+        case 'o':
+            if (n_overrides == MAX_OVERRIDES) {
+                fprintf(stderr, "paramd: more than %d -o options\n", MAX_OVERRIDES);
+                return EXIT_USAGE;
+            }
+            overrides[n_overrides++] = optarg;
+            break;
+        case 'n':
+            check_only = true;
+            break;
+        case 'l': {
+            char *end;
+            long n;
+            errno = 0;
+            n = strtol(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || n < 0 || n > PD_MAX_LOCAL_WORKERS) {
+                fprintf(stderr, "paramd: --local-workers wants a number from 0 to %d, got '%s'\n",
+                        PD_MAX_LOCAL_WORKERS, optarg);
+                return EXIT_USAGE;
+            }
+            opts.local_workers = (unsigned)n;
+            break;
+        }
+        case 'w':
+            if (n_worker_args == MAX_WORKER_ARGS) {
+                fprintf(stderr, "paramd: more than %d --worker-arg options\n", MAX_WORKER_ARGS);
+                return EXIT_USAGE;
+            }
+            worker_args[n_worker_args++] = optarg;
+            break;
+        case 'P':
+            opts.worker_program = optarg;
+            break;
+        case 'R':
+            return pd_config_write_reference_md(stdout) == 0 ? EXIT_OK : EXIT_RUNTIME;
+        case 'h':
+            usage(stdout);
+            return EXIT_OK;
+        case 'V':
+            printf("paramd %s\n", PACKAGE_VERSION);
+            return EXIT_OK;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "paramd: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    worker_args[n_worker_args] = NULL;
+    opts.worker_args = worker_args;
+
+    rc = pd_config_init(&cfg);
+    if (rc == 0 && opts.config_path != NULL) {
+        rc = pd_config_load_file(&cfg, opts.config_path, err, sizeof(err));
+    }
+    for (size_t i = 0; rc == 0 && i < n_overrides; i++) {
+        rc = pd_config_set_override(&cfg, overrides[i], err, sizeof(err));
+    }
+    if (rc == 0) {
+        rc = pd_config_validate(&cfg, err, sizeof(err));
+    }
+    if (rc != 0) {
+        fprintf(stderr, "%s", err[0] != '\0' ? err : pd_strerror(rc));
+        if (err[0] == '\0' || err[strlen(err) - 1] != '\n') {
+            fputc('\n', stderr);
+        }
+        code = EXIT_CONFIG;
+        goto out;
+    }
+    if (check_only) {
+        printf("%s: configuration OK\n", opts.config_path != NULL ? opts.config_path : "(defaults)");
+        goto out;
+    }
+    pd_log_set_level(cfg.log_level + PD_LOG_ERR);
+    if (opts.local_workers > 0) {
+        cfg.exit_when_done = true;
+    }
+    /* A peer that disappears mid-send must not kill the daemon. */
+    signal(SIGPIPE, SIG_IGN);
+    rc = pd_daemon_new(&d, &cfg, &opts);
+    if (rc != 0) {
+        pd_log_err("cannot start: %s", pd_strerror(rc));
+        code = rc == PD_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+        goto out;
+    }
+    code = pd_daemon_run(d);
+out:
+    pd_daemon_free(d);
+    pd_config_release(&cfg);
+    return code;
+}

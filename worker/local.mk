@@ -1,1 +1,24 @@
-# worker/
+# worker/: libparamd-client (installed, exports only pd_client_*), and paramd-worker.
+# client.c is compiled once, into libpdclient.la, which both link.
+noinst_LTLIBRARIES += worker/libpdclient.la
+worker_libpdclient_la_SOURCES = worker/client.c worker/client_internal.h worker/paramd/client.h
+worker_libpdclient_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
+worker_libpdclient_la_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS)
+worker_libpdclient_la_LIBADD = common/libpdcommon.la
+
+lib_LTLIBRARIES += worker/libparamd-client.la
+worker_libparamd_client_la_SOURCES =
+worker_libparamd_client_la_LIBADD = worker/libpdclient.la
+worker_libparamd_client_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 \
+	-export-symbols-regex '^pd_client_'
+paramdincludedir = $(includedir)/paramd
+paramdinclude_HEADERS = worker/paramd/client.h
+pkgconfigdir = $(libdir)/pkgconfig
+pkgconfig_DATA = worker/libparamd-client.pc
+
+bin_PROGRAMS += worker/paramd-worker
+worker_paramd_worker_SOURCES = worker/main.c worker/worker.c worker/worker.h \
+	worker/task.c worker/task.h
+worker_paramd_worker_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
+worker_paramd_worker_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS)
+worker_paramd_worker_LDADD = worker/libpdclient.la -lpthread

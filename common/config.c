@@ -1,0 +1,1294 @@
+/* config.c - the one configuration table (config_keys.h) and everything that walks it:
+ * defaults, the INI loader, -o overrides, cross-key checks, the /status walk, the Markdown
+ * reference and the job hash. Owns no state besides the constant table; every function works
+ * on the caller's struct. The only file that includes <ini.h> (STYLE.md §2.1). */
+/* <config.h> with angle brackets: a quoted "config.h" would find common/config.h beside this
+ * file before the autoconf header in the build directory. */
+#include <config.h>
+#include "common/config.h"
+
+#include "common/config_keys.h"
+#include "common/error.h"
+#include "common/model.h"
+#include "common/prox.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+
+typedef enum key_type {
+    KT_BOOL,
+    KT_INT,
+    KT_DOUBLE,
+    KT_SIZE,
+    KT_DURATION,
+    KT_ENUM,
+    KT_STRING,
+    KT_PATH,
+    KT_ENDPOINT,
+} key_type_t;
+
+typedef struct key_row {
+    const char *section;
+    const char *name;
+    key_type_t type;
+    size_t offset;
+    const char *default_text;
+    double min; /* INT, DOUBLE, SIZE (bytes), DURATION (ms) */
+    double max;
+    const char *values; /* ENUM: "a|b|c" */
+    int flags;
+    const char *doc;
+} key_row_t;
+
+#define ROW_(s_, n_, t_, f_, def_, lo_, hi_, ev_, fl_, doc_) \
+    {.section = #s_,                                         \
+     .name = #n_,                                            \
+     .type = KT_##t_,                                        \
+     .offset = offsetof(pd_config_t, f_),                    \
+     .default_text = def_,                                   \
+     .min = lo_,                                             \
+     .max = hi_,                                             \
+     .values = ev_,                                          \
+     .flags = fl_,                                           \
+     .doc = doc_},
+static const key_row_t rows[] = {PD_CONFIG_KEYS(ROW_)};
+#undef ROW_
+#define N_ROWS (sizeof(rows) / sizeof(rows[0]))
+
+/* The table writes through offsets, so a row whose type disagrees with its field would
+ * corrupt the struct; refuse to compile instead. */
+#define CTYPE_BOOL bool
+#define CTYPE_INT int64_t
+#define CTYPE_DOUBLE double
+#define CTYPE_SIZE uint64_t
+#define CTYPE_DURATION int64_t
+#define CTYPE_ENUM int
+#define CTYPE_STRING char *
+#define CTYPE_PATH char *
+#define CTYPE_ENDPOINT char *
+#define CHECK_FIELD_(s_, n_, t_, f_, def_, lo_, hi_, ev_, fl_, doc_)              \
+    _Static_assert(_Generic(((pd_config_t *)0)->f_, CTYPE_##t_ : 1, default : 0), \
+                   "pd_config_t." #f_ " does not have the C type of " #t_);
+PD_CONFIG_KEYS(CHECK_FIELD_)
+#undef CHECK_FIELD_
+
+/* The table's enum strings are stored as indexes that other modules compare with their own
+ * enums; these are the orders they rely on. */
+_Static_assert(PD_MODEL_NONE == 0 && PD_MODEL_LOGISTIC == 1 && PD_MODEL_SOFTMAX == 2 &&
+                   PD_MODEL_LSQ == 3,
+               "[model] type values are none|logistic|softmax|least-squares");
+_Static_assert(PD_REG_NONE == 0 && PD_REG_BOX == 4 && PD_REG__COUNT == 6,
+               "[optimizer] regularizer values are none|l1|l2|elastic-net|box|nonneg");
+_Static_assert(PD_DATA_AUTO == 0 && PD_DATA_IDX == 2,
+               "[data] format values are auto|libsvm|idx|csv");
+
+/* ---- error sink ---------------------------------------------------------------------------- */
+
+/* Appends lines to the caller's buffer and counts them; the count, not the text, decides the
+ * result, so a buffer that is too small (or NULL) truncates the report but not the verdict. */
+typedef struct err_sink {
+    char *buf;
+    size_t len;
+    size_t used;
+    int count;
+} err_sink_t;
+
+static void sink_init(err_sink_t *s, char *buf, size_t len)
+{
+    s->buf = len > 0 ? buf : NULL;
+    s->len = len;
+    s->used = 0;
+    s->count = 0;
+    if (s->buf != NULL) {
+        s->used = strnlen(buf, len);
+        if (s->used == len) {
+            /* Not terminated: we cannot append safely, so keep what fits. */
+            s->used = len - 1;
+            s->buf[s->used] = '\0';
+        }
+    }
+}
+
+__attribute__((format(printf, 2, 3))) static void sink_add(err_sink_t *s, const char *fmt, ...)
+{
+    s->count++;
+    if (s->buf == NULL || s->used + 1 >= s->len) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(s->buf + s->used, s->len - s->used, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        s->buf[s->used] = '\0';
+        return;
+    }
+    s->used += (size_t)n;
+    if (s->used + 1 >= s->len) {
+        s->used = s->len - 1;
+        return;
+    }
+    s->buf[s->used++] = '\n';
+    s->buf[s->used] = '\0';
+}
+
+/* ---- parsers ------------------------------------------------------------------------------- */
+
+/* One or more decimal digits; stops at the first non-digit. */
+static int parse_digits(const char **p, uint64_t *out)
+{
+    const char *s = *p;
+    uint64_t v = 0;
+
+    if (*s < '0' || *s > '9') {
+        return -EINVAL;
+    }
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (__builtin_mul_overflow(v, 10u, &v) ||
+            __builtin_add_overflow(v, (uint64_t)(*s - '0'), &v)) {
+            return -ERANGE;
+        }
+    }
+    *p = s;
+    *out = v;
+    return 0;
+}
+
+/* A leading '-' before a digit is a well-formed negative number, which no size or duration can
+ * be: report it as out of range rather than as garbage. */
+static int unsigned_prefix(const char **p, uint64_t *out)
+{
+    if ((*p)[0] == '-' && (*p)[1] >= '0' && (*p)[1] <= '9') {
+        return -ERANGE;
+    }
+    return parse_digits(p, out);
+}
+
+int pd_config_parse_size(const char *text, uint64_t *out_bytes)
+{
+    const char *p = text;
+    uint64_t v = 0;
+    uint64_t unit = 1;
+    int rc = unsigned_prefix(&p, &v);
+
+    if (rc < 0) {
+        return rc;
+    }
+    switch (*p) {
+    case '\0': break;
+    case 'K':
+    case 'k':
+        unit = UINT64_C(1) << 10;
+        p++;
+        break;
+    case 'M':
+    case 'm':
+        unit = UINT64_C(1) << 20;
+        p++;
+        break;
+    case 'G':
+    case 'g':
+        unit = UINT64_C(1) << 30;
+        p++;
+        break;
+    default: return -EINVAL;
+    }
+    if (*p != '\0') {
+        return -EINVAL;
+    }
+    if (__builtin_mul_overflow(v, unit, &v)) {
+        return -ERANGE;
+    }
+    *out_bytes = v;
+    return 0;
+}
+
+int pd_config_parse_duration_ms(const char *text, int64_t *out_ms)
+{
+    const char *p = text;
+    uint64_t v = 0;
+    uint64_t unit_ms = 1000; /* a bare number is seconds */
+    int rc = unsigned_prefix(&p, &v);
+
+    if (rc < 0) {
+        return rc;
+    }
+    if (strcmp(p, "ms") == 0) {
+        unit_ms = 1;
+    } else if (strcmp(p, "s") == 0 || *p == '\0') {
+        unit_ms = 1000;
+    } else if (strcmp(p, "m") == 0) {
+        unit_ms = 60 * 1000;
+    } else if (strcmp(p, "h") == 0) {
+        unit_ms = 3600 * 1000;
+    } else if (strcmp(p, "d") == 0) {
+        unit_ms = 86400 * 1000;
+    } else {
+        return -EINVAL;
+    }
+    if (__builtin_mul_overflow(v, unit_ms, &v) || v > (uint64_t)INT64_MAX) {
+        return -ERANGE;
+    }
+    *out_ms = (int64_t)v;
+    return 0;
+}
+
+static int parse_bool(const char *t, bool *out)
+{
+    static const char *const yes[] = {"yes", "true", "on", "1"};
+    static const char *const no[] = {"no", "false", "off", "0"};
+
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcasecmp(t, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(t, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+static int parse_int(const char *t, int64_t *out)
+{
+    const char *d = (*t == '-' || *t == '+') ? t + 1 : t;
+    char *end = NULL;
+
+    /* strtoll would skip leading blanks and accept a bare sign; we want the whole text to be
+     * one decimal number. */
+    if (*d < '0' || *d > '9') {
+        return -EINVAL;
+    }
+    errno = 0;
+    long long v = strtoll(t, &end, 10);
+    if (*end != '\0') {
+        return -EINVAL;
+    }
+    if (errno == ERANGE) {
+        return -ERANGE;
+    }
+    *out = (int64_t)v;
+    return 0;
+}
+
+/* -EINVAL: not a number; -EDOM: NaN or infinite; -ERANGE: overflows a double. strtod follows
+ * LC_NUMERIC, which paramd leaves at "C". */
+static int parse_double(const char *t, double *out)
+{
+    char *end = NULL;
+
+    if (*t == '\0' || strchr(" \t\n\r\f\v", *t) != NULL) {
+        return -EINVAL;
+    }
+    errno = 0;
+    double v = strtod(t, &end);
+    if (*end != '\0') {
+        return -EINVAL;
+    }
+    if (!isfinite(v)) {
+        return errno == ERANGE ? -ERANGE : -EDOM;
+    }
+    if (errno == ERANGE && fabs(v) > 1.0) {
+        return -ERANGE;
+    }
+    /* Underflow to a denormal or zero is a loss of precision, not an error worth refusing. */
+    *out = v;
+    return 0;
+}
+
+/* Index of t in "a|b|c", or -EINVAL. */
+static int parse_enum(const char *values, const char *t, int *out)
+{
+    size_t tlen = strlen(t);
+    int idx = 0;
+
+    for (const char *p = values; p != NULL; idx++) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar != NULL ? (size_t)(bar - p) : strlen(p);
+        if (len == tlen && memcmp(p, t, len) == 0) {
+            *out = idx;
+            return 0;
+        }
+        p = bar != NULL ? bar + 1 : NULL;
+    }
+    return -EINVAL;
+}
+
+/* Copies the idx-th name of "a|b|c" into buf ("?" if out of range). */
+static const char *enum_name(const char *values, int idx, char *buf, size_t len)
+{
+    const char *p = values;
+
+    for (int i = 0; p != NULL && i < idx; i++) {
+        p = strchr(p, '|');
+        p = p != NULL ? p + 1 : NULL;
+    }
+    if (p == NULL || idx < 0) {
+        snprintf(buf, len, "?");
+        return buf;
+    }
+    const char *bar = strchr(p, '|');
+    int n = bar != NULL ? (int)(bar - p) : (int)strlen(p);
+    snprintf(buf, len, "%.*s", n, p);
+    return buf;
+}
+
+/* tcp://HOST:PORT (PORT a number up to 65535, or *), ipc://PATH, inproc://NAME. zmq checks
+ * the rest when binding; this catches typos before the daemon starts. */
+static bool endpoint_ok(const char *t)
+{
+    if (strpbrk(t, " \t\r\n") != NULL) {
+        return false;
+    }
+    if (strncmp(t, "ipc://", 6) == 0) {
+        return t[6] != '\0';
+    }
+    if (strncmp(t, "inproc://", 9) == 0) {
+        return t[9] != '\0';
+    }
+    if (strncmp(t, "tcp://", 6) != 0) {
+        return false;
+    }
+    const char *host = t + 6;
+    const char *colon = strrchr(host, ':');
+    if (colon == NULL || colon == host || strchr(host, '/') != NULL) {
+        return false;
+    }
+    if (host[0] == '[' && colon[-1] != ']') {
+        return false;
+    }
+    const char *port = colon + 1;
+    if (strcmp(port, "*") == 0) {
+        return true;
+    }
+    uint64_t v = 0;
+    const char *p = port;
+    return parse_digits(&p, &v) == 0 && *p == '\0' && p - port <= 5 && v <= 65535;
+}
+
+static bool is_string_type(key_type_t t)
+{
+    return t == KT_STRING || t == KT_PATH || t == KT_ENDPOINT;
+}
+
+static char **string_field(pd_config_t *c, const key_row_t *r)
+{
+    return (char **)(void *)((char *)c + r->offset);
+}
+
+static const char *string_value(const pd_config_t *c, const key_row_t *r)
+{
+    return *(char *const *)(const void *)((const char *)c + r->offset);
+}
+
+/* ---- formatting ---------------------------------------------------------------------------- */
+
+static const char *format_duration(int64_t ms, char *buf, size_t len)
+{
+    static const struct {
+        int64_t ms;
+        const char *suffix;
+    } units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}};
+
+    if (ms == 0) {
+        snprintf(buf, len, "0s");
+        return buf;
+    }
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (ms % units[i].ms == 0) {
+            snprintf(buf, len, "%" PRId64 "%s", ms / units[i].ms, units[i].suffix);
+            return buf;
+        }
+    }
+    snprintf(buf, len, "%" PRId64 "ms", ms);
+    return buf;
+}
+
+static const char *format_size(uint64_t bytes, char *buf, size_t len)
+{
+    static const struct {
+        unsigned shift;
+        const char *suffix;
+    } units[] = {{30, "G"}, {20, "M"}, {10, "K"}};
+
+    for (size_t i = 0; bytes != 0 && i < sizeof(units) / sizeof(units[0]); i++) {
+        uint64_t unit = UINT64_C(1) << units[i].shift;
+        if (bytes % unit == 0) {
+            snprintf(buf, len, "%" PRIu64 "%s", bytes / unit, units[i].suffix);
+            return buf;
+        }
+    }
+    snprintf(buf, len, "%" PRIu64, bytes);
+    return buf;
+}
+
+/* Shortest of %.15g / %.17g that reads back as the same double, so "0.1" stays "0.1" in
+ * /status and in the job hash text, yet distinct values never print alike. */
+static const char *format_double(double v, char *buf, size_t len)
+{
+    snprintf(buf, len, "%.15g", v);
+    if (strtod(buf, NULL) != v) {
+        snprintf(buf, len, "%.17g", v);
+    }
+    return buf;
+}
+
+static int64_t i64_bound(double d)
+{
+    if (d >= 9223372036854775807.0) {
+        return INT64_MAX;
+    }
+    if (d <= -9223372036854775808.0) {
+        return INT64_MIN;
+    }
+    return (int64_t)d;
+}
+
+static uint64_t u64_bound(double d)
+{
+    if (d >= 18446744073709551615.0) {
+        return UINT64_MAX;
+    }
+    return d <= 0 ? 0 : (uint64_t)d;
+}
+
+/* "LO..HI" in the row's own units, for messages and the reference; "" for unranged types. */
+static const char *format_range(const key_row_t *r, char *buf, size_t len)
+{
+    char lo[32];
+    char hi[32];
+
+    switch (r->type) {
+    case KT_INT:
+        snprintf(buf, len, "%" PRId64 "..%" PRId64, i64_bound(r->min), i64_bound(r->max));
+        break;
+    case KT_DOUBLE:
+        snprintf(buf, len, "%s..%s", format_double(r->min, lo, sizeof(lo)),
+                 format_double(r->max, hi, sizeof(hi)));
+        break;
+    case KT_SIZE:
+        snprintf(buf, len, "%s..%s", format_size(u64_bound(r->min), lo, sizeof(lo)),
+                 format_size(u64_bound(r->max), hi, sizeof(hi)));
+        break;
+    case KT_DURATION:
+        snprintf(buf, len, "%s..%s", format_duration(i64_bound(r->min), lo, sizeof(lo)),
+                 format_duration(i64_bound(r->max), hi, sizeof(hi)));
+        break;
+    default: buf[0] = '\0'; break;
+    }
+    return buf;
+}
+
+/* The value as text that the same parser reads back (secrets included: callers redact). */
+static const char *value_text(const pd_config_t *c, const key_row_t *r, char *buf, size_t len)
+{
+    const void *f = (const char *)c + r->offset;
+
+    switch (r->type) {
+    case KT_BOOL: return *(const bool *)f ? "yes" : "no";
+    case KT_INT: snprintf(buf, len, "%" PRId64, *(const int64_t *)f); return buf;
+    case KT_DOUBLE: return format_double(*(const double *)f, buf, len);
+    case KT_SIZE: return format_size(*(const uint64_t *)f, buf, len);
+    case KT_DURATION: return format_duration(*(const int64_t *)f, buf, len);
+    case KT_ENUM: return enum_name(r->values, *(const int *)f, buf, len);
+    case KT_STRING:
+    case KT_PATH:
+    case KT_ENDPOINT: {
+        const char *s = string_value(c, r);
+        return s != NULL ? s : "";
+    }
+    }
+    return "";
+}
+
+/* ---- table access -------------------------------------------------------------------------- */
+
+static bool section_known(const char *sec, size_t sec_len)
+{
+    for (size_t i = 0; i < N_ROWS; i++) {
+        if (strlen(rows[i].section) == sec_len && memcmp(rows[i].section, sec, sec_len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static const key_row_t *find_row(const char *sec, size_t sec_len, const char *key, size_t key_len)
+{
+    for (size_t i = 0; i < N_ROWS; i++) {
+        const key_row_t *r = &rows[i];
+        if (strlen(r->section) == sec_len && memcmp(r->section, sec, sec_len) == 0 &&
+            strlen(r->name) == key_len && memcmp(r->name, key, key_len) == 0) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static const key_row_t *row_by_field(size_t offset)
+{
+    for (size_t i = 0; i < N_ROWS; i++) {
+        if (rows[i].offset == offset) {
+            return &rows[i];
+        }
+    }
+    return NULL;
+}
+
+/* Parse text for row r and store it in c; the field changes only on success. Returns 0,
+ * PD_ECONFIG with the problem in why (without file or key), or -ENOMEM. base_dir ("dir/"),
+ * when set, is prefixed to relative PATH values. */
+static int set_value(pd_config_t *c, const key_row_t *r, const char *text, const char *base_dir,
+                     char *why, size_t whylen)
+{
+    void *f = (char *)c + r->offset;
+    char range[80];
+    int rc = 0;
+
+    /* Long values are cut in messages; the line number already says where the value is. */
+    const int q = 120;
+    const char *ell = strlen(text) > (size_t)q ? "..." : "";
+
+    switch (r->type) {
+    case KT_BOOL: {
+        bool v = false;
+        if (parse_bool(text, &v) < 0) {
+            snprintf(why, whylen,
+                     "'%.*s%s' is not a boolean (allowed: yes|no|true|false|on|off|1|0)", q, text,
+                     ell);
+            return PD_ECONFIG;
+        }
+        *(bool *)f = v;
+        return 0;
+    }
+    case KT_INT: {
+        int64_t v = 0;
+        rc = parse_int(text, &v);
+        if (rc == -EINVAL) {
+            snprintf(why, whylen, "'%.*s%s' is not an integer", q, text, ell);
+            return PD_ECONFIG;
+        }
+        if (rc < 0 || v < i64_bound(r->min) || v > i64_bound(r->max)) {
+            snprintf(why, whylen, "'%.*s%s' is out of range (allowed: %s)", q, text, ell,
+                     format_range(r, range, sizeof(range)));
+            return PD_ECONFIG;
+        }
+        *(int64_t *)f = v;
+        return 0;
+    }
+    case KT_DOUBLE: {
+        double v = 0;
+        rc = parse_double(text, &v);
+        if (rc == -EINVAL) {
+            snprintf(why, whylen, "'%.*s%s' is not a number", q, text, ell);
+            return PD_ECONFIG;
+        }
+        if (rc == -EDOM) {
+            snprintf(why, whylen, "'%.*s%s' is not a finite number", q, text, ell);
+            return PD_ECONFIG;
+        }
+        if (rc < 0 || v < r->min || v > r->max) {
+            snprintf(why, whylen, "'%.*s%s' is out of range (allowed: %s)", q, text, ell,
+                     format_range(r, range, sizeof(range)));
+            return PD_ECONFIG;
+        }
+        *(double *)f = v;
+        return 0;
+    }
+    case KT_SIZE: {
+        uint64_t v = 0;
+        rc = pd_config_parse_size(text, &v);
+        if (rc == -EINVAL) {
+            snprintf(why, whylen,
+                     "'%.*s%s' is not a size (allowed: bytes, or a number with K, M or G)", q, text,
+                     ell);
+            return PD_ECONFIG;
+        }
+        if (rc < 0 || v < u64_bound(r->min) || v > u64_bound(r->max)) {
+            snprintf(why, whylen, "'%.*s%s' is out of range (allowed: %s)", q, text, ell,
+                     format_range(r, range, sizeof(range)));
+            return PD_ECONFIG;
+        }
+        *(uint64_t *)f = v;
+        return 0;
+    }
+    case KT_DURATION: {
+        int64_t v = 0;
+        rc = pd_config_parse_duration_ms(text, &v);
+        if (rc == -EINVAL) {
+            snprintf(why, whylen,
+                     "'%.*s%s' is not a duration (allowed: a whole number with ms, s, m, h or d; "
+                     "no unit means seconds)",
+                     q, text, ell);
+            return PD_ECONFIG;
+        }
+        if (rc < 0 || v < i64_bound(r->min) || v > i64_bound(r->max)) {
+            snprintf(why, whylen, "'%.*s%s' is out of range (allowed: %s)", q, text, ell,
+                     format_range(r, range, sizeof(range)));
+            return PD_ECONFIG;
+        }
+        *(int64_t *)f = v;
+        return 0;
+    }
+    case KT_ENUM: {
+        int v = 0;
+        if (parse_enum(r->values, text, &v) < 0) {
+            snprintf(why, whylen, "'%.*s%s' is not one of %s", q, text, ell, r->values);
+            return PD_ECONFIG;
+        }
+        *(int *)f = v;
+        return 0;
+    }
+    case KT_ENDPOINT:
+        if (!endpoint_ok(text)) {
+            snprintf(why, whylen,
+                     "'%.*s%s' is not an endpoint (allowed: tcp://HOST:PORT with PORT a number "
+                     "or *, ipc://PATH, inproc://NAME)",
+                     q, text, ell);
+            return PD_ECONFIG;
+        }
+        break;
+    case KT_STRING:
+    case KT_PATH: break;
+    }
+
+    /* Strings: an empty PATH means "none" and stays empty; absolute ones stay as written. */
+    char *s = NULL;
+    if (r->type == KT_PATH && base_dir != NULL && text[0] != '\0' && text[0] != '/') {
+        size_t dl = strlen(base_dir);
+        size_t tl = strlen(text);
+        s = malloc(dl + tl + 1);
+        if (s != NULL) {
+            memcpy(s, base_dir, dl);
+            memcpy(s + dl, text, tl + 1);
+        }
+    } else {
+        s = strdup(text);
+    }
+    if (s == NULL) {
+        return -ENOMEM;
+    }
+    char **sf = string_field(c, r);
+    free(*sf);
+    *sf = s;
+    return 0;
+}
+
+/* ---- life cycle ---------------------------------------------------------------------------- */
+
+void pd_config_release(pd_config_t *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < N_ROWS; i++) {
+        if (is_string_type(rows[i].type)) {
+            char **sf = string_field(c, &rows[i]);
+            free(*sf);
+            *sf = NULL;
+        }
+    }
+}
+
+int pd_config_init(pd_config_t *c)
+{
+    pd_config_t tmp;
+    char why[512];
+    int rc = 0;
+
+    memset(&tmp, 0, sizeof(tmp));
+    for (size_t i = 0; i < N_ROWS; i++) {
+        rc = set_value(&tmp, &rows[i], rows[i].default_text, NULL, why, sizeof(why));
+        /* A default that does not parse is a bug in config_keys.h, which check_config
+         * catches row by row; it is never user input. */
+        assert(rc != PD_ECONFIG);
+        if (rc < 0) {
+            goto out;
+        }
+    }
+    *c = tmp;
+    memset(&tmp, 0, sizeof(tmp));
+    rc = 0;
+out:
+    pd_config_release(&tmp);
+    return rc;
+}
+
+int pd_config_copy(pd_config_t *dst, const pd_config_t *src)
+{
+    pd_config_t tmp = *src;
+    int rc = 0;
+
+    /* First forget src's pointers so the cleanup below frees only our own copies. */
+    for (size_t i = 0; i < N_ROWS; i++) {
+        if (is_string_type(rows[i].type)) {
+            *string_field(&tmp, &rows[i]) = NULL;
+        }
+    }
+    for (size_t i = 0; i < N_ROWS; i++) {
+        if (!is_string_type(rows[i].type)) {
+            continue;
+        }
+        const char *s = string_value(src, &rows[i]);
+        if (s != NULL) {
+            char *d = strdup(s);
+            if (d == NULL) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            *string_field(&tmp, &rows[i]) = d;
+        }
+    }
+    *dst = tmp;
+    memset(&tmp, 0, sizeof(tmp));
+    rc = 0;
+out:
+    pd_config_release(&tmp);
+    return rc;
+}
+
+/* ---- INI file ------------------------------------------------------------------------------ */
+
+/* inih 55 as Debian ships it calls the handler without a line number (INI_HANDLER_LINENO is
+ * 0 in the library's ABI), returns only the first syntax error, and silently splits a line
+ * longer than its buffer into two. So we feed it through our own reader: it numbers lines,
+ * reports over-long lines and lines inih would reject, and tells the handler where it is. */
+typedef enum line_kind { LINE_BLANK, LINE_HEADER, LINE_KEY } line_kind_t;
+
+typedef struct load_ctx {
+    pd_config_t *cfg;
+    const char *file;
+    const char *base_dir;
+    FILE *fp;
+    err_sink_t *sink;
+    int lineno;
+    line_kind_t kind; /* of line `lineno` */
+    bool handled;     /* the handler ran for line `lineno` */
+    bool ended;
+    int io_rc;        /* -errno from reading */
+    int fatal_rc;     /* -ENOMEM from the handler */
+    char section[64]; /* our view of the current section, for messages only */
+    char line[512];
+} load_ctx_t;
+
+/* A line that looked like "key = value" to us but made inih call no handler is a syntax error;
+ * this can only be known once inih asks for the next line (or returns). */
+static void finish_line(load_ctx_t *lc)
+{
+    if (lc->lineno > 0 && lc->kind == LINE_KEY && !lc->handled) {
+        sink_add(lc->sink, "%s:%d: expected 'key = value', '[section]' or a comment", lc->file,
+                 lc->lineno);
+    }
+    lc->kind = LINE_BLANK;
+}
+
+/* Section header seen by the reader: remember it and report an unknown one here, at its own
+ * line; the handler then ignores the keys under it instead of reporting each one. */
+static void header_line(load_ctx_t *lc, const char *start)
+{
+    const char *close = strchr(start, ']');
+
+    if (close == NULL) {
+        sink_add(lc->sink, "%s:%d: '%.60s': section header without ']'", lc->file, lc->lineno,
+                 start);
+        snprintf(lc->section, sizeof(lc->section), "?");
+        return;
+    }
+    size_t len = (size_t)(close - start - 1);
+    snprintf(lc->section, sizeof(lc->section), "%.*s", (int)len, start + 1);
+    if (!section_known(start + 1, len)) {
+        sink_add(lc->sink, "%s:%d: [%.*s]: unknown section", lc->file, lc->lineno, (int)len,
+                 start + 1);
+    }
+}
+
+static char *on_read_line(char *str, int num, void *stream)
+{
+    load_ctx_t *lc = stream;
+    size_t limit = sizeof(lc->line);
+    size_t n = 0;
+    size_t total = 0;
+    bool nul = false;
+    int ch = EOF;
+
+    finish_line(lc);
+    if (lc->ended || num < 2) {
+        return NULL;
+    }
+    if ((size_t)num < limit) {
+        limit = (size_t)num;
+    }
+    /* Read the whole physical line ourselves (getc, not fgets) so that a NUL byte or a line
+     * longer than inih's buffer is seen and reported instead of cut. */
+    while ((ch = getc(lc->fp)) != EOF) {
+        total++;
+        if (ch == '\n') {
+            break;
+        }
+        if (ch == '\0') {
+            nul = true;
+        }
+        if (n + 1 < limit) {
+            lc->line[n++] = (char)ch;
+        }
+    }
+    if (ch == EOF && ferror(lc->fp)) {
+        lc->io_rc = errno != 0 ? -errno : -EIO;
+        lc->ended = true;
+        return NULL;
+    }
+    if (ch == EOF && total == 0) {
+        lc->ended = true;
+        return NULL;
+    }
+    lc->line[n] = '\0';
+    lc->lineno++;
+    lc->handled = false;
+
+    size_t content = ch == '\n' ? total - 1 : total;
+    char *start = lc->line;
+    if (lc->lineno == 1 && strncmp(start, "\xEF\xBB\xBF", 3) == 0) {
+        start += 3;
+    }
+    /* Leading blanks are dropped: inih would read an indented line as the continuation of the
+     * previous value, and paramd has no multi-line values, so indenting only means layout. */
+    start += strspn(start, " \t");
+
+    if (nul || content > n) {
+        const char *eq = strchr(start, '=');
+        const char *what = nul ? "line contains a NUL byte" : "line is too long";
+        if (eq != NULL && !nul) {
+            int klen = (int)(eq - start);
+            while (klen > 0 && (start[klen - 1] == ' ' || start[klen - 1] == '\t')) {
+                klen--;
+            }
+            sink_add(lc->sink,
+                     "%s:%d: [%s] %.*s: %s (%zu characters; allowed: %zu); value not read",
+                     lc->file, lc->lineno, lc->section, klen, start, what, content, limit - 1);
+        } else {
+            sink_add(lc->sink, "%s:%d: %s (%zu characters; allowed: %zu)", lc->file, lc->lineno,
+                     what, content, limit - 1);
+        }
+        lc->kind = LINE_BLANK;
+        str[0] = '\0';
+        return str;
+    }
+    if (*start == '\0' || *start == ';' || *start == '#') {
+        lc->kind = LINE_BLANK;
+    } else if (*start == '[') {
+        lc->kind = LINE_HEADER;
+        header_line(lc, start);
+    } else {
+        lc->kind = LINE_KEY;
+    }
+    /* start lies within a buffer of at most num bytes, so it fits. */
+    memmove(str, start, strlen(start) + 1);
+    return str;
+}
+
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+    load_ctx_t *lc = user;
+    char why[512];
+
+    lc->handled = true;
+    if (section[0] == '\0') {
+        sink_add(lc->sink, "%s:%d: %s: key before the first [section]", lc->file, lc->lineno, name);
+        return 1;
+    }
+    if (!section_known(section, strlen(section))) {
+        return 1; /* reported at the header line */
+    }
+    const key_row_t *r = find_row(section, strlen(section), name, strlen(name));
+    if (r == NULL) {
+        sink_add(lc->sink, "%s:%d: [%s] %s: unknown key", lc->file, lc->lineno, section, name);
+        return 1;
+    }
+    int rc = set_value(lc->cfg, r, value, lc->base_dir, why, sizeof(why));
+    if (rc == PD_ECONFIG) {
+        sink_add(lc->sink, "%s:%d: [%s] %s: %s", lc->file, lc->lineno, section, name, why);
+    } else if (rc < 0) {
+        lc->fatal_rc = rc;
+    }
+    /* Always "success" to inih: its return value would only repeat a line we reported. */
+    return 1;
+}
+
+int pd_config_load_file(pd_config_t *c, const char *path, char *errbuf, size_t errlen)
+{
+    err_sink_t sink;
+    pd_config_t next;
+    bool have_next = false;
+    char *base_dir = NULL;
+    FILE *fp = NULL;
+    load_ctx_t lc;
+    int rc = 0;
+
+    sink_init(&sink, errbuf, errlen);
+    fp = fopen(path, "r");
+    if (fp == NULL) {
+        rc = -errno;
+        sink_add(&sink, "%s: cannot open: %s", path, pd_strerror(rc));
+        goto out;
+    }
+    /* Parse into a copy so that a file with errors leaves *c exactly as it was. */
+    rc = pd_config_copy(&next, c);
+    if (rc < 0) {
+        goto out;
+    }
+    have_next = true;
+    const char *slash = strrchr(path, '/');
+    if (slash != NULL) {
+        /* Without a slash the file is in the working directory, against which relative paths
+         * already resolve. */
+        base_dir = strndup(path, (size_t)(slash - path) + 1);
+        if (base_dir == NULL) {
+            rc = -ENOMEM;
+            goto out;
+        }
+    }
+
+    memset(&lc, 0, sizeof(lc));
+    lc.cfg = &next;
+    lc.file = path;
+    lc.base_dir = base_dir;
+    lc.fp = fp;
+    lc.sink = &sink;
+    int irc = ini_parse_stream(on_read_line, &lc, on_key, &lc);
+    finish_line(&lc);
+    if (lc.io_rc < 0) {
+        rc = lc.io_rc;
+        sink_add(&sink, "%s:%d: read error: %s", path, lc.lineno + 1, pd_strerror(rc));
+        goto out;
+    }
+    if (lc.fatal_rc < 0) {
+        rc = lc.fatal_rc;
+        goto out;
+    }
+    if (irc == -2) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if (irc > 0 && sink.count == 0) {
+        /* inih found something our reader did not; say at least where. */
+        sink_add(&sink, "%s:%d: syntax error", path, irc);
+    }
+    if (sink.count > 0) {
+        rc = PD_ECONFIG;
+        goto out;
+    }
+    pd_config_release(c);
+    *c = next;
+    have_next = false;
+    rc = 0;
+out:
+    if (have_next) {
+        pd_config_release(&next);
+    }
+    free(base_dir);
+    if (fp != NULL) {
+        fclose(fp);
+    }
+    return rc;
+}
+
+static void trim_span(const char **s, size_t *len)
+{
+    while (*len > 0 && (**s == ' ' || **s == '\t')) {
+        (*s)++;
+        (*len)--;
+    }
+    while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t')) {
+        (*len)--;
+    }
+}
+
+int pd_config_set_override(pd_config_t *c, const char *assignment, char *errbuf, size_t errlen)
+{
+    err_sink_t sink;
+    char why[512];
+    char *value = NULL;
+    int rc = 0;
+
+    sink_init(&sink, errbuf, errlen);
+    const char *eq = strchr(assignment, '=');
+    if (eq == NULL) {
+        sink_add(&sink, "-o %s: missing '=' (expected section.key=value)", assignment);
+        rc = PD_ECONFIG;
+        goto out;
+    }
+    const char *lhs = assignment;
+    size_t lhs_len = (size_t)(eq - assignment);
+    trim_span(&lhs, &lhs_len);
+    const char *dot = memchr(lhs, '.', lhs_len);
+    if (dot == NULL || dot == lhs || dot == lhs + lhs_len - 1) {
+        sink_add(&sink, "-o %s: expected section.key=value", assignment);
+        rc = PD_ECONFIG;
+        goto out;
+    }
+    size_t sec_len = (size_t)(dot - lhs);
+    const char *key = dot + 1;
+    size_t key_len = lhs_len - sec_len - 1;
+    if (!section_known(lhs, sec_len)) {
+        sink_add(&sink, "-o %s: [%.*s]: unknown section", assignment, (int)sec_len, lhs);
+        rc = PD_ECONFIG;
+        goto out;
+    }
+    const key_row_t *r = find_row(lhs, sec_len, key, key_len);
+    if (r == NULL) {
+        sink_add(&sink, "-o %s: [%.*s] %.*s: unknown key", assignment, (int)sec_len, lhs,
+                 (int)key_len, key);
+        rc = PD_ECONFIG;
+        goto out;
+    }
+    const char *v = eq + 1;
+    size_t v_len = strlen(v);
+    trim_span(&v, &v_len);
+    value = strndup(v, v_len);
+    if (value == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    /* set_value changes the field only on success, so no copy of *c is needed here. An
+     * override's relative PATH is relative to the working directory, like any argument. */
+    rc = set_value(c, r, value, NULL, why, sizeof(why));
+    if (rc == PD_ECONFIG) {
+        sink_add(&sink, "-o %s: [%s] %s: %s", assignment, r->section, r->name, why);
+    }
+out:
+    free(value);
+    return rc;
+}
+
+/* ---- cross-key checks ---------------------------------------------------------------------- */
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t sl = strlen(s);
+    size_t xl = strlen(suffix);
+    return sl >= xl && strcmp(s + sl - xl, suffix) == 0;
+}
+
+/* The same rule as format = auto in data.h: *.idx*, *-ubyte and *-ubyte.gz are IDX. */
+static bool is_idx(int format, const char *path)
+{
+    if (format == PD_DATA_IDX) {
+        return true;
+    }
+    if (format != PD_DATA_AUTO || path == NULL || path[0] == '\0') {
+        return false;
+    }
+    const char *base = strrchr(path, '/');
+    base = base != NULL ? base + 1 : path;
+    return strstr(base, ".idx") != NULL || ends_with(base, "-ubyte") ||
+           ends_with(base, "-ubyte.gz");
+}
+
+static bool empty(const char *s)
+{
+    return s == NULL || s[0] == '\0';
+}
+
+int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
+{
+    err_sink_t sink;
+    char a[64];
+    char b[64];
+
+    sink_init(&sink, errbuf, errlen);
+    for (size_t i = 0; i < N_ROWS; i++) {
+        const key_row_t *r = &rows[i];
+        if ((r->flags & PD_CF_REQUIRED) && is_string_type(r->type) && empty(string_value(c, r))) {
+            sink_add(&sink, "[%s] %s: required", r->section, r->name);
+        }
+    }
+    if (c->regularizer == PD_REG_BOX && c->lower > c->upper) {
+        sink_add(&sink,
+                 "[optimizer] lower = %s is above [optimizer] upper = %s (regularizer = box needs "
+                 "lower <= upper)",
+                 format_double(c->lower, a, sizeof(a)), format_double(c->upper, b, sizeof(b)));
+    }
+    const key_row_t *type_row = row_by_field(offsetof(pd_config_t, model_type));
+    assert(type_row != NULL);
+    if (c->model_type != PD_MODEL_NONE && empty(c->train_path)) {
+        sink_add(&sink,
+                 "[data] train: required when [model] type = %s (only type = none needs no data)",
+                 enum_name(type_row->values, c->model_type, a, sizeof(a)));
+    }
+    if (c->model_type == PD_MODEL_NONE && c->dim <= 0) {
+        sink_add(&sink, "[model] dim: must be > 0 when [model] type = none");
+    }
+    if (c->model_type == PD_MODEL_SOFTMAX && c->classes == 1) {
+        sink_add(&sink, "[model] classes: 1 is invalid for type = softmax (allowed: 0 to count "
+                        "the labels, or 2 and more)");
+    }
+    if (is_idx(c->data_format, c->train_path) && empty(c->train_labels_path)) {
+        sink_add(&sink, "[data] train_labels: required for IDX training data ([data] train = %s)",
+                 c->train_path != NULL ? c->train_path : "");
+    }
+    if (!empty(c->test_path) && is_idx(c->data_format, c->test_path) &&
+        empty(c->test_labels_path)) {
+        sink_add(&sink, "[data] test_labels: required for IDX test data ([data] test = %s)",
+                 c->test_path);
+    }
+    if (c->heartbeat_interval_ms >= c->worker_timeout_ms) {
+        sink_add(&sink,
+                 "[server] heartbeat_interval = %s must be shorter than [server] worker_timeout = "
+                 "%s, or every worker would be evicted",
+                 format_duration(c->heartbeat_interval_ms, a, sizeof(a)),
+                 format_duration(c->worker_timeout_ms, b, sizeof(b)));
+    }
+    return sink.count > 0 ? PD_ECONFIG : 0;
+}
+
+/* ---- walk, reference, hash ----------------------------------------------------------------- */
+
+void pd_config_walk(const pd_config_t *c, pd_config_emit_fn emit, void *ctx)
+{
+    char buf[64];
+
+    for (size_t i = 0; i < N_ROWS; i++) {
+        const key_row_t *r = &rows[i];
+        const char *v =
+            (r->flags & PD_CF_SECRET) ? "(redacted)" : value_text(c, r, buf, sizeof(buf));
+        emit(r->section, r->name, v, r->flags, r->doc, ctx);
+    }
+}
+
+/* Markdown table cells end at '|', which docs use for norms ("||x||"). */
+static void md_cell(FILE *out, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s == '|') {
+            fputs("\\|", out);
+        } else {
+            fputc(*s, out);
+        }
+    }
+}
+
+static const char *const type_names[] = {
+    [KT_BOOL] = "bool",     [KT_INT] = "int",           [KT_DOUBLE] = "double",
+    [KT_SIZE] = "size",     [KT_DURATION] = "duration", [KT_ENUM] = "enum",
+    [KT_STRING] = "string", [KT_PATH] = "path",         [KT_ENDPOINT] = "endpoint",
+};
+
+static void md_allowed(FILE *out, const key_row_t *r)
+{
+    char range[80];
+
+    switch (r->type) {
+    case KT_BOOL: fputs("yes, no", out); break;
+    case KT_ENUM:
+        for (const char *p = r->values; *p != '\0'; p++) {
+            if (p == r->values) {
+                fputc('`', out);
+            }
+            if (*p == '|') {
+                fputs("`, `", out);
+            } else {
+                fputc(*p, out);
+            }
+        }
+        fputc('`', out);
+        break;
+    case KT_PATH: fputs("file path; relative to the configuration file", out); break;
+    case KT_ENDPOINT:
+        fputs("`tcp://HOST:PORT` (PORT may be `*`), `ipc://PATH`, `inproc://NAME`", out);
+        break;
+    case KT_STRING: break;
+    default: fputs(format_range(r, range, sizeof(range)), out); break;
+    }
+}
+
+int pd_config_write_reference_md(FILE *out)
+{
+    const char *prev_section = NULL;
+
+    fputs("# paramd configuration reference\n\n"
+          "<!-- Generated by `paramd --config-reference=md` from common/config_keys.h; do not "
+          "edit. -->\n\n"
+          "The configuration file is INI: `[section]` headers, `key = value` lines, comments "
+          "starting with `;` or `#` at the start of a line (or ` ;` after a value). Every key can "
+          "also be set with `-o section.key=value`. Unknown sections and keys are errors.\n\n"
+          "Durations take `ms`, `s`, `m`, `h` or `d` (a bare number is seconds). Sizes take `K`, "
+          "`M` or `G` (powers of 1024). Booleans accept yes/no, true/false, on/off, 1/0. "
+          "Reloadable keys take effect on SIGHUP; the others need a restart. Keys marked (job key) "
+          "define the job: changing one starts a different job, whose checkpoints are not "
+          "interchangeable.\n",
+          out);
+    for (size_t i = 0; i < N_ROWS; i++) {
+        const key_row_t *r = &rows[i];
+        if (prev_section == NULL || strcmp(prev_section, r->section) != 0) {
+            fprintf(out,
+                    "\n## [%s]\n\n"
+                    "| Key | Type | Default | Allowed | Reloadable | Description |\n"
+                    "|-----|------|---------|---------|------------|-------------|\n",
+                    r->section);
+            prev_section = r->section;
+        }
+        fprintf(out, "| `%s` | %s | ", r->name, type_names[r->type]);
+        if (r->default_text[0] == '\0') {
+            fputs("(empty)", out);
+        } else {
+            fputc('`', out);
+            md_cell(out, r->default_text);
+            fputc('`', out);
+        }
+        fputs(" | ", out);
+        md_allowed(out, r);
+        fprintf(out, " | %s | ", (r->flags & PD_CF_RELOADABLE) ? "yes" : "no");
+        md_cell(out, r->doc);
+        if (r->flags & PD_CF_JOB) {
+            fputs(" (job key)", out);
+        }
+        fputs(" |\n", out);
+    }
+    if (fflush(out) != 0 || ferror(out)) {
+        return -EIO;
+    }
+    return 0;
+}
+
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        h ^= (unsigned char)*s;
+        h *= UINT64_C(1099511628211);
+    }
+    return h;
+}
+
+uint64_t pd_config_job_hash(const pd_config_t *c)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+    char buf[64];
+
+    /* Hash the canonical text, not the bytes of the struct: padding, pointers and the
+     * representation of doubles must not make equal configs differ, and "64" and "064"
+     * must not either. The key names are in the text so that moving a value between keys
+     * changes the hash. */
+    for (size_t i = 0; i < N_ROWS; i++) {
+        const key_row_t *r = &rows[i];
+        if (!(r->flags & PD_CF_JOB)) {
+            continue;
+        }
+        h = fnv1a(h, r->section);
+        h = fnv1a(h, ".");
+        h = fnv1a(h, r->name);
+        h = fnv1a(h, "=");
+        h = fnv1a(h, value_text(c, r, buf, sizeof(buf)));
+        h = fnv1a(h, "\n");
+    }
+    return h;
+}

@@ -1,0 +1,475 @@
+/* wire.c - protobuf-c <-> pd_msg_t, and multipart send/receive on zmq sockets.
+ * The only file outside proto/ that sees protobuf-c types (with the checkpoint format). */
+#include <config.h>
+#include "wire.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "paramd.pb-c.h"
+
+_Static_assert((int)PD_MSG_ERROR == (int)PARAMD__MSG_TYPE__ERROR, "msg types follow the .proto");
+_Static_assert((int)PD_TASK_EVAL == (int)PARAMD__TASK_KIND__EVAL, "task kinds follow the .proto");
+_Static_assert((int)PD_WERR_INTERNAL == (int)PARAMD__ERROR_CODE__ERR_INTERNAL, "errors follow the .proto");
+_Static_assert((int)PD_ACK_REJECTED == (int)PARAMD__ACK_STATUS__REJECTED, "acks follow the .proto");
+_Static_assert((int)PD_ELEM_U32 == (int)PARAMD__ELEM_TYPE__U32, "elem types follow the .proto");
+
+static const char *const msg_type_names[PD_MSG__COUNT] = {
+    "NONE", "HELLO", "WELCOME", "READY", "TASK", "RESULT", "PULL", "PARAMS", "PUSH", "ACK",
+    "HEARTBEAT", "BYE", "ERROR",
+};
+
+static const char *const wire_error_names[PD_WERR__COUNT] = {
+    "none", "malformed", "protocol-version", "frames", "dimension", "nonfinite",
+    "unknown-worker", "future-version", "too-big", "wrong-state", "fingerprint", "internal",
+};
+
+void pd_msg_init(pd_msg_t *m, pd_msg_type_t type)
+{
+    memset(m, 0, sizeof(*m));
+    m->proto_version = PD_PROTO_VERSION;
+    m->type = type;
+}
+
+const char *pd_msg_type_name(int type)
+{
+    return type >= 0 && type < PD_MSG__COUNT ? msg_type_names[type] : "UNKNOWN";
+}
+
+const char *pd_wire_error_name(int code)
+{
+    return code >= 0 && code < PD_WERR__COUNT ? wire_error_names[code] : "unknown";
+}
+
+/* Copy a received string into fixed storage; a string that does not fit is malformed
+ * rather than silently cut, since paths must arrive whole. */
+static int copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = src != NULL ? strlen(src) : 0;
+    if (n >= cap) {
+        return PD_EWIRE;
+    }
+    memcpy(dst, src != NULL ? src : "", n + 1);
+    return 0;
+}
+
+int pd_wire_encode(const pd_msg_t *m, void **out, size_t *out_len)
+{
+    Paramd__Header h = PARAMD__HEADER__INIT;
+    Paramd__Hello hello = PARAMD__HELLO__INIT;
+    Paramd__Job job = PARAMD__JOB__INIT;
+    uint64_t counts[PD_WIRE_MAX_FRAMES];
+    size_t len;
+    void *buf;
+
+    if (m->n_frames > PD_WIRE_MAX_FRAMES) {
+        return PD_EWIRE;
+    }
+    h.proto_version = m->proto_version;
+    h.type = (Paramd__MsgType)m->type;
+    h.request_id = m->request_id;
+    h.worker_id = m->worker_id;
+    h.job_id = m->job_id;
+    h.round_id = m->round_id;
+    h.version = m->version;
+    h.key_offset = m->key_offset;
+    h.key_length = m->key_length;
+    h.elem_type = (Paramd__ElemType)m->elem_type;
+    memcpy(counts, m->frame_counts, sizeof(counts));
+    h.n_frame_counts = m->n_frames;
+    h.frame_counts = counts;
+    h.kind = (Paramd__TaskKind)m->kind;
+    h.task_id = m->task_id;
+    h.seed = m->seed;
+    h.batch = m->batch;
+    h.range_begin = m->range_begin;
+    h.range_end = m->range_end;
+    h.test_begin = m->test_begin;
+    h.test_end = m->test_end;
+    h.loss_sum = m->loss_sum;
+    h.n_samples = m->n_samples;
+    h.correct = m->correct;
+    h.compute_seconds = m->compute_seconds;
+    h.ack = (Paramd__AckStatus)m->ack;
+    h.staleness = m->staleness;
+    h.error = (Paramd__ErrorCode)m->error;
+    h.reason = (char *)m->reason;
+    h.not_modified = m->not_modified;
+    h.learning_rate = m->learning_rate;
+    if (m->has_hello) {
+        hello.name = (char *)m->hello.name;
+        hello.host = (char *)m->hello.host;
+        hello.cores = m->hello.cores;
+        hello.threads = m->hello.threads;
+        hello.kv_only = m->hello.kv_only;
+        hello.slowdown = m->hello.slowdown;
+        hello.software = (char *)m->hello.software;
+        h.hello = &hello;
+    }
+    if (m->has_job && m->job != NULL) {
+        const pd_job_desc_t *j = m->job;
+        job.job_id = j->job_id;
+        job.method = (Paramd__Method)j->method;
+        job.model = (char *)j->model;
+        job.dim = j->dim;
+        job.features = j->features;
+        job.classes = j->classes;
+        job.bias = j->bias;
+        job.train_path = (char *)j->train_path;
+        job.train_labels_path = (char *)j->train_labels_path;
+        job.test_path = (char *)j->test_path;
+        job.test_labels_path = (char *)j->test_labels_path;
+        job.data_format = (char *)j->data_format;
+        job.train_fingerprint = j->train_fingerprint;
+        job.test_fingerprint = j->test_fingerprint;
+        job.train_samples = j->train_samples;
+        job.test_samples = j->test_samples;
+        job.max_samples = j->max_samples;
+        job.heartbeat_interval_ms = j->heartbeat_interval_ms;
+        job.worker_timeout_ms = j->worker_timeout_ms;
+        h.job = &job;
+    }
+    len = paramd__header__get_packed_size(&h);
+    buf = malloc(len > 0 ? len : 1);
+    if (buf == NULL) {
+        return -ENOMEM;
+    }
+    paramd__header__pack(&h, buf);
+    *out = buf;
+    *out_len = len;
+    return 0;
+}
+
+static int decode_job(const Paramd__Job *src, pd_job_desc_t *j)
+{
+    int rc = 0;
+
+    memset(j, 0, sizeof(*j));
+    j->job_id = src->job_id;
+    j->method = (int)src->method;
+    j->dim = src->dim;
+    j->features = src->features;
+    j->classes = src->classes;
+    j->bias = src->bias;
+    j->train_fingerprint = src->train_fingerprint;
+    j->test_fingerprint = src->test_fingerprint;
+    j->train_samples = src->train_samples;
+    j->test_samples = src->test_samples;
+    j->max_samples = src->max_samples;
+    j->heartbeat_interval_ms = src->heartbeat_interval_ms;
+    j->worker_timeout_ms = src->worker_timeout_ms;
+    rc |= copy_str(j->model, sizeof(j->model), src->model);
+    rc |= copy_str(j->train_path, sizeof(j->train_path), src->train_path);
+    rc |= copy_str(j->train_labels_path, sizeof(j->train_labels_path), src->train_labels_path);
+    rc |= copy_str(j->test_path, sizeof(j->test_path), src->test_path);
+    rc |= copy_str(j->test_labels_path, sizeof(j->test_labels_path), src->test_labels_path);
+    rc |= copy_str(j->data_format, sizeof(j->data_format), src->data_format);
+    return rc != 0 ? PD_EWIRE : 0;
+}
+
+int pd_wire_decode(const void *buf, size_t len, pd_msg_t *m, pd_job_desc_t *job_out)
+{
+    Paramd__Header *h = NULL;
+    int rc = PD_EWIRE;
+
+    memset(m, 0, sizeof(*m));
+    if (len == 0 || len > PD_WIRE_MAX_HEADER) {
+        goto out;
+    }
+    h = paramd__header__unpack(NULL, len, buf);
+    if (h == NULL) {
+        goto out;
+    }
+    m->proto_version = h->proto_version;
+    m->type = (pd_msg_type_t)h->type;
+    m->request_id = h->request_id;
+    m->worker_id = h->worker_id;
+    m->job_id = h->job_id;
+    m->round_id = h->round_id;
+    m->version = h->version;
+    m->key_offset = h->key_offset;
+    m->key_length = h->key_length;
+    m->elem_type = (pd_elem_type_t)h->elem_type;
+    m->kind = (pd_task_kind_t)h->kind;
+    m->task_id = h->task_id;
+    m->seed = h->seed;
+    m->batch = h->batch;
+    m->range_begin = h->range_begin;
+    m->range_end = h->range_end;
+    m->test_begin = h->test_begin;
+    m->test_end = h->test_end;
+    m->loss_sum = h->loss_sum;
+    m->n_samples = h->n_samples;
+    m->correct = h->correct;
+    m->compute_seconds = h->compute_seconds;
+    m->ack = (pd_ack_status_t)h->ack;
+    m->staleness = h->staleness;
+    m->error = (pd_wire_error_t)h->error;
+    m->not_modified = h->not_modified;
+    m->learning_rate = h->learning_rate;
+    if (h->proto_version != PD_PROTO_VERSION) {
+        /* Keep the type so the caller can answer, but refuse the content. */
+        rc = PD_EVERSION;
+        goto out;
+    }
+    /* Open enums arrive as any int32 in proto3: range-check every one. */
+    if ((int)h->type <= 0 || (int)h->type >= PD_MSG__COUNT || (int)h->kind < 0 ||
+        (int)h->kind >= PD_TASK__COUNT || (int)h->elem_type < 0 || (int)h->elem_type > PD_ELEM_U32 ||
+        (int)h->ack < 0 || (int)h->ack > PD_ACK_REJECTED || (int)h->error < 0 ||
+        (int)h->error >= PD_WERR__COUNT || h->n_frame_counts > PD_WIRE_MAX_FRAMES) {
+        goto out;
+    }
+    m->n_frames = (uint32_t)h->n_frame_counts;
+    for (size_t i = 0; i < h->n_frame_counts; i++) {
+        m->frame_counts[i] = h->frame_counts[i];
+    }
+    if (copy_str(m->reason, sizeof(m->reason), h->reason) != 0 || !isfinite(m->loss_sum) ||
+        !isfinite(m->compute_seconds) || !isfinite(m->learning_rate)) {
+        goto out;
+    }
+    if (h->hello != NULL) {
+        pd_hello_t *o = &m->hello;
+        if (copy_str(o->name, sizeof(o->name), h->hello->name) != 0 ||
+            copy_str(o->host, sizeof(o->host), h->hello->host) != 0 ||
+            copy_str(o->software, sizeof(o->software), h->hello->software) != 0 ||
+            !isfinite(h->hello->slowdown)) {
+            goto out;
+        }
+        o->cores = h->hello->cores;
+        o->threads = h->hello->threads;
+        o->kv_only = h->hello->kv_only;
+        o->slowdown = h->hello->slowdown;
+        m->has_hello = true;
+    }
+    if (h->job != NULL) {
+        if (job_out == NULL || decode_job(h->job, job_out) != 0) {
+            goto out;
+        }
+        m->has_job = true;
+        m->job = job_out;
+    }
+    rc = 0;
+out:
+    if (h != NULL) {
+        paramd__header__free_unpacked(h, NULL);
+    }
+    return rc;
+}
+
+static int send_part(void *sock, zmq_msg_t *part, int flags)
+{
+    if (zmq_msg_send(part, sock, flags) < 0) {
+        int rc = -zmq_errno();
+        zmq_msg_close(part);
+        return rc;
+    }
+    return 0;
+}
+
+int pd_wire_send(void *sock, const void *routing_id, size_t routing_id_len, const pd_msg_t *m,
+                 const pd_wire_frame_t *frames, size_t n_frames, bool dontwait)
+{
+    int base = dontwait ? ZMQ_DONTWAIT : 0;
+    void *hdr = NULL;
+    size_t hdr_len = 0;
+    zmq_msg_t part;
+    int rc;
+
+    rc = pd_wire_encode(m, &hdr, &hdr_len);
+    if (rc != 0) {
+        return rc;
+    }
+    if (routing_id != NULL) {
+        if (zmq_send(sock, routing_id, routing_id_len, base | ZMQ_SNDMORE) < 0) {
+            rc = -zmq_errno();
+            goto out;
+        }
+    }
+    /* Once the first part is queued, the rest of a multipart message goes out atomically
+     * with it, so later parts never fail with EAGAIN. */
+    if (zmq_send(sock, hdr, hdr_len, base | (n_frames > 0 ? ZMQ_SNDMORE : 0)) < 0) {
+        rc = -zmq_errno();
+        goto out;
+    }
+    for (size_t i = 0; i < n_frames; i++) {
+        int flags = base | (i + 1 < n_frames ? ZMQ_SNDMORE : 0);
+        const pd_wire_frame_t *f = &frames[i];
+        if (f->owner != NULL) {
+            pd_buf_t *ref = pd_buf_ref(f->owner);
+            if (zmq_msg_init_data(&part, (void *)f->data, f->len_bytes, pd_buf_zmq_free, ref) != 0) {
+                rc = -zmq_errno();
+                pd_buf_unref(ref);
+                goto out;
+            }
+        } else {
+            if (zmq_msg_init_size(&part, f->len_bytes) != 0) {
+                rc = -zmq_errno();
+                goto out;
+            }
+            if (f->len_bytes > 0) {
+                memcpy(zmq_msg_data(&part), f->data, f->len_bytes);
+            }
+        }
+        rc = send_part(sock, &part, flags);
+        if (rc != 0) {
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(hdr);
+    return rc;
+}
+
+static void drain_rest(void *sock)
+{
+    int more = 1;
+    size_t sz = sizeof(more);
+    zmq_msg_t junk;
+
+    while (zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz) == 0 && more) {
+        zmq_msg_init(&junk);
+        if (zmq_msg_recv(&junk, sock, 0) < 0) {
+            zmq_msg_close(&junk);
+            return;
+        }
+        zmq_msg_close(&junk);
+    }
+}
+
+static bool has_more(void *sock)
+{
+    int more = 0;
+    size_t sz = sizeof(more);
+    return zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz) == 0 && more;
+}
+
+static size_t elem_size(pd_elem_type_t t)
+{
+    return t == PD_ELEM_F64 ? 8 : 4;
+}
+
+int pd_wire_recv(void *sock, bool router, size_t max_bytes, bool dontwait, pd_wire_in_t *in)
+{
+    int flags = dontwait ? ZMQ_DONTWAIT : 0;
+    zmq_msg_t hdr;
+    int rc;
+
+    memset(in, 0, offsetof(pd_wire_in_t, parts));
+    memset(in->aligned, 0, sizeof(in->aligned));
+    zmq_msg_init(&hdr);
+    if (router) {
+        int n = zmq_recv(sock, in->routing_id, sizeof(in->routing_id), flags);
+        if (n < 0) {
+            rc = -zmq_errno();
+            goto fail;
+        }
+        in->routing_id_len = (size_t)n > sizeof(in->routing_id) ? sizeof(in->routing_id) : (size_t)n;
+        if (!has_more(sock)) {
+            in->decode_rc = PD_EWIRE; /* a routing id alone: nothing to decode */
+            in->frames_rc = PD_EWIRE;
+            rc = 0;
+            goto fail;
+        }
+    }
+    if (zmq_msg_recv(&hdr, sock, router ? 0 : flags) < 0) {
+        rc = -zmq_errno();
+        goto fail;
+    }
+    in->total_bytes = zmq_msg_size(&hdr);
+    in->decode_rc = pd_wire_decode(zmq_msg_data(&hdr), zmq_msg_size(&hdr), &in->msg, &in->job);
+    while (has_more(sock)) {
+        zmq_msg_t *part;
+        if (in->n_parts == PD_WIRE_MAX_FRAMES) {
+            drain_rest(sock);
+            rc = PD_ETOOBIG;
+            goto fail;
+        }
+        part = &in->parts[in->n_parts];
+        zmq_msg_init(part);
+        if (zmq_msg_recv(part, sock, 0) < 0) {
+            rc = -zmq_errno();
+            zmq_msg_close(part);
+            goto fail;
+        }
+        in->n_parts++;
+        in->total_bytes += zmq_msg_size(part);
+    }
+    if (max_bytes > 0 && in->total_bytes > max_bytes) {
+        rc = PD_ETOOBIG;
+        goto fail;
+    }
+    /* Every array frame must hold exactly the number of elements the header declares. */
+    in->frames_rc = 0;
+    if (in->decode_rc == 0) {
+        if (in->n_parts != in->msg.n_frames) {
+            in->frames_rc = PD_EWIRE;
+        }
+        for (size_t i = 0; in->frames_rc == 0 && i < in->n_parts; i++) {
+            uint64_t bytes;
+            if (__builtin_mul_overflow(in->msg.frame_counts[i], elem_size(in->msg.elem_type), &bytes) ||
+                bytes != zmq_msg_size(&in->parts[i])) {
+                in->frames_rc = PD_EWIRE;
+            }
+        }
+    }
+    zmq_msg_close(&hdr);
+    return 0;
+fail:
+    zmq_msg_close(&hdr);
+    if (rc != 0) {
+        pd_wire_in_release(in);
+    }
+    return rc;
+}
+
+int pd_wire_in_doubles(pd_wire_in_t *in, size_t i, size_t expected, const double **out)
+{
+    const void *data;
+    size_t len;
+
+    if (i >= in->n_parts || in->msg.elem_type != PD_ELEM_F64) {
+        return PD_EDIM;
+    }
+    data = zmq_msg_data(&in->parts[i]);
+    len = zmq_msg_size(&in->parts[i]);
+    if (len != expected * sizeof(double)) {
+        return PD_EDIM;
+    }
+    /* Small frames live inside zmq_msg_t and may be unaligned: copy rather than misread. */
+    if (((uintptr_t)data % _Alignof(double)) != 0) {
+        if (in->aligned[i] == NULL) {
+            in->aligned[i] = malloc(len > 0 ? len : 1);
+            if (in->aligned[i] == NULL) {
+                return -ENOMEM;
+            }
+            memcpy(in->aligned[i], data, len);
+        }
+        data = in->aligned[i];
+    }
+    *out = data;
+    return 0;
+}
+
+void pd_wire_in_release(pd_wire_in_t *in)
+{
+    for (size_t i = 0; i < in->n_parts; i++) {
+        zmq_msg_close(&in->parts[i]);
+        free(in->aligned[i]);
+        in->aligned[i] = NULL;
+    }
+    in->n_parts = 0;
+}
+
+bool pd_wire_all_finite(const double *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(v[i])) {
+            return false;
+        }
+    }
+    return true;
+}

@@ -1,0 +1,164 @@
+/* wire.h - the paramd wire protocol as plain C (doc/protocol.md).
+ * A message is: [routing id (ROUTER side only)] [protobuf Header] [raw array frames...].
+ * This module owns the protobuf-c types: the rest of paramd sees pd_msg_t. Decoding validates
+ * everything that does not need the job (enums, counts, string lengths, frame lengths against
+ * the declared counts); the server checks the rest against the job before touching state. */
+#ifndef PD_COMMON_WIRE_H
+#define PD_COMMON_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <zmq.h>
+
+#include "buf.h"
+
+#define PD_PROTO_VERSION 1u
+#define PD_WIRE_MAX_FRAMES 8
+#define PD_WIRE_MAX_ROUTING_ID 255
+#define PD_WIRE_MAX_HEADER 65536
+#define PD_WIRE_STR 256
+#define PD_WIRE_PATH 4096
+
+/* Values equal the .proto enums (checked at compile time in wire.c). */
+typedef enum pd_msg_type {
+    PD_MSG_NONE = 0, PD_MSG_HELLO, PD_MSG_WELCOME, PD_MSG_READY, PD_MSG_TASK, PD_MSG_RESULT,
+    PD_MSG_PULL, PD_MSG_PARAMS, PD_MSG_PUSH, PD_MSG_ACK, PD_MSG_HEARTBEAT, PD_MSG_BYE,
+    PD_MSG_ERROR, PD_MSG__COUNT
+} pd_msg_type_t;
+
+typedef enum pd_elem_type { PD_ELEM_F64 = 0, PD_ELEM_F32, PD_ELEM_U32 } pd_elem_type_t;
+typedef enum pd_task_kind { PD_TASK_NONE = 0, PD_TASK_GRAD, PD_TASK_EVAL, PD_TASK__COUNT } pd_task_kind_t;
+typedef enum pd_ack_status { PD_ACK_APPLIED = 0, PD_ACK_STALE_DROPPED, PD_ACK_REJECTED } pd_ack_status_t;
+
+/* Wire error codes (the .proto ErrorCode); never raw errno values, which differ by platform. */
+typedef enum pd_wire_error {
+    PD_WERR_NONE = 0, PD_WERR_MALFORMED, PD_WERR_PROTOCOL_VERSION, PD_WERR_FRAMES,
+    PD_WERR_DIMENSION, PD_WERR_NONFINITE, PD_WERR_UNKNOWN_WORKER, PD_WERR_FUTURE_VERSION,
+    PD_WERR_TOO_BIG, PD_WERR_WRONG_STATE, PD_WERR_FINGERPRINT, PD_WERR_INTERNAL, PD_WERR__COUNT
+} pd_wire_error_t;
+
+typedef struct pd_hello {
+    char name[PD_WIRE_STR];
+    char host[PD_WIRE_STR];
+    uint32_t cores;
+    uint32_t threads;
+    bool kv_only;
+    double slowdown;
+    char software[PD_WIRE_STR];
+} pd_hello_t;
+
+typedef struct pd_job_desc {
+    uint64_t job_id;
+    int method; /* pd_method_kind_t */
+    char model[32];
+    uint64_t dim;
+    uint64_t features;
+    uint32_t classes;
+    bool bias;
+    char train_path[PD_WIRE_PATH];
+    char train_labels_path[PD_WIRE_PATH];
+    char test_path[PD_WIRE_PATH];
+    char test_labels_path[PD_WIRE_PATH];
+    char data_format[16];
+    uint64_t train_fingerprint;
+    uint64_t test_fingerprint;
+    uint64_t train_samples;
+    uint64_t test_samples;
+    uint64_t max_samples;
+    uint32_t heartbeat_interval_ms;
+    uint32_t worker_timeout_ms;
+} pd_job_desc_t;
+
+typedef struct pd_msg {
+    uint32_t proto_version;
+    pd_msg_type_t type;
+    uint64_t request_id;
+    uint32_t worker_id;
+    uint64_t job_id;
+    uint64_t round_id;
+    uint64_t version;
+    uint64_t key_offset;
+    uint64_t key_length;
+    pd_elem_type_t elem_type;
+    uint32_t n_frames;
+    uint64_t frame_counts[PD_WIRE_MAX_FRAMES];
+    pd_task_kind_t kind;
+    uint64_t task_id;
+    uint64_t seed;
+    uint32_t batch;
+    uint64_t range_begin, range_end;
+    uint64_t test_begin, test_end;
+    double loss_sum;
+    uint64_t n_samples;
+    uint64_t correct;
+    double compute_seconds;
+    pd_ack_status_t ack;
+    uint64_t staleness;
+    pd_wire_error_t error;
+    char reason[PD_WIRE_STR];
+    bool not_modified;
+    double learning_rate;
+    bool has_hello;
+    pd_hello_t hello;
+    bool has_job;
+    pd_job_desc_t *job; /* borrowed when sending; owned by pd_wire_in_t when received */
+} pd_msg_t;
+
+/* Initialise a message of a type with the current protocol version, everything else zero. */
+void pd_msg_init(pd_msg_t *m, pd_msg_type_t type);
+const char *pd_msg_type_name(int type);
+const char *pd_wire_error_name(int code);
+
+/* Encode the header into a new malloc'd buffer (returned: free()). 0, -ENOMEM or PD_EWIRE. */
+int pd_wire_encode(const pd_msg_t *m, void **out, size_t *out_len);
+/* Decode and validate a header. On success *m is filled and, if the message has a job,
+ * *job_out (caller-provided storage, may be NULL to refuse jobs) holds it and m->job points
+ * to it. PD_EWIRE for anything malformed; PD_EVERSION for another protocol version. */
+int pd_wire_decode(const void *buf, size_t len, pd_msg_t *m, pd_job_desc_t *job_out);
+
+/* One outgoing array frame: borrowed bytes (copied by zmq), or zero-copy from a pd_buf_t
+ * (one reference is taken per send and released by libzmq when done). */
+typedef struct pd_wire_frame {
+    const void *data;
+    size_t len_bytes;
+    pd_buf_t *owner; /* non-NULL: zero-copy, data must point inside owner */
+} pd_wire_frame_t;
+
+/* Send [routing id] header frames... on a zmq socket. routing_id may be NULL (DEALER).
+ * m->n_frames and m->frame_counts must describe the frames (elements, not bytes).
+ * Non-blocking when dontwait. Returns 0 or -errno (e.g. -EHOSTUNREACH for a vanished peer
+ * with ZMQ_ROUTER_MANDATORY, -EAGAIN). */
+int pd_wire_send(void *sock, const void *routing_id, size_t routing_id_len, const pd_msg_t *m,
+                 const pd_wire_frame_t *frames, size_t n_frames, bool dontwait);
+
+/* A received message. The frames stay zmq_msg_t until pd_wire_in_release(). */
+typedef struct pd_wire_in {
+    unsigned char routing_id[PD_WIRE_MAX_ROUTING_ID];
+    size_t routing_id_len;
+    pd_msg_t msg;
+    pd_job_desc_t job;
+    size_t n_parts;          /* array frames received (after the header) */
+    size_t total_bytes;
+    zmq_msg_t parts[PD_WIRE_MAX_FRAMES];
+    void *aligned[PD_WIRE_MAX_FRAMES]; /* copies made by pd_wire_in_doubles() */
+    int decode_rc;           /* result of decoding the header (0 or PD_E*) */
+    int frames_rc;           /* PD_EWIRE if the frame lengths disagree with the counts */
+} pd_wire_in_t;
+
+/* Receive one whole multipart message (non-blocking when dontwait). router: the first frame
+ * is a routing id. Returns 0 when a message was read (check in->decode_rc and in->frames_rc:
+ * a malformed message is still returned so the caller can answer it), -EAGAIN when none is
+ * waiting, PD_ETOOBIG when it has more than PD_WIRE_MAX_FRAMES frames or max_bytes in
+ * total (the rest is drained and discarded), or -errno. */
+int pd_wire_recv(void *sock, bool router, size_t max_bytes, bool dontwait, pd_wire_in_t *in);
+/* Frame i as doubles (F64): checks the length equals expected elements x 8 and copies to an
+ * aligned buffer when the frame is not 8-byte aligned. PD_EDIM or -ENOMEM. */
+int pd_wire_in_doubles(pd_wire_in_t *in, size_t i, size_t expected, const double **out);
+void pd_wire_in_release(pd_wire_in_t *in);
+
+/* True when every value is finite. */
+bool pd_wire_all_finite(const double *v, size_t n);
+
+#endif

@@ -1,0 +1,670 @@
+/* daemon.c - the daemon's life: build (data, model, store, socket, timers), the loop's
+ * callbacks (socket readable, tick, evaluation, signals), the orderly stop, and teardown.
+ * One thread owns everything here; heavy numeric work stays in vector operations.
+ *
+ * Order of initialisation matters: data is loaded and the job fixed before the socket is
+ * bound, so a worker can never join a job that is not ready to describe itself. */
+#include <config.h>
+#include "daemon.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "clock.h"
+#include "error.h"
+#include "local_workers.h"
+#include "log.h"
+#include "method.h"
+#include "progress.h"
+#include "sched.h"
+
+/* Messages handled per wake-up before yielding to timers; the idle handle resumes draining
+ * because the edge-triggered ZMQ_FD will not wake us again for messages already queued. */
+#define DRAIN_BUDGET 256
+#define DRAIN_DEADLINE_MS 10000
+
+static void on_zmq_idle(uv_idle_t *h);
+
+uint64_t pd_daemon_now_ms(pd_daemon_t *d)
+{
+    return uv_now(&d->loop);
+}
+
+int pd_daemon_send(pd_daemon_t *d, const void *rid, size_t rid_len, const pd_msg_t *m,
+                   const pd_wire_frame_t *frames, size_t n_frames)
+{
+    int rc = pd_wire_send(d->zsock, rid, rid_len, m, frames, n_frames, true);
+    if (rc != 0) {
+        d->metrics.send_failures_total++;
+        pd_log_debug("send %s failed: %s", pd_msg_type_name(m->type), pd_strerror(rc));
+        return rc;
+    }
+    for (size_t i = 0; i < n_frames; i++) {
+        d->metrics.sent_bytes_total += (double)frames[i].len_bytes;
+    }
+    /* A send may consume the ZMQ_FD edge: make sure pending input is not left behind. */
+    uv_idle_start(&d->zidle, on_zmq_idle);
+    return 0;
+}
+
+void pd_daemon_send_error(pd_daemon_t *d, const void *rid, size_t rid_len, pd_session_t *s,
+                          const pd_msg_t *req, pd_wire_error_t code, const char *fmt, ...)
+{
+    pd_msg_t m;
+    va_list ap;
+    pd_ratelimit_t *rl = s != NULL ? &s->rl_bad : &d->rl_unknown;
+
+    pd_msg_init(&m, PD_MSG_ERROR);
+    m.request_id = req != NULL ? req->request_id : 0;
+    m.worker_id = s != NULL ? s->id : 0;
+    m.error = code;
+    va_start(ap, fmt);
+    vsnprintf(m.reason, sizeof(m.reason), fmt, ap);
+    va_end(ap);
+    d->metrics.bad_messages_total++;
+    if ((unsigned)code < 16) {
+        d->metrics.errors_by_code[code]++;
+    }
+    if (pd_ratelimit_ok(rl, pd_daemon_now_ms(d))) {
+        if (s != NULL) {
+            pd_log_warn("refused message worker=%" PRIu32 " name=%s err=%s: %s", s->id,
+                        s->hello.name, pd_wire_error_name(code), m.reason);
+        } else {
+            pd_log_warn("refused message from unknown peer err=%s: %s", pd_wire_error_name(code),
+                        m.reason);
+        }
+    }
+    pd_daemon_send(d, rid, rid_len, &m, NULL, 0);
+}
+
+void pd_daemon_drop_session(pd_daemon_t *d, pd_session_t *s, const char *why)
+{
+    bool had_task = s->has_task;
+
+    pd_dispatch_release_task(d, s);
+    if (had_task) {
+        d->metrics.tasks_rescheduled_total++;
+    }
+    pd_log_info("worker removed worker=%" PRIu32 " name=%s: %s (applied=%" PRIu64
+                " dropped=%" PRIu64 ")",
+                s->id, s->hello.name, why, s->grads_applied, s->grads_dropped);
+    pd_sessions_remove(&d->sessions, s);
+    d->metrics.workers = (double)pd_sessions_count_ready(&d->sessions);
+    pd_sched_kick(d);
+}
+
+double pd_daemon_objective(const pd_daemon_t *d, const double *x, double loss_sum,
+                           uint64_t samples)
+{
+    double mean = samples > 0 ? loss_sum / (double)samples : NAN;
+    return mean + pd_prox_value(&d->optim.reg, x, d->mask, d->store.dim);
+}
+
+static double elapsed_s(pd_daemon_t *d)
+{
+    return (double)(pd_daemon_now_ms(d) - d->start_ms) / 1000.0;
+}
+
+static void write_metrics_line(pd_daemon_t *d, const char *event)
+{
+    if (d->metrics_log != NULL &&
+        pd_metrics_write_jsonl(&d->metrics, d->metrics_log, pd_clock_wall_s(), elapsed_s(d),
+                               event) != 0) {
+        pd_log_err("cannot write the metrics log %s; no more lines will be written",
+                   d->cfg.metrics_log);
+        fclose(d->metrics_log);
+        d->metrics_log = NULL;
+    }
+}
+
+void pd_daemon_after_update(pd_daemon_t *d)
+{
+    if (d->cfg.max_updates > 0 && d->metrics.updates_total >= (double)d->cfg.max_updates) {
+        pd_daemon_stop(d, "max_updates reached", 0);
+    }
+}
+
+void pd_daemon_after_eval(pd_daemon_t *d)
+{
+    write_metrics_line(d, NULL);
+    pd_log_debug("evaluation version=%.0f objective=%.6g test_accuracy=%.4f",
+                 d->metrics.evaluated_version, d->metrics.objective, d->metrics.test_accuracy);
+    if (d->cfg.target_loss > 0 && d->metrics.objective <= d->cfg.target_loss) {
+        pd_daemon_stop(d, "target_loss reached", 0);
+    } else if (d->cfg.target_accuracy > 0 && d->metrics.test_accuracy >= d->cfg.target_accuracy) {
+        pd_daemon_stop(d, "target_accuracy reached", 0);
+    }
+}
+
+/* The final values are computed here, on the final parameters, by the server itself: at the
+ * end there may be no worker left to ask, and the loop has nothing else to do. */
+static void final_evaluation(pd_daemon_t *d)
+{
+    double loss = 0;
+    uint64_t correct = 0;
+    int rc;
+
+    if (d->train == NULL) {
+        return;
+    }
+    rc = pd_model_eval_range(&d->model, d->train, d->store.x, 0, d->train->m, &loss, &correct);
+    if (rc == 0) {
+        d->metrics.objective = pd_daemon_objective(d, d->store.x, loss, d->train->m);
+    }
+    if (d->test != NULL && d->test->m > 0) {
+        rc = pd_model_eval_range(&d->model, d->test, d->store.x, 0, d->test->m, &loss, &correct);
+        if (rc == 0) {
+            d->metrics.test_accuracy = (double)correct / (double)d->test->m;
+        }
+    }
+    d->metrics.evaluated_version = (double)d->store.version;
+}
+
+static int save_params(const pd_daemon_t *d)
+{
+    char tmp[4096];
+    FILE *f = NULL;
+    int rc = 0;
+
+    if (d->cfg.save_params[0] == '\0') {
+        return 0;
+    }
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", d->cfg.save_params) >= (int)sizeof(tmp)) {
+        return -ENAMETOOLONG;
+    }
+    f = fopen(tmp, "w");
+    if (f == NULL) {
+        rc = -errno;
+        goto out;
+    }
+    for (size_t i = 0; i < d->store.dim; i++) {
+        if (fprintf(f, "%.17g\n", d->store.x[i]) < 0) {
+            rc = -EIO;
+            goto out;
+        }
+    }
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        rc = -errno;
+        goto out;
+    }
+out:
+    if (f != NULL && fclose(f) != 0 && rc == 0) {
+        rc = -errno;
+    }
+    if (rc == 0 && rename(tmp, d->cfg.save_params) != 0) {
+        rc = -errno;
+    }
+    if (rc != 0) {
+        unlink(tmp);
+    }
+    return rc;
+}
+
+static void print_summary(pd_daemon_t *d)
+{
+    double t = elapsed_s(d);
+    const pd_metrics_t *m = &d->metrics;
+    char acc[32] = "n/a";
+
+    if (isfinite(m->test_accuracy)) {
+        snprintf(acc, sizeof(acc), "%.4f", m->test_accuracy);
+    }
+    fprintf(stderr,
+            "paramd: job finished (%s) after %.1f s\n"
+            "  method %s, model %s, %zu parameters, %zu training samples\n"
+            "  updates %.0f (%.0f/s), gradients applied %.0f, dropped as stale %.0f, "
+            "mean staleness %.2f\n"
+            "  final objective %.6g, test accuracy %s, workers joined %.0f, evicted %.0f\n",
+            d->stop_reason, t, d->method->name, pd_model_kind_name(d->model.kind), d->store.dim,
+            d->train != NULL ? d->train->m : 0, m->updates_total, t > 0 ? m->updates_total / t : 0,
+            m->gradients_applied_total, m->gradients_dropped_stale_total, m->staleness_mean,
+            m->objective, acc, m->workers_joined_total, m->workers_evicted_total);
+}
+
+static void close_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void close_all(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h)) {
+        uv_close(h, close_cb);
+    }
+}
+
+/* Everything is done: close every handle so uv_run returns. */
+static void finish(pd_daemon_t *d)
+{
+    d->state = PD_STATE_STOPPED;
+    uv_walk(&d->loop, close_all, NULL);
+}
+
+static void on_drain_deadline(uv_timer_t *t)
+{
+    pd_daemon_t *d = t->data;
+    pd_log_warn("local workers did not exit in time; stopping them");
+    pd_local_workers_kill(d, SIGKILL);
+    finish(d);
+}
+
+void pd_daemon_local_worker_exited(pd_daemon_t *d)
+{
+    if (d->state == PD_STATE_DRAINING && d->n_local_running == 0) {
+        finish(d);
+    }
+}
+
+void pd_daemon_stop(pd_daemon_t *d, const char *reason, int exit_code)
+{
+    pd_msg_t bye;
+    int rc;
+
+    if (d->state != PD_STATE_RUNNING) {
+        return;
+    }
+    d->state = PD_STATE_DRAINING;
+    d->exit_code = exit_code;
+    snprintf(d->stop_reason, sizeof(d->stop_reason), "%s", reason);
+    pd_log_info("stopping: %s", reason);
+    uv_timer_stop(&d->eval_timer);
+    pd_progress_clear(d);
+    final_evaluation(d);
+    write_metrics_line(d, "done");
+    rc = save_params(d);
+    if (rc != 0) {
+        pd_log_err("cannot save parameters to %s: %s", d->cfg.save_params, pd_strerror(rc));
+        if (d->exit_code == 0) {
+            d->exit_code = 1;
+        }
+    }
+    pd_msg_init(&bye, PD_MSG_BYE);
+    snprintf(bye.reason, sizeof(bye.reason), "job is over: %s", reason);
+    for (size_t i = 0; i < d->sessions.n; i++) {
+        pd_session_t *s = d->sessions.v[i];
+        bye.worker_id = s->id;
+        pd_daemon_send(d, s->rid, s->rid_len, &bye, NULL, 0);
+    }
+    print_summary(d);
+    if (d->n_local_running > 0) {
+        uv_timer_start(&d->drain_timer, on_drain_deadline, DRAIN_DEADLINE_MS, 0);
+        return;
+    }
+    finish(d);
+}
+
+static void drain_socket(pd_daemon_t *d)
+{
+    unsigned budget = DRAIN_BUDGET;
+
+    while (budget-- > 0 && d->state != PD_STATE_STOPPED) {
+        pd_wire_in_t in;
+        int rc = pd_wire_recv(d->zsock, true, d->max_msg_bytes, true, &in);
+        if (rc == -EAGAIN) {
+            uv_idle_stop(&d->zidle);
+            return;
+        }
+        if (rc == PD_ETOOBIG) {
+            d->metrics.received_bytes_total += (double)in.total_bytes;
+            pd_daemon_send_error(d, in.routing_id, in.routing_id_len,
+                                 pd_sessions_find(&d->sessions, in.routing_id, in.routing_id_len),
+                                 NULL, PD_WERR_TOO_BIG,
+                                 "message over the size limit of %zu bytes", d->max_msg_bytes);
+            continue;
+        }
+        if (rc != 0) {
+            pd_log_err("receive failed: %s", pd_strerror(rc));
+            uv_idle_stop(&d->zidle);
+            return;
+        }
+        if (in.routing_id_len > 0) {
+            pd_dispatch(d, &in);
+        }
+        pd_wire_in_release(&in);
+    }
+    /* Out of budget: more may be queued, and no new edge will announce it. */
+    uv_idle_start(&d->zidle, on_zmq_idle);
+}
+
+static void on_zmq_readable(uv_poll_t *h, int status, int events)
+{
+    pd_daemon_t *d = h->data;
+    (void)events;
+    if (status < 0) {
+        pd_log_err("poll on the zmq socket failed: %s", pd_strerror(status));
+        return;
+    }
+    drain_socket(d);
+}
+
+static void on_zmq_idle(uv_idle_t *h)
+{
+    drain_socket(h->data);
+}
+
+static void evict_silent(pd_daemon_t *d, uint64_t now)
+{
+    for (size_t i = 0; i < d->sessions.n;) {
+        pd_session_t *s = d->sessions.v[i];
+        if (now - s->last_seen_ms > (uint64_t)d->cfg.worker_timeout_ms) {
+            char why[96];
+            snprintf(why, sizeof(why), "evicted after %.1f s of silence",
+                     (double)(now - s->last_seen_ms) / 1000.0);
+            d->metrics.workers_evicted_total++;
+            pd_daemon_drop_session(d, s, why);
+            continue; /* removal moved another session into slot i */
+        }
+        i++;
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    pd_daemon_t *d = t->data;
+    uint64_t now = pd_daemon_now_ms(d);
+    double dt = (double)(now - d->last_tick_ms) / 1000.0;
+
+    if (dt > 0) {
+        d->metrics.updates_per_second = (d->metrics.updates_total - d->last_tick_updates) / dt;
+    }
+    d->last_tick_ms = now;
+    d->last_tick_updates = d->metrics.updates_total;
+    evict_silent(d, now);
+    if (d->cfg.max_seconds_ms > 0 && now - d->start_ms >= (uint64_t)d->cfg.max_seconds_ms) {
+        pd_daemon_stop(d, "max_seconds reached", 0);
+        return;
+    }
+    pd_progress_draw(d);
+}
+
+static void on_eval_timer(uv_timer_t *t)
+{
+    pd_eval_start(t->data);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    pd_daemon_t *d = h->data;
+
+    d->signals_seen++;
+    if (signum == SIGHUP) {
+        pd_log_notice("SIGHUP: configuration reload is not supported yet; nothing changed");
+        return;
+    }
+    if (d->state == PD_STATE_RUNNING) {
+        pd_daemon_stop(d, signum == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)",
+                       0);
+        return;
+    }
+    /* A second SIGINT/SIGTERM skips the wait for workers. */
+    pd_log_warn("second %s: exiting now", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    d->exit_code = 128 + signum;
+    pd_local_workers_kill(d, SIGKILL);
+    finish(d);
+}
+
+/* "tcp://HOST:PORT" binds only where CURVE-less traffic cannot be overheard by others:
+ * loopback addresses, or ipc/inproc endpoints. */
+static bool endpoint_is_local(const char *ep)
+{
+    const char *host;
+
+    if (strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "inproc://", 9) == 0) {
+        return true;
+    }
+    if (strncmp(ep, "tcp://", 6) != 0) {
+        return false;
+    }
+    host = ep + 6;
+    return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost:", 10) == 0 ||
+           strncmp(host, "[::1]:", 6) == 0 || strncmp(host, "lo:", 3) == 0;
+}
+
+/* Write the bound endpoint where a harness that asked for port 0 can read it; renamed into
+ * place so a reader never sees half a line. */
+static int write_endpoint_file(const char *path, const char *endpoint)
+{
+    char tmp[4096];
+    FILE *f;
+    int rc = 0;
+
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+        return -ENAMETOOLONG;
+    }
+    f = fopen(tmp, "w");
+    if (f == NULL) {
+        return -errno;
+    }
+    if (fprintf(f, "%s\n", endpoint) < 0) {
+        rc = -EIO;
+    }
+    if (fclose(f) != 0 && rc == 0) {
+        rc = -errno;
+    }
+    if (rc == 0 && rename(tmp, path) != 0) {
+        rc = -errno;
+    }
+    if (rc != 0) {
+        unlink(tmp);
+    }
+    return rc;
+}
+
+static int open_socket(pd_daemon_t *d)
+{
+    int one = 1;
+    int linger_ms = 2000;
+    int64_t hard_limit;
+    char ep[sizeof(d->endpoint)];
+    size_t ep_len = sizeof(ep);
+    int fd;
+    size_t fd_len = sizeof(fd);
+    char *any;
+
+    if (!endpoint_is_local(d->cfg.listen) && !d->cfg.allow_insecure) {
+        pd_log_err("refusing to listen on %s without encryption: anyone on the network could "
+                   "join or read the model; bind 127.0.0.1, or set [server] allow_insecure = yes",
+                   d->cfg.listen);
+        return PD_ECONFIG;
+    }
+    d->zctx = zmq_ctx_new();
+    if (d->zctx == NULL) {
+        return -zmq_errno();
+    }
+    d->zsock = zmq_socket(d->zctx, ZMQ_ROUTER);
+    if (d->zsock == NULL) {
+        return -zmq_errno();
+    }
+    /* MANDATORY: a reply to a vanished worker fails (and is counted) instead of vanishing.
+     * HANDOVER: a worker reconnecting with its routing id takes over its old pipe.
+     * MAXMSGSIZE: a hard ceiling far above the checked limit, so one frame cannot exhaust
+     * memory; messages between the two get a TOO_BIG error reply. */
+    hard_limit = (int64_t)d->max_msg_bytes * 4;
+    if (zmq_setsockopt(d->zsock, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) != 0 ||
+        zmq_setsockopt(d->zsock, ZMQ_ROUTER_HANDOVER, &one, sizeof(one)) != 0 ||
+        zmq_setsockopt(d->zsock, ZMQ_LINGER, &linger_ms, sizeof(linger_ms)) != 0 ||
+        zmq_setsockopt(d->zsock, ZMQ_MAXMSGSIZE, &hard_limit, sizeof(hard_limit)) != 0) {
+        return -zmq_errno();
+    }
+    if (zmq_bind(d->zsock, d->cfg.listen) != 0) {
+        int rc = -zmq_errno();
+        pd_log_err("cannot listen on %s: %s", d->cfg.listen, zmq_strerror(-rc));
+        return rc;
+    }
+    if (zmq_getsockopt(d->zsock, ZMQ_LAST_ENDPOINT, ep, &ep_len) != 0) {
+        return -zmq_errno();
+    }
+    /* Local workers connect to what we bound; a wildcard address means "this host". */
+    any = strstr(ep, "0.0.0.0");
+    if (any != NULL) {
+        snprintf(d->endpoint, sizeof(d->endpoint), "%.*s127.0.0.1%s", (int)(any - ep), ep,
+                 any + 7);
+    } else {
+        snprintf(d->endpoint, sizeof(d->endpoint), "%s", ep);
+    }
+    if (zmq_getsockopt(d->zsock, ZMQ_FD, &fd, &fd_len) != 0) {
+        return -zmq_errno();
+    }
+    return uv_poll_init_socket(&d->loop, &d->zpoll, fd);
+}
+
+static int init_loop(pd_daemon_t *d)
+{
+    int rc;
+
+    d->zpoll.data = d;
+    d->zidle.data = d;
+    d->tick.data = d;
+    d->eval_timer.data = d;
+    d->drain_timer.data = d;
+    d->sig_int.data = d;
+    d->sig_term.data = d;
+    d->sig_hup.data = d;
+    if ((rc = uv_idle_init(&d->loop, &d->zidle)) != 0 ||
+        (rc = uv_timer_init(&d->loop, &d->tick)) != 0 ||
+        (rc = uv_timer_init(&d->loop, &d->eval_timer)) != 0 ||
+        (rc = uv_timer_init(&d->loop, &d->drain_timer)) != 0 ||
+        (rc = uv_signal_init(&d->loop, &d->sig_int)) != 0 ||
+        (rc = uv_signal_init(&d->loop, &d->sig_term)) != 0 ||
+        (rc = uv_signal_init(&d->loop, &d->sig_hup)) != 0) {
+        return rc;
+    }
+    if ((rc = uv_signal_start(&d->sig_int, on_signal, SIGINT)) != 0 ||
+        (rc = uv_signal_start(&d->sig_term, on_signal, SIGTERM)) != 0 ||
+        (rc = uv_signal_start(&d->sig_hup, on_signal, SIGHUP)) != 0) {
+        return rc;
+    }
+    return 0;
+}
+
+int pd_daemon_new(pd_daemon_t **out, const pd_config_t *cfg, const pd_daemon_opts_t *opts)
+{
+    pd_daemon_t *d = calloc(1, sizeof(*d));
+    bool loop_ready = false;
+    int rc;
+
+    if (d == NULL) {
+        return -ENOMEM;
+    }
+    d->opts = *opts;
+    pd_sessions_init(&d->sessions);
+    pd_metrics_init(&d->metrics);
+    pd_ratelimit_init(&d->rl_unknown, 10000, 5);
+    rc = pd_config_copy(&d->cfg, cfg);
+    if (rc != 0) {
+        goto fail;
+    }
+    rc = uv_loop_init(&d->loop);
+    if (rc != 0) {
+        goto fail;
+    }
+    loop_ready = true;
+    rc = pd_job_load(d);
+    if (rc != 0) {
+        goto fail;
+    }
+    rc = init_loop(d);
+    if (rc != 0) {
+        pd_log_err("cannot set up the event loop: %s", pd_strerror(rc));
+        goto fail;
+    }
+    rc = open_socket(d);
+    if (rc != 0) {
+        goto fail;
+    }
+    if (d->cfg.metrics_log[0] != '\0') {
+        d->metrics_log = fopen(d->cfg.metrics_log, "w");
+        if (d->metrics_log == NULL) {
+            rc = -errno;
+            pd_log_err("cannot open metrics_log %s: %s", d->cfg.metrics_log, pd_strerror(rc));
+            goto fail;
+        }
+    }
+    if (d->cfg.endpoint_file[0] != '\0') {
+        rc = write_endpoint_file(d->cfg.endpoint_file, d->endpoint);
+        if (rc != 0) {
+            pd_log_err("cannot write endpoint_file %s: %s", d->cfg.endpoint_file,
+                       pd_strerror(rc));
+            goto fail;
+        }
+    }
+    *out = d;
+    return 0;
+fail:
+    if (!loop_ready) {
+        pd_config_release(&d->cfg);
+        free(d);
+        return rc;
+    }
+    pd_daemon_free(d);
+    return rc;
+}
+
+int pd_daemon_run(pd_daemon_t *d)
+{
+    int rc;
+
+    d->state = PD_STATE_RUNNING;
+    d->start_ms = uv_now(&d->loop);
+    d->last_tick_ms = d->start_ms;
+    d->progress_on = pd_progress_wanted(d);
+    if ((rc = uv_poll_start(&d->zpoll, UV_READABLE, on_zmq_readable)) != 0 ||
+        (rc = uv_timer_start(&d->tick, on_tick, 1000, 1000)) != 0 ||
+        (d->cfg.eval_interval_ms > 0 &&
+         (rc = uv_timer_start(&d->eval_timer, on_eval_timer, (uint64_t)d->cfg.eval_interval_ms,
+                              (uint64_t)d->cfg.eval_interval_ms)) != 0)) {
+        pd_log_err("cannot start the loop: %s", pd_strerror(rc));
+        return 1;
+    }
+    pd_log_info("listening on %s: job %016" PRIx64 " method=%s model=%s dim=%zu samples=%zu",
+                d->endpoint, d->job.job_id, d->method->name, pd_model_kind_name(d->model.kind),
+                d->store.dim, d->train != NULL ? d->train->m : 0);
+    rc = pd_local_workers_start(d);
+    if (rc != 0) {
+        pd_daemon_stop(d, "local workers could not be started", 1);
+    }
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    return d->exit_code;
+}
+
+void pd_daemon_free(pd_daemon_t *d)
+{
+    if (d == NULL) {
+        return;
+    }
+    /* Handles first (the poll handle before its socket), then the socket and the context. */
+    uv_walk(&d->loop, close_all, NULL);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&d->loop) != 0) {
+        pd_log_err("event loop still has open handles at exit");
+    }
+    if (d->zsock != NULL) {
+        zmq_close(d->zsock);
+    }
+    if (d->zctx != NULL) {
+        zmq_ctx_term(d->zctx);
+    }
+    if (d->method != NULL) {
+        d->method->release(d);
+    }
+    pd_eval_release(d);
+    pd_sessions_release(&d->sessions);
+    pd_optim_release(&d->optim);
+    pd_store_release(&d->store);
+    free(d->grad_scratch);
+    free(d->mask);
+    pd_data_free(d->train);
+    pd_data_free(d->test);
+    if (d->metrics_log != NULL) {
+        fclose(d->metrics_log);
+    }
+    pd_config_release(&d->cfg);
+    free(d);
+}

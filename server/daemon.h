@@ -1,0 +1,145 @@
+/* daemon.h - the paramd daemon object: one libuv loop owns all of this state.
+ * The server files (dispatch, sched, eval, kv, methods) are parts of one daemon and share
+ * this struct; nothing outside server/ sees it. Only main.c calls exit(). */
+#ifndef PD_SERVER_DAEMON_H
+#define PD_SERVER_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <uv.h>
+
+#include "common/config.h"
+#include "data.h"
+#include "metrics.h"
+#include "model.h"
+#include "optim.h"
+#include "session.h"
+#include "store.h"
+#include "wire.h"
+
+typedef struct pd_daemon pd_daemon_t;
+typedef struct pd_method_ops pd_method_ops_t;
+
+typedef enum pd_daemon_state {
+    PD_STATE_STARTING = 0,
+    PD_STATE_RUNNING,
+    PD_STATE_DRAINING,
+    PD_STATE_STOPPED,
+} pd_daemon_state_t;
+
+/* Evaluation round: the full objective at one fixed version, split over workers by range. */
+#define PD_EVAL_MAX_PIECES 64
+typedef struct pd_eval {
+    bool active;
+    uint64_t round;
+    uint64_t version;
+    pd_buf_t *snapshot;      /* parameters evaluated (one reference) */
+    uint32_t n_pieces;
+    uint32_t n_done;
+    uint8_t piece_state[PD_EVAL_MAX_PIECES]; /* 0 pending, 1 assigned, 2 done */
+    double loss_sum;
+    uint64_t samples;
+    uint64_t correct;
+    uint64_t started_ms;
+} pd_eval_t;
+
+/* Options from the command line that are not configuration keys. */
+typedef struct pd_daemon_opts {
+    const char *config_path;
+    unsigned local_workers;
+    const char *worker_program; /* NULL: found next to paramd */
+    const char *const *worker_args; /* extra arguments for local workers (NULL-terminated) */
+} pd_daemon_opts_t;
+
+#define PD_MAX_LOCAL_WORKERS 64
+
+struct pd_daemon {
+    pd_config_t cfg;
+    pd_daemon_opts_t opts;
+    pd_daemon_state_t state;
+    int exit_code;
+    char stop_reason[128];
+
+    uv_loop_t loop;
+    uv_poll_t zpoll;
+    uv_idle_t zidle;          /* resumes draining when a wake-up ran out of budget */
+    uv_timer_t tick;          /* 1 s: eviction, stop by time, progress line, rates */
+    uv_timer_t eval_timer;    /* every eval_interval: start an evaluation round */
+    uv_timer_t drain_timer;   /* bounds the DRAINING phase */
+    uv_signal_t sig_int, sig_term, sig_hup;
+    uv_process_t local[PD_MAX_LOCAL_WORKERS];
+    unsigned n_local;
+    unsigned n_local_running;
+    int signals_seen;
+
+    void *zctx;
+    void *zsock;
+    char endpoint[256];       /* the bound endpoint, as workers should connect to it */
+    size_t max_msg_bytes;
+
+    pd_data_t *train;
+    pd_data_t *test;
+    pd_model_t model;
+    double *mask;             /* 1 regularised, 0 bias */
+    pd_job_desc_t job;
+
+    pd_store_t store;
+    pd_optim_t optim;
+    const pd_method_ops_t *method;
+    void *method_state;
+    pd_sessions_t sessions;
+    uint64_t next_task_id;
+    uint64_t task_seq;        /* GRAD tasks drawn so far (seeds derive from it) */
+    pd_eval_t eval;
+
+    pd_metrics_t metrics;
+    FILE *metrics_log;
+    bool progress_on;
+    uint64_t start_ms;
+    uint64_t last_tick_ms;
+    double last_tick_updates;
+    pd_ratelimit_t rl_unknown; /* bad messages from peers without a session */
+    double *grad_scratch;     /* dim: the mean gradient of the update being applied */
+};
+
+/* Build the daemon from a validated config: loads data, binds the socket, arms timers.
+ * Returned: free with pd_daemon_free() after pd_daemon_run(). Errors are logged. */
+int pd_daemon_new(pd_daemon_t **out, const pd_config_t *cfg, const pd_daemon_opts_t *opts);
+/* Run the loop until the job ends or a signal stops it; returns the exit code for main. */
+int pd_daemon_run(pd_daemon_t *d);
+void pd_daemon_free(pd_daemon_t *d);
+
+/* Internal API shared by the server files. */
+uint64_t pd_daemon_now_ms(pd_daemon_t *d);
+/* Send to a session; failures are counted (send_failures_total), never fatal. */
+int pd_daemon_send(pd_daemon_t *d, const void *rid, size_t rid_len, const pd_msg_t *m,
+                   const pd_wire_frame_t *frames, size_t n_frames);
+/* Reply ERROR with a wire code and a reason; counts it and logs through the rate limiter. */
+void pd_daemon_send_error(pd_daemon_t *d, const void *rid, size_t rid_len, pd_session_t *s,
+                          const pd_msg_t *req, pd_wire_error_t code, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+/* A session leaves (BYE, eviction, re-join): reschedules its task and frees it. */
+void pd_daemon_drop_session(pd_daemon_t *d, pd_session_t *s, const char *why);
+/* Called after every applied update: checks max_updates. */
+void pd_daemon_after_update(pd_daemon_t *d);
+/* Called when an evaluation round completes. */
+void pd_daemon_after_eval(pd_daemon_t *d);
+/* Begin an orderly stop: final evaluation, BYE to workers, metrics "done" line. */
+void pd_daemon_stop(pd_daemon_t *d, const char *reason, int exit_code);
+/* Objective = mean loss + regulariser, from a loss sum over `samples`. */
+double pd_daemon_objective(const pd_daemon_t *d, const double *x, double loss_sum,
+                           uint64_t samples);
+
+/* job.c: load the data, bind the model, set up the store, optimiser and method, and fill
+ * the job description workers receive. Errors are logged with their cause. */
+int pd_job_load(pd_daemon_t *d);
+/* local_workers.c calls this when a local worker exits. */
+void pd_daemon_local_worker_exited(pd_daemon_t *d);
+
+/* dispatch.c: handle one received message. */
+void pd_dispatch(pd_daemon_t *d, pd_wire_in_t *in);
+/* The task in flight on s is lost or refused: hand its work back to the method or eval. */
+void pd_dispatch_release_task(pd_daemon_t *d, pd_session_t *s);
+
+#endif

@@ -1,0 +1,278 @@
+/* dispatch.c - one received message: validate everything against the job, then route it.
+ * Nothing touches the parameters or the method state before the checks pass, so a bad
+ * message changes nothing but a counter (and a rate-limited log line). Loop thread only. */
+#include <config.h>
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "error.h"
+#include "kv.h"
+#include "log.h"
+#include "method.h"
+#include "sched.h"
+
+static void reply_welcome(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *req)
+{
+    pd_msg_t m;
+
+    pd_msg_init(&m, PD_MSG_WELCOME);
+    m.request_id = req->request_id;
+    m.worker_id = s->id;
+    m.job_id = d->job.job_id;
+    m.version = d->store.version;
+    m.has_job = true;
+    m.job = &d->job;
+    pd_daemon_send(d, s->rid, s->rid_len, &m, NULL, 0);
+}
+
+static void handle_hello(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
+{
+    const pd_msg_t *m = &in->msg;
+    pd_msg_t bye;
+    int rc;
+
+    if (!m->has_hello) {
+        pd_daemon_send_error(d, in->routing_id, in->routing_id_len, s, m, PD_WERR_MALFORMED,
+                             "HELLO without a hello section");
+        return;
+    }
+    if (d->state != PD_STATE_RUNNING) {
+        pd_msg_init(&bye, PD_MSG_BYE);
+        snprintf(bye.reason, sizeof(bye.reason), "job is over: %s", d->stop_reason);
+        pd_daemon_send(d, in->routing_id, in->routing_id_len, &bye, NULL, 0);
+        return;
+    }
+    if (s != NULL) {
+        /* The same process re-joins (it lost the server, or restarted with the same id):
+         * a new incarnation; results of the old one must not count. */
+        pd_daemon_drop_session(d, s, "re-joined");
+    }
+    rc = pd_sessions_add(&d->sessions, in->routing_id, in->routing_id_len, pd_daemon_now_ms(d), &s);
+    if (rc != 0) {
+        pd_daemon_send_error(d, in->routing_id, in->routing_id_len, NULL, m, PD_WERR_INTERNAL,
+                             "cannot add a session: %s", pd_strerror(rc));
+        return;
+    }
+    s->hello = m->hello;
+    s->kv_only = m->hello.kv_only;
+    s->state = s->kv_only ? PD_SESSION_IDLE : PD_SESSION_JOINED;
+    d->metrics.workers_joined_total++;
+    pd_log_info("worker joined worker=%" PRIu32 " name=%s host=%s cores=%" PRIu32 "%s", s->id,
+                s->hello.name, s->hello.host, s->hello.cores, s->kv_only ? " kv-only" : "");
+    reply_welcome(d, s, m);
+}
+
+static void handle_ready(pd_daemon_t *d, pd_session_t *s)
+{
+    uint64_t lo = UINT64_MAX;
+
+    if (s->state != PD_SESSION_JOINED) {
+        return; /* a repeated READY changes nothing */
+    }
+    /* A newcomer starts at the slowest clock, so SSP neither parks it nor lets it race. */
+    for (size_t i = 0; i < d->sessions.n; i++) {
+        const pd_session_t *o = d->sessions.v[i];
+        if (o != s && !o->kv_only && o->state != PD_SESSION_JOINED && o->clock < lo) {
+            lo = o->clock;
+        }
+    }
+    s->clock = lo == UINT64_MAX ? 0 : lo;
+    d->metrics.workers = (double)pd_sessions_count_ready(&d->sessions) + 1;
+    pd_log_info("worker ready worker=%" PRIu32 " name=%s", s->id, s->hello.name);
+    pd_sched_idle(d, s);
+    d->metrics.workers = (double)pd_sessions_count_ready(&d->sessions);
+    if (!d->eval.active && d->metrics.eval_rounds_total == 0) {
+        pd_eval_start(d); /* an early reading of the starting objective */
+    }
+}
+
+/* The task in flight is lost or refused: its work goes back to the method or the eval. */
+void pd_dispatch_release_task(pd_daemon_t *d, pd_session_t *s)
+{
+    pd_task_t t = s->task;
+
+    if (!s->has_task) {
+        return;
+    }
+    s->has_task = false;
+    s->state = PD_SESSION_IDLE;
+    if (t.kind == PD_TASK_EVAL) {
+        pd_eval_on_leave(d, &t);
+    } else {
+        d->method->on_leave(d, s, &t);
+    }
+}
+
+/* Checks a RESULT against the task it answers; returns the wire error, or NONE. */
+static pd_wire_error_t check_result(pd_daemon_t *d, pd_wire_in_t *in, const pd_task_t *t,
+                                    const double **grad, char *why, size_t why_len)
+{
+    const pd_msg_t *m = &in->msg;
+    int rc;
+
+    if (m->kind != t->kind) {
+        snprintf(why, why_len, "result kind %d for a task of kind %d", m->kind, t->kind);
+        return PD_WERR_MALFORMED;
+    }
+    if (m->version > d->store.version) {
+        snprintf(why, why_len, "version %" PRIu64 " is ahead of the server's %" PRIu64,
+                 m->version, d->store.version);
+        return PD_WERR_FUTURE_VERSION;
+    }
+    if (m->version != t->version) {
+        snprintf(why, why_len, "computed at version %" PRIu64 " but the task was at %" PRIu64,
+                 m->version, t->version);
+        return PD_WERR_MALFORMED;
+    }
+    if (t->kind == PD_TASK_EVAL) {
+        if (m->n_frames != 0 || m->n_samples != t->range_end - t->range_begin ||
+            m->correct > t->test_end - t->test_begin) {
+            snprintf(why, why_len, "evaluation result does not match its ranges");
+            return PD_WERR_DIMENSION;
+        }
+        return PD_WERR_NONE;
+    }
+    if (m->n_frames != 1 || m->elem_type != PD_ELEM_F64) {
+        snprintf(why, why_len, "a gradient result needs exactly 1 float64 frame, got %" PRIu32,
+                 m->n_frames);
+        return PD_WERR_FRAMES;
+    }
+    if (m->frame_counts[0] != d->store.dim) {
+        snprintf(why, why_len, "gradient has %" PRIu64 " values, the model has %zu",
+                 m->frame_counts[0], d->store.dim);
+        return PD_WERR_DIMENSION;
+    }
+    if (m->n_samples != t->batch) {
+        snprintf(why, why_len, "gradient sums %" PRIu64 " samples, the task asked for %" PRIu32,
+                 m->n_samples, t->batch);
+        return PD_WERR_DIMENSION;
+    }
+    rc = pd_wire_in_doubles(in, 0, d->store.dim, grad);
+    if (rc != 0) {
+        snprintf(why, why_len, "gradient frame: %s", pd_strerror(rc));
+        return PD_WERR_FRAMES;
+    }
+    if (!pd_wire_all_finite(*grad, d->store.dim) || !(m->loss_sum == m->loss_sum)) {
+        snprintf(why, why_len, "gradient contains NaN or Inf");
+        return PD_WERR_NONFINITE;
+    }
+    return PD_WERR_NONE;
+}
+
+static void handle_result(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
+{
+    const pd_msg_t *m = &in->msg;
+    const double *grad = NULL;
+    char why[PD_WIRE_STR];
+    pd_wire_error_t code;
+    pd_task_t t;
+
+    if (!s->has_task || m->task_id != s->task.id) {
+        /* A result for a task we no longer wait for (reassigned, or duplicated). */
+        d->metrics.results_discarded_total++;
+        pd_daemon_send_error(d, s->rid, s->rid_len, s, m, PD_WERR_WRONG_STATE,
+                             "no task %" PRIu64 " in flight for this worker", m->task_id);
+        if (!s->has_task && s->state != PD_SESSION_JOINED) {
+            pd_sched_idle(d, s);
+        }
+        return;
+    }
+    t = s->task;
+    code = check_result(d, in, &t, &grad, why, sizeof(why));
+    if (code != PD_WERR_NONE) {
+        pd_daemon_send_error(d, s->rid, s->rid_len, s, m, code, "%s", why);
+        pd_dispatch_release_task(d, s);
+        pd_sched_idle(d, s);
+        return;
+    }
+    s->has_task = false;
+    s->tasks_done++;
+    s->compute_seconds += m->compute_seconds;
+    if (t.kind == PD_TASK_EVAL) {
+        pd_eval_on_result(d, s, &t, m);
+    } else {
+        d->metrics.gradients_received_total++;
+        d->method->on_result(d, s, &t, m, grad);
+    }
+    /* The stop criteria may have ended the job inside on_result. */
+    if (d->state == PD_STATE_RUNNING && pd_sessions_find(&d->sessions, s->rid, s->rid_len) == s) {
+        pd_sched_idle(d, s);
+    }
+}
+
+void pd_dispatch(pd_daemon_t *d, pd_wire_in_t *in)
+{
+    pd_session_t *s = pd_sessions_find(&d->sessions, in->routing_id, in->routing_id_len);
+    const pd_msg_t *m = &in->msg;
+
+    d->metrics.received_bytes_total += (double)in->total_bytes;
+    if (s != NULL) {
+        s->last_seen_ms = pd_daemon_now_ms(d);
+    }
+    if (in->decode_rc == PD_EVERSION) {
+        pd_daemon_send_error(d, in->routing_id, in->routing_id_len, s, m,
+                             PD_WERR_PROTOCOL_VERSION,
+                             "protocol version %" PRIu32 " is not supported (server speaks %u)",
+                             m->proto_version, PD_PROTO_VERSION);
+        return;
+    }
+    if (in->decode_rc != 0) {
+        pd_daemon_send_error(d, in->routing_id, in->routing_id_len, s, m, PD_WERR_MALFORMED,
+                             "header frame is not a valid paramd Header");
+        return;
+    }
+    if (in->frames_rc != 0) {
+        pd_daemon_send_error(d, in->routing_id, in->routing_id_len, s, m, PD_WERR_FRAMES,
+                             "%zu array frames do not match the %" PRIu32 " declared counts",
+                             in->n_parts, m->n_frames);
+        return;
+    }
+    if (m->type == PD_MSG_HELLO) {
+        handle_hello(d, in, s);
+        return;
+    }
+    if (s == NULL) {
+        if (m->type != PD_MSG_BYE) {
+            pd_daemon_send_error(d, in->routing_id, in->routing_id_len, NULL, m,
+                                 PD_WERR_UNKNOWN_WORKER,
+                                 "unknown worker (never joined, or evicted): send HELLO");
+        }
+        return;
+    }
+    switch (m->type) {
+    case PD_MSG_READY:
+        handle_ready(d, s);
+        break;
+    case PD_MSG_RESULT:
+        handle_result(d, in, s);
+        break;
+    case PD_MSG_PULL:
+        pd_kv_pull(d, in, s);
+        break;
+    case PD_MSG_PUSH:
+        pd_kv_push(d, in, s);
+        break;
+    case PD_MSG_HEARTBEAT: {
+        pd_msg_t pong;
+        pd_msg_init(&pong, PD_MSG_HEARTBEAT);
+        pong.request_id = m->request_id;
+        pong.worker_id = s->id;
+        pong.version = d->store.version;
+        pd_daemon_send(d, s->rid, s->rid_len, &pong, NULL, 0);
+        break;
+    }
+    case PD_MSG_BYE:
+        if (m->reason[0] != '\0') {
+            pd_log_notice("worker left worker=%" PRIu32 " name=%s reason=\"%s\"", s->id,
+                          s->hello.name, m->reason);
+        }
+        d->metrics.workers_left_total++;
+        pd_daemon_drop_session(d, s, "said BYE");
+        break;
+    default:
+        pd_daemon_send_error(d, s->rid, s->rid_len, s, m, PD_WERR_MALFORMED,
+                             "a %s message is not accepted by the server", pd_msg_type_name(m->type));
+        break;
+    }
+}

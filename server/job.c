@@ -1,0 +1,144 @@
+/* job.c - turns the configuration into a runnable job: loads the training and test sets,
+ * binds the model, allocates the store, optimiser and method state, and fills the job
+ * description sent to every worker in WELCOME. Runs once, before the socket is bound. */
+#include <config.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "log.h"
+#include "method.h"
+
+static int load_set(pd_data_t **out, const pd_config_t *c, const char *path, const char *labels,
+                    size_t n_features)
+{
+    pd_data_opts_t o = {0};
+    char err[1024] = "";
+    int rc;
+
+    o.format = (pd_data_format_t)c->data_format;
+    o.labels_path = labels[0] != '\0' ? labels : NULL;
+    o.n_features = n_features;
+    o.max_samples = (size_t)c->max_samples;
+    rc = pd_data_load(out, path, &o, err, sizeof(err));
+    if (rc != 0) {
+        pd_log_err("cannot load %s: %s", path, err[0] != '\0' ? err : pd_strerror(rc));
+    }
+    return rc;
+}
+
+static void fill_job(pd_daemon_t *d)
+{
+    pd_job_desc_t *j = &d->job;
+    const pd_config_t *c = &d->cfg;
+    static const char *const formats[] = {"auto", "libsvm", "idx", "csv"};
+
+    memset(j, 0, sizeof(*j));
+    j->job_id = pd_config_job_hash(c);
+    j->method = c->method;
+    snprintf(j->model, sizeof(j->model), "%s", pd_model_kind_name(d->model.kind));
+    j->dim = d->store.dim;
+    j->features = d->model.p;
+    j->classes = (uint32_t)d->model.n_classes;
+    j->bias = d->model.bias;
+    snprintf(j->train_path, sizeof(j->train_path), "%s", c->train_path);
+    snprintf(j->train_labels_path, sizeof(j->train_labels_path), "%s", c->train_labels_path);
+    snprintf(j->test_path, sizeof(j->test_path), "%s", c->test_path);
+    snprintf(j->test_labels_path, sizeof(j->test_labels_path), "%s", c->test_labels_path);
+    snprintf(j->data_format, sizeof(j->data_format), "%s", formats[c->data_format]);
+    j->train_fingerprint = d->train != NULL ? pd_data_fingerprint(d->train) : 0;
+    j->test_fingerprint = d->test != NULL ? pd_data_fingerprint(d->test) : 0;
+    j->train_samples = d->train != NULL ? d->train->m : 0;
+    j->test_samples = d->test != NULL ? d->test->m : 0;
+    j->max_samples = (uint64_t)c->max_samples;
+    j->heartbeat_interval_ms = (uint32_t)c->heartbeat_interval_ms;
+    j->worker_timeout_ms = (uint32_t)c->worker_timeout_ms;
+}
+
+static void setup_optim(pd_daemon_t *d)
+{
+    const pd_config_t *c = &d->cfg;
+    pd_optim_t *o = &d->optim;
+
+    o->kind = c->optimizer;
+    o->schedule = c->schedule;
+    o->lr = c->learning_rate;
+    o->decay_steps = c->decay_steps;
+    o->decay_rate = c->decay_rate;
+    o->momentum = c->momentum;
+    o->beta1 = c->beta1;
+    o->beta2 = c->beta2;
+    o->epsilon = c->epsilon;
+    o->reg.kind = (pd_reg_kind_t)c->regularizer;
+    o->reg.l1 = c->l1;
+    o->reg.l2 = c->l2;
+    o->reg.lower = c->lower;
+    o->reg.upper = c->upper;
+    o->mask = d->mask;
+}
+
+int pd_job_load(pd_daemon_t *d)
+{
+    const pd_config_t *c = &d->cfg;
+    char err[512] = "";
+    size_t dim;
+    int rc;
+
+    if (c->model_type == PD_MODEL_NONE) {
+        memset(&d->model, 0, sizeof(d->model));
+        d->model.kind = PD_MODEL_NONE;
+        d->model.dim = (size_t)c->dim;
+    } else {
+        rc = load_set(&d->train, c, c->train_path, c->train_labels_path, (size_t)c->features);
+        if (rc != 0) {
+            return rc;
+        }
+        if (c->test_path[0] != '\0') {
+            rc = load_set(&d->test, c, c->test_path, c->test_labels_path, d->train->p);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+        rc = pd_model_bind(&d->model, (pd_model_kind_t)c->model_type, d->train,
+                           (size_t)c->classes, c->bias, err, sizeof(err));
+        if (rc != 0) {
+            pd_log_err("training set %s does not fit model %s: %s", c->train_path,
+                       pd_model_kind_name((pd_model_kind_t)c->model_type), err);
+            return rc;
+        }
+        pd_log_info("loaded %s: %zu samples, %zu features%s", c->train_path, d->train->m,
+                    d->train->p, d->train->sparse ? " (sparse)" : "");
+    }
+    dim = d->model.dim;
+    if (dim == 0) {
+        pd_log_err("the model has no parameters");
+        return PD_ECONFIG;
+    }
+    d->mask = malloc(dim * sizeof(double));
+    d->grad_scratch = malloc(dim * sizeof(double));
+    if (d->mask == NULL || d->grad_scratch == NULL) {
+        return -ENOMEM;
+    }
+    if (d->model.kind == PD_MODEL_NONE) {
+        for (size_t i = 0; i < dim; i++) {
+            d->mask[i] = 1.0;
+        }
+    } else {
+        pd_model_bias_mask(&d->model, d->mask);
+    }
+    if ((rc = pd_store_init(&d->store, dim)) != 0 || (rc = pd_optim_init(&d->optim, dim)) != 0) {
+        return rc;
+    }
+    setup_optim(d);
+    d->max_msg_bytes = d->cfg.max_message_size > 0 ? (size_t)d->cfg.max_message_size
+                                                   : 2 * dim * sizeof(double) + 65536;
+    d->method = pd_method_get(c->method);
+    rc = d->method->init(d);
+    if (rc != 0) {
+        return rc;
+    }
+    fill_job(d);
+    return 0;
+}

@@ -1,0 +1,13 @@
+/* kv.h - the key-value API for users' own training code: PULL a key range of the parameters
+ * (answered not_modified when the client already holds the current version) and PUSH a
+ * gradient for a key range, applied by the server-side optimiser with the staleness rule of
+ * async-sgd. Loop thread only. */
+#ifndef PD_SERVER_KV_H
+#define PD_SERVER_KV_H
+
+#include "daemon.h"
+
+void pd_kv_pull(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
+void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
+
+#endif

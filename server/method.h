@@ -1,0 +1,35 @@
+/* method.h - an optimisation method is a table of callbacks the scheduler calls
+ * (STYLE.md §2.1: one file per method, server/method.c holds the registry indexed by
+ * pd_method_kind_t). Methods decide which GRAD task an idle worker gets, what to do with a
+ * gradient, and how to recover a departed worker's task. */
+#ifndef PD_SERVER_METHOD_H
+#define PD_SERVER_METHOD_H
+
+#include "daemon.h"
+
+struct pd_method_ops {
+    const char *name;
+    /* Allocate d->method_state. 0 or a negative code. */
+    int (*init)(pd_daemon_t *d);
+    void (*release)(pd_daemon_t *d);
+    /* s is ready and has no task: give it one with pd_sched_send_grad(), or leave it parked. */
+    void (*on_idle)(pd_daemon_t *d, pd_session_t *s);
+    /* A validated GRAD result for task t of s (sum over m->n_samples samples). */
+    void (*on_result)(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t, const pd_msg_t *m,
+                      const double *grad_sum);
+    /* s leaves while GRAD task t is in flight (t NULL when it had none). */
+    void (*on_leave)(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t);
+};
+
+const pd_method_ops_t *pd_method_get(int kind);
+
+extern const pd_method_ops_t pd_method_sync_sgd;
+extern const pd_method_ops_t pd_method_async_sgd;
+extern const pd_method_ops_t pd_method_ssp;
+
+/* Shared by the methods: apply a mean gradient with step lr (staleness folded in), bump the
+ * version and update the metrics, then check the stop criteria. */
+void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples, double lr,
+                     uint64_t staleness);
+
+#endif

@@ -1,0 +1,78 @@
+/* metrics.c - see metrics.h. */
+#include <config.h>
+#include "metrics.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const double pd_staleness_bucket_le[PD_STALENESS_BUCKETS - 1] = {0, 1, 2, 4, 8, 16, 32, 64};
+
+void pd_metrics_init(pd_metrics_t *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->objective = NAN;
+    m->test_accuracy = NAN;
+    m->evaluated_version = NAN;
+}
+
+void pd_metrics_observe_staleness(pd_metrics_t *m, uint64_t tau)
+{
+    size_t b = 0;
+    while (b < PD_STALENESS_BUCKETS - 1 && (double)tau > pd_staleness_bucket_le[b]) {
+        b++;
+    }
+    m->staleness_buckets[b]++;
+    m->staleness_sum += (double)tau;
+}
+
+void pd_metrics_walk(const pd_metrics_t *m, pd_metrics_emit_fn emit, void *ctx)
+{
+#define PD_METRIC_EMIT_(name, type, help) emit(#name, PD_METRIC_##type, help, m->name, ctx);
+    PD_METRICS(PD_METRIC_EMIT_)
+#undef PD_METRIC_EMIT_
+}
+
+static void emit_json(const char *name, pd_metric_type_t type, const char *help, double value,
+                      void *ctx)
+{
+    json_t *obj = ctx;
+    (void)type;
+    (void)help;
+    json_object_set_new(obj, name, isfinite(value) ? json_real(value) : json_null());
+}
+
+int pd_metrics_write_jsonl(const pd_metrics_t *m, FILE *out, double wall_time, double elapsed_s,
+                           const char *event)
+{
+    json_t *obj = json_object();
+    char *text = NULL;
+    int rc = -ENOMEM;
+
+    if (obj == NULL) {
+        goto out;
+    }
+    json_object_set_new(obj, "time", json_real(wall_time));
+    json_object_set_new(obj, "elapsed_s", json_real(elapsed_s));
+    pd_metrics_walk(m, emit_json, obj);
+    /* The short names the plot script and the issue promise, next to the full ones. */
+    json_object_set_new(obj, "updates_per_s",
+                        json_real(isfinite(m->updates_per_second) ? m->updates_per_second : 0));
+    if (event != NULL) {
+        json_object_set_new(obj, "event", json_string(event));
+    }
+    text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    if (text == NULL) {
+        goto out;
+    }
+    rc = 0;
+    if (fprintf(out, "%s\n", text) < 0 || fflush(out) != 0) {
+        rc = -EIO;
+    }
+out:
+    free(text);
+    json_decref(obj);
+    return rc;
+}

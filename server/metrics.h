@@ -1,0 +1,68 @@
+/* metrics.h - every counter and gauge of the daemon, listed once (STYLE.md §2.7).
+ * X(name, TYPE, help): the list generates the fields of pd_metrics_t and drives one walk
+ * (pd_metrics_walk) that the JSON-lines log and later /status and /metrics attach to.
+ * Counters never reset. Names are Prometheus-style without the paramd_ prefix. */
+#ifndef PD_SERVER_METRICS_H
+#define PD_SERVER_METRICS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define PD_METRICS(X)                                                                        \
+    X(updates_total, COUNTER, "Parameter updates applied (each one bumps the version)")      \
+    X(gradients_received_total, COUNTER, "Gradient results received from workers")           \
+    X(gradients_applied_total, COUNTER, "Gradient results applied to the parameters")        \
+    X(gradients_dropped_stale_total, COUNTER, "Gradients dropped for staleness over max_staleness") \
+    X(results_discarded_total, COUNTER, "Results of finished, reassigned or unknown tasks discarded") \
+    X(tasks_sent_total, COUNTER, "Tasks sent to workers")                                     \
+    X(tasks_rescheduled_total, COUNTER, "Tasks of evicted or departed workers given to others") \
+    X(eval_rounds_total, COUNTER, "Completed evaluation rounds")                              \
+    X(pulls_total, COUNTER, "Key-value pulls answered")                                      \
+    X(pulls_not_modified_total, COUNTER, "Pulls answered not_modified")                      \
+    X(pushes_applied_total, COUNTER, "Key-value pushes applied")                              \
+    X(pushes_dropped_stale_total, COUNTER, "Key-value pushes dropped for staleness")         \
+    X(pushes_rejected_total, COUNTER, "Key-value pushes rejected as invalid")                 \
+    X(bad_messages_total, COUNTER, "Messages refused with an ERROR reply (any reason)")       \
+    X(send_failures_total, COUNTER, "Replies that could not be sent (peer gone or queue full)") \
+    X(received_bytes_total, COUNTER, "Bytes received on the worker socket")                  \
+    X(sent_bytes_total, COUNTER, "Bytes sent on the worker socket")                          \
+    X(workers_joined_total, COUNTER, "Worker joins (including re-joins)")                    \
+    X(workers_evicted_total, COUNTER, "Workers evicted after worker_timeout of silence")     \
+    X(workers_left_total, COUNTER, "Workers that said BYE")                                  \
+    X(version, GAUGE, "Current parameter version")                                            \
+    X(workers, GAUGE, "Workers connected and ready")                                          \
+    X(objective, GAUGE, "Training objective at the last evaluation (mean loss + regulariser)") \
+    X(test_accuracy, GAUGE, "Test accuracy at the last evaluation")                           \
+    X(evaluated_version, GAUGE, "Parameter version of the last evaluation")                   \
+    X(staleness_mean, GAUGE, "Mean staleness of applied gradients")                           \
+    X(updates_per_second, GAUGE, "Updates per second over the last progress interval")
+
+/* Staleness histogram bucket upper bounds (versions); the last bucket is +Inf. */
+#define PD_STALENESS_BUCKETS 9
+extern const double pd_staleness_bucket_le[PD_STALENESS_BUCKETS - 1];
+
+typedef enum pd_metric_type { PD_METRIC_COUNTER, PD_METRIC_GAUGE } pd_metric_type_t;
+
+typedef struct pd_metrics {
+#define PD_METRIC_FIELD_(name, type, help) double name;
+    PD_METRICS(PD_METRIC_FIELD_)
+#undef PD_METRIC_FIELD_
+    uint64_t staleness_buckets[PD_STALENESS_BUCKETS];
+    double staleness_sum;
+    uint64_t errors_by_code[16]; /* bad messages by wire error code */
+} pd_metrics_t;
+
+void pd_metrics_init(pd_metrics_t *m);
+/* Record the staleness of one applied gradient or push. */
+void pd_metrics_observe_staleness(pd_metrics_t *m, uint64_t tau);
+
+typedef void (*pd_metrics_emit_fn)(const char *name, pd_metric_type_t type, const char *help,
+                                   double value, void *ctx);
+void pd_metrics_walk(const pd_metrics_t *m, pd_metrics_emit_fn emit, void *ctx);
+
+/* Append one JSON line to `out` with time, elapsed, every metric, and `event` when not NULL
+ * ("done" for the last line). Non-finite values are written as null. 0 or -EIO/-ENOMEM. */
+int pd_metrics_write_jsonl(const pd_metrics_t *m, FILE *out, double wall_time, double elapsed_s,
+                           const char *event);
+
+#endif

@@ -1,0 +1,82 @@
+/* optim.c - see optim.h. */
+#include <config.h>
+#include "optim.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+
+int pd_optim_init(pd_optim_t *o, size_t dim)
+{
+    o->dim = dim;
+    o->t = 0;
+    o->u = calloc(dim > 0 ? dim : 1, sizeof(double));
+    o->v = calloc(dim > 0 ? dim : 1, sizeof(double));
+    if (o->u == NULL || o->v == NULL) {
+        pd_optim_release(o);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void pd_optim_release(pd_optim_t *o)
+{
+    free(o->u);
+    free(o->v);
+    o->u = NULL;
+    o->v = NULL;
+}
+
+double pd_optim_lr(const pd_optim_t *o)
+{
+    double k = (double)o->t;
+
+    switch (o->schedule) {
+    case PD_SCHED_INVSQRT:
+        return o->lr / sqrt(1.0 + k / (double)o->decay_steps);
+    case PD_SCHED_STEP:
+        return o->lr * pow(o->decay_rate, floor(k / (double)o->decay_steps));
+    default:
+        return o->lr;
+    }
+}
+
+void pd_optim_apply(pd_optim_t *o, double *x, size_t offset, size_t len, const double *g,
+                    double lr)
+{
+    double *xs = x + offset;
+    double *u = o->u + offset;
+    double *v = o->v + offset;
+
+    o->t++;
+    switch (o->kind) {
+    case PD_OPT_MOMENTUM:
+        /* heavy ball: u <- beta u + g; x <- x - lr u */
+        for (size_t i = 0; i < len; i++) {
+            u[i] = o->momentum * u[i] + g[i];
+            xs[i] -= lr * u[i];
+        }
+        break;
+    case PD_OPT_ADAM: {
+        double c1 = 1.0 - pow(o->beta1, (double)o->t);
+        double c2 = 1.0 - pow(o->beta2, (double)o->t);
+        for (size_t i = 0; i < len; i++) {
+            u[i] = o->beta1 * u[i] + (1.0 - o->beta1) * g[i];
+            v[i] = o->beta2 * v[i] + (1.0 - o->beta2) * g[i] * g[i];
+            xs[i] -= lr * (u[i] / c1) / (sqrt(v[i] / c2) + o->epsilon);
+        }
+        break;
+    }
+    default:
+        for (size_t i = 0; i < len; i++) {
+            xs[i] -= lr * g[i];
+        }
+        break;
+    }
+    if (o->reg.kind != PD_REG_NONE) {
+        pd_prox_apply(&o->reg, xs, xs, lr, o->mask != NULL ? o->mask + offset : NULL, len);
+    }
+}

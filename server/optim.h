@@ -1,0 +1,42 @@
+/* optim.h - server-side optimisers and step-size schedules (ALGORITHMS.md §1.6, §2).
+ * Pure: state in, state out, no I/O. The optimiser state advances once per APPLIED gradient,
+ * so a dropped gradient leaves momentum and Adam moments untouched. After the optimiser step
+ * the proximal operator of the regulariser is applied with the same step size. */
+#ifndef PD_SERVER_OPTIM_H
+#define PD_SERVER_OPTIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "prox.h"
+
+typedef struct pd_optim {
+    int kind;          /* pd_optimizer_kind_t */
+    int schedule;      /* pd_schedule_kind_t */
+    double lr;
+    int64_t decay_steps;
+    double decay_rate;
+    double momentum;
+    double beta1, beta2, epsilon;
+    pd_reg_t reg;
+    const double *mask; /* dim entries: 1 regularised, 0 bias (borrowed) */
+    size_t dim;
+    uint64_t t;         /* applied updates so far */
+    double *u;          /* momentum buffer, or Adam first moment (dim) */
+    double *v;          /* Adam second moment (dim) */
+} pd_optim_t;
+
+/* Allocate state for dim parameters. 0 or -ENOMEM. Returned: free with pd_optim_release. */
+int pd_optim_init(pd_optim_t *o, size_t dim);
+void pd_optim_release(pd_optim_t *o);
+
+/* Step size for the next update under the schedule (before any staleness scaling). */
+double pd_optim_lr(const pd_optim_t *o);
+
+/* Apply one mean gradient g to x[offset .. offset+len) with step `lr` (schedule and staleness
+ * already folded in), then the prox of the regulariser. The optimiser state of the same
+ * coordinates advances and t counts one update (a key-value push of a range is one update). */
+void pd_optim_apply(pd_optim_t *o, double *x, size_t offset, size_t len, const double *g,
+                    double lr);
+
+#endif

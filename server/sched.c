@@ -1,0 +1,98 @@
+/* sched.c - see sched.h. Loop thread only. */
+#include <config.h>
+#include "sched.h"
+
+#include "error.h"
+#include "method.h"
+
+void pd_sched_idle(pd_daemon_t *d, pd_session_t *s)
+{
+    s->state = PD_SESSION_IDLE;
+    s->has_task = false;
+    s->parked = false;
+    if (d->state != PD_STATE_RUNNING || s->kv_only) {
+        return;
+    }
+    if (pd_eval_take(d, s)) {
+        return;
+    }
+    d->method->on_idle(d, s);
+    if (s->state == PD_SESSION_IDLE) {
+        s->parked = true;
+    }
+}
+
+void pd_sched_kick(pd_daemon_t *d)
+{
+    /* on_idle may add or remove nothing from the table, but index-based iteration stays safe
+     * even if it did, since removal swaps in the last entry. */
+    for (size_t i = 0; i < d->sessions.n; i++) {
+        pd_session_t *s = d->sessions.v[i];
+        if (s->state == PD_SESSION_IDLE && !s->kv_only) {
+            pd_sched_idle(d, s);
+        }
+    }
+}
+
+int pd_sched_send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *snap)
+{
+    pd_msg_t m;
+    pd_wire_frame_t f = {snap->data, snap->len_bytes, snap};
+    bool send_params = !s->has_params || s->have_version != t->version;
+    int rc;
+
+    pd_msg_init(&m, PD_MSG_TASK);
+    m.worker_id = s->id;
+    m.job_id = d->job.job_id;
+    m.task_id = t->id;
+    m.kind = t->kind;
+    m.round_id = t->round;
+    m.version = t->version;
+    m.seed = t->seed;
+    m.batch = t->batch;
+    m.range_begin = t->range_begin;
+    m.range_end = t->range_end;
+    m.test_begin = t->test_begin;
+    m.test_end = t->test_end;
+    m.elem_type = PD_ELEM_F64;
+    if (send_params) {
+        m.n_frames = 1;
+        m.frame_counts[0] = d->store.dim;
+    }
+    rc = pd_daemon_send(d, s->rid, s->rid_len, &m, &f, send_params ? 1 : 0);
+    if (rc != 0) {
+        return rc;
+    }
+    t->sent_ms = pd_daemon_now_ms(d);
+    s->task = *t;
+    s->has_task = true;
+    s->state = PD_SESSION_BUSY;
+    s->parked = false;
+    s->has_params = true;
+    s->have_version = t->version;
+    d->metrics.tasks_sent_total++;
+    return 0;
+}
+
+int pd_sched_send_grad(pd_daemon_t *d, pd_session_t *s, uint64_t round, uint64_t seed,
+                       uint32_t batch, uint32_t part)
+{
+    pd_task_t t = {0};
+    pd_buf_t *snap = NULL;
+    int rc;
+
+    rc = pd_store_snapshot(&d->store, &snap);
+    if (rc != 0) {
+        return rc;
+    }
+    t.id = ++d->next_task_id;
+    t.kind = PD_TASK_GRAD;
+    t.round = round;
+    t.version = d->store.version;
+    t.seed = seed;
+    t.batch = batch;
+    t.part = part;
+    rc = pd_sched_send_task(d, s, &t, snap);
+    pd_buf_unref(snap);
+    return rc;
+}

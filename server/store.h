@@ -1,0 +1,28 @@
+/* store.h - the parameter vector and its version counter. The version goes up by one with
+ * every applied update. Workers receive immutable snapshots (pd_buf_t) that are shared by
+ * every message of the same version and freed by libzmq's I/O thread when sent. */
+#ifndef PD_SERVER_STORE_H
+#define PD_SERVER_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+typedef struct pd_store {
+    double *x;
+    size_t dim;
+    uint64_t version;
+    pd_buf_t *snap; /* snapshot of some version (one reference held here), or NULL */
+} pd_store_t;
+
+/* x starts at zero. 0 or -ENOMEM. */
+int pd_store_init(pd_store_t *st, size_t dim);
+void pd_store_release(pd_store_t *st);
+/* A reference to a snapshot of the current version (made if the cached one is older).
+ * Returned: the caller owns one reference. 0 or -ENOMEM. */
+int pd_store_snapshot(pd_store_t *st, pd_buf_t **out);
+/* Mark that x changed: the version goes up by one. */
+void pd_store_bump(pd_store_t *st);
+
+#endif

@@ -1,0 +1,381 @@
+/* client.c - libparamd-client: a DEALER socket to paramd, HELLO/WELCOME, and the key-value
+ * pull/push API of paramd/client.h. Exported symbols are the pd_client_* of the public
+ * header; everything else stays inside the library (see worker/local.mk). */
+#include <config.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "client_internal.h"
+#include "error.h"
+#include "rng.h"
+#include "clock.h"
+
+struct pd_client {
+    void *ctx;
+    void *sock;
+    char rid[33];
+    uint64_t next_request;
+    uint32_t worker_id;
+    pd_job_desc_t job;
+    char last_reason[PD_WIRE_STR];
+};
+
+static void random_id(char *out, size_t len)
+{
+    pd_rng_t r;
+    uint64_t a, b;
+    /* Unique per process and start, not secret: it only names the connection. */
+    pd_rng_seed(&r, ((uint64_t)getpid() << 32) ^ (uint64_t)(pd_clock_wall_s() * 1e9));
+    a = pd_rng_next(&r);
+    b = pd_rng_next(&r);
+    snprintf(out, len, "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
+}
+
+int pd_client_open(pd_client_t **out, const char *endpoint)
+{
+    pd_client_t *c = calloc(1, sizeof(*c));
+    int linger = 0, one = 1;
+    int rc = -ENOMEM;
+
+    if (c == NULL) {
+        return -ENOMEM;
+    }
+    random_id(c->rid, sizeof(c->rid));
+    c->ctx = zmq_ctx_new();
+    if (c->ctx == NULL) {
+        goto fail;
+    }
+    c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
+    if (c->sock == NULL) {
+        rc = -zmq_errno();
+        goto fail;
+    }
+    /* IMMEDIATE: while disconnected, sends fail instead of queueing stale heartbeats and
+     * results for a server that may come back as a different process. */
+    if (zmq_setsockopt(c->sock, ZMQ_ROUTING_ID, c->rid, strlen(c->rid)) != 0 ||
+        zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
+        zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &one, sizeof(one)) != 0) {
+        rc = -zmq_errno();
+        goto fail;
+    }
+    if (zmq_connect(c->sock, endpoint) != 0) {
+        rc = -zmq_errno();
+        goto fail;
+    }
+    *out = c;
+    return 0;
+fail:
+    if (c->sock != NULL) {
+        zmq_close(c->sock);
+    }
+    if (c->ctx != NULL) {
+        zmq_ctx_term(c->ctx);
+    }
+    free(c);
+    return rc;
+}
+
+int pd_client_send_msg(pd_client_t *c, pd_msg_t *m, const pd_wire_frame_t *frames,
+                       size_t n_frames)
+{
+    m->worker_id = c->worker_id;
+    m->job_id = c->job.job_id;
+    if (m->request_id == 0) {
+        m->request_id = ++c->next_request;
+    }
+    return pd_wire_send(c->sock, NULL, 0, m, frames, n_frames, true);
+}
+
+int pd_client_recv_msg(pd_client_t *c, pd_wire_in_t *in, int timeout_ms)
+{
+    zmq_pollitem_t item = {c->sock, 0, ZMQ_POLLIN, 0};
+    int n = zmq_poll(&item, 1, timeout_ms);
+    int rc;
+
+    if (n < 0) {
+        return -zmq_errno();
+    }
+    if (n == 0) {
+        return -ETIMEDOUT;
+    }
+    rc = pd_wire_recv(c->sock, false, 0, true, in);
+    if (rc != 0) {
+        return rc;
+    }
+    if (in->decode_rc != 0 || in->frames_rc != 0) {
+        pd_wire_in_release(in);
+        return PD_EWIRE;
+    }
+    if (in->msg.type == PD_MSG_ERROR || in->msg.type == PD_MSG_BYE) {
+        snprintf(c->last_reason, sizeof(c->last_reason), "%s", in->msg.reason);
+    }
+    return 0;
+}
+
+int pd_client_hello(pd_client_t *c, const pd_hello_t *hello, int timeout_ms)
+{
+    pd_msg_t m;
+    pd_wire_in_t in;
+    uint64_t deadline = pd_clock_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    int rc;
+
+    pd_msg_init(&m, PD_MSG_HELLO);
+    m.has_hello = true;
+    m.hello = *hello;
+    c->worker_id = 0;
+    /* With IMMEDIATE the HELLO can only go out once the TCP connection is up: retry. */
+    while ((rc = pd_client_send_msg(c, &m, NULL, 0)) == -EAGAIN) {
+        if (pd_clock_mono_ms() >= deadline) {
+            return -ETIMEDOUT;
+        }
+        nanosleep(&(struct timespec){0, 10000000L}, NULL);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    for (;;) {
+        int64_t left = (int64_t)deadline - (int64_t)pd_clock_mono_ms();
+        if (left <= 0) {
+            return -ETIMEDOUT;
+        }
+        rc = pd_client_recv_msg(c, &in, (int)left);
+        if (rc != 0) {
+            return rc;
+        }
+        if (in.msg.type == PD_MSG_WELCOME && in.msg.has_job) {
+            c->worker_id = in.msg.worker_id;
+            c->job = in.job;
+            pd_wire_in_release(&in);
+            return 0;
+        }
+        rc = in.msg.type == PD_MSG_BYE ? -ECONNREFUSED : in.msg.type == PD_MSG_ERROR ? PD_ESTATE : 0;
+        pd_wire_in_release(&in);
+        if (rc != 0) {
+            return rc; /* the reason is in pd_client_last_reason() */
+        }
+        /* anything else is a leftover of an earlier incarnation: skip it */
+    }
+}
+
+const pd_job_desc_t *pd_client_job(const pd_client_t *c)
+{
+    return &c->job;
+}
+
+uint32_t pd_client_worker_id(const pd_client_t *c)
+{
+    return c->worker_id;
+}
+
+const char *pd_client_routing_id(const pd_client_t *c)
+{
+    return c->rid;
+}
+
+const char *pd_client_last_reason(const pd_client_t *c)
+{
+    return c->last_reason;
+}
+
+PD_EXPORT int pd_client_connect(pd_client_t **out, const char *endpoint, const char *name,
+                                int timeout_ms)
+{
+    pd_client_t *c = NULL;
+    pd_hello_t h = {0};
+    int rc;
+
+    rc = pd_client_open(&c, endpoint);
+    if (rc != 0) {
+        return rc;
+    }
+    if (name != NULL) {
+        snprintf(h.name, sizeof(h.name), "%s", name);
+    } else {
+        gethostname(h.name, sizeof(h.name) - 1);
+    }
+    gethostname(h.host, sizeof(h.host) - 1);
+    h.kv_only = true;
+    snprintf(h.software, sizeof(h.software), "libparamd-client %s", PACKAGE_VERSION);
+    rc = pd_client_hello(c, &h, timeout_ms);
+    if (rc != 0) {
+        pd_client_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+PD_EXPORT uint64_t pd_client_dim(const pd_client_t *c)
+{
+    return c->job.dim;
+}
+
+PD_EXPORT uint64_t pd_client_job_id(const pd_client_t *c)
+{
+    return c->job.job_id;
+}
+
+/* Sends block until queued: a pipelined caller must not see EAGAIN for a full queue. */
+static int send_blocking(pd_client_t *c, pd_msg_t *m, const pd_wire_frame_t *f, size_t n)
+{
+    m->worker_id = c->worker_id;
+    m->job_id = c->job.job_id;
+    m->request_id = ++c->next_request;
+    return pd_wire_send(c->sock, NULL, 0, m, f, n, false);
+}
+
+PD_EXPORT int pd_client_pull_send(pd_client_t *c, uint64_t offset, uint64_t length,
+                                  uint64_t held_version)
+{
+    pd_msg_t m;
+
+    pd_msg_init(&m, PD_MSG_PULL);
+    m.key_offset = offset;
+    m.key_length = length;
+    if (held_version != PD_CLIENT_NO_VERSION) {
+        m.version = held_version;
+        m.not_modified = true;
+    }
+    return send_blocking(c, &m, NULL, 0);
+}
+
+/* Wait for the next reply of type `want`; an ERROR reply becomes PD_ESTATE-like codes. */
+static int recv_reply(pd_client_t *c, pd_wire_in_t *in, pd_msg_type_t want)
+{
+    for (;;) {
+        int rc = pd_client_recv_msg(c, in, 30000);
+        if (rc != 0) {
+            return rc;
+        }
+        if (in->msg.type == want) {
+            return 0;
+        }
+        rc = in->msg.type == PD_MSG_ERROR ? (in->msg.error == PD_WERR_DIMENSION ? PD_EDIM : PD_ESTATE)
+             : in->msg.type == PD_MSG_BYE ? -ECONNRESET
+                                          : 0;
+        pd_wire_in_release(in);
+        if (rc != 0) {
+            return rc;
+        }
+        /* HEARTBEAT or other unsolicited messages: keep waiting */
+    }
+}
+
+PD_EXPORT int pd_client_pull_recv(pd_client_t *c, double *out, uint64_t length,
+                                  uint64_t *version, bool *not_modified)
+{
+    pd_wire_in_t in;
+    const double *v = NULL;
+    int rc = recv_reply(c, &in, PD_MSG_PARAMS);
+
+    if (rc != 0) {
+        return rc;
+    }
+    if (not_modified != NULL) {
+        *not_modified = in.msg.not_modified;
+    }
+    if (!in.msg.not_modified) {
+        if (in.msg.n_frames != 1 || pd_wire_in_doubles(&in, 0, length, &v) != 0) {
+            rc = PD_EDIM;
+            goto out;
+        }
+        memcpy(out, v, length * sizeof(double));
+    }
+    if (version != NULL) {
+        *version = in.msg.version;
+    }
+out:
+    pd_wire_in_release(&in);
+    return rc;
+}
+
+PD_EXPORT int pd_client_pull(pd_client_t *c, uint64_t offset, uint64_t length, double *out,
+                             uint64_t *version, bool *not_modified)
+{
+    int rc = pd_client_pull_send(c, offset, length, version != NULL ? *version : PD_CLIENT_NO_VERSION);
+    if (rc != 0) {
+        return rc;
+    }
+    return pd_client_pull_recv(c, out, length, version, not_modified);
+}
+
+PD_EXPORT int pd_client_push_send(pd_client_t *c, uint64_t offset, uint64_t length,
+                                  const double *grad, uint64_t version)
+{
+    pd_msg_t m;
+    pd_wire_frame_t f = {grad, length * sizeof(double), NULL};
+
+    pd_msg_init(&m, PD_MSG_PUSH);
+    m.key_offset = offset;
+    m.key_length = length;
+    m.version = version;
+    m.elem_type = PD_ELEM_F64;
+    m.n_frames = 1;
+    m.frame_counts[0] = length;
+    return send_blocking(c, &m, &f, 1);
+}
+
+PD_EXPORT int pd_client_push_recv(pd_client_t *c, pd_client_ack_t *ack)
+{
+    pd_wire_in_t in;
+    int rc = recv_reply(c, &in, PD_MSG_ACK);
+
+    if (rc != 0) {
+        return rc;
+    }
+    if (ack != NULL) {
+        ack->status = (pd_client_ack_status_t)in.msg.ack;
+        ack->version = in.msg.version;
+        ack->staleness = in.msg.staleness;
+        ack->learning_rate = in.msg.learning_rate;
+        snprintf(ack->reason, sizeof(ack->reason), "%s", in.msg.reason);
+    }
+    pd_wire_in_release(&in);
+    return 0;
+}
+
+PD_EXPORT int pd_client_push(pd_client_t *c, uint64_t offset, uint64_t length,
+                             const double *grad, uint64_t version, pd_client_ack_t *ack)
+{
+    int rc = pd_client_push_send(c, offset, length, grad, version);
+    if (rc != 0) {
+        return rc;
+    }
+    return pd_client_push_recv(c, ack);
+}
+
+PD_EXPORT const char *pd_client_strerror(int rc)
+{
+    if (rc == -ETIMEDOUT) {
+        return "no answer from the server in time";
+    }
+    if (rc == PD_ESTATE) {
+        return "the server refused the request";
+    }
+    return pd_strerror(rc);
+}
+
+PD_EXPORT void pd_client_free(pd_client_t *c)
+{
+    pd_msg_t bye;
+
+    if (c == NULL) {
+        return;
+    }
+    if (c->worker_id != 0) {
+        pd_msg_init(&bye, PD_MSG_BYE);
+        pd_client_send_msg(c, &bye, NULL, 0);
+    }
+    /* LINGER 0 would drop the BYE: give it a moment to leave. */
+    int linger = 200;
+    zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_close(c->sock);
+    zmq_ctx_term(c->ctx);
+    free(c);
+}

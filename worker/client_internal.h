@@ -1,0 +1,25 @@
+/* client_internal.h - the parts of libparamd-client that paramd-worker uses but that are not
+ * public: raw pd_msg_t send/receive on the client's DEALER socket. */
+#ifndef PD_WORKER_CLIENT_INTERNAL_H
+#define PD_WORKER_CLIENT_INTERNAL_H
+
+#include "paramd/client.h"
+#include "wire.h"
+
+/* Open a DEALER socket with a fresh random routing id (kept for the life of the client, so
+ * the server recognises a reconnect) and connect it. No message is sent. */
+int pd_client_open(pd_client_t **out, const char *endpoint);
+int pd_client_send_msg(pd_client_t *c, pd_msg_t *m, const pd_wire_frame_t *frames,
+                       size_t n_frames);
+/* Wait up to timeout_ms (-1: forever) for one message. -ETIMEDOUT when none came. The
+ * caller releases `in` with pd_wire_in_release(). */
+int pd_client_recv_msg(pd_client_t *c, pd_wire_in_t *in, int timeout_ms);
+/* Send HELLO (kv_only or a task worker) and wait for WELCOME; fills the job and worker id. */
+int pd_client_hello(pd_client_t *c, const pd_hello_t *hello, int timeout_ms);
+const pd_job_desc_t *pd_client_job(const pd_client_t *c);
+uint32_t pd_client_worker_id(const pd_client_t *c);
+const char *pd_client_routing_id(const pd_client_t *c);
+/* The last ERROR or BYE reason the server sent. */
+const char *pd_client_last_reason(const pd_client_t *c);
+
+#endif

@@ -1,0 +1,91 @@
+/* paramd/client.h - the C client library of the paramd parameter server.
+ *
+ * For users who bring their own training code: connect to a running paramd whose job has
+ * `method = async-sgd` (any model, or `[model] type = none` with `dim = N` for a plain
+ * vector), pull key ranges of the parameters, and push gradients for key ranges; the server
+ * applies them with its optimiser and staleness rule and answers each push with an ACK.
+ *
+ * Conventions: functions return 0 or a negative error code (pd_client_strerror() explains
+ * it). A pd_client_t is used from one thread at a time. Keys are indices 0..dim-1 of a
+ * float64 vector. Link with `pkg-config --libs libparamd-client`. */
+#ifndef PARAMD_CLIENT_H
+#define PARAMD_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PD_CLIENT_API_VERSION 1
+
+#if defined(__GNUC__)
+#define PD_EXPORT __attribute__((visibility("default")))
+#else
+#define PD_EXPORT
+#endif
+
+typedef struct pd_client pd_client_t;
+
+/* What the server said about a push. */
+typedef enum pd_client_ack_status {
+    PD_CLIENT_APPLIED = 0,       /* applied; `version` is the new version */
+    PD_CLIENT_STALE_DROPPED = 1, /* computed at a version more than max_staleness behind */
+    PD_CLIENT_REJECTED = 2,      /* invalid (range, NaN, ...): see `reason` */
+} pd_client_ack_status_t;
+
+typedef struct pd_client_ack {
+    pd_client_ack_status_t status;
+    uint64_t version;   /* the server's version after the push */
+    uint64_t staleness; /* versions between the pushed version and the server's */
+    double learning_rate;
+    char reason[256];
+} pd_client_ack_t;
+
+/* Connect to `endpoint` (e.g. "tcp://127.0.0.1:5555"), join as a key-value client named
+ * `name` (NULL: the host name), and wait up to timeout_ms for the server's welcome.
+ * Returned: *out, free with pd_client_free(). */
+PD_EXPORT int pd_client_connect(pd_client_t **out, const char *endpoint, const char *name,
+                                int timeout_ms);
+/* Number of keys (parameters) of the job, and its id. */
+PD_EXPORT uint64_t pd_client_dim(const pd_client_t *c);
+PD_EXPORT uint64_t pd_client_job_id(const pd_client_t *c);
+
+/* Read keys [offset, offset + length) into out (length doubles). *version: on input the
+ * version the caller already holds in `out`, or PD_CLIENT_NO_VERSION; on output the version
+ * read. When the held version is current the server sends no data, out is left as it is,
+ * and *not_modified (if not NULL) is set. */
+#define PD_CLIENT_NO_VERSION UINT64_MAX
+PD_EXPORT int pd_client_pull(pd_client_t *c, uint64_t offset, uint64_t length, double *out,
+                             uint64_t *version, bool *not_modified);
+
+/* Push a gradient for keys [offset, offset + length), computed at parameters of `version`.
+ * The server applies x <- prox(x - lr * grad) on that range. ack may be NULL. Returns 0
+ * when the server answered (see ack->status), or a negative code. */
+PD_EXPORT int pd_client_push(pd_client_t *c, uint64_t offset, uint64_t length,
+                             const double *grad, uint64_t version, pd_client_ack_t *ack);
+
+/* Pipelined forms: up to `depth` requests in flight. The *_send functions queue a request;
+ * pd_client_pull_recv / pd_client_push_recv take the replies in the order sent. The buffer
+ * given to pd_client_push_send may be reused as soon as it returns. */
+PD_EXPORT int pd_client_pull_send(pd_client_t *c, uint64_t offset, uint64_t length,
+                                  uint64_t held_version);
+PD_EXPORT int pd_client_pull_recv(pd_client_t *c, double *out, uint64_t length,
+                                  uint64_t *version, bool *not_modified);
+PD_EXPORT int pd_client_push_send(pd_client_t *c, uint64_t offset, uint64_t length,
+                                  const double *grad, uint64_t version);
+PD_EXPORT int pd_client_push_recv(pd_client_t *c, pd_client_ack_t *ack);
+
+/* Text for an error code returned by this library. Never NULL. */
+PD_EXPORT const char *pd_client_strerror(int rc);
+
+/* Say BYE and close. Accepts NULL. */
+PD_EXPORT void pd_client_free(pd_client_t *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,37 @@
+/* task.h - what a worker computes: the gradient sum over a task's minibatch (drawn from the
+ * task seed, split over threads), and evaluation over sample ranges. Pure computation on
+ * borrowed data; no sockets. */
+#ifndef PD_WORKER_TASK_H
+#define PD_WORKER_TASK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "data.h"
+#include "model.h"
+
+typedef struct pd_task_ctx {
+    const pd_model_t *model;
+    const pd_data_t *train;
+    const pd_data_t *test;
+    unsigned threads;   /* >= 1 */
+    uint32_t *idx;      /* scratch for batch indices */
+    size_t idx_cap;
+    double *partials;   /* (threads - 1) x dim scratch for per-thread sums */
+} pd_task_ctx_t;
+
+int pd_task_ctx_init(pd_task_ctx_t *t, const pd_model_t *model, const pd_data_t *train,
+                     const pd_data_t *test, unsigned threads);
+void pd_task_ctx_release(pd_task_ctx_t *t);
+
+/* grad (dim) = sum of per-sample gradients over `batch` indices drawn by pd_rng_sample(seed);
+ * *loss_sum their losses. Threads sum disjoint slices, combined in thread order, so a fixed
+ * thread count gives the same bits every time. */
+int pd_task_grad(pd_task_ctx_t *t, const double *x, uint64_t seed, uint32_t batch,
+                 double *grad, double *loss_sum);
+
+/* Loss sum over training samples [begin, end) and correct predictions over test [tb, te). */
+int pd_task_eval(pd_task_ctx_t *t, const double *x, uint64_t begin, uint64_t end, uint64_t tb,
+                 uint64_t te, double *loss_sum, uint64_t *correct);
+
+#endif

@@ -1,0 +1,357 @@
+/* worker.c - see worker.h. A small state machine on one DEALER socket:
+ *   JOIN: send HELLO (retried with backoff) until WELCOME arrives;
+ *   on WELCOME: load the job's data if it is not already loaded, check its fingerprint, READY;
+ *   RUN: answer TASKs with RESULTs, send a HEARTBEAT when idle; silence from the server for
+ *        longer than its worker_timeout, or ERROR unknown-worker, sends us back to JOIN.
+ * Data stays loaded across rejoins of the same job, so a server restart costs one round trip. */
+#include <config.h>
+#include "worker.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client_internal.h"
+#include "clock.h"
+#include "error.h"
+#include "log.h"
+#include "task.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+typedef struct worker {
+    const pd_worker_opts_t *o;
+    pd_client_t *client;
+    pd_hello_t hello;
+    /* the loaded job */
+    bool loaded;
+    uint64_t job_id;
+    pd_data_t *train;
+    pd_data_t *test;
+    pd_model_t model;
+    pd_task_ctx_t task;
+    double *x;            /* parameters of version x_version */
+    bool has_x;
+    uint64_t x_version;
+    double *grad;
+    uint64_t last_heard_ms;
+    uint64_t last_sent_ms;
+    uint32_t hb_ms;
+    uint32_t timeout_ms;
+} worker_t;
+
+static void sleep_ms(uint64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The job's path, or --data, or the same base name under --data-dir. */
+static void resolve_path(const worker_t *w, const char *job_path, bool is_train, char *out,
+                         size_t len)
+{
+    if (is_train && w->o->data != NULL) {
+        snprintf(out, len, "%s", w->o->data);
+    } else if (w->o->data_dir != NULL && job_path[0] != '\0') {
+        char copy[PD_WIRE_PATH];
+        snprintf(copy, sizeof(copy), "%s", job_path);
+        snprintf(out, len, "%s/%s", w->o->data_dir, basename(copy));
+    } else {
+        snprintf(out, len, "%s", job_path);
+    }
+}
+
+static int load_one(worker_t *w, const pd_job_desc_t *j, const char *path, const char *labels,
+                    size_t n_features, uint64_t want_fp, const char *what, pd_data_t **out)
+{
+    static const pd_data_format_t formats[] = {PD_DATA_AUTO, PD_DATA_LIBSVM, PD_DATA_IDX, PD_DATA_CSV};
+    static const char *const format_names[] = {"auto", "libsvm", "idx", "csv"};
+    char p[PD_WIRE_PATH], l[PD_WIRE_PATH], err[1024] = "";
+    pd_data_opts_t o = {0};
+    uint64_t fp;
+    int rc;
+
+    resolve_path(w, path, strcmp(what, "training") == 0, p, sizeof(p));
+    resolve_path(w, labels, false, l, sizeof(l));
+    for (size_t i = 0; i < 4; i++) {
+        if (strcmp(j->data_format, format_names[i]) == 0) {
+            o.format = formats[i];
+        }
+    }
+    o.labels_path = l[0] != '\0' ? l : NULL;
+    o.n_features = n_features;
+    o.max_samples = (size_t)j->max_samples;
+    rc = pd_data_load(out, p, &o, err, sizeof(err));
+    if (rc != 0) {
+        pd_log_err("cannot load the %s set %s: %s", what, p, err[0] ? err : pd_strerror(rc));
+        return rc;
+    }
+    fp = pd_data_fingerprint(*out);
+    if (fp != want_fp) {
+        pd_log_err("the %s set %s is not the job's data: fingerprint %016" PRIx64
+                   ", the server's is %016" PRIx64 " (a different file or version? use --data "
+                   "or --data-dir to point at the server's copy)",
+                   what, p, fp, want_fp);
+        return PD_EFINGERPRINT;
+    }
+    return 0;
+}
+
+static void unload(worker_t *w)
+{
+    pd_task_ctx_release(&w->task);
+    pd_data_free(w->train);
+    pd_data_free(w->test);
+    free(w->x);
+    free(w->grad);
+    w->train = w->test = NULL;
+    w->x = w->grad = NULL;
+    w->loaded = false;
+    w->has_x = false;
+}
+
+static int load_job(worker_t *w, const pd_job_desc_t *j)
+{
+    char err[512] = "";
+    int rc;
+    int kind;
+
+    if (w->loaded && w->job_id == j->job_id) {
+        return 0; /* a rejoin of the same job: keep the data */
+    }
+    unload(w);
+    kind = pd_model_kind_parse(j->model);
+    if (kind < 0 || kind == PD_MODEL_NONE) {
+        pd_log_err("the server's job has model '%s', which a task worker cannot run", j->model);
+        return PD_EJOB;
+    }
+    rc = load_one(w, j, j->train_path, j->train_labels_path, j->features, j->train_fingerprint,
+                  "training", &w->train);
+    if (rc == 0 && j->test_path[0] != '\0') {
+        rc = load_one(w, j, j->test_path, j->test_labels_path, j->features, j->test_fingerprint,
+                      "test", &w->test);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    rc = pd_model_bind(&w->model, (pd_model_kind_t)kind, w->train, j->classes, j->bias, err,
+                       sizeof(err));
+    if (rc != 0 || w->model.dim != j->dim) {
+        pd_log_err("model %s does not fit the data: %s", j->model, err[0] ? err : "dimension differs");
+        return rc != 0 ? rc : PD_EDIM;
+    }
+    w->x = calloc(j->dim, sizeof(double));
+    w->grad = calloc(j->dim, sizeof(double));
+    if (w->x == NULL || w->grad == NULL) {
+        return -ENOMEM;
+    }
+    rc = pd_task_ctx_init(&w->task, &w->model, w->train, w->test, w->o->threads);
+    if (rc != 0) {
+        return rc;
+    }
+    w->job_id = j->job_id;
+    w->loaded = true;
+    pd_log_info("loaded job %016" PRIx64 ": %s, %zu parameters, %zu training samples", j->job_id,
+                j->model, w->model.dim, w->train->m);
+    return 0;
+}
+
+static int send(worker_t *w, pd_msg_t *m, const pd_wire_frame_t *f, size_t n)
+{
+    int rc = pd_client_send_msg(w->client, m, f, n);
+    if (rc == 0) {
+        w->last_sent_ms = pd_clock_mono_ms();
+    }
+    return rc;
+}
+
+/* JOIN until WELCOME, then load and say READY. Returns 0 or an exit code. */
+static int join(worker_t *w, volatile sig_atomic_t *stop)
+{
+    uint64_t backoff = BACKOFF_MIN_MS;
+    uint64_t started = pd_clock_mono_ms();
+    pd_msg_t ready;
+    int rc;
+
+    while (!*stop) {
+        rc = pd_client_hello(w->client, &w->hello, (int)backoff);
+        if (rc == 0) {
+            break;
+        }
+        if (rc == -ECONNREFUSED) {
+            pd_log_notice("the server refused us: %s", pd_client_last_reason(w->client));
+            return PD_WORKER_EXIT_OK; /* the job is over */
+        }
+        if (w->o->join_timeout_ms > 0 &&
+            pd_clock_mono_ms() - started > (uint64_t)w->o->join_timeout_ms) {
+            pd_log_err("no answer from %s for %d ms; giving up", w->o->server,
+                       w->o->join_timeout_ms);
+            return PD_WORKER_EXIT_NO_SERVER;
+        }
+        pd_log_debug("no welcome from %s yet (%s); retrying in %" PRIu64 " ms", w->o->server,
+                     pd_strerror(rc), backoff);
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+    if (*stop) {
+        return PD_WORKER_EXIT_OK;
+    }
+    const pd_job_desc_t *j = pd_client_job(w->client);
+    pd_log_info("joined %s as worker %" PRIu32, w->o->server, pd_client_worker_id(w->client));
+    w->hb_ms = j->heartbeat_interval_ms > 0 ? j->heartbeat_interval_ms : 1000;
+    w->timeout_ms = j->worker_timeout_ms > 0 ? j->worker_timeout_ms : 10000;
+    rc = load_job(w, j);
+    if (rc != 0) {
+        pd_msg_t bye;
+        pd_msg_init(&bye, PD_MSG_BYE);
+        snprintf(bye.reason, sizeof(bye.reason), "cannot use the job's data: %s", pd_strerror(rc));
+        send(w, &bye, NULL, 0);
+        return rc == -ENOMEM ? PD_WORKER_EXIT_FAILURE : PD_WORKER_EXIT_DATA;
+    }
+    w->has_x = false;
+    pd_msg_init(&ready, PD_MSG_READY);
+    rc = send(w, &ready, NULL, 0);
+    w->last_heard_ms = pd_clock_mono_ms();
+    return rc == 0 ? 0 : PD_WORKER_EXIT_FAILURE;
+}
+
+/* Run one TASK and send its RESULT. A negative return means "rejoin". */
+static int run_task(worker_t *w, pd_wire_in_t *in)
+{
+    const pd_msg_t *t = &in->msg;
+    pd_msg_t r;
+    pd_wire_frame_t f;
+    double t0, secs;
+    int rc;
+
+    if (t->n_frames == 1) {
+        const double *v;
+        rc = pd_wire_in_doubles(in, 0, w->model.dim, &v);
+        if (rc != 0) {
+            pd_log_warn("task %" PRIu64 " carries %" PRIu64 " parameters, expected %zu", t->task_id,
+                        t->frame_counts[0], w->model.dim);
+            return rc;
+        }
+        memcpy(w->x, v, w->model.dim * sizeof(double));
+        w->has_x = true;
+        w->x_version = t->version;
+    } else if (!w->has_x || w->x_version != t->version) {
+        pd_log_warn("task %" PRIu64 " at version %" PRIu64 " without parameters; rejoining",
+                    t->task_id, t->version);
+        return PD_ESTATE;
+    }
+    pd_msg_init(&r, PD_MSG_RESULT);
+    r.request_id = t->request_id;
+    r.task_id = t->task_id;
+    r.round_id = t->round_id;
+    r.kind = t->kind;
+    r.version = t->version;
+    t0 = pd_clock_mono_s();
+    if (t->kind == PD_TASK_GRAD) {
+        rc = pd_task_grad(&w->task, w->x, t->seed, t->batch, w->grad, &r.loss_sum);
+        r.n_samples = t->batch;
+        r.elem_type = PD_ELEM_F64;
+        r.n_frames = 1;
+        r.frame_counts[0] = w->model.dim;
+    } else {
+        rc = pd_task_eval(&w->task, w->x, t->range_begin, t->range_end, t->test_begin,
+                          t->test_end, &r.loss_sum, &r.correct);
+        r.n_samples = t->range_end - t->range_begin;
+    }
+    if (rc != 0) {
+        pd_log_err("task %" PRIu64 " failed: %s", t->task_id, pd_strerror(rc));
+        return rc;
+    }
+    secs = pd_clock_mono_s() - t0;
+    if (w->o->slowdown > 1.0) {
+        sleep_ms((uint64_t)((w->o->slowdown - 1.0) * secs * 1000.0));
+    }
+    r.compute_seconds = pd_clock_mono_s() - t0;
+    f = (pd_wire_frame_t){w->grad, w->model.dim * sizeof(double), NULL};
+    rc = send(w, &r, &f, r.n_frames);
+    if (rc != 0 && rc != -EAGAIN) {
+        return rc;
+    }
+    return 0; /* EAGAIN: no connection; the silence timeout will rejoin */
+}
+
+int pd_worker_run(const pd_worker_opts_t *o, volatile sig_atomic_t *stop)
+{
+    worker_t w = {0};
+    int code = PD_WORKER_EXIT_OK;
+    int rc;
+
+    w.o = o;
+    snprintf(w.hello.name, sizeof(w.hello.name), "%s", o->name != NULL ? o->name : "");
+    gethostname(w.hello.host, sizeof(w.hello.host) - 1);
+    if (w.hello.name[0] == '\0') {
+        snprintf(w.hello.name, sizeof(w.hello.name), "%s", w.hello.host);
+    }
+    w.hello.cores = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+    w.hello.threads = o->threads;
+    w.hello.slowdown = o->slowdown;
+    snprintf(w.hello.software, sizeof(w.hello.software), "paramd-worker %s", PACKAGE_VERSION);
+    rc = pd_client_open(&w.client, o->server);
+    if (rc != 0) {
+        pd_log_err("cannot connect to %s: %s", o->server, pd_strerror(rc));
+        return PD_WORKER_EXIT_USAGE;
+    }
+    code = join(&w, stop);
+    while (code == 0 && !*stop) {
+        pd_wire_in_t in;
+        uint64_t now = pd_clock_mono_ms();
+
+        if (now - w.last_sent_ms >= w.hb_ms) {
+            pd_msg_t hb;
+            pd_msg_init(&hb, PD_MSG_HEARTBEAT);
+            send(&w, &hb, NULL, 0);
+        }
+        if (now - w.last_heard_ms > w.timeout_ms) {
+            pd_log_notice("no word from the server for %" PRIu64 " ms; rejoining",
+                          now - w.last_heard_ms);
+            code = join(&w, stop);
+            continue;
+        }
+        rc = pd_client_recv_msg(w.client, &in, (int)w.hb_ms);
+        if (rc == -ETIMEDOUT || rc == -EINTR) {
+            continue;
+        }
+        if (rc != 0) {
+            pd_log_warn("bad message from the server: %s", pd_strerror(rc));
+            continue;
+        }
+        w.last_heard_ms = pd_clock_mono_ms();
+        switch (in.msg.type) {
+        case PD_MSG_TASK:
+            if (run_task(&w, &in) != 0) {
+                code = join(&w, stop);
+            }
+            break;
+        case PD_MSG_BYE:
+            pd_log_info("the server ended the job: %s", in.msg.reason);
+            *stop = 1;
+            break;
+        case PD_MSG_ERROR:
+            if (in.msg.error == PD_WERR_UNKNOWN_WORKER) {
+                pd_log_notice("the server does not know us (it restarted?); rejoining");
+                pd_wire_in_release(&in);
+                code = join(&w, stop);
+                continue;
+            }
+            pd_log_warn("the server refused a message: %s: %s",
+                        pd_wire_error_name(in.msg.error), in.msg.reason);
+            break;
+        default:
+            break; /* HEARTBEAT answers and leftovers */
+        }
+        pd_wire_in_release(&in);
+    }
+    unload(&w);
+    pd_client_free(w.client); /* says BYE if we are still joined */
+    return code;
+}
