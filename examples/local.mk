@@ -3,3 +3,10 @@
 noinst_PROGRAMS += examples/paramd-datagen
 examples_paramd_datagen_SOURCES = examples/datagen.c
 examples_paramd_datagen_LDADD = common/libpdcommon.la
+# kv-client: user training code against the public key-value API only (libparamd-client and
+# <paramd/client.h>, as an installed program would see them); server side in examples/kv.conf
+noinst_PROGRAMS += examples/kv-client
+examples_kv_client_SOURCES = examples/kv_client.c
+examples_kv_client_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
+examples_kv_client_LDADD = worker/libparamd-client.la -lm
+EXTRA_DIST += examples/kv.conf

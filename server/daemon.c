@@ -106,6 +106,13 @@ double pd_daemon_objective(const pd_daemon_t *d, const double *x, double loss_su
     return mean + pd_prox_value(&d->optim.reg, x, d->mask, d->store.dim);
 }
 
+bool pd_daemon_has_accuracy(const pd_daemon_t *d)
+{
+    /* Regression has no notion of a correct prediction. */
+    return d->test != NULL && d->test->m > 0 &&
+           (d->model.kind == PD_MODEL_LOGISTIC || d->model.kind == PD_MODEL_SOFTMAX);
+}
+
 static double elapsed_s(pd_daemon_t *d)
 {
     return (double)(pd_daemon_now_ms(d) - d->start_ms) / 1000.0;
@@ -157,7 +164,7 @@ static void final_evaluation(pd_daemon_t *d)
     if (rc == 0) {
         d->metrics.objective = pd_daemon_objective(d, d->store.x, loss, d->train->m);
     }
-    if (d->test != NULL && d->test->m > 0) {
+    if (pd_daemon_has_accuracy(d)) {
         rc = pd_model_eval_range(&d->model, d->test, d->store.x, 0, d->test->m, &loss, &correct);
         if (rc == 0) {
             d->metrics.test_accuracy = (double)correct / (double)d->test->m;

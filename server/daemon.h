@@ -127,6 +127,8 @@ void pd_daemon_after_update(pd_daemon_t *d);
 void pd_daemon_after_eval(pd_daemon_t *d);
 /* Begin an orderly stop: final evaluation, BYE to workers, metrics "done" line. */
 void pd_daemon_stop(pd_daemon_t *d, const char *reason, int exit_code);
+/* A test set exists and the model classifies, so test accuracy means something. */
+bool pd_daemon_has_accuracy(const pd_daemon_t *d);
 /* Objective = mean loss + regulariser, from a loss sum over `samples`. */
 double pd_daemon_objective(const pd_daemon_t *d, const double *x, double loss_sum,
                            uint64_t samples);

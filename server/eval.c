@@ -104,8 +104,8 @@ void pd_eval_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t, cons
     d->metrics.eval_rounds_total++;
     d->metrics.objective = pd_daemon_objective(d, (const double *)e->snapshot->data, e->loss_sum,
                                                e->samples);
-    d->metrics.test_accuracy =
-        d->test != NULL && d->test->m > 0 ? (double)e->correct / (double)d->test->m : NAN;
+    d->metrics.test_accuracy = pd_daemon_has_accuracy(d) ? (double)e->correct / (double)d->test->m
+                                                          : NAN;
     d->metrics.evaluated_version = (double)e->version;
     pd_daemon_after_eval(d);
 }

@@ -41,7 +41,17 @@ static void emit_json(const char *name, pd_metric_type_t type, const char *help,
     json_t *obj = ctx;
     (void)type;
     (void)help;
-    json_object_set_new(obj, name, isfinite(value) ? json_real(value) : json_null());
+    json_t *v;
+
+    /* Counters and versions print as integers; NaN (not measured yet) as null. */
+    if (!isfinite(value)) {
+        v = json_null();
+    } else if (value == floor(value) && fabs(value) < 9007199254740992.0) {
+        v = json_integer((json_int_t)value);
+    } else {
+        v = json_real(value);
+    }
+    json_object_set_new(obj, name, v);
 }
 
 int pd_metrics_write_jsonl(const pd_metrics_t *m, FILE *out, double wall_time, double elapsed_s,
