@@ -300,6 +300,12 @@ void pd_daemon_stop(pd_daemon_t *d, const char *reason, int exit_code)
         pd_daemon_send(d, s->rid, s->rid_len, &bye, NULL, 0);
     }
     print_summary(d);
+    if (!d->cfg.exit_when_done && d->opts.local_workers == 0 && !d->stop_by_signal) {
+        /* A service stays up with the final parameters until it is told to go. */
+        d->state = PD_STATE_DONE;
+        pd_log_info("job done; serving the final parameters to key-value clients until SIGTERM");
+        return;
+    }
     if (d->n_local_running > 0) {
         uv_timer_start(&d->drain_timer, on_drain_deadline, DRAIN_DEADLINE_MS, 0);
         return;
@@ -406,8 +412,14 @@ static void on_signal(uv_signal_t *h, int signum)
         return;
     }
     if (d->state == PD_STATE_RUNNING) {
+        d->stop_by_signal = true;
         pd_daemon_stop(d, signum == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)",
                        0);
+        return;
+    }
+    if (d->state == PD_STATE_DONE) {
+        pd_log_info("%s: exiting", signum == SIGINT ? "SIGINT" : "SIGTERM");
+        finish(d);
         return;
     }
     /* A second SIGINT/SIGTERM skips the wait for workers. */

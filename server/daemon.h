@@ -24,7 +24,8 @@ typedef struct pd_method_ops pd_method_ops_t;
 typedef enum pd_daemon_state {
     PD_STATE_STARTING = 0,
     PD_STATE_RUNNING,
-    PD_STATE_DRAINING,
+    PD_STATE_DRAINING, /* job over: waiting for local workers to leave, then exit */
+    PD_STATE_DONE,     /* job over, exit_when_done = no: kv clients may still pull the result */
     PD_STATE_STOPPED,
 } pd_daemon_state_t;
 
@@ -72,6 +73,7 @@ struct pd_daemon {
     unsigned n_local;
     unsigned n_local_running;
     int signals_seen;
+    bool stop_by_signal;
 
     void *zctx;
     void *zsock;

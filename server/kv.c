@@ -95,7 +95,10 @@ void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     uint64_t tau;
     double lr;
 
-    if (d->cfg.method != PD_METHOD_ASYNC_SGD) {
+    if (d->state != PD_STATE_RUNNING) {
+        code = PD_WERR_WRONG_STATE;
+        snprintf(why, sizeof(why), "the job is over (%s): parameters are final", d->stop_reason);
+    } else if (d->cfg.method != PD_METHOD_ASYNC_SGD) {
         code = PD_WERR_WRONG_STATE;
         snprintf(why, sizeof(why), "key-value push needs method = async-sgd (this job runs %s)",
                  d->method->name);

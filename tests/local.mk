@@ -28,4 +28,31 @@ TESTS += tests/unit/check_config
 tests_unit_check_config_CFLAGS = $(unit_cflags)
 tests_unit_check_config_LDADD = $(unit_ldadd)
 # --- unit: wire ---
+check_PROGRAMS += tests/unit/check_wire
+TESTS += tests/unit/check_wire
+tests_unit_check_wire_CFLAGS = $(unit_cflags) $(ZMQ_CFLAGS) $(PROTOBUF_C_CFLAGS)
+tests_unit_check_wire_LDADD = $(unit_ldadd) $(ZMQ_LIBS)
 # --- integration ---
+# refsolve: single-process reference (sync-sgd replay, optimum) for the .test scripts; the
+# scripts also need examples/paramd-datagen, server/paramd and worker/paramd-worker.
+check_PROGRAMS += tests/integration/refsolve
+tests_integration_refsolve_SOURCES = tests/integration/refsolve.c
+tests_integration_refsolve_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(ZMQ_CFLAGS) $(OPENBLAS_CFLAGS)
+tests_integration_refsolve_LDADD = server/libpdserver.la
+integration_tests = tests/integration/check_config.test \
+	tests/integration/local_workers_demo.test \
+	tests/integration/sync_matches_reference.test \
+	tests/integration/async_converges.test \
+	tests/integration/worker_killed.test \
+	tests/integration/worker_stopped.test \
+	tests/integration/worker_joins_late.test
+TESTS += $(integration_tests)
+# run through the shell, so a lost executable bit (patch, some tar) does not break them
+TEST_LOG_COMPILER = $(SHELL)
+EXTRA_DIST += $(integration_tests) tests/integration/lib.sh
+# --- integration: key-value example (examples/kv-client against examples/kv.conf) ---
+TESTS += tests/integration/kv_example.test
+EXTRA_DIST += tests/integration/kv_example.test
+# doc/config.md must match `paramd --config-reference`
+TESTS += tests/integration/config_reference.test
+EXTRA_DIST += tests/integration/config_reference.test doc/config.md
