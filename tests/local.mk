@@ -8,6 +8,11 @@ unit_cflags = $(AM_CFLAGS) $(CHECK_CFLAGS)
 unit_ldadd = common/libpdcommon.la $(CHECK_LIBS)
 
 # --- unit: core ---
+check_PROGRAMS += tests/unit/check_optim
+TESTS += tests/unit/check_optim
+tests_unit_check_optim_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
+tests_unit_check_optim_CFLAGS = $(unit_cflags) $(UV_CFLAGS) $(ZMQ_CFLAGS)
+tests_unit_check_optim_LDADD = server/libpdserver.la $(CHECK_LIBS)
 # --- unit: data ---
 check_PROGRAMS += tests/unit/check_data
 TESTS += tests/unit/check_data

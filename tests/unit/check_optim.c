@@ -1,0 +1,190 @@
+/* check_optim.c - server-side optimisers and schedules (ALGORITHMS.md §1.6 oracles), and the
+ * staleness histogram and progress line that report them. */
+#include <config.h>
+
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "metrics.h"
+#include "optim.h"
+
+#define DIM 5
+
+static void setup(pd_optim_t *o, int kind)
+{
+    memset(o, 0, sizeof(*o));
+    ck_assert_int_eq(pd_optim_init(o, DIM), 0);
+    o->kind = kind;
+    o->schedule = PD_SCHED_CONSTANT;
+    o->lr = 0.1;
+    o->decay_steps = 10;
+    o->decay_rate = 0.5;
+    o->momentum = 0.9;
+    o->beta1 = 0.9;
+    o->beta2 = 0.999;
+    o->epsilon = 1e-8;
+    o->reg.kind = PD_REG_NONE;
+}
+
+START_TEST(sgd_step)
+{
+    pd_optim_t o;
+    double x[DIM] = {1, 2, 3, 4, 5}, g[DIM] = {1, -1, 0.5, 0, 2};
+
+    setup(&o, PD_OPT_SGD);
+    pd_optim_apply(&o, x, 0, DIM, g, 0.1);
+    for (int i = 0; i < DIM; i++) {
+        ck_assert_double_eq_tol(x[i], (i + 1) - 0.1 * g[i], 1e-15);
+    }
+    ck_assert_uint_eq(o.t, 1);
+    pd_optim_release(&o);
+}
+END_TEST
+
+START_TEST(momentum_zero_beta_is_sgd)
+{
+    pd_optim_t a, b;
+    double xa[DIM] = {0}, xb[DIM] = {0}, g[DIM] = {1, 2, 3, 4, 5};
+
+    setup(&a, PD_OPT_MOMENTUM);
+    setup(&b, PD_OPT_SGD);
+    a.momentum = 0;
+    for (int k = 0; k < 3; k++) {
+        pd_optim_apply(&a, xa, 0, DIM, g, 0.1);
+        pd_optim_apply(&b, xb, 0, DIM, g, 0.1);
+    }
+    for (int i = 0; i < DIM; i++) {
+        ck_assert_double_eq(xa[i], xb[i]);
+    }
+    pd_optim_release(&a);
+    pd_optim_release(&b);
+}
+END_TEST
+
+START_TEST(momentum_accumulates)
+{
+    pd_optim_t o;
+    double x[1] = {0}, g[1] = {1};
+
+    setup(&o, PD_OPT_MOMENTUM);
+    pd_optim_apply(&o, x, 0, 1, g, 1.0); /* u = 1 */
+    pd_optim_apply(&o, x, 0, 1, g, 1.0); /* u = 1.9 */
+    ck_assert_double_eq_tol(x[0], -2.9, 1e-15);
+    pd_optim_release(&o);
+}
+END_TEST
+
+START_TEST(adam_first_step)
+{
+    pd_optim_t o;
+    double x[DIM] = {0}, g[DIM] = {3, -0.5, 1e-3, 0, -7};
+
+    setup(&o, PD_OPT_ADAM);
+    pd_optim_apply(&o, x, 0, DIM, g, 0.01);
+    /* bias correction makes the first step -lr * g / (|g| + eps) */
+    for (int i = 0; i < DIM; i++) {
+        ck_assert_double_eq_tol(x[i], -0.01 * g[i] / (fabs(g[i]) + 1e-8), 1e-12);
+    }
+    pd_optim_release(&o);
+}
+END_TEST
+
+START_TEST(range_update_leaves_other_keys)
+{
+    pd_optim_t o;
+    double x[DIM] = {1, 1, 1, 1, 1}, g[2] = {1, 1};
+
+    setup(&o, PD_OPT_ADAM);
+    pd_optim_apply(&o, x, 2, 2, g, 0.1);
+    ck_assert_double_eq(x[0], 1);
+    ck_assert_double_eq(x[1], 1);
+    ck_assert_double_lt(x[2], 1);
+    ck_assert_double_lt(x[3], 1);
+    ck_assert_double_eq(x[4], 1);
+    ck_assert_double_eq(o.v[0], 0); /* the moments of other keys do not move */
+    pd_optim_release(&o);
+}
+END_TEST
+
+START_TEST(prox_after_step)
+{
+    pd_optim_t o;
+    double x[3] = {0, 0, 0}, g[3] = {-5, 0.5, -0.05}, mask[3] = {1, 1, 0};
+
+    setup(&o, PD_OPT_SGD);
+    o.reg.kind = PD_REG_L1;
+    o.reg.l1 = 1.0;
+    o.mask = mask;
+    pd_optim_apply(&o, x, 0, 3, g, 0.1);
+    /* v = (0.5, -0.05, 0.005); soft-threshold at 0.1 except the masked bias */
+    ck_assert_double_eq_tol(x[0], 0.4, 1e-15);
+    ck_assert_double_eq(x[1], 0.0);
+    ck_assert_double_eq_tol(x[2], 0.005, 1e-15);
+    pd_optim_release(&o);
+}
+END_TEST
+
+START_TEST(schedules)
+{
+    pd_optim_t o;
+
+    setup(&o, PD_OPT_SGD);
+    o.t = 30;
+    ck_assert_double_eq(pd_optim_lr(&o), 0.1);
+    o.schedule = PD_SCHED_INVSQRT;
+    ck_assert_double_eq_tol(pd_optim_lr(&o), 0.1 / 2.0, 1e-15);
+    o.schedule = PD_SCHED_STEP;
+    ck_assert_double_eq_tol(pd_optim_lr(&o), 0.1 * 0.125, 1e-15);
+    pd_optim_release(&o);
+}
+END_TEST
+
+START_TEST(staleness_histogram)
+{
+    pd_metrics_t m;
+
+    pd_metrics_init(&m);
+    pd_metrics_observe_staleness(&m, 0);
+    pd_metrics_observe_staleness(&m, 1);
+    pd_metrics_observe_staleness(&m, 3);
+    pd_metrics_observe_staleness(&m, 1000);
+    ck_assert_uint_eq(m.staleness_buckets[0], 1);
+    ck_assert_uint_eq(m.staleness_buckets[1], 1);
+    ck_assert_uint_eq(m.staleness_buckets[3], 1); /* (2, 4] */
+    ck_assert_uint_eq(m.staleness_buckets[PD_STALENESS_BUCKETS - 1], 1);
+    ck_assert_double_eq(m.staleness_sum, 1004);
+    ck_assert(isnan(m.objective));
+}
+END_TEST
+
+static Suite *optim_suite(void)
+{
+    Suite *s = suite_create("optim");
+    TCase *tc = tcase_create("core");
+
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, sgd_step);
+    tcase_add_test(tc, momentum_zero_beta_is_sgd);
+    tcase_add_test(tc, momentum_accumulates);
+    tcase_add_test(tc, adam_first_step);
+    tcase_add_test(tc, range_update_leaves_other_keys);
+    tcase_add_test(tc, prox_after_step);
+    tcase_add_test(tc, schedules);
+    tcase_add_test(tc, staleness_histogram);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(optim_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
