@@ -48,8 +48,11 @@ int pd_daemon_send(pd_daemon_t *d, const void *rid, size_t rid_len, const pd_msg
     for (size_t i = 0; i < n_frames; i++) {
         d->metrics.sent_bytes_total += (double)frames[i].len_bytes;
     }
-    /* A send may consume the ZMQ_FD edge: make sure pending input is not left behind. */
-    uv_idle_start(&d->zidle, on_zmq_idle);
+    /* A send may consume the ZMQ_FD edge: make sure pending input is not left behind.
+     * (Never restart a handle that finish() is closing: the loop would not end.) */
+    if (!uv_is_closing((uv_handle_t *)&d->zidle)) {
+        uv_idle_start(&d->zidle, on_zmq_idle);
+    }
     return 0;
 }
 
@@ -232,6 +235,18 @@ static void print_summary(pd_daemon_t *d)
             d->train != NULL ? d->train->m : 0, m->updates_total, t > 0 ? m->updates_total / t : 0,
             m->gradients_applied_total, m->gradients_dropped_stale_total, m->staleness_mean,
             m->objective, acc, m->workers_joined_total, m->workers_evicted_total);
+    for (size_t i = 0; i < d->sessions.n; i++) {
+        const pd_session_t *s = d->sessions.v[i];
+        fprintf(stderr,
+                "  worker %" PRIu32 " (%s): applied %" PRIu64 ", dropped %" PRIu64
+                ", tasks %" PRIu64 ", compute %.2f s",
+                s->id, s->hello.name, s->grads_applied, s->grads_dropped, s->tasks_done,
+                s->compute_seconds);
+        if (d->cfg.method == PD_METHOD_SSP) {
+            fprintf(stderr, ", clock %" PRIu64, s->clock);
+        }
+        fputc('\n', stderr);
+    }
 }
 
 static void close_cb(uv_handle_t *h)
@@ -343,7 +358,9 @@ static void drain_socket(pd_daemon_t *d)
         pd_wire_in_release(&in);
     }
     /* Out of budget: more may be queued, and no new edge will announce it. */
-    uv_idle_start(&d->zidle, on_zmq_idle);
+    if (d->state != PD_STATE_STOPPED) {
+        uv_idle_start(&d->zidle, on_zmq_idle);
+    }
 }
 
 static void on_zmq_readable(uv_poll_t *h, int status, int events)

@@ -61,3 +61,14 @@ EXTRA_DIST += tests/integration/kv_example.test
 # doc/config.md must match `paramd --config-reference`
 TESTS += tests/integration/config_reference.test
 EXTRA_DIST += tests/integration/config_reference.test doc/config.md
+# bad_input.test: badinput sends hostile and broken messages to a running paramd.
+check_PROGRAMS += tests/integration/badinput
+tests_integration_badinput_SOURCES = tests/integration/badinput.c
+tests_integration_badinput_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
+tests_integration_badinput_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS)
+tests_integration_badinput_LDADD = worker/libpdclient.la common/libpdcommon.la $(ZMQ_LIBS)
+TESTS += tests/integration/bad_input.test
+EXTRA_DIST += tests/integration/bad_input.test
+# --- integration: reconnect after a server restart, ssp bound ---
+TESTS += tests/integration/worker_reconnect.test tests/integration/ssp_bound.test
+EXTRA_DIST += tests/integration/worker_reconnect.test tests/integration/ssp_bound.test
