@@ -78,6 +78,9 @@ PD_EXPORT int pd_client_push_send(pd_client_t *c, uint64_t offset, uint64_t leng
                                   const double *grad, uint64_t version);
 PD_EXPORT int pd_client_push_recv(pd_client_t *c, pd_client_ack_t *ack);
 
+/* The server's own words for the last ERROR or BYE it sent this client ("" if none). */
+PD_EXPORT const char *pd_client_last_error(const pd_client_t *c);
+
 /* Text for an error code returned by this library. Never NULL. */
 PD_EXPORT const char *pd_client_strerror(int rc);
 
