@@ -48,9 +48,11 @@ int pd_daemon_send(pd_daemon_t *d, const void *rid, size_t rid_len, const pd_msg
     for (size_t i = 0; i < n_frames; i++) {
         d->metrics.sent_bytes_total += (double)frames[i].len_bytes;
     }
-    /* A send may consume the ZMQ_FD edge: make sure pending input is not left behind.
-     * (Never restart a handle that finish() is closing: the loop would not end.) */
-    if (!uv_is_closing((uv_handle_t *)&d->zidle)) {
+    /* A send may consume the ZMQ_FD edge: make sure pending input is not left behind. Inside
+     * drain_socket() the receive loop runs to EAGAIN anyway; from timers and signals it does
+     * not, so the idle handle checks once more. (Never restart a handle that finish() is
+     * closing: the loop would not end.) */
+    if (!d->in_drain && !uv_is_closing((uv_handle_t *)&d->zidle)) {
         uv_idle_start(&d->zidle, on_zmq_idle);
     }
     return 0;
@@ -328,16 +330,15 @@ void pd_daemon_stop(pd_daemon_t *d, const char *reason, int exit_code)
     finish(d);
 }
 
-static void drain_socket(pd_daemon_t *d)
+/* Receive and dispatch until the socket is empty or the budget is spent; returns the budget
+ * left (0: stopped by the budget, more may be waiting). */
+static unsigned drain_messages(pd_daemon_t *d, unsigned budget)
 {
-    unsigned budget = DRAIN_BUDGET;
-
-    while (budget-- > 0 && d->state != PD_STATE_STOPPED) {
+    for (; budget > 0 && d->state != PD_STATE_STOPPED; budget--) {
         pd_wire_in_t in;
         int rc = pd_wire_recv(d->zsock, true, d->max_msg_bytes, true, &in);
         if (rc == -EAGAIN) {
-            uv_idle_stop(&d->zidle);
-            return;
+            break;
         }
         if (rc == PD_ETOOBIG) {
             d->metrics.received_bytes_total += (double)in.total_bytes;
@@ -349,16 +350,30 @@ static void drain_socket(pd_daemon_t *d)
         }
         if (rc != 0) {
             pd_log_err("receive failed: %s", pd_strerror(rc));
-            uv_idle_stop(&d->zidle);
-            return;
+            break;
         }
         if (in.routing_id_len > 0) {
             pd_dispatch(d, &in);
         }
         pd_wire_in_release(&in);
     }
-    /* Out of budget: more may be queued, and no new edge will announce it. */
-    if (d->state != PD_STATE_STOPPED) {
+    return budget;
+}
+
+static void drain_socket(pd_daemon_t *d)
+{
+    unsigned left;
+
+    d->in_drain = true;
+    left = drain_messages(d, DRAIN_BUDGET);
+    d->in_drain = false;
+    if (d->state == PD_STATE_STOPPED) {
+        return; /* finish() is closing the handles */
+    }
+    if (left > 0) {
+        uv_idle_stop(&d->zidle);
+    } else {
+        /* Out of budget: more may be queued, and no new edge will announce it. */
         uv_idle_start(&d->zidle, on_zmq_idle);
     }
 }

@@ -74,6 +74,7 @@ struct pd_daemon {
     unsigned n_local_running;
     int signals_seen;
     bool stop_by_signal;
+    bool in_drain;            /* inside drain_socket(): sends need no idle re-check */
 
     void *zctx;
     void *zsock;

@@ -16,7 +16,7 @@ server_libpdserver_la_SOURCES = \
 	server/progress.c server/progress.h \
 	server/local_workers.c server/local_workers.h
 server_libpdserver_la_CPPFLAGS = $(AM_CPPFLAGS) -DPD_BINDIR='"$(bindir)"'
-server_libpdserver_la_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(ZMQ_CFLAGS) $(JANSSON_CFLAGS) \
+server_libpdserver_la_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(ZMQ_CFLAGS) $(JANSSON_CFLAGS) $(OPENBLAS_CFLAGS) \
 	$(SYSTEMD_CFLAGS)
 server_libpdserver_la_LIBADD = common/libpdcommon.la $(UV_LIBS) $(ZMQ_LIBS) $(JANSSON_LIBS) \
 	$(SYSTEMD_LIBS)

@@ -1,0 +1,690 @@
+/* wire.c - `make bench`: round-trip latency and bandwidth of libparamd-client against a real
+ * paramd daemon, next to the same traffic over raw ZeroMQ (a ROUTER echo thread in this
+ * process), for pull and push of 100 B, 64 KiB and 1 MiB blocks at 1 and 16 requests in flight.
+ *
+ * Fairness of the reference: both sides use a DEALER client and a ROUTER server with one I/O
+ * thread each, a header frame plus a data frame, one copy into or out of the caller's buffer on
+ * the client (zmq_recv/zmq_send here, memcpy in the library), and zero-copy replies on the
+ * server (paramd sends pull data from its snapshot). So the ratio measures paramd's own work:
+ * protobuf headers, validation, dispatch, the optimiser step of a push, and the event loop.
+ * The daemon is spawned before any zmq context exists, so no thread is ever forked. */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "paramd/client.h"
+
+extern char **environ;
+
+#define DIM 131072u       /* doubles: the 1 MiB block is the whole vector */
+#define MAX_DEPTH 16
+#define MAX_SAMPLES 2000000u
+#define WARMUP_OPS 10
+#define SLICES 4         /* paramd and raw alternate this many times per cell */
+#define RAW_HDR 16        /* raw reference header: reply bytes, sequence */
+
+/* Targets of the performance issue, printed as information only. */
+#define TARGET_LATENCY_RATIO 1.25
+#define TARGET_BANDWIDTH_RATIO 0.85
+
+typedef enum { OP_PULL, OP_PUSH } op_t;
+
+typedef struct result {
+    size_t ops;
+    double seconds;
+    double mean_us, p50_us, p99_us;
+    double cpu_us; /* CPU time of client and server (all threads) per op */
+} result_t;
+
+/* One transport under test: send one request, take the oldest reply. */
+typedef struct transport {
+    const char *name;
+    int (*send)(struct transport *t, op_t op, size_t n);
+    int (*recv)(struct transport *t, op_t op, size_t n);
+    pd_client_t *client;   /* paramd */
+    uint64_t version;      /* paramd: version of the last ACK, pushed back as "computed at" */
+    void *sock;            /* raw */
+    clockid_t peer_cpu;    /* paramd: the daemon's CPU clock (its own process) */
+    bool has_peer;
+    double *buf;           /* caller's block: pull destination / push source */
+} transport_t;
+
+static double clock_s(clockid_t id)
+{
+    struct timespec ts;
+    if (clock_gettime(id, &ts) != 0) {
+        return NAN;
+    }
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double now_s(void)
+{
+    return clock_s(CLOCK_MONOTONIC);
+}
+
+/* CPU seconds used so far by both ends of a transport. This process holds the client and
+ * the echo server, which sleep while the other transport runs, so the sum is that
+ * transport's cost, largely independent of what else the machine is doing. */
+static double cpu_s(const struct transport *t);
+
+static double cpu_s(const transport_t *t)
+{
+    return clock_s(CLOCK_PROCESS_CPUTIME_ID) + (t->has_peer ? clock_s(t->peer_cpu) : 0);
+}
+
+/* ---------------------------------------------------------------- paramd transport */
+
+static int pd_send(transport_t *t, op_t op, size_t n)
+{
+    if (op == OP_PULL) {
+        return pd_client_pull_send(t->client, 0, n, PD_CLIENT_NO_VERSION);
+    }
+    return pd_client_push_send(t->client, 0, n, t->buf, t->version);
+}
+
+static int pd_recv(transport_t *t, op_t op, size_t n)
+{
+    pd_client_ack_t ack;
+    uint64_t v;
+    int rc;
+
+    if (op == OP_PULL) {
+        return pd_client_pull_recv(t->client, t->buf, n, &v, NULL);
+    }
+    rc = pd_client_push_recv(t->client, &ack);
+    if (rc != 0) {
+        return rc;
+    }
+    if (ack.status != PD_CLIENT_APPLIED) {
+        fprintf(stderr, "wire: push not applied (status %d): %s\n", (int)ack.status, ack.reason);
+        return -EPROTO;
+    }
+    t->version = ack.version;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- raw zmq transport */
+
+/* Request: [hdr: u64 reply bytes, u64 seq] [payload for a push]. Reply: [hdr] [payload of
+ * the requested bytes for a pull]. */
+static int raw_send(transport_t *t, op_t op, size_t n)
+{
+    uint64_t hdr[2] = {op == OP_PULL ? n * sizeof(double) : 0, 0};
+
+    if (op == OP_PULL) {
+        return zmq_send(t->sock, hdr, sizeof(hdr), 0) < 0 ? -zmq_errno() : 0;
+    }
+    if (zmq_send(t->sock, hdr, sizeof(hdr), ZMQ_SNDMORE) < 0 ||
+        zmq_send(t->sock, t->buf, n * sizeof(double), 0) < 0) {
+        return -zmq_errno();
+    }
+    return 0;
+}
+
+static int raw_recv(transport_t *t, op_t op, size_t n)
+{
+    uint64_t hdr[2];
+    int more = 0;
+    size_t sz = sizeof(more);
+
+    if (zmq_recv(t->sock, hdr, sizeof(hdr), 0) < 0) {
+        return -zmq_errno();
+    }
+    if (zmq_getsockopt(t->sock, ZMQ_RCVMORE, &more, &sz) != 0) {
+        return -zmq_errno();
+    }
+    if (op == OP_PULL) {
+        int got;
+        if (!more) {
+            return -EPROTO;
+        }
+        got = zmq_recv(t->sock, t->buf, n * sizeof(double), 0);
+        if (got < 0) {
+            return -zmq_errno();
+        }
+        if ((size_t)got != n * sizeof(double)) {
+            return -EPROTO;
+        }
+    } else if (more) {
+        return -EPROTO;
+    }
+    return 0;
+}
+
+/* The echo server: owns `sock` once started; stops when its context is shut down. */
+typedef struct echo {
+    void *ctx;
+    void *sock;
+    unsigned char *block; /* DIM doubles, replies point into it (zero-copy, never written) */
+    pthread_t thread;
+} echo_t;
+
+static void *echo_main(void *arg)
+{
+    echo_t *e = arg;
+
+    for (;;) {
+        unsigned char rid[256];
+        uint64_t hdr[2] = {0, 0};
+        int more = 0;
+        size_t sz = sizeof(more);
+        int n = zmq_recv(e->sock, rid, sizeof(rid), 0);
+        if (n < 0) {
+            break; /* ETERM: the bench is over */
+        }
+        if (zmq_recv(e->sock, hdr, sizeof(hdr), 0) < 0) {
+            break;
+        }
+        /* Take (and drop) the pushed payload as a zmq_msg_t, as paramd's receive does. */
+        while (zmq_getsockopt(e->sock, ZMQ_RCVMORE, &more, &sz) == 0 && more) {
+            zmq_msg_t part;
+            zmq_msg_init(&part);
+            if (zmq_msg_recv(&part, e->sock, 0) < 0) {
+                zmq_msg_close(&part);
+                goto out;
+            }
+            zmq_msg_close(&part);
+        }
+        uint64_t reply = hdr[0] <= (uint64_t)DIM * sizeof(double) ? hdr[0] : 0;
+        if (zmq_send(e->sock, rid, (size_t)n, ZMQ_SNDMORE) < 0 ||
+            zmq_send(e->sock, hdr, sizeof(hdr), reply > 0 ? ZMQ_SNDMORE : 0) < 0) {
+            break;
+        }
+        if (reply > 0) {
+            zmq_msg_t part;
+            if (zmq_msg_init_data(&part, e->block, (size_t)reply, NULL, NULL) != 0 ||
+                zmq_msg_send(&part, e->sock, 0) < 0) {
+                zmq_msg_close(&part);
+                break;
+            }
+        }
+    }
+out:
+    zmq_close(e->sock);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- measurement */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Samples of one transport in one cell, gathered over several slices. */
+typedef struct samples {
+    double *lat; /* MAX_SAMPLES round trips, us */
+    size_t n;
+    double seconds;
+    double cpu_s;
+} samples_t;
+
+/* Keep `depth` requests in flight for `budget_s` (after a short warm-up), timing each request
+ * from just before its send to its reply; appends to `sm`. */
+static int run_slice(transport_t *t, op_t op, size_t n, int depth, double budget_s,
+                     samples_t *sm)
+{
+    double sent_at[MAX_DEPTH];
+    size_t head = 0, inflight = 0;
+    double t0, stop_at;
+    int rc;
+
+    for (int i = 0; i < WARMUP_OPS; i++) {
+        if ((rc = t->send(t, op, n)) != 0 || (rc = t->recv(t, op, n)) != 0) {
+            return rc;
+        }
+    }
+    double c0 = cpu_s(t);
+    t0 = now_s();
+    stop_at = t0 + budget_s;
+    for (;;) {
+        double now = now_s();
+        bool more = now < stop_at;
+        while (more && inflight < (size_t)depth && sm->n + inflight < MAX_SAMPLES) {
+            sent_at[(head + inflight) % MAX_DEPTH] = now;
+            if ((rc = t->send(t, op, n)) != 0) {
+                return rc;
+            }
+            inflight++;
+            now = now_s();
+        }
+        if (inflight == 0) {
+            break;
+        }
+        if ((rc = t->recv(t, op, n)) != 0) {
+            return rc;
+        }
+        sm->lat[sm->n++] = (now_s() - sent_at[head]) * 1e6;
+        head = (head + 1) % MAX_DEPTH;
+        inflight--;
+    }
+    sm->seconds += now_s() - t0;
+    sm->cpu_s += cpu_s(t) - c0;
+    return 0;
+}
+
+static void summarise(samples_t *sm, result_t *res)
+{
+    double sum = 0;
+
+    for (size_t i = 0; i < sm->n; i++) {
+        sum += sm->lat[i];
+    }
+    res->ops = sm->n;
+    res->seconds = sm->seconds;
+    res->cpu_us = sm->n > 0 ? sm->cpu_s * 1e6 / (double)sm->n : NAN;
+    res->mean_us = sm->n > 0 ? sum / (double)sm->n : NAN;
+    qsort(sm->lat, sm->n, sizeof(double), cmp_double);
+    res->p50_us = sm->n > 0 ? sm->lat[sm->n / 2] : NAN;
+    res->p99_us = sm->n > 0 ? sm->lat[(size_t)((double)(sm->n - 1) * 0.99)] : NAN;
+}
+
+/* ---------------------------------------------------------------- the daemon */
+
+typedef struct daemon_proc {
+    pid_t pid;
+    char dir[64];
+    char conf[128];
+    char log[128];
+    char epfile[128];
+    char endpoint[256];
+} daemon_proc_t;
+
+static void print_daemon_log(const daemon_proc_t *dp)
+{
+    char line[512];
+    FILE *f = fopen(dp->log, "r");
+    if (f == NULL) {
+        return;
+    }
+    fprintf(stderr, "--- paramd log (%s) ---\n", dp->log);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        fputs(line, stderr);
+    }
+    fclose(f);
+}
+
+static int start_daemon(daemon_proc_t *dp, const char *paramd)
+{
+    posix_spawn_file_actions_t fa;
+    char *argv[] = {(char *)paramd, "-c", dp->conf, NULL};
+    FILE *f;
+    int rc;
+
+    snprintf(dp->dir, sizeof(dp->dir), "/tmp/paramd-bench-XXXXXX");
+    if (mkdtemp(dp->dir) == NULL) {
+        return -errno;
+    }
+    snprintf(dp->conf, sizeof(dp->conf), "%s/bench.conf", dp->dir);
+    snprintf(dp->log, sizeof(dp->log), "%s/paramd.log", dp->dir);
+    snprintf(dp->epfile, sizeof(dp->epfile), "%s/endpoint", dp->dir);
+    f = fopen(dp->conf, "w");
+    if (f == NULL) {
+        return -errno;
+    }
+    /* max_staleness is huge and pushes carry the last ACK's version, so no push is dropped;
+     * the tiny step keeps the vector finite however long the bench runs. */
+    fprintf(f,
+            "[server]\nlisten = tcp://127.0.0.1:0\nendpoint_file = %s\nlog_level = warning\n"
+            "progress = no\nmax_message_size = 8M\nworker_timeout = 1h\n"
+            "[job]\nmethod = async-sgd\nmax_staleness = 1000000\neval_interval = 0\n"
+            "[model]\ntype = none\ndim = %u\n"
+            "[optimizer]\ntype = sgd\nlearning_rate = 1e-12\n",
+            dp->epfile, DIM);
+    if (fclose(f) != 0) {
+        return -errno;
+    }
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, dp->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    rc = posix_spawn(&dp->pid, paramd, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+        fprintf(stderr, "wire: cannot start %s: %s\n", paramd, strerror(rc));
+        return -rc;
+    }
+    /* Poll for the endpoint file (written atomically once the daemon listens). */
+    double deadline = now_s() + 15.0;
+    while (now_s() < deadline) {
+        int status;
+        f = fopen(dp->epfile, "r");
+        if (f != NULL) {
+            bool ok = fgets(dp->endpoint, sizeof(dp->endpoint), f) != NULL;
+            fclose(f);
+            dp->endpoint[strcspn(dp->endpoint, "\n")] = '\0';
+            if (ok && dp->endpoint[0] != '\0') {
+                return 0;
+            }
+        }
+        if (waitpid(dp->pid, &status, WNOHANG) == dp->pid) {
+            fprintf(stderr, "wire: paramd exited before listening (status 0x%x)\n", status);
+            dp->pid = 0;
+            print_daemon_log(dp);
+            return -ECHILD;
+        }
+        nanosleep(&(struct timespec){0, 10000000L}, NULL);
+    }
+    fprintf(stderr, "wire: paramd did not write %s in time\n", dp->epfile);
+    return -ETIMEDOUT;
+}
+
+/* SIGTERM, then wait (bounded) and require exit status 0. */
+static int stop_daemon(daemon_proc_t *dp)
+{
+    double deadline = now_s() + 15.0;
+    int status = 0;
+
+    if (dp->pid <= 0) {
+        return -ECHILD;
+    }
+    kill(dp->pid, SIGTERM);
+    while (waitpid(dp->pid, &status, WNOHANG) == 0) {
+        if (now_s() > deadline) {
+            fprintf(stderr, "wire: paramd ignored SIGTERM; killing it\n");
+            kill(dp->pid, SIGKILL);
+            waitpid(dp->pid, &status, 0);
+            dp->pid = 0;
+            return -ETIMEDOUT;
+        }
+        nanosleep(&(struct timespec){0, 10000000L}, NULL);
+    }
+    dp->pid = 0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "wire: paramd did not exit cleanly after SIGTERM (status 0x%x)\n", status);
+        return -EPROTO;
+    }
+    return 0;
+}
+
+static void cleanup_dir(const daemon_proc_t *dp, bool keep)
+{
+    if (dp->dir[0] == '\0' || keep) {
+        return;
+    }
+    unlink(dp->conf);
+    unlink(dp->log);
+    unlink(dp->epfile);
+    rmdir(dp->dir);
+}
+
+/* ---------------------------------------------------------------- main */
+
+static const char *default_paramd(const char *argv0, char *buf, size_t len)
+{
+    const char *env = getenv("PARAMD");
+    const char *slash = strrchr(argv0, '/');
+
+    if (env != NULL && env[0] != '\0') {
+        return env;
+    }
+    /* bench/wire sits next to server/ in the build tree */
+    if (slash == NULL) {
+        snprintf(buf, len, "../server/paramd");
+    } else {
+        snprintf(buf, len, "%.*s/../server/paramd", (int)(slash - argv0), argv0);
+    }
+    return buf;
+}
+
+static void usage(FILE *to)
+{
+    fprintf(to, "usage: wire [--seconds S] [--only OP[/SIZE[/DEPTH]]] [--paramd PATH]\n"
+                "  Round trip and bandwidth of libparamd-client against paramd vs raw ZeroMQ.\n"
+                "  --seconds S   measuring time per cell and transport (default 0.8)\n"
+                "  --only SPEC   run only the cells whose OP/SIZE/DEPTH starts with SPEC,\n"
+                "                e.g. push, pull/1MiB, push/100B/16 (for profiling)\n"
+                "  --paramd PATH the daemon to start (default: $PARAMD, else\n"
+                "                ../server/paramd relative to this program)\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const size_t sizes[] = {13, 8192, DIM}; /* doubles: 104 B, 64 KiB, 1 MiB */
+    static const char *const size_names[] = {"100 B", "64 KiB", "1 MiB"};
+    static const char *const size_tags[] = {"100B", "64KiB", "1MiB"};
+    static const int depths[] = {1, 16};
+    char pbuf[4096];
+    const char *paramd = NULL;
+    double budget = 0.8;
+    const char *only = NULL;
+    daemon_proc_t dp = {0};
+    echo_t echo = {0};
+    bool echo_started = false;
+    void *raw_ctx = NULL;
+    transport_t tp = {.name = "paramd", .send = pd_send, .recv = pd_recv};
+    transport_t tr = {.name = "raw", .send = raw_send, .recv = raw_recv};
+    samples_t sp = {0}, sr = {0};
+    double worst_lat = NAN, worst_bw = NAN; /* fmax/fmin skip the NaN start */
+    int rc = 0, exit_code = 1;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
+            budget = strtod(argv[++i], NULL);
+            if (!(budget > 0 && budget < 600)) {
+                usage(stderr);
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+            only = argv[++i];
+        } else if (strcmp(argv[i], "--paramd") == 0 && i + 1 < argc) {
+            paramd = argv[++i];
+        } else if (strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (paramd == NULL) {
+        paramd = default_paramd(argv[0], pbuf, sizeof(pbuf));
+    }
+    if (access(paramd, X_OK) != 0) {
+        fprintf(stderr, "wire: %s is not an executable paramd (build it, or use --paramd)\n",
+                paramd);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    /* Before any zmq context: posix_spawn may fork. */
+    rc = start_daemon(&dp, paramd);
+    if (rc != 0) {
+        goto out;
+    }
+    sp.lat = malloc(MAX_SAMPLES * sizeof(double));
+    sr.lat = malloc(MAX_SAMPLES * sizeof(double));
+    tp.buf = aligned_alloc(64, DIM * sizeof(double));
+    tr.buf = aligned_alloc(64, DIM * sizeof(double));
+    echo.block = aligned_alloc(64, DIM * sizeof(double));
+    if (sp.lat == NULL || sr.lat == NULL || tp.buf == NULL || tr.buf == NULL || echo.block == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < DIM; i++) {
+        tp.buf[i] = tr.buf[i] = 1e-9 * (double)(i % 7);
+    }
+    memset(echo.block, 0, DIM * sizeof(double));
+
+    rc = pd_client_connect(&tp.client, dp.endpoint, "bench-wire", 10000);
+    if (rc != 0) {
+        fprintf(stderr, "wire: cannot join paramd at %s: %s\n", dp.endpoint,
+                pd_client_strerror(rc));
+        goto out;
+    }
+    if (clock_getcpuclockid(dp.pid, &tp.peer_cpu) == 0 && !isnan(clock_s(tp.peer_cpu))) {
+        tp.has_peer = true;
+    } else {
+        fprintf(stderr, "wire: cannot read paramd's CPU clock; cpu columns count the client only\n");
+    }
+    if (pd_client_dim(tp.client) < DIM) {
+        fprintf(stderr, "wire: paramd has %" PRIu64 " keys, need %u\n",
+                pd_client_dim(tp.client), DIM);
+        rc = -EPROTO;
+        goto out;
+    }
+
+    /* The raw reference: an echo ROUTER in its own context (own I/O thread, like the daemon)
+     * and a DEALER client in another. */
+    {
+        char ep[256];
+        size_t ep_len = sizeof(ep);
+        echo.ctx = zmq_ctx_new();
+        raw_ctx = zmq_ctx_new();
+        if (echo.ctx == NULL || raw_ctx == NULL) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        echo.sock = zmq_socket(echo.ctx, ZMQ_ROUTER);
+        tr.sock = zmq_socket(raw_ctx, ZMQ_DEALER);
+        int linger = 0;
+        if (echo.sock == NULL || tr.sock == NULL ||
+            zmq_setsockopt(echo.sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
+            zmq_setsockopt(tr.sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
+            zmq_bind(echo.sock, "tcp://127.0.0.1:*") != 0 ||
+            zmq_getsockopt(echo.sock, ZMQ_LAST_ENDPOINT, ep, &ep_len) != 0 ||
+            zmq_connect(tr.sock, ep) != 0) {
+            rc = -zmq_errno();
+            fprintf(stderr, "wire: raw zmq setup: %s\n", zmq_strerror(-rc));
+            goto out;
+        }
+        /* The socket moves to the echo thread; pthread_create is the memory barrier. */
+        rc = pthread_create(&echo.thread, NULL, echo_main, &echo);
+        if (rc != 0) {
+            rc = -rc;
+            goto out;
+        }
+        echo_started = true;
+    }
+
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    printf("paramd wire benchmark: libparamd-client -> paramd (%s) vs raw ZeroMQ %d.%d.%d "
+           "DEALER/ROUTER echo\n",
+           dp.endpoint, ZMQ_VERSION_MAJOR, ZMQ_VERSION_MINOR, ZMQ_VERSION_PATCH);
+    printf("machine: %ld CPUs online (nproc); %.1f s per cell and transport; loopback TCP\n",
+           ncpu, budget);
+    printf("note: client, daemon and echo server share these CPUs, so on few cores the\n"
+           "      numbers are noisy; compare ratios of runs made back to back.\n\n");
+    printf("%-15s | %-45s | %-45s | %s\n", "", "paramd (libparamd-client -> daemon)",
+           "raw zmq (DEALER -> ROUTER echo)", "paramd / raw");
+    printf("%-4s %-6s %3s | %7s %7s %7s %7s %6s %6s | %7s %7s %7s %7s %6s %6s | %5s %5s %5s\n",
+           "op", "size", "dep", "mean", "p50", "p99", "ops/s", "GB/s", "cpu", "mean", "p50", "p99",
+           "ops/s", "GB/s", "cpu", "p50", "bw", "cpu");
+    printf("%-15s | %7s %7s %7s %7s %6s %6s | %7s %7s %7s %7s %6s %6s |\n", "", "us", "us", "us",
+           "", "", "us/op", "us", "us", "us", "", "", "us/op");
+
+    for (int oi = 0; oi < 2; oi++) {
+        op_t op = oi == 0 ? OP_PULL : OP_PUSH;
+        for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+            for (size_t di = 0; di < sizeof(depths) / sizeof(depths[0]); di++) {
+                result_t rp, rr;
+                double bytes = (double)(sizes[si] * sizeof(double));
+                int depth = depths[di];
+                char tag[64];
+
+                snprintf(tag, sizeof(tag), "%s/%s/%d", op == OP_PULL ? "pull" : "push",
+                         size_tags[si], depth);
+                if (only != NULL && strncmp(tag, only, strlen(only)) != 0) {
+                    continue;
+                }
+                /* Alternate the two transports in slices, so drift of the machine (other
+                 * load, frequency) hits both alike. */
+                sp.n = sr.n = 0;
+                sp.seconds = sr.seconds = 0;
+                sp.cpu_s = sr.cpu_s = 0;
+                for (int slice = 0; slice < SLICES; slice++) {
+                    if ((rc = run_slice(&tp, op, sizes[si], depth, budget / SLICES, &sp)) != 0) {
+                        fprintf(stderr, "wire: paramd %s failed: %s\n",
+                                op == OP_PULL ? "pull" : "push", pd_client_strerror(rc));
+                        goto out;
+                    }
+                    if ((rc = run_slice(&tr, op, sizes[si], depth, budget / SLICES, &sr)) != 0) {
+                        fprintf(stderr, "wire: raw zmq failed: %s\n", zmq_strerror(-rc));
+                        goto out;
+                    }
+                }
+                summarise(&sp, &rp);
+                summarise(&sr, &rr);
+                double ops_p = (double)rp.ops / rp.seconds, ops_r = (double)rr.ops / rr.seconds;
+                double lat_ratio = rp.p50_us / rr.p50_us, bw_ratio = ops_p / ops_r;
+                printf("%-4s %-6s %3d | %7.1f %7.1f %7.1f %7.0f %6.3f %6.1f | %7.1f %7.1f %7.1f "
+                       "%7.0f %6.3f %6.1f | %5.2f %5.2f %5.2f\n",
+                       op == OP_PULL ? "pull" : "push", size_names[si], depth, rp.mean_us,
+                       rp.p50_us, rp.p99_us, ops_p, ops_p * bytes / 1e9, rp.cpu_us, rr.mean_us,
+                       rr.p50_us, rr.p99_us, ops_r, ops_r * bytes / 1e9, rr.cpu_us, lat_ratio,
+                       bw_ratio, rp.cpu_us / rr.cpu_us);
+                fflush(stdout);
+                if (depth == 1) {
+                    worst_lat = fmax(worst_lat, lat_ratio);
+                }
+                if (sizes[si] == DIM) {
+                    worst_bw = fmin(worst_bw, bw_ratio);
+                }
+            }
+        }
+    }
+    printf("\nmean/p50/p99: round trip from send to reply, per request; ops/s and GB/s: completed\n"
+           "requests (block bytes only); cpu: CPU time of both ends, all threads, per request.\n");
+    printf("targets (information only; the bench does not fail on them):\n");
+    printf("  round trip (p50), depth 1, every op and size: paramd <= %.2fx raw: worst %.2fx %s\n",
+           TARGET_LATENCY_RATIO, worst_lat,
+           isnan(worst_lat) ? "(not run)" : worst_lat <= TARGET_LATENCY_RATIO ? "PASS" : "MISS");
+    printf("  bandwidth at 1 MiB, every op and depth:       paramd >= %.2fx raw: worst %.2fx %s\n",
+           TARGET_BANDWIDTH_RATIO, worst_bw,
+           isnan(worst_bw) ? "(not run)" : worst_bw >= TARGET_BANDWIDTH_RATIO ? "PASS" : "MISS");
+    exit_code = 0;
+out:
+    if (rc != 0) {
+        exit_code = 1;
+    }
+    pd_client_free(tp.client);
+    if (tr.sock != NULL) {
+        zmq_close(tr.sock);
+    }
+    if (echo_started) {
+        zmq_ctx_shutdown(echo.ctx); /* the echo thread's blocking calls return ETERM */
+        pthread_join(echo.thread, NULL);
+    } else if (echo.sock != NULL) {
+        zmq_close(echo.sock);
+    }
+    if (echo.ctx != NULL) {
+        zmq_ctx_term(echo.ctx);
+    }
+    if (raw_ctx != NULL) {
+        zmq_ctx_term(raw_ctx);
+    }
+    if (dp.pid > 0) {
+        if (stop_daemon(&dp) != 0) {
+            exit_code = 1;
+        } else {
+            printf("paramd stopped with SIGTERM and exited 0\n");
+        }
+    }
+    if (exit_code != 0) {
+        print_daemon_log(&dp);
+    }
+    cleanup_dir(&dp, exit_code != 0);
+    free(echo.block);
+    free(tr.buf);
+    free(tp.buf);
+    free(sr.lat);
+    free(sp.lat);
+    return exit_code;
+}
