@@ -60,7 +60,7 @@ TESTS += tests/integration/kv_example.test
 EXTRA_DIST += tests/integration/kv_example.test
 # doc/config.md must match `paramd --config-reference`
 TESTS += tests/integration/config_reference.test
-EXTRA_DIST += tests/integration/config_reference.test doc/config.md
+EXTRA_DIST += tests/integration/config_reference.test
 # bad_input.test: badinput sends hostile and broken messages to a running paramd.
 check_PROGRAMS += tests/integration/badinput
 tests_integration_badinput_SOURCES = tests/integration/badinput.c
