@@ -342,10 +342,16 @@ static unsigned drain_messages(pd_daemon_t *d, unsigned budget)
         }
         if (rc == PD_ETOOBIG) {
             d->metrics.received_bytes_total += (double)in.total_bytes;
-            pd_daemon_send_error(d, in.routing_id, in.routing_id_len,
-                                 pd_sessions_find(&d->sessions, in.routing_id, in.routing_id_len),
-                                 NULL, PD_WERR_TOO_BIG,
-                                 "message over the size limit of %zu bytes", d->max_msg_bytes);
+            pd_session_t *s = pd_sessions_find(&d->sessions, in.routing_id, in.routing_id_len);
+            if (in.total_bytes > d->max_msg_bytes) {
+                pd_daemon_send_error(d, in.routing_id, in.routing_id_len, s, NULL,
+                                     PD_WERR_TOO_BIG, "message of %zu bytes is over the limit of %zu",
+                                     in.total_bytes, d->max_msg_bytes);
+            } else {
+                pd_daemon_send_error(d, in.routing_id, in.routing_id_len, s, NULL,
+                                     PD_WERR_TOO_BIG, "more than %d array frames",
+                                     PD_WIRE_MAX_FRAMES);
+            }
             continue;
         }
         if (rc != 0) {

@@ -224,7 +224,8 @@ void pd_dispatch(pd_daemon_t *d, pd_wire_in_t *in)
     }
     if (in->frames_rc != 0) {
         pd_daemon_send_error(d, in->routing_id, in->routing_id_len, s, m, PD_WERR_FRAMES,
-                             "%zu array frames do not match the %" PRIu32 " declared counts",
+                             "array frames do not match the header: %zu received, %" PRIu32
+                             " declared (each frame must hold count x element-size bytes)",
                              in->n_parts, m->n_frames);
         return;
     }
