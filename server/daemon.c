@@ -27,7 +27,8 @@
 /* Messages handled per wake-up before yielding to timers; the idle handle resumes draining
  * because the edge-triggered ZMQ_FD will not wake us again for messages already queued. */
 #define DRAIN_BUDGET 256
-#define DRAIN_DEADLINE_MS 10000
+#define DRAIN_LOCAL_DEADLINE_MS 10000
+#define DRAIN_PEER_DEADLINE_MS 2000
 
 static void on_zmq_idle(uv_idle_t *h);
 
@@ -102,6 +103,7 @@ void pd_daemon_drop_session(pd_daemon_t *d, pd_session_t *s, const char *why)
     pd_sessions_remove(&d->sessions, s);
     d->metrics.workers = (double)pd_sessions_count_ready(&d->sessions);
     pd_sched_kick(d);
+    pd_daemon_maybe_finish(d);
 }
 
 double pd_daemon_objective(const pd_daemon_t *d, const double *x, double loss_sum,
@@ -274,14 +276,18 @@ static void finish(pd_daemon_t *d)
 static void on_drain_deadline(uv_timer_t *t)
 {
     pd_daemon_t *d = t->data;
-    pd_log_warn("local workers did not exit in time; stopping them");
-    pd_local_workers_kill(d, SIGKILL);
+    if (d->n_local_running > 0) {
+        pd_log_warn("local workers did not exit in time; stopping them");
+        pd_local_workers_kill(d, SIGKILL);
+    } else if (d->sessions.n > 0) {
+        pd_log_info("%zu peers did not say goodbye; exiting anyway", d->sessions.n);
+    }
     finish(d);
 }
 
-void pd_daemon_local_worker_exited(pd_daemon_t *d)
+void pd_daemon_maybe_finish(pd_daemon_t *d)
 {
-    if (d->state == PD_STATE_DRAINING && d->n_local_running == 0) {
+    if (d->state == PD_STATE_DRAINING && d->n_local_running == 0 && d->sessions.n == 0) {
         finish(d);
     }
 }
@@ -323,11 +329,12 @@ void pd_daemon_stop(pd_daemon_t *d, const char *reason, int exit_code)
         pd_log_info("job done; serving the final parameters to key-value clients until SIGTERM");
         return;
     }
-    if (d->n_local_running > 0) {
-        uv_timer_start(&d->drain_timer, on_drain_deadline, DRAIN_DEADLINE_MS, 0);
-        return;
-    }
-    finish(d);
+    /* Wait for the workers' BYE answers before closing the socket: a worker whose socket
+     * drops unread input on disconnect (ZMQ_IMMEDIATE) would otherwise miss our BYE and only
+     * notice the end after its timeout. Local workers get longer, since we must reap them. */
+    uv_timer_start(&d->drain_timer, on_drain_deadline,
+                   d->n_local_running > 0 ? DRAIN_LOCAL_DEADLINE_MS : DRAIN_PEER_DEADLINE_MS, 0);
+    pd_daemon_maybe_finish(d);
 }
 
 /* Receive and dispatch until the socket is empty or the budget is spent; returns the budget

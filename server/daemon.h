@@ -139,8 +139,9 @@ double pd_daemon_objective(const pd_daemon_t *d, const double *x, double loss_su
 /* job.c: load the data, bind the model, set up the store, optimiser and method, and fill
  * the job description workers receive. Errors are logged with their cause. */
 int pd_job_load(pd_daemon_t *d);
-/* local_workers.c calls this when a local worker exits. */
-void pd_daemon_local_worker_exited(pd_daemon_t *d);
+/* While DRAINING: exit once every local worker has exited and every peer said BYE (called
+ * when a local worker exits and when a session leaves). */
+void pd_daemon_maybe_finish(pd_daemon_t *d);
 
 /* dispatch.c: handle one received message. */
 void pd_dispatch(pd_daemon_t *d, pd_wire_in_t *in);

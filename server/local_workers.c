@@ -64,7 +64,7 @@ static void on_exit(uv_process_t *p, int64_t status, int term_signal)
         pd_daemon_stop(d, "every local worker exited", 1);
         return;
     }
-    pd_daemon_local_worker_exited(d);
+    pd_daemon_maybe_finish(d);
 }
 
 int pd_local_workers_start(pd_daemon_t *d)
