@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +46,7 @@ typedef struct worker {
     uint64_t last_sent_ms;
     uint32_t hb_ms;
     uint32_t timeout_ms;
+    double last_seconds[PD_TASK__COUNT]; /* duration of the last task of each kind */
 } worker_t;
 
 static void sleep_ms(uint64_t ms)
@@ -171,6 +174,80 @@ static int send(worker_t *w, pd_msg_t *m, const pd_wire_frame_t *f, size_t n)
     return rc;
 }
 
+static void heartbeat_if_due(worker_t *w)
+{
+    if (pd_clock_mono_ms() - w->last_sent_ms >= w->hb_ms) {
+        pd_msg_t hb;
+        pd_msg_init(&hb, PD_MSG_HEARTBEAT);
+        send(w, &hb, NULL, 0);
+    }
+}
+
+/* Work that may take longer than a heartbeat interval (loading data, a slow task) runs on a
+ * helper thread while this thread, which owns the socket, keeps sending heartbeats; otherwise
+ * the server would evict a worker that is merely busy. Short work runs inline, since a thread
+ * per task would cost more than the task. */
+typedef struct bg_call {
+    int (*fn)(void *arg);
+    void *arg;
+    int rc;
+    int done_fd; /* written once fn returns */
+} bg_call_t;
+
+static void *bg_main(void *p)
+{
+    bg_call_t *c = p;
+    char one = 1;
+
+    c->rc = c->fn(c->arg);
+    /* The reader only waits for readability; a failed write would make it wait for the
+     * join below, which still returns. */
+    if (write(c->done_fd, &one, 1) < 0) {
+        c->done_fd = -1;
+    }
+    return NULL;
+}
+
+static int run_with_heartbeats(worker_t *w, int (*fn)(void *), void *arg)
+{
+    bg_call_t c = {fn, arg, 0, -1};
+    int fds[2] = {-1, -1};
+    pthread_t tid;
+
+    if (pipe(fds) != 0) {
+        return fn(arg); /* no pipe: run inline, as for short work */
+    }
+    c.done_fd = fds[1];
+    if (pthread_create(&tid, NULL, bg_main, &c) != 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return fn(arg);
+    }
+    for (;;) {
+        struct pollfd p = {fds[0], POLLIN, 0};
+        int n = poll(&p, 1, (int)w->hb_ms);
+        if (n > 0) {
+            break;
+        }
+        heartbeat_if_due(w);
+    }
+    pthread_join(tid, NULL);
+    close(fds[0]);
+    close(fds[1]);
+    return c.rc;
+}
+
+typedef struct load_call {
+    worker_t *w;
+    const pd_job_desc_t *j;
+} load_call_t;
+
+static int load_job_call(void *arg)
+{
+    load_call_t *c = arg;
+    return load_job(c->w, c->j);
+}
+
 /* JOIN until WELCOME, then load and say READY. Returns 0 or an exit code. */
 static int join(worker_t *w, volatile sig_atomic_t *stop)
 {
@@ -205,7 +282,9 @@ static int join(worker_t *w, volatile sig_atomic_t *stop)
     pd_log_info("joined %s as worker %" PRIu32, w->o->server, pd_client_worker_id(w->client));
     w->hb_ms = j->heartbeat_interval_ms > 0 ? j->heartbeat_interval_ms : 1000;
     w->timeout_ms = j->worker_timeout_ms > 0 ? j->worker_timeout_ms : 10000;
-    rc = load_job(w, j);
+    load_call_t lc = {w, j};
+    /* Loading a large set can outlast worker_timeout: heartbeat meanwhile. */
+    rc = run_with_heartbeats(w, load_job_call, &lc);
     if (rc != 0) {
         pd_msg_t bye;
         pd_msg_init(&bye, PD_MSG_BYE);
@@ -220,13 +299,42 @@ static int join(worker_t *w, volatile sig_atomic_t *stop)
     return rc == 0 ? 0 : PD_WORKER_EXIT_FAILURE;
 }
 
+typedef struct task_call {
+    worker_t *w;
+    const pd_msg_t *t;
+    pd_msg_t *r;
+} task_call_t;
+
+/* The computation of a task, including the --slowdown sleep (part of the emulated cost). */
+static int compute_task(void *arg)
+{
+    task_call_t *c = arg;
+    worker_t *w = c->w;
+    const pd_msg_t *t = c->t;
+    pd_msg_t *r = c->r;
+    double t0 = pd_clock_mono_s(), secs;
+    int rc;
+
+    if (t->kind == PD_TASK_GRAD) {
+        rc = pd_task_grad(&w->task, w->x, t->seed, t->batch, w->grad, &r->loss_sum);
+    } else {
+        rc = pd_task_eval(&w->task, w->x, t->range_begin, t->range_end, t->test_begin,
+                          t->test_end, &r->loss_sum, &r->correct);
+    }
+    secs = pd_clock_mono_s() - t0;
+    if (rc == 0 && w->o->slowdown > 1.0) {
+        sleep_ms((uint64_t)((w->o->slowdown - 1.0) * secs * 1000.0));
+    }
+    r->compute_seconds = pd_clock_mono_s() - t0;
+    return rc;
+}
+
 /* Run one TASK and send its RESULT. A negative return means "rejoin". */
 static int run_task(worker_t *w, pd_wire_in_t *in)
 {
     const pd_msg_t *t = &in->msg;
     pd_msg_t r;
     pd_wire_frame_t f;
-    double t0, secs;
     int rc;
 
     if (t->n_frames == 1) {
@@ -251,27 +359,27 @@ static int run_task(worker_t *w, pd_wire_in_t *in)
     r.round_id = t->round_id;
     r.kind = t->kind;
     r.version = t->version;
-    t0 = pd_clock_mono_s();
     if (t->kind == PD_TASK_GRAD) {
-        rc = pd_task_grad(&w->task, w->x, t->seed, t->batch, w->grad, &r.loss_sum);
         r.n_samples = t->batch;
         r.elem_type = PD_ELEM_F64;
         r.n_frames = 1;
         r.frame_counts[0] = w->model.dim;
     } else {
-        rc = pd_task_eval(&w->task, w->x, t->range_begin, t->range_end, t->test_begin,
-                          t->test_end, &r.loss_sum, &r.correct);
         r.n_samples = t->range_end - t->range_begin;
     }
+    task_call_t call = {w, t, &r};
+    /* The last task of the same kind predicts this one: a quarter of the heartbeat interval
+     * is where a helper thread starts to pay for itself. */
+    if (w->last_seconds[t->kind] * 1000.0 >= w->hb_ms / 4.0) {
+        rc = run_with_heartbeats(w, compute_task, &call);
+    } else {
+        rc = compute_task(&call);
+    }
+    w->last_seconds[t->kind] = r.compute_seconds;
     if (rc != 0) {
         pd_log_err("task %" PRIu64 " failed: %s", t->task_id, pd_strerror(rc));
         return rc;
     }
-    secs = pd_clock_mono_s() - t0;
-    if (w->o->slowdown > 1.0) {
-        sleep_ms((uint64_t)((w->o->slowdown - 1.0) * secs * 1000.0));
-    }
-    r.compute_seconds = pd_clock_mono_s() - t0;
     f = (pd_wire_frame_t){w->grad, w->model.dim * sizeof(double), NULL};
     rc = send(w, &r, &f, r.n_frames);
     if (rc != 0 && rc != -EAGAIN) {
@@ -306,11 +414,7 @@ int pd_worker_run(const pd_worker_opts_t *o, volatile sig_atomic_t *stop)
         pd_wire_in_t in;
         uint64_t now = pd_clock_mono_ms();
 
-        if (now - w.last_sent_ms >= w.hb_ms) {
-            pd_msg_t hb;
-            pd_msg_init(&hb, PD_MSG_HEARTBEAT);
-            send(&w, &hb, NULL, 0);
-        }
+        heartbeat_if_due(&w);
         if (now - w.last_heard_ms > w.timeout_ms) {
             pd_log_notice("no word from the server for %" PRIu64 " ms; rejoining",
                           now - w.last_heard_ms);

@@ -1,0 +1,115 @@
+/* config.h - the daemon's configuration: one struct, filled from one table (config_keys.h).
+ * Parsing is all-or-nothing: every problem is reported as "FILE:LINE: [section] key: problem
+ * (allowed: ...)" and the struct is only valid when the result is 0. No exit(), no globals. */
+#ifndef PD_COMMON_CONFIG_H
+#define PD_COMMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum { PD_CF_RELOADABLE = 1, PD_CF_SECRET = 2, PD_CF_REQUIRED = 4, PD_CF_JOB = 8 };
+
+typedef enum pd_method_kind { PD_METHOD_SYNC_SGD, PD_METHOD_ASYNC_SGD, PD_METHOD_SSP } pd_method_kind_t;
+typedef enum pd_optimizer_kind { PD_OPT_SGD, PD_OPT_MOMENTUM, PD_OPT_ADAM } pd_optimizer_kind_t;
+typedef enum pd_schedule_kind { PD_SCHED_CONSTANT, PD_SCHED_INVSQRT, PD_SCHED_STEP } pd_schedule_kind_t;
+typedef enum pd_stale_step_kind { PD_STALE_CONSTANT, PD_STALE_INVERSE } pd_stale_step_kind_t;
+typedef enum pd_progress_kind { PD_PROGRESS_AUTO, PD_PROGRESS_YES, PD_PROGRESS_NO } pd_progress_kind_t;
+
+/* Field types by config type: BOOL bool; INT int64_t; DOUBLE double; SIZE uint64_t (bytes);
+ * DURATION int64_t (ms); ENUM int (index into the row's values); STRING/PATH/ENDPOINT char *
+ * (owned by the struct, never NULL after pd_config_init). */
+typedef struct pd_config {
+    /* [server] */
+    char *listen;
+    char *endpoint_file;
+    char *save_params;
+    int64_t worker_timeout_ms;
+    int64_t heartbeat_interval_ms;
+    char *metrics_log;
+    int log_level; /* index of err|warning|notice|info|debug: syslog level = index + 3 */
+    int progress;  /* pd_progress_kind_t */
+    bool exit_when_done;
+    uint64_t max_message_size;
+    bool allow_insecure;
+    /* [job] */
+    int method; /* pd_method_kind_t */
+    int64_t seed;
+    int64_t batch_size;
+    int64_t max_staleness;
+    int64_t staleness_bound;
+    int stale_step; /* pd_stale_step_kind_t */
+    int64_t eval_interval_ms;
+    /* [model] */
+    int model_type; /* pd_model_kind_t (same order: none, logistic, softmax, least-squares) */
+    bool bias;
+    int64_t classes;
+    int64_t dim;
+    /* [data] */
+    char *train_path;
+    char *train_labels_path;
+    char *test_path;
+    char *test_labels_path;
+    int data_format; /* pd_data_format_t */
+    int64_t features;
+    int64_t max_samples;
+    /* [optimizer] */
+    int optimizer; /* pd_optimizer_kind_t */
+    double learning_rate;
+    int schedule; /* pd_schedule_kind_t */
+    int64_t decay_steps;
+    double decay_rate;
+    double momentum;
+    double beta1;
+    double beta2;
+    double epsilon;
+    int regularizer; /* pd_reg_kind_t */
+    double l1;
+    double l2;
+    double lower;
+    double upper;
+    /* [stop] */
+    int64_t max_updates;
+    int64_t max_seconds_ms;
+    double target_loss;
+    double target_accuracy;
+} pd_config_t;
+
+/* Set every field to its default (defaults go through the same parser as user input).
+ * Returns 0 or -ENOMEM. */
+int pd_config_init(pd_config_t *c);
+/* Free the strings; the struct itself belongs to the caller. Accepts a zeroed struct. */
+void pd_config_release(pd_config_t *c);
+/* Deep copy (for reload: parse into a fresh struct, then swap). */
+int pd_config_copy(pd_config_t *dst, const pd_config_t *src);
+
+/* Parse an INI file on top of the current values. Every problem is appended to errbuf as one
+ * line "FILE:LINE: [section] key: problem (allowed: ...)"; unknown sections and keys are
+ * errors. Returns 0, PD_ECONFIG (errors in errbuf), or -errno if the file cannot be read
+ * (message in errbuf too). Relative PATH values are resolved against the file's directory. */
+int pd_config_load_file(pd_config_t *c, const char *path, char *errbuf, size_t errlen);
+/* Apply one "section.key=value" override (from -o). Errors as "-o section.key=value: ...". */
+int pd_config_set_override(pd_config_t *c, const char *assignment, char *errbuf, size_t errlen);
+/* Checks across keys (e.g. box lower <= upper, a data set for a model, dim for type = none).
+ * Errors appended to errbuf one per line; returns 0 or PD_ECONFIG. */
+int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen);
+
+/* Walk every key: emit(section, name, value-as-text, flags, doc, ctx), secrets redacted as
+ * "(redacted)". Used by /status and the reference generator. */
+typedef void (*pd_config_emit_fn)(const char *section, const char *name, const char *value,
+                                  int flags, const char *doc, void *ctx);
+void pd_config_walk(const pd_config_t *c, pd_config_emit_fn emit, void *ctx);
+/* Write the reference of every key as Markdown (doc/config.md) to the stream. */
+int pd_config_write_reference_md(FILE *out);
+
+/* 64-bit hash over the values of PD_CF_JOB keys: two configs with the same hash run the same
+ * job (used for the job id and to refuse foreign checkpoints). */
+uint64_t pd_config_job_hash(const pd_config_t *c);
+
+/* Parse helpers, exposed for tests: "250ms", "10s", "5m", "2h", "1d" or a bare number of
+ * seconds; "4096", "64K", "512M", "2G" (powers of 1024). Return 0 or -EINVAL / -ERANGE. */
+int pd_config_parse_duration_ms(const char *text, int64_t *out_ms);
+int pd_config_parse_size(const char *text, uint64_t *out_bytes);
+
+#endif
