@@ -70,5 +70,7 @@ tests_integration_badinput_LDADD = worker/libpdclient.la common/libpdcommon.la $
 TESTS += tests/integration/bad_input.test
 EXTRA_DIST += tests/integration/bad_input.test
 # --- integration: reconnect after a server restart, ssp bound ---
-TESTS += tests/integration/worker_reconnect.test tests/integration/ssp_bound.test
-EXTRA_DIST += tests/integration/worker_reconnect.test tests/integration/ssp_bound.test
+TESTS += tests/integration/worker_reconnect.test tests/integration/ssp_bound.test \
+	tests/integration/worker_long_task.test
+EXTRA_DIST += tests/integration/worker_reconnect.test tests/integration/ssp_bound.test \
+	tests/integration/worker_long_task.test

@@ -263,7 +263,8 @@ static int join(worker_t *w, volatile sig_atomic_t *stop)
         }
         if (rc == -ECONNREFUSED) {
             pd_log_notice("the server refused us: %s", pd_client_last_reason(w->client));
-            return PD_WORKER_EXIT_OK; /* the job is over */
+            *stop = 1; /* the job is over: nothing to rejoin */
+            return PD_WORKER_EXIT_OK;
         }
         if (w->o->join_timeout_ms > 0 &&
             pd_clock_mono_ms() - started > (uint64_t)w->o->join_timeout_ms) {
@@ -369,13 +370,16 @@ static int run_task(worker_t *w, pd_wire_in_t *in)
     }
     task_call_t call = {w, t, &r};
     /* The last task of the same kind predicts this one: a quarter of the heartbeat interval
-     * is where a helper thread starts to pay for itself. */
-    if (w->last_seconds[t->kind] * 1000.0 >= w->hb_ms / 4.0) {
+     * is where a helper thread starts to pay for itself. A slowed-down worker always uses it,
+     * since even its first task may outlast the server's patience. */
+    if (w->o->slowdown > 1.0 || w->last_seconds[t->kind] * 1000.0 >= w->hb_ms / 4.0) {
         rc = run_with_heartbeats(w, compute_task, &call);
     } else {
         rc = compute_task(&call);
     }
     w->last_seconds[t->kind] = r.compute_seconds;
+    /* We were computing, not listening: the server's silence meanwhile says nothing. */
+    w->last_heard_ms = pd_clock_mono_ms();
     if (rc != 0) {
         pd_log_err("task %" PRIu64 " failed: %s", t->task_id, pd_strerror(rc));
         return rc;
