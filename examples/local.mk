@@ -10,3 +10,7 @@ examples_kv_client_SOURCES = examples/kv_client.c
 examples_kv_client_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
 examples_kv_client_LDADD = worker/libparamd-client.la -lm
 EXTRA_DIST += examples/kv.conf
+# job configurations a new user runs first, and the scikit-learn export behind the committed
+# breast-cancer set
+EXTRA_DIST += examples/breast-cancer-l1.conf examples/lasso.conf examples/export_sklearn.py \
+	examples/data/breast-cancer.train.svm examples/data/breast-cancer.test.svm
