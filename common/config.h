@@ -11,7 +11,12 @@
 
 enum { PD_CF_RELOADABLE = 1, PD_CF_SECRET = 2, PD_CF_REQUIRED = 4, PD_CF_JOB = 8 };
 
-typedef enum pd_method_kind { PD_METHOD_SYNC_SGD, PD_METHOD_ASYNC_SGD, PD_METHOD_SSP } pd_method_kind_t;
+typedef enum pd_method_kind {
+    PD_METHOD_SYNC_SGD,
+    PD_METHOD_ASYNC_SGD,
+    PD_METHOD_SSP,
+    PD_METHOD_RENNALA_SGD,
+} pd_method_kind_t;
 typedef enum pd_optimizer_kind { PD_OPT_SGD, PD_OPT_MOMENTUM, PD_OPT_ADAM } pd_optimizer_kind_t;
 typedef enum pd_schedule_kind { PD_SCHED_CONSTANT, PD_SCHED_INVSQRT, PD_SCHED_STEP } pd_schedule_kind_t;
 typedef enum pd_stale_step_kind { PD_STALE_CONSTANT, PD_STALE_INVERSE } pd_stale_step_kind_t;
@@ -39,6 +44,7 @@ typedef struct pd_config {
     int64_t batch_size;
     int64_t max_staleness;
     int64_t staleness_bound;
+    int64_t step_batch;
     int stale_step; /* pd_stale_step_kind_t */
     int64_t eval_interval_ms;
     /* [model] */

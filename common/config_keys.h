@@ -33,7 +33,7 @@
       "Largest message accepted from a peer; 0 sizes it from the model (2 x dim x 8 + 64K).") \
     X(server, allow_insecure, BOOL, allow_insecure, "no", 0, 0, NULL, 0,                        \
       "Allow binding a non-loopback endpoint without CURVE encryption.")                      \
-    X(job, method, ENUM, method, "async-sgd", 0, 0, "sync-sgd|async-sgd|ssp", PD_CF_JOB,       \
+    X(job, method, ENUM, method, "async-sgd", 0, 0, "sync-sgd|async-sgd|ssp|rennala-sgd", PD_CF_JOB,       \
       "Optimisation method (ALGORITHMS.md §1-2).")                                            \
     X(job, seed, INT, seed, "1", 0, 9.2e18, NULL, PD_CF_JOB,                                   \
       "Seed of every random choice of the server (minibatches, initialisation).")             \
@@ -43,6 +43,8 @@
       "async-sgd: gradients more than this many versions old are dropped and counted.")       \
     X(job, staleness_bound, INT, staleness_bound, "3", 0, 1000000, NULL, 0,                    \
       "ssp: a worker this many clocks ahead of the slowest waits.")                           \
+    X(job, step_batch, INT, step_batch, "64", 1, 1073741824, NULL, PD_CF_JOB,                   \
+      "rennala-sgd: samples collected at one point per update (B); late ones are discarded.") \
     X(job, stale_step, ENUM, stale_step, "constant", 0, 0, "constant|inverse", 0,              \
       "async-sgd step for a gradient of staleness tau: constant, or divided by max(1, tau).") \
     X(job, eval_interval, DURATION, eval_interval_ms, "2s", 0, 86400000, NULL, 0,              \

@@ -12,6 +12,7 @@ server_libpdserver_la_SOURCES = \
 	server/optim.c server/optim.h \
 	server/method.c server/method.h \
 	server/method_sync.c server/method_async.c server/method_ssp.c \
+	server/method_rennala.c \
 	server/metrics.c server/metrics.h \
 	server/progress.c server/progress.h \
 	server/local_workers.c server/local_workers.h

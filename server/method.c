@@ -8,6 +8,7 @@ static const pd_method_ops_t *const registry[] = {
     [PD_METHOD_SYNC_SGD] = &pd_method_sync_sgd,
     [PD_METHOD_ASYNC_SGD] = &pd_method_async_sgd,
     [PD_METHOD_SSP] = &pd_method_ssp,
+    [PD_METHOD_RENNALA_SGD] = &pd_method_rennala_sgd,
 };
 
 const pd_method_ops_t *pd_method_get(int kind)

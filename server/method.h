@@ -26,6 +26,7 @@ const pd_method_ops_t *pd_method_get(int kind);
 extern const pd_method_ops_t pd_method_sync_sgd;
 extern const pd_method_ops_t pd_method_async_sgd;
 extern const pd_method_ops_t pd_method_ssp;
+extern const pd_method_ops_t pd_method_rennala_sgd;
 
 /* Shared by the methods: apply a mean gradient with step lr (staleness folded in), bump the
  * version and update the metrics, then check the stop criteria. */

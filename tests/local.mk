@@ -74,3 +74,6 @@ TESTS += tests/integration/worker_reconnect.test tests/integration/ssp_bound.tes
 	tests/integration/worker_long_task.test
 EXTRA_DIST += tests/integration/worker_reconnect.test tests/integration/ssp_bound.test \
 	tests/integration/worker_long_task.test
+# --- integration: rennala-sgd (issue 5 baseline) ---
+TESTS += tests/integration/rennala.test
+EXTRA_DIST += tests/integration/rennala.test

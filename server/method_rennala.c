@@ -1,0 +1,95 @@
+/* method_rennala.c - Rennala SGD (ALGORITHMS.md §1.4): asynchronous in time, synchronous in
+ * the iterate. Every worker always computes a gradient at the current x_k; the server sums
+ * the results computed at x_k until step_batch samples are in, takes one step, and discards
+ * every result that arrives afterwards from an older x (counted as dropped for staleness).
+ * Fast workers therefore contribute more samples, and no applied gradient is ever stale. */
+#include <config.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "method.h"
+#include "rng.h"
+#include "sched.h"
+
+typedef struct rennala_state {
+    double *acc;       /* sum of the gradients computed at the current version */
+    uint64_t samples;  /* samples in acc */
+} rennala_state_t;
+
+static int rennala_init(pd_daemon_t *d)
+{
+    rennala_state_t *st = calloc(1, sizeof(*st));
+    if (st == NULL) {
+        return -ENOMEM;
+    }
+    st->acc = calloc(d->store.dim > 0 ? d->store.dim : 1, sizeof(double));
+    if (st->acc == NULL) {
+        free(st);
+        return -ENOMEM;
+    }
+    d->method_state = st;
+    return 0;
+}
+
+static void rennala_release(pd_daemon_t *d)
+{
+    rennala_state_t *st = d->method_state;
+    if (st != NULL) {
+        free(st->acc);
+        free(st);
+    }
+    d->method_state = NULL;
+}
+
+static void rennala_on_idle(pd_daemon_t *d, pd_session_t *s)
+{
+    uint64_t seed = pd_rng_mix((uint64_t)d->cfg.seed, ++d->task_seq);
+    /* The round is the version: a result from another round is from an older point. */
+    pd_sched_send_grad(d, s, d->store.version, seed, (uint32_t)d->cfg.batch_size, 0);
+}
+
+static void rennala_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t,
+                              const pd_msg_t *m, const double *grad_sum)
+{
+    rennala_state_t *st = d->method_state;
+    size_t dim = d->store.dim;
+
+    if (t->version != d->store.version) {
+        d->metrics.gradients_dropped_stale_total++;
+        s->grads_dropped++;
+        return;
+    }
+    for (size_t i = 0; i < dim; i++) {
+        st->acc[i] += grad_sum[i];
+    }
+    st->samples += m->n_samples;
+    s->grads_applied++;
+    if (st->samples < (uint64_t)d->cfg.step_batch) {
+        return;
+    }
+    /* When batch_size does not divide step_batch the last task overshoots: divide by what
+     * was actually summed, so the step is still a mean gradient. */
+    uint64_t n = st->samples;
+    st->samples = 0;
+    pd_method_apply(d, st->acc, n, pd_optim_lr(&d->optim), 0);
+    memset(st->acc, 0, dim * sizeof(double));
+}
+
+static void rennala_on_leave(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t)
+{
+    /* A lost gradient is simply never summed: the step waits for others' samples. */
+    (void)d;
+    (void)s;
+    (void)t;
+}
+
+const pd_method_ops_t pd_method_rennala_sgd = {
+    .name = "rennala-sgd",
+    .init = rennala_init,
+    .release = rennala_release,
+    .on_idle = rennala_on_idle,
+    .on_result = rennala_on_result,
+    .on_leave = rennala_on_leave,
+};
