@@ -514,3 +514,22 @@ size_t pd_data_count_classes(const pd_data_t *d)
     free(s);
     return count;
 }
+
+int pd_data_new_dense(pd_data_t **out, size_t m, size_t p, double **x, double **y,
+                      const char *path, char *errbuf, size_t errlen)
+{
+    pd_data_t *d = calloc(1, sizeof(*d));
+
+    if (d == NULL) {
+        return pd_data_fail(errbuf, errlen, -ENOMEM, "%s: out of memory", path);
+    }
+    d->m = m;
+    d->p = p;
+    d->sparse = false;
+    d->x = *x;
+    d->y = *y;
+    *x = NULL;
+    *y = NULL;
+    *out = d;
+    return 0;
+}

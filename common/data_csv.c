@@ -80,7 +80,6 @@ int pd_data_load_csv(pd_data_t **out, const char *path, const pd_data_opts_t *op
     size_t row_cap = 0, x_cap = 0, y_cap = 0;
     size_t m = 0, k = 0, p = 0;
     size_t label = (size_t)opts->csv_label_column;
-    pd_data_t *d = NULL;
     int rc;
 
     rc = pd_data_reader_open(&r, path, errbuf, errlen);
@@ -187,24 +186,12 @@ int pd_data_load_csv(pd_data_t **out, const char *path, const pd_data_opts_t *op
         goto out;
     }
 
-    d = calloc(1, sizeof(*d));
-    if (d == NULL) {
-        rc = pd_data_fail(errbuf, errlen, -ENOMEM, "%s: out of memory", path);
-        goto out;
-    }
-    d->m = m;
-    d->p = p;
-    d->sparse = false;
     /* Give back the slack of geometric growth; a failed shrink keeps the larger block. */
-    d->x = realloc(x, m * p * sizeof(*x));
-    d->x = d->x != NULL ? d->x : x;
-    d->y = realloc(y, m * sizeof(*y));
-    d->y = d->y != NULL ? d->y : y;
-    x = NULL;
-    y = NULL;
-    *out = d;
-    d = NULL;
-    rc = 0;
+    double *shrunk = realloc(x, m * p * sizeof(*x));
+    x = shrunk != NULL ? shrunk : x;
+    shrunk = realloc(y, m * sizeof(*y));
+    y = shrunk != NULL ? shrunk : y;
+    rc = pd_data_new_dense(out, m, p, &x, &y, path, errbuf, errlen);
 out:
     free(row);
     free(x);

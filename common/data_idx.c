@@ -149,7 +149,6 @@ int pd_data_load_idx(pd_data_t **out, const char *path, const pd_data_opts_t *op
 {
     pd_data_reader_t ri = {0}, rl = {0};
     double *x = NULL, *y = NULL;
-    pd_data_t *d = NULL;
     uint32_t idim[3], ldim[1];
     int rc;
 
@@ -239,20 +238,7 @@ int pd_data_load_idx(pd_data_t **out, const char *path, const pd_data_opts_t *op
         goto out;
     }
 
-    d = calloc(1, sizeof(*d));
-    if (d == NULL) {
-        rc = pd_data_fail(errbuf, errlen, -ENOMEM, "%s: out of memory", path);
-        goto out;
-    }
-    d->m = m;
-    d->p = p;
-    d->sparse = false;
-    d->x = x;
-    d->y = y;
-    x = NULL;
-    y = NULL;
-    *out = d;
-    rc = 0;
+    rc = pd_data_new_dense(out, m, p, &x, &y, path, errbuf, errlen);
 out:
     free(x);
     free(y);

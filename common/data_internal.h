@@ -59,6 +59,12 @@ int pd_data_grow(void **arr, size_t *cap, size_t need, size_t elem);
 int pd_data_fail(char *errbuf, size_t errlen, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* A dense set of m rows of p features that takes over *x (m * p values) and *y (m labels):
+ * on success both pointers are set to NULL and *out owns the arrays. -ENOMEM (message in
+ * errbuf) leaves them with the caller. */
+int pd_data_new_dense(pd_data_t **out, size_t m, size_t p, double **x, double **y,
+                      const char *path, char *errbuf, size_t errlen);
+
 /* Length to print with "%.*s" for a token in a message, and the suffix that marks a cut. */
 int pd_data_quote_len(size_t len);
 const char *pd_data_quote_cut(size_t len);
