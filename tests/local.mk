@@ -77,3 +77,6 @@ EXTRA_DIST += tests/integration/worker_reconnect.test tests/integration/ssp_boun
 # --- integration: rennala-sgd (issue 5 baseline) ---
 TESTS += tests/integration/rennala.test
 EXTRA_DIST += tests/integration/rennala.test
+# --- source rules: module boundaries and self-contained headers ---
+TESTS += tests/integration/source_rules.test
+EXTRA_DIST += tests/integration/source_rules.test
