@@ -1,0 +1,33 @@
+# tests/fuzz/: one target per input parser. In make check each target is linked with
+# replay.c and runs its committed corpus (tests/fuzz/corpus/<target>/) and regression inputs
+# (tests/fuzz/regress/<target>/); --enable-fuzzers builds libFuzzer binaries instead:
+#   CC=clang ./configure --enable-fuzzers && make tests/fuzz/fuzz_wire
+#   tests/fuzz/fuzz_wire tests/fuzz/corpus/fuzz_wire
+fuzz_targets = tests/fuzz/fuzz_wire tests/fuzz/fuzz_config tests/fuzz/fuzz_data
+check_PROGRAMS += $(fuzz_targets)
+if FUZZERS
+fuzz_driver =
+fuzz_ldflags = -fsanitize=fuzzer
+else
+fuzz_driver = tests/fuzz/replay.c
+fuzz_ldflags =
+endif
+# compiled once, linked into every target
+check_LTLIBRARIES = tests/fuzz/libpdfuzz.la
+tests_fuzz_libpdfuzz_la_SOURCES = tests/fuzz/fuzz.h tests/fuzz/fuzz_util.c $(fuzz_driver)
+fuzz_common = tests/fuzz/fuzz.h
+tests_fuzz_fuzz_wire_SOURCES = tests/fuzz/fuzz_wire.c $(fuzz_common)
+tests_fuzz_fuzz_wire_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS)
+tests_fuzz_fuzz_wire_LDFLAGS = $(AM_LDFLAGS) $(fuzz_ldflags)
+tests_fuzz_fuzz_wire_LDADD = tests/fuzz/libpdfuzz.la common/libpdcommon.la
+tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz_config.c $(fuzz_common)
+tests_fuzz_fuzz_config_LDFLAGS = $(AM_LDFLAGS) $(fuzz_ldflags)
+tests_fuzz_fuzz_config_LDADD = tests/fuzz/libpdfuzz.la common/libpdcommon.la
+tests_fuzz_fuzz_data_SOURCES = tests/fuzz/fuzz_data.c $(fuzz_common)
+tests_fuzz_fuzz_data_LDFLAGS = $(AM_LDFLAGS) $(fuzz_ldflags)
+tests_fuzz_fuzz_data_LDADD = tests/fuzz/libpdfuzz.la common/libpdcommon.la
+EXTRA_DIST += tests/fuzz/replay.c tests/fuzz/corpus tests/fuzz/regress
+if !FUZZERS
+TESTS += tests/fuzz/replay.test
+EXTRA_DIST += tests/fuzz/replay.test
+endif
