@@ -16,6 +16,7 @@ typedef enum pd_method_kind {
     PD_METHOD_ASYNC_SGD,
     PD_METHOD_SSP,
     PD_METHOD_RENNALA_SGD,
+    PD_METHOD_FREYA_PAGE,
 } pd_method_kind_t;
 typedef enum pd_optimizer_kind { PD_OPT_SGD, PD_OPT_MOMENTUM, PD_OPT_ADAM } pd_optimizer_kind_t;
 typedef enum pd_schedule_kind { PD_SCHED_CONSTANT, PD_SCHED_INVSQRT, PD_SCHED_STEP } pd_schedule_kind_t;
@@ -30,9 +31,15 @@ typedef struct pd_config {
     char *listen;
     char *endpoint_file;
     char *save_params;
+    char *state_dir;       /* checkpoints; "" = off */
+    int64_t checkpoint_interval_ms;
+    bool checkpoint_force;
     int64_t worker_timeout_ms;
     int64_t heartbeat_interval_ms;
     char *metrics_log;
+    char *status;          /* "unix:PATH" or "" */
+    char *metrics_listen;  /* "tcp://HOST:PORT" or "" */
+    int64_t status_max_clients;
     int log_level; /* index of err|warning|notice|info|debug: syslog level = index + 3 */
     int progress;  /* pd_progress_kind_t */
     bool exit_when_done;
@@ -45,6 +52,11 @@ typedef struct pd_config {
     int64_t max_staleness;
     int64_t staleness_bound;
     int64_t step_batch;
+    int64_t freya_s;       /* 0: ceil(sqrt(m)) */
+    double freya_p;        /* 0: S / (S + m) */
+    int64_t block_size;    /* freya-page B_full */
+    int64_t diff_chunk;    /* freya-page c */
+    bool dedupe_inflight;
     int stale_step; /* pd_stale_step_kind_t */
     int64_t eval_interval_ms;
     /* [model] */
@@ -108,6 +120,17 @@ typedef void (*pd_config_emit_fn)(const char *section, const char *name, const c
 void pd_config_walk(const pd_config_t *c, pd_config_emit_fn emit, void *ctx);
 /* Write the reference of every key as Markdown (doc/config.md) to the stream. */
 int pd_config_write_reference_md(FILE *out);
+/* The same reference as a troff man page, paramd.conf(5) (doc/paramd.conf.5). */
+int pd_config_write_reference_man(FILE *out);
+
+/* Reload support (server/reload.c). pd_config_diff calls fn once per key whose value differs
+ * between a and b, with both values as text (secrets as "(redacted)"); the strings are
+ * borrowed for the call. pd_config_apply_reloadable copies every PD_CF_RELOADABLE field of
+ * src into dst: 0, or -ENOMEM with dst unchanged. */
+typedef void (*pd_config_diff_fn)(const char *section, const char *name, const char *old_value,
+                                  const char *new_value, int flags, void *ctx);
+void pd_config_diff(const pd_config_t *a, const pd_config_t *b, pd_config_diff_fn fn, void *ctx);
+int pd_config_apply_reloadable(pd_config_t *dst, const pd_config_t *src);
 
 /* 64-bit hash over the values of PD_CF_JOB keys: two configs with the same hash run the same
  * job (used for the job id and to refuse foreign checkpoints). */

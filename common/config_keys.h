@@ -17,12 +17,29 @@
       "If set, the bound endpoint is written to this file (atomically) once listening.")      \
     X(server, save_params, PATH, save_params, "", 0, 0, NULL, 0,                                \
       "If set, the final parameters are written here (one value per line) when the job ends.") \
+    X(server, state_dir, PATH, state_dir, "", 0, 0, NULL, 0,                                    \
+      "Directory of the checkpoints (ckpt-VERSION.pdckpt, the last two kept; created if "     \
+      "missing). Empty: no checkpoints. The systemd unit uses /var/lib/paramd.")              \
+    X(server, checkpoint_interval, DURATION, checkpoint_interval_ms, "60s", 0, 86400000, NULL, \
+      0, "How often a checkpoint is written while the version advances (0: only on "         \
+      "request and at stop).")                                                                \
+    X(server, checkpoint_force, BOOL, checkpoint_force, "no", 0, 0, NULL, 0,                   \
+      "Resume from the newest checkpoint even if another job (another job hash) wrote it; "   \
+      "otherwise paramd refuses to start.")                                                   \
     X(server, worker_timeout, DURATION, worker_timeout_ms, "10s", 100, 86400000, NULL, 0,       \
       "A worker silent for this long is evicted and its tasks are given to others.")          \
     X(server, heartbeat_interval, DURATION, heartbeat_interval_ms, "1s", 10, 3600000, NULL, 0,  \
       "How often workers send a heartbeat while busy or idle.")                                \
     X(server, metrics_log, PATH, metrics_log, "", 0, 0, NULL, 0,                                \
       "JSON-lines metrics log (one line per evaluation, last line event=done). Empty: none.") \
+    X(server, status, STRING, status, "", 0, 0, NULL, 0,                                        \
+      "Status socket unix:PATH (HTTP: /status, /workers, /metrics, POST /checkpoint and "     \
+      "/workers/ID/evict, and a dashboard at /), mode 0660. Empty: none.")                    \
+    X(server, metrics_listen, STRING, metrics_listen, "", 0, 0, NULL, 0,                        \
+      "Read-only HTTP endpoint tcp://HOST:PORT serving GET /metrics and /status (PORT 0: "    \
+      "any free port). Empty: none.")                                                         \
+    X(server, status_max_clients, INT, status_max_clients, "64", 1, 4096, NULL, 0,              \
+      "Most status and metrics connections served at once; more wait in the backlog.")       \
     X(server, log_level, ENUM, log_level, "info", 0, 0, "err|warning|notice|info|debug",      \
       PD_CF_RELOADABLE, "Most verbose log level printed to stderr.")                          \
     X(server, progress, ENUM, progress, "auto", 0, 0, "auto|yes|no", 0,                        \
@@ -33,8 +50,8 @@
       "Largest message accepted from a peer; 0 sizes it from the model (2 x dim x 8 + 64K).") \
     X(server, allow_insecure, BOOL, allow_insecure, "no", 0, 0, NULL, 0,                        \
       "Allow binding a non-loopback endpoint without CURVE encryption.")                      \
-    X(job, method, ENUM, method, "async-sgd", 0, 0, "sync-sgd|async-sgd|ssp|rennala-sgd", PD_CF_JOB,       \
-      "Optimisation method (ALGORITHMS.md §1-2).")                                            \
+    X(job, method, ENUM, method, "async-sgd", 0, 0, "sync-sgd|async-sgd|ssp|rennala-sgd|freya-page", \
+      PD_CF_JOB, "Optimisation method (ALGORITHMS.md §1-3).")                                  \
     X(job, seed, INT, seed, "1", 0, 9.2e18, NULL, PD_CF_JOB,                                   \
       "Seed of every random choice of the server (minibatches, initialisation).")             \
     X(job, batch_size, INT, batch_size, "32", 1, 1048576, NULL, PD_CF_JOB,                     \
@@ -45,6 +62,16 @@
       "ssp: a worker this many clocks ahead of the slowest waits.")                           \
     X(job, step_batch, INT, step_batch, "64", 1, 1073741824, NULL, PD_CF_JOB,                   \
       "rennala-sgd: samples collected at one point per update (B); late ones are discarded.") \
+    X(job, freya_s, INT, freya_s, "0", 0, 1073741824, NULL, PD_CF_JOB,                          \
+      "freya-page: samples S of a gradient-difference round (0: ceil(sqrt(m))).")             \
+    X(job, freya_p, DOUBLE, freya_p, "0", 0, 1, NULL, PD_CF_JOB,                                \
+      "freya-page: probability p of a full-gradient round after a step (0: S/(S+m)).")        \
+    X(job, block_size, INT, block_size, "64", 1, 1073741824, NULL, PD_CF_JOB,                   \
+      "freya-page: samples per full-gradient task (B_full; the last block may be shorter).")  \
+    X(job, diff_chunk, INT, diff_chunk, "8", 1, 1048576, NULL, PD_CF_JOB,                       \
+      "freya-page: samples per gradient-difference task (c); a round ends once >= S are in.") \
+    X(job, dedupe_inflight, BOOL, dedupe_inflight, "no", 0, 0, NULL, 0,                        \
+      "freya-page: give idle workers blocks nobody computes yet before duplicating one.")     \
     X(job, stale_step, ENUM, stale_step, "constant", 0, 0, "constant|inverse", 0,              \
       "async-sgd step for a gradient of staleness tau: constant, or divided by max(1, tau).") \
     X(job, eval_interval, DURATION, eval_interval_ms, "2s", 0, 86400000, NULL, 0,              \

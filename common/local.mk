@@ -13,7 +13,7 @@ common_model_sources = common/model.h common/prox.h common/model_internal.h comm
 # configuration table and parser
 common_config_sources = common/config.c common/config.h common/config_keys.h
 # wire protocol: encode/decode/validate of protobuf headers + raw frames
-common_wire_sources = common/wire.c common/wire.h
+common_wire_sources = common/wire.c common/wire.h common/ckpt.c common/ckpt.h
 
 common_libpdcommon_la_SOURCES = $(common_core_sources) $(common_data_sources) \
 	$(common_model_sources) $(common_config_sources) $(common_wire_sources)

@@ -12,7 +12,7 @@
 #include "paramd.pb-c.h"
 
 _Static_assert((int)PD_MSG_ERROR == (int)PARAMD__MSG_TYPE__ERROR, "msg types follow the .proto");
-_Static_assert((int)PD_TASK_EVAL == (int)PARAMD__TASK_KIND__EVAL, "task kinds follow the .proto");
+_Static_assert((int)PD_TASK_GRAD_DIFF == (int)PARAMD__TASK_KIND__GRAD_DIFF, "task kinds follow the .proto");
 _Static_assert((int)PD_WERR_INTERNAL == (int)PARAMD__ERROR_CODE__ERR_INTERNAL, "errors follow the .proto");
 _Static_assert((int)PD_ACK_REJECTED == (int)PARAMD__ACK_STATUS__REJECTED, "acks follow the .proto");
 _Static_assert((int)PD_ELEM_U32 == (int)PARAMD__ELEM_TYPE__U32, "elem types follow the .proto");
@@ -101,6 +101,7 @@ static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, si
     h.reason = (char *)m->reason;
     h.not_modified = m->not_modified;
     h.learning_rate = m->learning_rate;
+    h.version_y = m->version_y;
     if (m->has_hello) {
         hello.name = (char *)m->hello.name;
         hello.host = (char *)m->hello.host;
@@ -217,6 +218,7 @@ int pd_wire_decode(const void *buf, size_t len, pd_msg_t *m, pd_job_desc_t *job_
     m->error = (pd_wire_error_t)h->error;
     m->not_modified = h->not_modified;
     m->learning_rate = h->learning_rate;
+    m->version_y = h->version_y;
     if (h->proto_version != PD_PROTO_VERSION) {
         /* Keep the type so the caller can answer, but refuse the content. */
         rc = PD_EVERSION;

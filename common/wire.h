@@ -29,7 +29,9 @@ typedef enum pd_msg_type {
 } pd_msg_type_t;
 
 typedef enum pd_elem_type { PD_ELEM_F64 = 0, PD_ELEM_F32, PD_ELEM_U32 } pd_elem_type_t;
-typedef enum pd_task_kind { PD_TASK_NONE = 0, PD_TASK_GRAD, PD_TASK_EVAL, PD_TASK__COUNT } pd_task_kind_t;
+typedef enum pd_task_kind {
+    PD_TASK_NONE = 0, PD_TASK_GRAD, PD_TASK_EVAL, PD_TASK_GRAD_DIFF, PD_TASK__COUNT
+} pd_task_kind_t;
 typedef enum pd_ack_status { PD_ACK_APPLIED = 0, PD_ACK_STALE_DROPPED, PD_ACK_REJECTED } pd_ack_status_t;
 
 /* Wire error codes (the .proto ErrorCode); never raw errno values, which differ by platform. */
@@ -100,6 +102,7 @@ typedef struct pd_msg {
     char reason[PD_WIRE_STR];
     bool not_modified;
     double learning_rate;
+    uint64_t version_y; /* GRAD_DIFF: version of the second parameter frame (y) */
     bool has_hello;
     pd_hello_t hello;
     bool has_job;

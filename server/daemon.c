@@ -18,11 +18,14 @@
 
 #include "clock.h"
 #include "error.h"
+#include "checkpoint.h"
 #include "local_workers.h"
 #include "log.h"
 #include "method.h"
 #include "progress.h"
+#include "reload.h"
 #include "sched.h"
+#include "status_http.h"
 
 /* Messages handled per wake-up before yielding to timers; the idle handle resumes draining
  * because the edge-triggered ZMQ_FD will not wake us again for messages already queued. */
@@ -147,6 +150,7 @@ void pd_daemon_after_update(pd_daemon_t *d)
 void pd_daemon_after_eval(pd_daemon_t *d)
 {
     write_metrics_line(d, NULL);
+    pd_notify_status(d, false);
     pd_log_debug("evaluation version=%.0f objective=%.6g test_accuracy=%.4f",
                  d->metrics.evaluated_version, d->metrics.objective, d->metrics.test_accuracy);
     if (d->cfg.target_loss > 0 && d->metrics.objective <= d->cfg.target_loss) {
@@ -270,6 +274,8 @@ static void close_all(uv_handle_t *h, void *arg)
 static void finish(pd_daemon_t *d)
 {
     d->state = PD_STATE_STOPPED;
+    pd_status_close(d->status); /* its handles free their memory: close them before uv_walk */
+    d->status = NULL;
     uv_walk(&d->loop, close_all, NULL);
 }
 
@@ -304,6 +310,10 @@ void pd_daemon_stop(pd_daemon_t *d, const char *reason, int exit_code)
     d->exit_code = exit_code;
     snprintf(d->stop_reason, sizeof(d->stop_reason), "%s", reason);
     pd_log_info("stopping: %s", reason);
+    /* Only a process about to exit says STOPPING=1; a service that stays DONE does not. */
+    if (d->cfg.exit_when_done || d->opts.local_workers > 0 || d->stop_by_signal) {
+        pd_notify_stopping(d, reason);
+    }
     uv_timer_stop(&d->eval_timer);
     pd_progress_clear(d);
     final_evaluation(d);
@@ -314,6 +324,10 @@ void pd_daemon_stop(pd_daemon_t *d, const char *reason, int exit_code)
         if (d->exit_code == 0) {
             d->exit_code = 1;
         }
+    }
+    /* Before BYE: a worker told the job is over must find its final state on disk. */
+    if (pd_checkpoint_final(d) != 0 && d->exit_code == 0) {
+        d->exit_code = 1;
     }
     pd_msg_init(&bye, PD_MSG_BYE);
     snprintf(bye.reason, sizeof(bye.reason), "job is over: %s", reason);
@@ -327,6 +341,7 @@ void pd_daemon_stop(pd_daemon_t *d, const char *reason, int exit_code)
         /* A service stays up with the final parameters until it is told to go. */
         d->state = PD_STATE_DONE;
         pd_log_info("job done; serving the final parameters to key-value clients until SIGTERM");
+        pd_notify_status(d, true);
         return;
     }
     /* Wait for the workers' BYE answers before closing the socket: a worker whose socket
@@ -439,6 +454,7 @@ static void on_tick(uv_timer_t *t)
         pd_daemon_stop(d, "max_seconds reached", 0);
         return;
     }
+    pd_notify_status(d, false);
     pd_progress_draw(d);
 }
 
@@ -453,7 +469,7 @@ static void on_signal(uv_signal_t *h, int signum)
 
     d->signals_seen++;
     if (signum == SIGHUP) {
-        pd_log_notice("SIGHUP: configuration reload is not supported yet; nothing changed");
+        pd_reload(d); /* logs what changed, or why nothing did */
         return;
     }
     if (d->state == PD_STATE_RUNNING) {
@@ -464,6 +480,7 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     if (d->state == PD_STATE_DONE) {
         pd_log_info("%s: exiting", signum == SIGINT ? "SIGINT" : "SIGTERM");
+        pd_notify_stopping(d, signum == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)");
         finish(d);
         return;
     }
@@ -634,12 +651,21 @@ int pd_daemon_new(pd_daemon_t **out, const pd_config_t *cfg, const pd_daemon_opt
     if (rc != 0) {
         goto fail;
     }
+    /* Restore before binding: no worker may see version 0 of a job that is further on. */
+    rc = pd_checkpoint_open(d);
+    if (rc != 0) {
+        goto fail;
+    }
     rc = init_loop(d);
     if (rc != 0) {
         pd_log_err("cannot set up the event loop: %s", pd_strerror(rc));
         goto fail;
     }
     rc = open_socket(d);
+    if (rc != 0) {
+        goto fail;
+    }
+    rc = pd_status_new(&d->status, d);
     if (rc != 0) {
         goto fail;
     }
@@ -690,6 +716,8 @@ int pd_daemon_run(pd_daemon_t *d)
     pd_log_info("listening on %s: job %016" PRIx64 " method=%s model=%s dim=%zu samples=%zu",
                 d->endpoint, d->job.job_id, d->method->name, pd_model_kind_name(d->model.kind),
                 d->store.dim, d->train != NULL ? d->train->m : 0);
+    /* pd_daemon_new bound the socket and loaded any checkpoint: workers may come now. */
+    pd_notify_ready(d);
     rc = pd_local_workers_start(d);
     if (rc != 0) {
         pd_daemon_stop(d, "local workers could not be started", 1);
@@ -704,11 +732,14 @@ void pd_daemon_free(pd_daemon_t *d)
         return;
     }
     /* Handles first (the poll handle before its socket), then the socket and the context. */
+    pd_status_close(d->status);
+    d->status = NULL;
     uv_walk(&d->loop, close_all, NULL);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&d->loop) != 0) {
         pd_log_err("event loop still has open handles at exit");
     }
+    pd_checkpoint_free(d);
     if (d->zsock != NULL) {
         zmq_close(d->zsock);
     }

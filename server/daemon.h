@@ -13,6 +13,7 @@
 #include "data.h"
 #include "metrics.h"
 #include "model.h"
+#include "notify.h"
 #include "optim.h"
 #include "session.h"
 #include "store.h"
@@ -51,6 +52,7 @@ typedef struct pd_daemon_opts {
     unsigned local_workers;
     const char *worker_program; /* NULL: found next to paramd */
     const char *const *worker_args; /* extra arguments for local workers (NULL-terminated) */
+    const char *const *overrides; /* -o assignments (NULL-terminated), applied again on SIGHUP */
 } pd_daemon_opts_t;
 
 #define PD_MAX_LOCAL_WORKERS 64
@@ -104,6 +106,9 @@ struct pd_daemon {
     double last_tick_updates;
     pd_ratelimit_t rl_unknown; /* bad messages from peers without a session */
     double *grad_scratch;     /* dim: the mean gradient of the update being applied */
+    pd_notify_t notify;       /* notify.c: sd_notify state and the watchdog timer */
+    struct pd_status *status; /* status_http.c: status socket and metrics endpoint, or NULL */
+    struct pd_checkpoint *ckpt; /* checkpoint.c; NULL without a state_dir */
 };
 
 /* Build the daemon from a validated config: loads data, binds the socket, arms timers.

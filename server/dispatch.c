@@ -104,6 +104,12 @@ void pd_dispatch_release_task(pd_daemon_t *d, pd_session_t *s)
     }
 }
 
+/* Samples a GRAD or GRAD_DIFF task sums over: a range when it names one, else its batch. */
+static uint64_t task_samples(const pd_task_t *t)
+{
+    return t->range_end > t->range_begin ? t->range_end - t->range_begin : t->batch;
+}
+
 /* Checks a RESULT against the task it answers; returns the wire error, or NONE. */
 static pd_wire_error_t check_result(pd_daemon_t *d, pd_wire_in_t *in, const pd_task_t *t,
                                     const double **grad, char *why, size_t why_len)
@@ -133,6 +139,11 @@ static pd_wire_error_t check_result(pd_daemon_t *d, pd_wire_in_t *in, const pd_t
         }
         return PD_WERR_NONE;
     }
+    if (t->kind == PD_TASK_GRAD_DIFF && m->version_y != t->version_y) {
+        snprintf(why, why_len, "difference against version %" PRIu64 " but the task's y is %" PRIu64,
+                 m->version_y, t->version_y);
+        return PD_WERR_MALFORMED;
+    }
     if (m->n_frames != 1 || m->elem_type != PD_ELEM_F64) {
         snprintf(why, why_len, "a gradient result needs exactly 1 float64 frame, got %" PRIu32,
                  m->n_frames);
@@ -143,9 +154,9 @@ static pd_wire_error_t check_result(pd_daemon_t *d, pd_wire_in_t *in, const pd_t
                  m->frame_counts[0], d->store.dim);
         return PD_WERR_DIMENSION;
     }
-    if (m->n_samples != t->batch) {
-        snprintf(why, why_len, "gradient sums %" PRIu64 " samples, the task asked for %" PRIu32,
-                 m->n_samples, t->batch);
+    if (m->n_samples != task_samples(t)) {
+        snprintf(why, why_len, "gradient sums %" PRIu64 " samples, the task asked for %" PRIu64,
+                 m->n_samples, task_samples(t));
         return PD_WERR_DIMENSION;
     }
     rc = pd_wire_in_doubles(in, 0, d->store.dim, grad);

@@ -13,16 +13,28 @@ server_libpdserver_la_SOURCES = \
 	server/method.c server/method.h \
 	server/method_sync.c server/method_async.c server/method_ssp.c \
 	server/method_rennala.c \
+	server/method_freya.c server/freya_core.c server/freya_core.h \
 	server/metrics.c server/metrics.h \
 	server/progress.c server/progress.h \
-	server/local_workers.c server/local_workers.h
+	server/local_workers.c server/local_workers.h \
+	server/notify.c server/notify.h server/reload.c server/reload.h \
+	server/checkpoint.c server/checkpoint.h \
+	server/http.c server/http.h \
+	server/status_render.c server/status_render.h \
+	server/status_http.c server/status_http.h
 server_libpdserver_la_CPPFLAGS = $(AM_CPPFLAGS) -DPD_BINDIR='"$(bindir)"'
 server_libpdserver_la_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(ZMQ_CFLAGS) $(JANSSON_CFLAGS) $(OPENBLAS_CFLAGS) \
 	$(SYSTEMD_CFLAGS)
 server_libpdserver_la_LIBADD = common/libpdcommon.la $(UV_LIBS) $(ZMQ_LIBS) $(JANSSON_LIBS) \
-	$(SYSTEMD_LIBS)
+	$(SYSTEMD_LIBS) $(HTTP_PARSER_LIBS)
 
 bin_PROGRAMS += server/paramd
 server_paramd_SOURCES = server/main.c
 server_paramd_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(ZMQ_CFLAGS)
 server_paramd_LDADD = server/libpdserver.la
+
+# paramctl: the status socket's command-line client (HTTP over the unix socket).
+bin_PROGRAMS += server/paramctl
+server_paramctl_SOURCES = server/paramctl.c
+server_paramctl_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+server_paramctl_LDADD = $(JANSSON_LIBS)

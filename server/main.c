@@ -29,7 +29,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: paramd [-c FILE] [-o section.key=value]... [--local-workers N]\n"
-            "              [--check-config] [--config-reference]\n"
+            "              [--check-config] [--config-reference[=md|man]]\n"
             "\n"
             "  -c, --config FILE       job and server configuration (INI)\n"
             "  -o, --set S.KEY=VALUE   override one configuration key (repeatable)\n"
@@ -38,7 +38,9 @@ static void usage(FILE *out)
             "                          when the job is done\n"
             "  -w, --worker-arg ARG    pass ARG to every local worker (repeatable)\n"
             "      --worker-program P  paramd-worker binary for local workers\n"
-            "      --config-reference  print the reference of every configuration key\n"
+            "      --config-reference[=md|man]\n"
+            "                          print the reference of every configuration key as\n"
+            "                          Markdown (default) or as the paramd.conf(5) man page\n"
             "  -h, --help              this help\n"
             "  -V, --version           print the version\n");
 }
@@ -52,12 +54,12 @@ int main(int argc, char **argv)
         {"local-workers", required_argument, NULL, 'l'},
         {"worker-arg", required_argument, NULL, 'w'},
         {"worker-program", required_argument, NULL, 'P'},
-        {"config-reference", no_argument, NULL, 'R'},
+        {"config-reference", optional_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    const char *overrides[MAX_OVERRIDES];
+    const char *overrides[MAX_OVERRIDES + 1];
     const char *worker_args[MAX_WORKER_ARGS + 1];
     size_t n_overrides = 0, n_worker_args = 0;
     pd_daemon_opts_t opts = {0};
@@ -108,7 +110,14 @@ int main(int argc, char **argv)
             opts.worker_program = optarg;
             break;
         case 'R':
-            return pd_config_write_reference_md(stdout) == 0 ? EXIT_OK : EXIT_RUNTIME;
+            if (optarg == NULL || strcmp(optarg, "md") == 0) {
+                return pd_config_write_reference_md(stdout) == 0 ? EXIT_OK : EXIT_RUNTIME;
+            }
+            if (strcmp(optarg, "man") == 0) {
+                return pd_config_write_reference_man(stdout) == 0 ? EXIT_OK : EXIT_RUNTIME;
+            }
+            fprintf(stderr, "paramd: --config-reference wants md or man, got '%s'\n", optarg);
+            return EXIT_USAGE;
         case 'h':
             usage(stdout);
             return EXIT_OK;
@@ -127,6 +136,8 @@ int main(int argc, char **argv)
     }
     worker_args[n_worker_args] = NULL;
     opts.worker_args = worker_args;
+    overrides[n_overrides] = NULL;
+    opts.overrides = overrides; /* SIGHUP applies them again on top of the file */
 
     rc = pd_config_init(&cfg);
     if (rc == 0 && opts.config_path != NULL) {

@@ -19,6 +19,11 @@ struct pd_method_ops {
                       const double *grad_sum);
     /* s leaves while GRAD task t is in flight (t NULL when it had none). */
     void (*on_leave)(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t);
+    /* Optional (NULL: nothing to keep across a restart). save: the method's state as bytes
+     * for a checkpoint (Returned: *out, free()). load: restore from those bytes at start,
+     * after init; PD_ECORRUPT if they do not parse (the method then starts afresh). */
+    int (*save)(pd_daemon_t *d, uint8_t **out, size_t *len);
+    int (*load)(pd_daemon_t *d, const uint8_t *buf, size_t len);
 };
 
 const pd_method_ops_t *pd_method_get(int kind);
@@ -27,6 +32,7 @@ extern const pd_method_ops_t pd_method_sync_sgd;
 extern const pd_method_ops_t pd_method_async_sgd;
 extern const pd_method_ops_t pd_method_ssp;
 extern const pd_method_ops_t pd_method_rennala_sgd;
+extern const pd_method_ops_t pd_method_freya_page;
 
 /* Shared by the methods: apply a mean gradient with step lr (staleness folded in), bump the
  * version and update the metrics, then check the stop criteria. */

@@ -14,6 +14,13 @@
     X(gradients_applied_total, COUNTER, "Gradient results applied to the parameters")        \
     X(gradients_dropped_stale_total, COUNTER, "Gradients dropped for staleness over max_staleness") \
     X(results_discarded_total, COUNTER, "Results of finished, reassigned or unknown tasks discarded") \
+    X(results_discarded_round_total, COUNTER, "freya-page: results of a finished round discarded (also in results_discarded_total)") \
+    X(duplicate_blocks_total, COUNTER, "freya-page: full-gradient blocks received twice in a round (discarded)") \
+    X(rounds_cg_total, COUNTER, "freya-page: completed full-gradient (ComputeGradient) rounds") \
+    X(rounds_cbd_total, COUNTER, "freya-page: completed gradient-difference (ComputeBatchDifference) rounds") \
+    X(round_cg_seconds_mean, GAUGE, "freya-page: mean wall time of a full-gradient round")      \
+    X(round_cbd_seconds_mean, GAUGE, "freya-page: mean wall time of a gradient-difference round") \
+    X(gradient_estimate_norm, GAUGE, "freya-page: norm of the gradient estimate g_k of the last step") \
     X(tasks_sent_total, COUNTER, "Tasks sent to workers")                                     \
     X(tasks_rescheduled_total, COUNTER, "Tasks of evicted or departed workers given to others") \
     X(eval_rounds_total, COUNTER, "Completed evaluation rounds")                              \
@@ -35,6 +42,12 @@
     X(test_accuracy, GAUGE, "Test accuracy at the last evaluation")                           \
     X(evaluated_version, GAUGE, "Parameter version of the last evaluation")                   \
     X(staleness_mean, GAUGE, "Mean staleness of applied gradients")                           \
+    X(checkpoints_written_total, COUNTER, "Checkpoints written and made durable")            \
+    X(checkpoint_failures_total, COUNTER, "Checkpoint writes that failed (the step is logged)") \
+    X(checkpoints_rejected_total, COUNTER, "Checkpoints refused at start (corrupt, other job)") \
+    X(checkpoint_last_version, GAUGE, "Parameter version of the newest durable checkpoint")  \
+    X(checkpoint_last_duration_seconds, GAUGE, "Last checkpoint: snapshot to directory fsync") \
+    X(checkpoint_last_time_seconds, GAUGE, "Wall time (Unix s) of the newest durable checkpoint") \
     X(updates_per_second, GAUGE, "Updates per second over the last progress interval")
 
 /* Staleness histogram bucket upper bounds (versions); the last bucket is +Inf. */

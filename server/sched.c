@@ -34,11 +34,13 @@ void pd_sched_kick(pd_daemon_t *d)
     }
 }
 
-int pd_sched_send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *snap)
+/* snap_y non-NULL: a two-point task, both frames sent. */
+static int send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *snap,
+                     pd_buf_t *snap_y)
 {
     pd_msg_t m;
-    pd_wire_frame_t f = {snap->data, snap->len_bytes, snap};
-    bool send_params = !s->has_params || s->have_version != t->version;
+    pd_wire_frame_t f[2] = {{snap->data, snap->len_bytes, snap}, {NULL, 0, NULL}};
+    bool send_params = snap_y != NULL || !s->has_params || s->have_version != t->version;
     int rc;
 
     pd_msg_init(&m, PD_MSG_TASK);
@@ -54,12 +56,18 @@ int pd_sched_send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *
     m.range_end = t->range_end;
     m.test_begin = t->test_begin;
     m.test_end = t->test_end;
+    m.version_y = t->version_y;
     m.elem_type = PD_ELEM_F64;
     if (send_params) {
         m.n_frames = 1;
         m.frame_counts[0] = d->store.dim;
     }
-    rc = pd_daemon_send(d, s->rid, s->rid_len, &m, &f, send_params ? 1 : 0);
+    if (snap_y != NULL) {
+        f[1] = (pd_wire_frame_t){snap_y->data, snap_y->len_bytes, snap_y};
+        m.n_frames = 2;
+        m.frame_counts[1] = d->store.dim;
+    }
+    rc = pd_daemon_send(d, s->rid, s->rid_len, &m, f, m.n_frames);
     if (rc != 0) {
         return rc;
     }
@@ -72,6 +80,17 @@ int pd_sched_send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *
     s->have_version = t->version;
     d->metrics.tasks_sent_total++;
     return 0;
+}
+
+int pd_sched_send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *snap)
+{
+    return send_task(d, s, t, snap, NULL);
+}
+
+int pd_sched_send_task_xy(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *snap_x,
+                          pd_buf_t *snap_y)
+{
+    return send_task(d, s, t, snap_x, snap_y);
 }
 
 int pd_sched_send_grad(pd_daemon_t *d, pd_session_t *s, uint64_t round, uint64_t seed,

@@ -16,6 +16,11 @@ int pd_sched_send_grad(pd_daemon_t *d, pd_session_t *s, uint64_t round, uint64_t
 /* Send task t (id, version and kind filled by the caller) with snapshot snap (its version
  * must equal t->version). */
 int pd_sched_send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *snap);
+/* Send a GRAD_DIFF task t (kind, version and version_y filled by the caller) with both points:
+ * snap_x of t->version, then snap_y of t->version_y. Both frames always travel (the worker's
+ * cache holds one vector); afterwards the worker holds x. */
+int pd_sched_send_task_xy(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *snap_x,
+                          pd_buf_t *snap_y);
 
 /* eval.c */
 void pd_eval_start(pd_daemon_t *d);

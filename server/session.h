@@ -23,10 +23,11 @@ typedef struct pd_task {
     pd_task_kind_t kind;
     uint64_t round;
     uint64_t version;   /* parameters the task computes at */
+    uint64_t version_y; /* GRAD_DIFF: the second point y */
     uint64_t seed;      /* GRAD */
     uint32_t batch;     /* GRAD */
     uint32_t part;      /* method-specific slot (sync-sgd part, eval piece) */
-    uint64_t range_begin, range_end, test_begin, test_end; /* EVAL */
+    uint64_t range_begin, range_end, test_begin, test_end; /* EVAL; GRAD over a range */
     uint64_t sent_ms;
 } pd_task_t;
 

@@ -80,3 +80,35 @@ EXTRA_DIST += tests/integration/rennala.test
 # --- source rules: module boundaries and self-contained headers ---
 TESTS += tests/integration/source_rules.test
 EXTRA_DIST += tests/integration/source_rules.test
+# --- checkpoints (issue 4): format unit test, crash and SIGTERM resume ---
+check_PROGRAMS += tests/unit/check_ckpt
+TESTS += tests/unit/check_ckpt
+tests_unit_check_ckpt_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
+tests_unit_check_ckpt_CFLAGS = $(unit_cflags) $(PROTOBUF_C_CFLAGS) $(ZMQ_CFLAGS) $(UV_CFLAGS) $(ZLIB_CFLAGS)
+tests_unit_check_ckpt_LDADD = server/libpdserver.la $(unit_ldadd) $(ZLIB_LIBS)
+TESTS += tests/integration/checkpoint_crash.test tests/integration/checkpoint_sigterm.test
+EXTRA_DIST += tests/integration/checkpoint_crash.test tests/integration/checkpoint_sigterm.test
+# --- status socket, /metrics, dashboard, paramctl (issue 4) ---
+check_PROGRAMS += tests/unit/check_http
+TESTS += tests/unit/check_http
+tests_unit_check_http_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
+tests_unit_check_http_CFLAGS = $(unit_cflags) $(UV_CFLAGS) $(ZMQ_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_check_http_LDADD = server/libpdserver.la $(CHECK_LIBS) $(JANSSON_LIBS)
+TESTS += tests/integration/status.test
+EXTRA_DIST += tests/integration/status.test
+# --- freya-page (issue 5): block pool and canonical sum; p = 1 equals gradient descent (also
+# with a killed and a stopped worker), old-round results discarded, convergence with defaults ---
+check_PROGRAMS += tests/unit/check_freya
+TESTS += tests/unit/check_freya
+tests_unit_check_freya_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
+tests_unit_check_freya_CFLAGS = $(unit_cflags) $(UV_CFLAGS) $(ZMQ_CFLAGS)
+tests_unit_check_freya_LDADD = server/libpdserver.la $(CHECK_LIBS)
+TESTS += tests/integration/freya_gd.test tests/integration/freya_converges.test
+EXTRA_DIST += tests/integration/freya_gd.test tests/integration/freya_converges.test
+# --- systemd integration (issue 4): sd_notify, SIGHUP reload, the units, the man pages ---
+TESTS += tests/integration/notify.test tests/integration/reload.test \
+	tests/integration/systemd_units.test tests/integration/man_reference.test
+EXTRA_DIST += tests/integration/notify.test tests/integration/reload.test \
+	tests/integration/systemd_units.test tests/integration/man_reference.test \
+	tests/integration/notify_listen.py tests/integration/mdwe_exec.py \
+	tests/integration/syscalls_allowed.py

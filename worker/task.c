@@ -52,8 +52,22 @@ static void *run_slice(void *arg)
     return NULL;
 }
 
-int pd_task_grad(pd_task_ctx_t *t, const double *x, uint64_t seed, uint32_t batch,
-                 double *grad, double *loss_sum)
+static int reserve_idx(pd_task_ctx_t *t, size_t n)
+{
+    if (n > t->idx_cap) {
+        uint32_t *idx = realloc(t->idx, (n > 0 ? n : 1) * sizeof(*idx));
+        if (idx == NULL) {
+            return -ENOMEM;
+        }
+        t->idx = idx;
+        t->idx_cap = n;
+    }
+    return 0;
+}
+
+/* grad = sum over t->idx[0 .. batch) of the per-sample gradients, split over the threads. */
+static int sum_idx(pd_task_ctx_t *t, const double *x, size_t batch, double *grad,
+                   double *loss_sum)
 {
     size_t dim = t->model->dim;
     unsigned nt = t->threads;
@@ -61,20 +75,11 @@ int pd_task_grad(pd_task_ctx_t *t, const double *x, uint64_t seed, uint32_t batc
     pthread_t tids[64];
     int rc = 0;
 
-    if (batch > t->idx_cap) {
-        uint32_t *idx = realloc(t->idx, (size_t)batch * sizeof(*idx));
-        if (idx == NULL) {
-            return -ENOMEM;
-        }
-        t->idx = idx;
-        t->idx_cap = batch;
-    }
-    pd_rng_sample(seed, t->train->m, batch, t->idx);
     if (nt > 64) {
         nt = 64;
     }
     if (nt > batch) {
-        nt = batch > 0 ? batch : 1;
+        nt = batch > 0 ? (unsigned)batch : 1;
     }
     memset(grad, 0, dim * sizeof(double));
     /* Thread 0 writes into grad; the others into their own partials, added afterwards in
@@ -109,6 +114,62 @@ int pd_task_grad(pd_task_ctx_t *t, const double *x, uint64_t seed, uint32_t batc
         *loss_sum += jobs[i].loss;
     }
     return rc;
+}
+
+int pd_task_grad(pd_task_ctx_t *t, const double *x, uint64_t seed, uint32_t batch,
+                 double *grad, double *loss_sum)
+{
+    int rc = reserve_idx(t, batch);
+
+    if (rc != 0) {
+        return rc;
+    }
+    pd_rng_sample(seed, t->train->m, batch, t->idx);
+    return sum_idx(t, x, batch, grad, loss_sum);
+}
+
+int pd_task_grad_range(pd_task_ctx_t *t, const double *x, uint64_t begin, uint64_t end,
+                       double *grad, double *loss_sum)
+{
+    int rc;
+
+    if (begin >= end || end > t->train->m || end - begin > UINT32_MAX) {
+        return PD_EDIM;
+    }
+    rc = reserve_idx(t, (size_t)(end - begin));
+    if (rc != 0) {
+        return rc;
+    }
+    for (uint64_t j = begin; j < end; j++) {
+        t->idx[j - begin] = (uint32_t)j;
+    }
+    return sum_idx(t, x, (size_t)(end - begin), grad, loss_sum);
+}
+
+int pd_task_grad_diff(pd_task_ctx_t *t, const double *x, const double *y, uint64_t seed,
+                      uint32_t batch, double *diff, double *scratch, double *loss_sum)
+{
+    size_t dim = t->model->dim;
+    double loss_y = 0;
+    int rc = reserve_idx(t, batch);
+
+    if (rc != 0) {
+        return rc;
+    }
+    /* Both sums over the same drawn indices: the difference then has the small variance
+     * the PAGE estimator relies on (ALGORITHMS.md §3.5). */
+    pd_rng_sample(seed, t->train->m, batch, t->idx);
+    rc = sum_idx(t, x, batch, diff, loss_sum);
+    if (rc == 0) {
+        rc = sum_idx(t, y, batch, scratch, &loss_y);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    for (size_t k = 0; k < dim; k++) {
+        diff[k] -= scratch[k];
+    }
+    return 0;
 }
 
 int pd_task_eval(pd_task_ctx_t *t, const double *x, uint64_t begin, uint64_t end, uint64_t tb,

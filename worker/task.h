@@ -30,6 +30,16 @@ void pd_task_ctx_release(pd_task_ctx_t *t);
 int pd_task_grad(pd_task_ctx_t *t, const double *x, uint64_t seed, uint32_t batch,
                  double *grad, double *loss_sum);
 
+/* As pd_task_grad over the training samples [begin, end) in index order (each once).
+ * PD_EDIM for an empty range or one past the data. */
+int pd_task_grad_range(pd_task_ctx_t *t, const double *x, uint64_t begin, uint64_t end,
+                       double *grad, double *loss_sum);
+
+/* diff (dim) = sum over the `batch` indices drawn by pd_rng_sample(seed) of
+ * grad f_j(x) - grad f_j(y); scratch (dim) is overwritten; *loss_sum is the loss sum at x. */
+int pd_task_grad_diff(pd_task_ctx_t *t, const double *x, const double *y, uint64_t seed,
+                      uint32_t batch, double *diff, double *scratch, double *loss_sum);
+
 /* Loss sum over training samples [begin, end) and correct predictions over test [tb, te). */
 int pd_task_eval(pd_task_ctx_t *t, const double *x, uint64_t begin, uint64_t end, uint64_t tb,
                  uint64_t te, double *loss_sum, uint64_t *correct);

@@ -42,6 +42,8 @@ typedef struct worker {
     bool has_x;
     uint64_t x_version;
     double *grad;
+    double *y;            /* GRAD_DIFF: the second point */
+    double *scratch;      /* GRAD_DIFF: the gradient sum at y */
     uint64_t last_heard_ms;
     uint64_t last_sent_ms;
     uint32_t hb_ms;
@@ -113,8 +115,10 @@ static void unload(worker_t *w)
     pd_data_free(w->test);
     free(w->x);
     free(w->grad);
+    free(w->y);
+    free(w->scratch);
     w->train = w->test = NULL;
-    w->x = w->grad = NULL;
+    w->x = w->grad = w->y = w->scratch = NULL;
     w->loaded = false;
     w->has_x = false;
 }
@@ -151,7 +155,9 @@ static int load_job(worker_t *w, const pd_job_desc_t *j)
     }
     w->x = calloc(j->dim, sizeof(double));
     w->grad = calloc(j->dim, sizeof(double));
-    if (w->x == NULL || w->grad == NULL) {
+    w->y = calloc(j->dim, sizeof(double));
+    w->scratch = calloc(j->dim, sizeof(double));
+    if (w->x == NULL || w->grad == NULL || w->y == NULL || w->scratch == NULL) {
         return -ENOMEM;
     }
     rc = pd_task_ctx_init(&w->task, &w->model, w->train, w->test, w->o->threads);
@@ -316,8 +322,14 @@ static int compute_task(void *arg)
     double t0 = pd_clock_mono_s(), secs;
     int rc;
 
-    if (t->kind == PD_TASK_GRAD) {
+    if (t->kind == PD_TASK_GRAD && t->range_end > t->range_begin) {
+        rc = pd_task_grad_range(&w->task, w->x, t->range_begin, t->range_end, w->grad,
+                                &r->loss_sum);
+    } else if (t->kind == PD_TASK_GRAD) {
         rc = pd_task_grad(&w->task, w->x, t->seed, t->batch, w->grad, &r->loss_sum);
+    } else if (t->kind == PD_TASK_GRAD_DIFF) {
+        rc = pd_task_grad_diff(&w->task, w->x, w->y, t->seed, t->batch, w->grad, w->scratch,
+                               &r->loss_sum);
     } else {
         rc = pd_task_eval(&w->task, w->x, t->range_begin, t->range_end, t->test_begin,
                           t->test_end, &r->loss_sum, &r->correct);
@@ -338,15 +350,23 @@ static int run_task(worker_t *w, pd_wire_in_t *in)
     pd_wire_frame_t f;
     int rc;
 
-    if (t->n_frames == 1) {
+    if (t->kind == PD_TASK_GRAD_DIFF && t->n_frames != 2) {
+        pd_log_warn("difference task %" PRIu64 " carries %" PRIu32 " parameter frames, expected 2",
+                    t->task_id, t->n_frames);
+        return PD_EWIRE;
+    }
+    if (t->n_frames >= 1 && t->n_frames <= 2) {
         const double *v;
-        rc = pd_wire_in_doubles(in, 0, w->model.dim, &v);
-        if (rc != 0) {
-            pd_log_warn("task %" PRIu64 " carries %" PRIu64 " parameters, expected %zu", t->task_id,
-                        t->frame_counts[0], w->model.dim);
-            return rc;
+        for (uint32_t i = 0; i < t->n_frames; i++) {
+            rc = pd_wire_in_doubles(in, i, w->model.dim, &v);
+            if (rc != 0) {
+                pd_log_warn("task %" PRIu64 " carries %" PRIu64 " parameters, expected %zu",
+                            t->task_id, t->frame_counts[i], w->model.dim);
+                return rc;
+            }
+            memcpy(i == 0 ? w->x : w->y, v, w->model.dim * sizeof(double));
         }
-        memcpy(w->x, v, w->model.dim * sizeof(double));
+        /* The cache holds x, the first frame: the server assumes so for later tasks. */
         w->has_x = true;
         w->x_version = t->version;
     } else if (!w->has_x || w->x_version != t->version) {
@@ -360,8 +380,11 @@ static int run_task(worker_t *w, pd_wire_in_t *in)
     r.round_id = t->round_id;
     r.kind = t->kind;
     r.version = t->version;
-    if (t->kind == PD_TASK_GRAD) {
-        r.n_samples = t->batch;
+    r.version_y = t->version_y;
+    if (t->kind == PD_TASK_GRAD || t->kind == PD_TASK_GRAD_DIFF) {
+        r.n_samples = t->range_end > t->range_begin && t->kind == PD_TASK_GRAD
+                          ? t->range_end - t->range_begin
+                          : t->batch;
         r.elem_type = PD_ELEM_F64;
         r.n_frames = 1;
         r.frame_counts[0] = w->model.dim;

@@ -3,7 +3,8 @@
 # (tests/fuzz/regress/<target>/); --enable-fuzzers builds libFuzzer binaries instead:
 #   CC=clang ./configure --enable-fuzzers && make tests/fuzz/fuzz_wire
 #   tests/fuzz/fuzz_wire tests/fuzz/corpus/fuzz_wire
-fuzz_targets = tests/fuzz/fuzz_wire tests/fuzz/fuzz_config tests/fuzz/fuzz_data
+fuzz_targets = tests/fuzz/fuzz_wire tests/fuzz/fuzz_config tests/fuzz/fuzz_data \
+	tests/fuzz/fuzz_ckpt
 check_PROGRAMS += $(fuzz_targets)
 if FUZZERS
 fuzz_driver =
@@ -26,6 +27,10 @@ tests_fuzz_fuzz_config_LDADD = tests/fuzz/libpdfuzz.la common/libpdcommon.la
 tests_fuzz_fuzz_data_SOURCES = tests/fuzz/fuzz_data.c $(fuzz_common)
 tests_fuzz_fuzz_data_LDFLAGS = $(AM_LDFLAGS) $(fuzz_ldflags)
 tests_fuzz_fuzz_data_LDADD = tests/fuzz/libpdfuzz.la common/libpdcommon.la
+tests_fuzz_fuzz_ckpt_SOURCES = tests/fuzz/fuzz_ckpt.c $(fuzz_common)
+tests_fuzz_fuzz_ckpt_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS)
+tests_fuzz_fuzz_ckpt_LDFLAGS = $(AM_LDFLAGS) $(fuzz_ldflags)
+tests_fuzz_fuzz_ckpt_LDADD = tests/fuzz/libpdfuzz.la common/libpdcommon.la $(ZLIB_LIBS)
 EXTRA_DIST += tests/fuzz/replay.c tests/fuzz/corpus tests/fuzz/regress
 if !FUZZERS
 TESTS += tests/fuzz/replay.test

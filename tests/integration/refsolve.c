@@ -4,6 +4,9 @@
  *            pd_rng_mix(pd_rng_mix(seed, k), i), the parts are summed in part order, divided by
  *            the sample count and applied with pd_optim_apply at pd_optim_lr (the server's own
  *            optimiser code), so the daemon's save_params must match it to rounding;
+ *   gd       replays freya-page with p = 1 (full-batch gradient descent): the full gradient is
+ *            formed as the daemon forms it (sums over blocks [b*block, min(m, (b+1)*block)),
+ *            added in block order, times 1/m) and applied with pd_optim_apply, --iters times;
  *   optimum  minimises mean loss + Psi(x) with full-batch accelerated proximal gradient (FISTA
  *            with adaptive restart, step 1/(L + l2)) and prints the optimal objective;
  *   objective  prints the objective of the parameters in --params (one value per line).
@@ -36,6 +39,7 @@ typedef struct ref_args {
     bool bias;
     uint64_t seed;
     uint32_t batch;
+    uint64_t block;
     uint32_t workers;
     uint64_t iters;
     double lr;
@@ -49,8 +53,8 @@ typedef struct ref_args {
 
 static void usage(FILE *f)
 {
-    fputs("usage: refsolve sgd|optimum|objective --train FILE [--features P] [--model KIND]\n"
-          "         [--bias yes|no] [--seed S] [--batch B] [--workers N] [--iters K]\n"
+    fputs("usage: refsolve sgd|gd|optimum|objective --train FILE [--features P] [--model KIND]\n"
+          "         [--bias yes|no] [--seed S] [--batch B] [--block N] [--workers N] [--iters K]\n"
           "         [--lr G] [--schedule constant|inverse-sqrt|step] [--decay-steps N]\n"
           "         [--decay-rate R] [--optimizer sgd|momentum] [--momentum B]\n"
           "         [--reg none|l1|l2|elastic-net|box|nonneg] [--l1 A] [--l2 B]\n"
@@ -82,7 +86,8 @@ static int parse_args(ref_args_t *a, int argc, char **argv)
         {"momentum", required_argument, NULL, 'M'}, {"reg", required_argument, NULL, 'R'},
         {"l1", required_argument, NULL, '1'},      {"l2", required_argument, NULL, '2'},
         {"lower", required_argument, NULL, 'L'},   {"upper", required_argument, NULL, 'U'},
-        {"params", required_argument, NULL, 'p'},  {NULL, 0, NULL, 0},
+        {"params", required_argument, NULL, 'p'},  {"block", required_argument, NULL, 'C'},
+        {NULL, 0, NULL, 0},
     };
     static const char *const schedules[] = {"constant", "inverse-sqrt", "step"};
     static const char *const optimizers[] = {"sgd", "momentum"};
@@ -94,6 +99,7 @@ static int parse_args(ref_args_t *a, int argc, char **argv)
     a->bias = true;
     a->seed = 1;
     a->batch = 32;
+    a->block = 64;
     a->workers = 1;
     a->lr = 0.1;
     a->schedule = PD_SCHED_CONSTANT;
@@ -123,6 +129,7 @@ static int parse_args(ref_args_t *a, int argc, char **argv)
         case 'b': a->bias = strcmp(optarg, "yes") == 0; break;
         case 's': a->seed = strtoull(optarg, NULL, 10); break;
         case 'B': a->batch = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'C': a->block = strtoull(optarg, NULL, 10); break;
         case 'w': a->workers = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'k': a->iters = strtoull(optarg, NULL, 10); break;
         case 'g': a->lr = strtod(optarg, NULL); break;
@@ -154,7 +161,7 @@ static int parse_args(ref_args_t *a, int argc, char **argv)
         default: return -EINVAL;
         }
     }
-    if (optind != argc || a->train == NULL || a->batch == 0 || a->workers == 0 ||
+    if (optind != argc || a->train == NULL || a->batch == 0 || a->block == 0 || a->workers == 0 ||
         a->decay_steps <= 0) {
         return -EINVAL;
     }
@@ -235,6 +242,75 @@ static int run_sgd(const ref_args_t *a, const pd_model_t *m, const pd_data_t *d,
         }
         /* server/method.c pd_method_apply(): multiply by 1/n, then the optimiser step. */
         double inv = 1.0 / (double)n_total;
+        for (size_t j = 0; j < dim; j++) {
+            total[j] *= inv;
+        }
+        pd_optim_apply(&o, x, 0, dim, total, pd_optim_lr(&o));
+    }
+    print_vec(x, dim);
+out:
+    pd_optim_release(&o);
+    free(x);
+    free(part);
+    free(total);
+    free(idx);
+    return rc;
+}
+
+static int run_gd(const ref_args_t *a, const pd_model_t *m, const pd_data_t *d, double *mask)
+{
+    size_t dim = m->dim;
+    uint64_t block = a->block < d->m ? a->block : d->m;
+    double *x = calloc(dim, sizeof(double));
+    double *part = calloc(dim, sizeof(double));
+    double *total = calloc(dim, sizeof(double));
+    uint32_t *idx = calloc(block, sizeof(uint32_t));
+    pd_optim_t o;
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    if (x == NULL || part == NULL || total == NULL || idx == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    rc = pd_optim_init(&o, dim);
+    if (rc != 0) {
+        goto out;
+    }
+    /* As server/job.c setup_optim(). */
+    o.kind = a->optimizer;
+    o.schedule = a->schedule;
+    o.lr = a->lr;
+    o.decay_steps = a->decay_steps;
+    o.decay_rate = a->decay_rate;
+    o.momentum = a->momentum;
+    o.beta1 = 0.9;
+    o.beta2 = 0.999;
+    o.epsilon = 1e-8;
+    o.reg = a->reg;
+    o.mask = mask;
+    for (uint64_t k = 0; k < a->iters; k++) {
+        double loss;
+
+        memset(total, 0, dim * sizeof(double));
+        /* server/freya_core.c: each block's sum on its own (a one-thread worker's
+         * pd_task_grad_range), then added in block order. */
+        for (uint64_t lo = 0; lo < d->m; lo += block) {
+            uint64_t hi = lo + block < d->m ? lo + block : d->m;
+            for (uint64_t j = lo; j < hi; j++) {
+                idx[j - lo] = (uint32_t)j;
+            }
+            memset(part, 0, dim * sizeof(double));
+            rc = pd_model_grad_sum(m, d, x, idx, (size_t)(hi - lo), part, &loss);
+            if (rc != 0) {
+                goto out;
+            }
+            for (size_t j = 0; j < dim; j++) {
+                total[j] += part[j];
+            }
+        }
+        /* server/method_freya.c: g = sum x (1/m), then pd_method_apply with n = 1. */
+        double inv = 1.0 / (double)d->m;
         for (size_t j = 0; j < dim; j++) {
             total[j] *= inv;
         }
@@ -398,6 +474,8 @@ int main(int argc, char **argv)
     pd_model_bias_mask(&m, mask);
     if (strcmp(a.mode, "sgd") == 0) {
         rc = run_sgd(&a, &m, d, mask);
+    } else if (strcmp(a.mode, "gd") == 0) {
+        rc = run_gd(&a, &m, d, mask);
     } else if (strcmp(a.mode, "optimum") == 0) {
         rc = run_optimum(&a, &m, d, mask);
     } else if (strcmp(a.mode, "objective") == 0) {

@@ -1,0 +1,55 @@
+/* checkpoint.h - when and where checkpoints are written, and the restore at start
+ * (DESIGN.md "Durability", STYLE.md §2.8). The file format is common/ckpt.h.
+ *
+ * Files live in [server] state_dir: ckpt-<version>.pdckpt, the two newest kept. Writes run on
+ * the libuv thread pool from a snapshot; one is in flight at a time and requests made
+ * meanwhile merge into one more write when it ends. All functions here are loop-thread only. */
+#ifndef PD_SERVER_CHECKPOINT_H
+#define PD_SERVER_CHECKPOINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ckpt.h"
+
+typedef struct pd_daemon pd_daemon_t;
+typedef struct pd_checkpoint pd_checkpoint_t;
+
+/* Called once from pd_daemon_new after pd_job_load, before the socket is bound. Without a
+ * state_dir it does nothing and returns 0 (d->ckpt stays NULL). Otherwise: creates the
+ * directory if missing, locks it (a second paramd on the same state_dir is refused with
+ * -EBUSY), removes temporary files of an interrupted write, restores the newest valid
+ * checkpoint (corrupt ones are logged at ERR, counted in checkpoints_rejected_total and
+ * renamed to *.corrupt), and arms the checkpoint_interval timer. Refuses to start with
+ * PD_EJOB when the newest valid checkpoint belongs to another job (unless checkpoint_force),
+ * and with PD_EVERSION when it was written in a newer format. Errors are logged. When it
+ * fails after arming the timer, d->ckpt is set anyway so pd_daemon_free closes the handle. */
+int pd_checkpoint_open(pd_daemon_t *d);
+
+/* Ask for a checkpoint of the current state (POST /checkpoint, paramctl checkpoint). Returns 0
+ * when a write was started or merged into the next one; -ENOTSUP when checkpoints are off (no
+ * state_dir); PD_ESTATE when the job is no longer running; -ENOMEM. Completion shows in the
+ * metrics: checkpoints_written_total / checkpoint_failures_total / checkpoint_last_version. */
+int pd_checkpoint_request(pd_daemon_t *d);
+
+/* The final checkpoint, written synchronously on the loop thread (pd_daemon_stop, before BYE):
+ * disarms the timer and refuses later requests. 0 (also when checkpoints are off) or the
+ * error of the failed step (logged). */
+int pd_checkpoint_final(pd_daemon_t *d);
+
+/* After uv_loop_close(): release the directory and its lock. Accepts d->ckpt == NULL. */
+void pd_checkpoint_free(pd_daemon_t *d);
+
+/* Find and load the newest valid checkpoint in the directory dirfd (borrowed). Files that do
+ * not load are logged at ERR (with dir_name for the message), counted in *n_rejected and, when
+ * quarantine is set, renamed to <name>.corrupt. Returns 0 with *out filled (release with
+ * pd_ckpt_release) and its file name in name (may be NULL), -ENOENT when there is none,
+ * PD_EVERSION when the newest is in a newer format, or -errno. */
+int pd_checkpoint_load_dir(int dirfd, const char *dir_name, bool quarantine, pd_ckpt_t *out,
+                           char *name, size_t name_len, unsigned *n_rejected);
+
+/* Keep the `keep` newest ckpt-<version>.pdckpt files in dirfd and delete the rest. Returns 0
+ * or the first -errno (it goes on after a failure). Thread-safe. */
+int pd_checkpoint_prune(int dirfd, size_t keep);
+
+#endif

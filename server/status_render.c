@@ -1,0 +1,481 @@
+/* status_render.c - see status_render.h. Pure: reads daemon state, returns text. Loop thread
+ * only (the state it reads is the loop's). Neither back end names a metric by hand: both
+ * attach to pd_metrics_walk(). */
+#include <config.h>
+#include "status_render.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "daemon.h"
+#include "method.h"
+
+/* ---- text buffer --------------------------------------------------------------------------- */
+
+void pd_render_buf_init(pd_render_buf_t *b)
+{
+    memset(b, 0, sizeof(*b));
+}
+
+void pd_render_buf_release(pd_render_buf_t *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof(*b));
+}
+
+static void buf_reserve(pd_render_buf_t *b, size_t extra)
+{
+    if (b->err != 0 || b->len + extra + 1 <= b->cap) {
+        return;
+    }
+    size_t cap = b->cap > 0 ? b->cap : 4096;
+    while (cap < b->len + extra + 1) {
+        if (cap > SIZE_MAX / 2) {
+            b->err = -ENOMEM;
+            return;
+        }
+        cap *= 2;
+    }
+    char *p = realloc(b->p, cap);
+    if (p == NULL) {
+        b->err = -ENOMEM;
+        return;
+    }
+    b->p = p;
+    b->cap = cap;
+}
+
+void pd_render_printf(pd_render_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    char small[256];
+
+    if (b->err != 0) {
+        return;
+    }
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->err = -ENOMEM;
+        return;
+    }
+    buf_reserve(b, (size_t)n);
+    if (b->err != 0) {
+        return;
+    }
+    if ((size_t)n < sizeof(small)) {
+        memcpy(b->p + b->len, small, (size_t)n + 1);
+    } else {
+        va_start(ap, fmt);
+        vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    b->len += (size_t)n;
+}
+
+/* ---- Prometheus ---------------------------------------------------------------------------- */
+
+/* Sample values: NaN/+Inf/-Inf as the format spells them; integers exactly. */
+static const char *prom_value(double v, char *buf, size_t len)
+{
+    if (isnan(v)) {
+        return "NaN";
+    }
+    if (isinf(v)) {
+        return v > 0 ? "+Inf" : "-Inf";
+    }
+    if (v == floor(v) && fabs(v) < 9007199254740992.0) {
+        snprintf(buf, len, "%.0f", v);
+    } else {
+        snprintf(buf, len, "%.17g", v);
+    }
+    return buf;
+}
+
+/* Label values escape backslash, double quote and newline; HELP text escapes backslash and
+ * newline (text format 0.0.4). */
+static void prom_escaped(pd_render_buf_t *b, const char *s, bool quote)
+{
+    for (; *s != '\0'; s++) {
+        if (*s == '\\') {
+            pd_render_printf(b, "\\\\");
+        } else if (*s == '\n') {
+            pd_render_printf(b, "\\n");
+        } else if (quote && *s == '"') {
+            pd_render_printf(b, "\\\"");
+        } else {
+            pd_render_printf(b, "%c", *s);
+        }
+    }
+}
+
+static void prom_family(pd_render_buf_t *b, const char *name, const char *type, const char *help)
+{
+    pd_render_printf(b, "# HELP paramd_%s ", name);
+    prom_escaped(b, help, false);
+    pd_render_printf(b, "\n# TYPE paramd_%s %s\n", name, type);
+}
+
+static void emit_prom(const char *name, pd_metric_type_t type, const char *help, double value,
+                      void *ctx)
+{
+    pd_render_buf_t *b = ctx;
+    char num[64];
+
+    prom_family(b, name, type == PD_METRIC_COUNTER ? "counter" : "gauge", help);
+    pd_render_printf(b, "paramd_%s %s\n", name, prom_value(value, num, sizeof(num)));
+}
+
+static void prom_worker_series(pd_render_buf_t *b, const pd_sessions_t *t, const char *name,
+                               bool applied)
+{
+    char num[64];
+
+    for (size_t i = 0; i < t->n; i++) {
+        const pd_session_t *s = t->v[i];
+        pd_render_printf(b, "paramd_%s{worker=\"", name);
+        prom_escaped(b, s->hello.name, true);
+        pd_render_printf(b, "\",id=\"%" PRIu32 "\"} %s\n", s->id,
+                         prom_value(applied ? (double)s->grads_applied : s->compute_seconds, num,
+                                    sizeof(num)));
+    }
+}
+
+int pd_render_metrics(pd_render_buf_t *b, const pd_metrics_t *m, const pd_sessions_t *workers,
+                      const char *version)
+{
+    char num[64];
+    uint64_t cum = 0;
+
+    pd_metrics_walk(m, emit_prom, b);
+
+    prom_family(b, "staleness_versions", "histogram",
+                "Staleness of applied gradients and pushes, in parameter versions");
+    for (size_t i = 0; i < PD_STALENESS_BUCKETS; i++) {
+        cum += m->staleness_buckets[i];
+        if (i < PD_STALENESS_BUCKETS - 1) {
+            pd_render_printf(b, "paramd_staleness_versions_bucket{le=\"%s\"} %" PRIu64 "\n",
+                             prom_value(pd_staleness_bucket_le[i], num, sizeof(num)), cum);
+        } else {
+            pd_render_printf(b, "paramd_staleness_versions_bucket{le=\"+Inf\"} %" PRIu64 "\n",
+                             cum);
+        }
+    }
+    pd_render_printf(b, "paramd_staleness_versions_sum %s\n",
+                     prom_value(m->staleness_sum, num, sizeof(num)));
+    pd_render_printf(b, "paramd_staleness_versions_count %" PRIu64 "\n", cum);
+
+    prom_family(b, "bad_messages_by_reason_total", "counter",
+                "Messages refused with an ERROR reply, by wire error reason");
+    for (int code = 1; code < PD_WERR__COUNT; code++) {
+        pd_render_printf(b, "paramd_bad_messages_by_reason_total{reason=\"%s\"} %" PRIu64 "\n",
+                         pd_wire_error_name(code), m->errors_by_code[code]);
+    }
+
+    prom_family(b, "worker_gradients_applied_total", "counter",
+                "Gradients of this worker applied to the parameters");
+    prom_worker_series(b, workers, "worker_gradients_applied_total", true);
+    prom_family(b, "worker_compute_seconds_total", "counter",
+                "Seconds this worker reported computing tasks");
+    prom_worker_series(b, workers, "worker_compute_seconds_total", false);
+
+    prom_family(b, "build_info", "gauge", "paramd build information (always 1)");
+    pd_render_printf(b, "paramd_build_info{version=\"");
+    prom_escaped(b, version, true);
+    pd_render_printf(b, "\"} 1\n");
+    return b->err;
+}
+
+/* ---- JSON ---------------------------------------------------------------------------------- */
+
+/* Integral values as integers, NaN (not measured yet) as null, like the metrics log. */
+static json_t *json_number(double v)
+{
+    if (!isfinite(v)) {
+        return json_null();
+    }
+    if (v == floor(v) && fabs(v) < 9007199254740992.0) {
+        return json_integer((json_int_t)v);
+    }
+    return json_real(v);
+}
+
+static void emit_json(const char *name, pd_metric_type_t type, const char *help, double value,
+                      void *ctx)
+{
+    (void)type;
+    (void)help;
+    json_object_set_new(ctx, name, json_number(value));
+}
+
+static void emit_config(const char *section, const char *name, const char *value, int flags,
+                        const char *doc, void *ctx)
+{
+    json_t *cfg = ctx;
+    json_t *sec = json_object_get(cfg, section);
+    (void)flags;
+    (void)doc;
+
+    if (sec == NULL) {
+        sec = json_object();
+        if (sec == NULL || json_object_set_new(cfg, section, sec) != 0) {
+            return;
+        }
+    }
+    json_object_set_new(sec, name, json_string(value));
+}
+
+static const char *session_state_name(const pd_session_t *s)
+{
+    if (s->kv_only) {
+        return "kv-client";
+    }
+    switch (s->state) {
+    case PD_SESSION_JOINED: return "loading";
+    case PD_SESSION_IDLE: return s->parked ? "waiting" : "idle";
+    case PD_SESSION_BUSY: return "busy";
+    }
+    return "unknown";
+}
+
+const char *pd_render_state_name(int state)
+{
+    switch (state) {
+    case PD_STATE_STARTING: return "starting";
+    case PD_STATE_RUNNING: return "running";
+    case PD_STATE_DRAINING: return "draining";
+    case PD_STATE_DONE: return "done";
+    case PD_STATE_STOPPED: return "stopped";
+    }
+    return "unknown";
+}
+
+static json_t *worker_json(const pd_session_t *s, uint64_t now_ms)
+{
+    json_t *w = json_object();
+    if (w == NULL) {
+        return NULL;
+    }
+    double age = now_ms > s->last_seen_ms ? (double)(now_ms - s->last_seen_ms) / 1000.0 : 0;
+    double up = now_ms > s->joined_ms ? (double)(now_ms - s->joined_ms) / 1000.0 : 0;
+    json_object_set_new(w, "id", json_integer(s->id));
+    json_object_set_new(w, "name", json_string(s->hello.name));
+    json_object_set_new(w, "host", json_string(s->hello.host));
+    json_object_set_new(w, "cores", json_integer(s->hello.cores));
+    json_object_set_new(w, "threads", json_integer(s->hello.threads));
+    json_object_set_new(w, "state", json_string(session_state_name(s)));
+    json_object_set_new(w, "last_seen_s", json_real(age));
+    json_object_set_new(w, "connected_s", json_real(up));
+    json_object_set_new(w, "tasks_done", json_integer((json_int_t)s->tasks_done));
+    json_object_set_new(w, "gradients_applied", json_integer((json_int_t)s->grads_applied));
+    json_object_set_new(w, "gradients_dropped", json_integer((json_int_t)s->grads_dropped));
+    json_object_set_new(w, "compute_seconds", json_real(s->compute_seconds));
+    json_object_set_new(w, "staleness_mean",
+                        s->grads_applied > 0
+                            ? json_real(s->staleness_sum / (double)s->grads_applied)
+                            : json_null());
+    json_object_set_new(w, "version", s->has_params ? json_integer((json_int_t)s->have_version)
+                                                    : json_null());
+    return w;
+}
+
+static json_t *workers_array(const pd_sessions_t *t, uint64_t now_ms)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && i < t->n; i++) {
+        if (json_array_append_new(a, worker_json(t->v[i], now_ms)) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    return a;
+}
+
+static int dump(char **out, json_t *v)
+{
+    if (v == NULL) {
+        return -ENOMEM;
+    }
+    char *text = json_dumps(v, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
+    json_decref(v);
+    if (text == NULL) {
+        return -ENOMEM;
+    }
+    *out = text;
+    return 0;
+}
+
+int pd_render_workers_json(char **out, const pd_sessions_t *workers, uint64_t now_ms)
+{
+    return dump(out, workers_array(workers, now_ms));
+}
+
+int pd_render_error_json(char **out, const char *msg)
+{
+    return dump(out, json_pack("{s:s}", "error", msg));
+}
+
+int pd_render_status_json(char **out, const pd_daemon_t *d, uint64_t now_ms,
+                          const char *metrics_endpoint)
+{
+    json_t *st = json_object();
+    json_t *job = json_object();
+    json_t *metrics = json_object();
+    json_t *hist = json_object();
+    json_t *reasons = json_object();
+    json_t *cfg = json_object();
+    char id[32];
+
+    if (st == NULL || job == NULL || metrics == NULL || hist == NULL || reasons == NULL ||
+        cfg == NULL) {
+        json_decref(st);
+        json_decref(job);
+        json_decref(metrics);
+        json_decref(hist);
+        json_decref(reasons);
+        json_decref(cfg);
+        return -ENOMEM;
+    }
+    bool started = d->state != PD_STATE_STARTING;
+    json_object_set_new(st, "state", json_string(pd_render_state_name((int)d->state)));
+    json_object_set_new(st, "version", json_string(PACKAGE_VERSION));
+    json_object_set_new(st, "uptime_s", json_real(started && now_ms > d->start_ms
+                                                      ? (double)(now_ms - d->start_ms) / 1000.0
+                                                      : 0.0));
+    if (d->stop_reason[0] != '\0') {
+        json_object_set_new(st, "stop_reason", json_string(d->stop_reason));
+    }
+    snprintf(id, sizeof(id), "%016" PRIx64, d->job.job_id);
+    json_object_set_new(job, "id", json_string(id));
+    json_object_set_new(job, "method", json_string(d->method != NULL ? d->method->name : ""));
+    json_object_set_new(job, "model", json_string(pd_model_kind_name(d->model.kind)));
+    json_object_set_new(job, "dim", json_integer((json_int_t)d->store.dim));
+    json_object_set_new(job, "samples",
+                        json_integer(d->train != NULL ? (json_int_t)d->train->m : 0));
+    json_object_set_new(job, "test_samples",
+                        json_integer(d->test != NULL ? (json_int_t)d->test->m : 0));
+    json_object_set_new(job, "endpoint", json_string(d->endpoint));
+    json_object_set_new(st, "job", job);
+    json_object_set_new(st, "parameter_version", json_number(d->metrics.version));
+    json_object_set_new(st, "objective", json_number(d->metrics.objective));
+    json_object_set_new(st, "test_accuracy", json_number(d->metrics.test_accuracy));
+    json_object_set_new(st, "workers",
+                        json_integer((json_int_t)pd_sessions_count_ready(&d->sessions)));
+    json_object_set_new(st, "sessions", json_integer((json_int_t)d->sessions.n));
+    if (metrics_endpoint != NULL) {
+        json_object_set_new(st, "metrics_endpoint", json_string(metrics_endpoint));
+    }
+    pd_metrics_walk(&d->metrics, emit_json, metrics);
+    json_object_set_new(st, "metrics", metrics);
+
+    json_t *le = json_array();
+    json_t *counts = json_array();
+    for (size_t i = 0; i < PD_STALENESS_BUCKETS; i++) {
+        json_array_append_new(le, i < PD_STALENESS_BUCKETS - 1
+                                      ? json_number(pd_staleness_bucket_le[i])
+                                      : json_string("+Inf"));
+        json_array_append_new(counts, json_integer((json_int_t)d->metrics.staleness_buckets[i]));
+    }
+    json_object_set_new(hist, "le", le);
+    json_object_set_new(hist, "counts", counts);
+    json_object_set_new(hist, "sum", json_number(d->metrics.staleness_sum));
+    json_object_set_new(st, "staleness_histogram", hist);
+    for (int code = 1; code < PD_WERR__COUNT; code++) {
+        json_object_set_new(reasons, pd_wire_error_name(code),
+                            json_integer((json_int_t)d->metrics.errors_by_code[code]));
+    }
+    json_object_set_new(st, "bad_messages_by_reason", reasons);
+    pd_config_walk(&d->cfg, emit_config, cfg);
+    json_object_set_new(st, "config", cfg);
+    return dump(out, st);
+}
+
+/* ---- dashboard ----------------------------------------------------------------------------- */
+
+/* Self-contained: no external script, font or style, so it works offline and under a strict
+ * Content-Security-Policy-free daemon. History lives in the browser (the server keeps none):
+ * a reload starts the curves afresh. */
+const char pd_render_dashboard_html[] =
+    "<!DOCTYPE html>\n"
+    "<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+    "<title>paramd</title>\n"
+    "<style>\n"
+    "body{font:14px sans-serif;margin:1em 2em;color:#222}\n"
+    "h1{font-size:20px}#state{font-weight:bold}\n"
+    "table{border-collapse:collapse;margin-top:1em}\n"
+    "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\n"
+    "th{background:#eee}td.l,th.l{text-align:left}\n"
+    "#err{color:#b00}.k{color:#666}\n"
+    "</style></head><body>\n"
+    "<h1>paramd <span id=\"ver\"></span></h1>\n"
+    "<div id=\"summary\"><span class=\"k\">state</span> <span id=\"state\">?</span>\n"
+    " &middot; <span class=\"k\">job</span> <span id=\"job\"></span>\n"
+    " &middot; <span class=\"k\">version</span> <span id=\"pversion\"></span>\n"
+    " &middot; <span class=\"k\">updates/s</span> <span id=\"rate\"></span>\n"
+    " &middot; <span class=\"k\">objective</span> <span id=\"obj\"></span>\n"
+    " &middot; <span class=\"k\">test accuracy</span> <span id=\"acc\"></span>\n"
+    " &middot; <span class=\"k\">uptime</span> <span id=\"up\"></span></div>\n"
+    "<div id=\"err\"></div>\n"
+    "<canvas id=\"chart\" width=\"900\" height=\"320\"></canvas>\n"
+    "<table id=\"workers\"><thead><tr><th>id</th><th class=\"l\">name</th><th class=\"l\">host</th>"
+    "<th>cores</th><th class=\"l\">state</th><th>last seen (s)</th><th>tasks</th>"
+    "<th>applied</th><th>dropped</th><th>compute (s)</th><th>mean staleness</th></tr></thead>"
+    "<tbody id=\"wbody\"></tbody></table>\n"
+    "<script>\n"
+    "'use strict';\n"
+    "var hist=[];var MAXH=3600;\n"
+    "function fmt(v,d){return (v===null||v===undefined)?'-':(typeof v==='number'?"
+    "(Number.isInteger(v)?String(v):v.toPrecision(d||5)):String(v));}\n"
+    "function txt(id,v){document.getElementById(id).textContent=v;}\n"
+    "function getJSON(u){return fetch(u,{cache:'no-store'}).then(function(r){"
+    "if(!r.ok)throw new Error(u+': HTTP '+r.status);return r.json();});}\n"
+    "function draw(){\n"
+    " var c=document.getElementById('chart'),g=c.getContext('2d'),W=c.width,H=c.height;\n"
+    " var L=60,R=60,T=20,B=30;g.clearRect(0,0,W,H);g.strokeStyle='#999';g.strokeRect(L,T,W-L-R,H-T-B);\n"
+    " g.fillStyle='#222';g.font='12px sans-serif';\n"
+    " var pts=hist.filter(function(p){return p.obj!==null;});\n"
+    " if(hist.length<1){g.fillText('waiting for data',L+10,T+20);return;}\n"
+    " var t0=hist[0].t,t1=Math.max(hist[hist.length-1].t,t0+1);\n"
+    " var lo=Infinity,hi=-Infinity;pts.forEach(function(p){lo=Math.min(lo,p.obj);hi=Math.max(hi,p.obj);});\n"
+    " if(!(hi>lo)){hi=(isFinite(hi)?hi:1)+0.5;lo=(isFinite(lo)?lo:0)-0.5;}\n"
+    " function X(t){return L+(W-L-R)*(t-t0)/(t1-t0);}\n"
+    " function Y1(v){return T+(H-T-B)*(1-(v-lo)/(hi-lo));}\n"
+    " function Y2(v){return T+(H-T-B)*(1-v);}\n"
+    " g.fillText(fmt(hi,4),4,T+10);g.fillText(fmt(lo,4),4,H-B);g.fillText('1',W-R+6,T+10);"
+    "g.fillText('0',W-R+6,H-B);\n"
+    " g.fillText((t1-t0).toFixed(0)+' s shown',W/2-30,H-8);\n"
+    " function line(sel,Y,col){g.strokeStyle=col;g.lineWidth=2;g.beginPath();var first=true;\n"
+    "  hist.forEach(function(p){var v=sel(p);if(v===null)return;if(first){g.moveTo(X(p.t),Y(v));first=false;}"
+    "else g.lineTo(X(p.t),Y(v));});g.stroke();}\n"
+    " line(function(p){return p.obj;},Y1,'#1f77b4');line(function(p){return p.acc;},Y2,'#d62728');\n"
+    " g.fillStyle='#1f77b4';g.fillText('objective',L+8,T+14);g.fillStyle='#d62728';"
+    "g.fillText('test accuracy',L+80,T+14);\n"
+    "}\n"
+    "function workers(ws){var tb=document.getElementById('wbody');tb.textContent='';\n"
+    " ws.forEach(function(w){var tr=document.createElement('tr');\n"
+    "  [w.id,w.name,w.host,w.cores,w.state,fmt(w.last_seen_s,2),w.tasks_done,w.gradients_applied,"
+    "w.gradients_dropped,fmt(w.compute_seconds,4),fmt(w.staleness_mean,3)].forEach(function(v,i){\n"
+    "   var td=document.createElement('td');if(i>=1&&i<=4)td.className='l';td.textContent=String(v);"
+    "tr.appendChild(td);});\n"
+    "  tb.appendChild(tr);});}\n"
+    "function tick(){\n"
+    " Promise.all([getJSON('/status'),getJSON('/workers')]).then(function(r){var s=r[0];\n"
+    "  txt('err','');txt('ver',s.version);txt('state',s.state);txt('job',s.job.method+' / '+s.job.model+"
+    "' dim '+s.job.dim);\n"
+    "  txt('pversion',fmt(s.parameter_version));txt('rate',fmt(s.metrics.updates_per_second,4));\n"
+    "  txt('obj',fmt(s.objective,6));txt('acc',fmt(s.test_accuracy,4));txt('up',fmt(s.uptime_s,3)+' s');\n"
+    "  var last=hist.length?hist[hist.length-1]:null;\n"
+    "  if(!last||last.ev!==s.metrics.evaluated_version||last.obj!==s.objective){\n"
+    "   hist.push({t:s.uptime_s,obj:s.objective,acc:s.test_accuracy,ev:s.metrics.evaluated_version});\n"
+    "   if(hist.length>MAXH)hist.shift();}\n"
+    "  draw();workers(r[1]);document.body.setAttribute('data-updated',String(Date.now()));\n"
+    " }).catch(function(e){txt('err',String(e));});}\n"
+    "tick();setInterval(tick,1000);\n"
+    "</script></body></html>\n";
