@@ -252,7 +252,9 @@ static int list_versions(int dirfd, uint64_t **out, size_t *n_out)
         rc = -errno;
         goto out;
     }
-    qsort(v, n, sizeof(*v), cmp_desc);
+    if (n > 1) {
+        qsort(v, n, sizeof(*v), cmp_desc); /* v is NULL when the directory had none */
+    }
 out:
     closedir(dir);
     if (rc != 0) {
