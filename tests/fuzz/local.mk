@@ -4,7 +4,7 @@
 #   CC=clang ./configure --enable-fuzzers && make tests/fuzz/fuzz_wire
 #   tests/fuzz/fuzz_wire tests/fuzz/corpus/fuzz_wire
 fuzz_targets = tests/fuzz/fuzz_wire tests/fuzz/fuzz_config tests/fuzz/fuzz_data \
-	tests/fuzz/fuzz_ckpt
+	tests/fuzz/fuzz_ckpt tests/fuzz/fuzz_http
 check_PROGRAMS += $(fuzz_targets)
 if FUZZERS
 fuzz_driver =
@@ -31,6 +31,9 @@ tests_fuzz_fuzz_ckpt_SOURCES = tests/fuzz/fuzz_ckpt.c $(fuzz_common)
 tests_fuzz_fuzz_ckpt_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS)
 tests_fuzz_fuzz_ckpt_LDFLAGS = $(AM_LDFLAGS) $(fuzz_ldflags)
 tests_fuzz_fuzz_ckpt_LDADD = tests/fuzz/libpdfuzz.la common/libpdcommon.la $(ZLIB_LIBS)
+tests_fuzz_fuzz_http_SOURCES = tests/fuzz/fuzz_http.c $(fuzz_common)
+tests_fuzz_fuzz_http_LDFLAGS = $(AM_LDFLAGS) $(fuzz_ldflags)
+tests_fuzz_fuzz_http_LDADD = tests/fuzz/libpdfuzz.la server/libpdserver.la
 EXTRA_DIST += tests/fuzz/replay.c tests/fuzz/corpus tests/fuzz/regress
 if !FUZZERS
 TESTS += tests/fuzz/replay.test
