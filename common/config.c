@@ -8,6 +8,7 @@
 #include "common/config.h"
 
 #include "common/config_keys.h"
+#include "common/curve.h"
 #include "common/error.h"
 #include "common/model.h"
 #include "common/prox.h"
@@ -83,8 +84,8 @@ PD_CONFIG_KEYS(CHECK_FIELD_)
 /* The table's enum strings are stored as indexes that other modules compare with their own
  * enums; these are the orders they rely on. */
 _Static_assert(PD_MODEL_NONE == 0 && PD_MODEL_LOGISTIC == 1 && PD_MODEL_SOFTMAX == 2 &&
-                   PD_MODEL_LSQ == 3,
-               "[model] type values are none|logistic|softmax|least-squares");
+                   PD_MODEL_LSQ == 3 && PD_MODEL_QUADRATIC == 4,
+               "[model] type values are none|logistic|softmax|least-squares|quadratic");
 _Static_assert(PD_REG_NONE == 0 && PD_REG_BOX == 4 && PD_REG__COUNT == 6,
                "[optimizer] regularizer values are none|l1|l2|elastic-net|box|nonneg");
 _Static_assert(PD_DATA_AUTO == 0 && PD_DATA_IDX == 2,
@@ -1099,6 +1100,42 @@ static bool empty(const char *s)
     return s == NULL || s[0] == '\0';
 }
 
+/* [security]: the key files are part of the configuration, so --check-config and a reload
+ * read them too, and a broken one is reported as FILE:LINE like any other config error. */
+static void check_security(const pd_config_t *c, err_sink_t *sink)
+{
+    char err[4096] = "";
+    char *save = NULL;
+    int rc = 0;
+
+    if (empty(c->server_key_file) != empty(c->authorized_workers)) {
+        sink_add(sink, empty(c->server_key_file)
+                           ? "[security] authorized_workers: has no effect without [security] "
+                             "server_key_file (CURVE is off)"
+                           : "[security] authorized_workers: required with [security] "
+                             "server_key_file (or no worker could join)");
+        return;
+    }
+    if (empty(c->server_key_file)) {
+        return;
+    }
+    pd_curve_keypair_t kp;
+    pd_curve_list_t list;
+    if (pd_curve_load_keypair(c->server_key_file, &kp, err, sizeof(err)) != 0) {
+        rc = PD_ECONFIG;
+    }
+    memset(&kp, 0, sizeof(kp));
+    if (pd_curve_load_list(c->authorized_workers, &list, err, sizeof(err)) != 0) {
+        rc = PD_ECONFIG;
+    }
+    pd_curve_list_release(&list);
+    if (rc != 0) {
+        for (char *l = strtok_r(err, "\n", &save); l != NULL; l = strtok_r(NULL, "\n", &save)) {
+            sink_add(sink, "[security] %s", l);
+        }
+    }
+}
+
 int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
 {
     err_sink_t sink;
@@ -1120,13 +1157,17 @@ int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
     }
     const key_row_t *type_row = row_by_field(offsetof(pd_config_t, model_type));
     assert(type_row != NULL);
-    if (c->model_type != PD_MODEL_NONE && empty(c->train_path)) {
+    if (c->model_type != PD_MODEL_NONE && c->model_type != PD_MODEL_QUADRATIC &&
+        empty(c->train_path)) {
         sink_add(&sink,
                  "[data] train: required when [model] type = %s (only type = none needs no data)",
                  enum_name(type_row->values, c->model_type, a, sizeof(a)));
     }
     if (c->model_type == PD_MODEL_NONE && c->dim <= 0) {
         sink_add(&sink, "[model] dim: must be > 0 when [model] type = none");
+    }
+    if (c->model_type == PD_MODEL_QUADRATIC && c->dim <= 0) {
+        sink_add(&sink, "[model] dim: must be > 0 when [model] type = quadratic");
     }
     if (c->model_type == PD_MODEL_SOFTMAX && c->classes == 1) {
         sink_add(&sink, "[model] classes: 1 is invalid for type = softmax (allowed: 0 to count "
@@ -1148,6 +1189,7 @@ int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
                  format_duration(c->heartbeat_interval_ms, a, sizeof(a)),
                  format_duration(c->worker_timeout_ms, b, sizeof(b)));
     }
+    check_security(c, &sink);
     return sink.count > 0 ? PD_ECONFIG : 0;
 }
 

@@ -44,7 +44,12 @@ typedef struct pd_config {
     int progress;  /* pd_progress_kind_t */
     bool exit_when_done;
     uint64_t max_message_size;
+    bool serve_data;       /* answer FETCH with the job's data files */
+    uint64_t data_chunk_size; /* bytes per DATA message */
     bool allow_insecure;
+    /* [security] */
+    char *server_key_file;    /* CURVE key pair; "" = CURVE off */
+    char *authorized_workers; /* worker public keys admitted by the ZAP handler */
     /* [job] */
     int method; /* pd_method_kind_t */
     int64_t seed;
@@ -60,10 +65,14 @@ typedef struct pd_config {
     int stale_step; /* pd_stale_step_kind_t */
     int64_t eval_interval_ms;
     /* [model] */
-    int model_type; /* pd_model_kind_t (same order: none, logistic, softmax, least-squares) */
+    int model_type; /* pd_model_kind_t (same order: none, logistic, softmax, least-squares, quadratic) */
     bool bias;
     int64_t classes;
     int64_t dim;
+    int64_t quad_samples;  /* type = quadratic: m, lambda_q, mu, generator seed */
+    double quad_noise;
+    double quad_mu;
+    int64_t quad_seed;
     /* [data] */
     char *train_path;
     char *train_labels_path;
@@ -92,6 +101,13 @@ typedef struct pd_config {
     int64_t max_seconds_ms;
     double target_loss;
     double target_accuracy;
+    /* [sim] (paramd-sim only) */
+    int64_t sim_workers;
+    char *sim_speeds;
+    int64_t sim_seed;
+    double sim_max_time;
+    int64_t sim_log_every;
+    char *sim_log;
 } pd_config_t;
 
 /* Set every field to its default (defaults go through the same parser as user input).

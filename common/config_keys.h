@@ -48,8 +48,23 @@
       "Exit with status 0 once a stop criterion is met (always on with --local-workers).")    \
     X(server, max_message_size, SIZE, max_message_size, "0", 0, 4294967295.0, NULL, 0,          \
       "Largest message accepted from a peer; 0 sizes it from the model (2 x dim x 8 + 64K).") \
+    X(server, serve_data, BOOL, serve_data, "yes", 0, 0, NULL, 0,                              \
+      "Send the job's data files to workers that lack them (FETCH/DATA), so a worker needs "  \
+      "only the server's address; workers cache them.")                                       \
+    X(server, data_chunk_size, SIZE, data_chunk_size, "256K", 4096, 1048576, NULL, 0,           \
+      "Largest piece of a data file sent in one DATA message (at most 1M).")                 \
     X(server, allow_insecure, BOOL, allow_insecure, "no", 0, 0, NULL, 0,                        \
       "Allow binding a non-loopback endpoint without CURVE encryption.")                      \
+    X(security, server_key_file, PATH, server_key_file, "", 0, 0, NULL, 0,                       \
+      "CURVE: the server's key pair (the .key file of paramctl keygen, mode 0600). Set: the "   \
+      "worker socket is encrypted, only authorized_workers may join, and a non-loopback "      \
+      "listen needs no allow_insecure. Empty: CURVE off. Not marked secret: the value is a "  \
+      "path, and the key stays in the file.")                                                 \
+    X(security, authorized_workers, PATH, authorized_workers, "", 0, 0, NULL, PD_CF_RELOADABLE, \
+      "CURVE: the worker public keys admitted, one 'KEY [NAME]' per line ('#' comments; "     \
+      "append the .pub files of paramctl keygen). Required with server_key_file. Re-read on " \
+      "SIGHUP; a worker whose key is removed stays connected until it reconnects. A path "   \
+      "of public keys: nothing secret.")                                                      \
     X(job, method, ENUM, method, "async-sgd", 0, 0, "sync-sgd|async-sgd|ssp|rennala-sgd|freya-page", \
       PD_CF_JOB, "Optimisation method (ALGORITHMS.md §1-3).")                                  \
     X(job, seed, INT, seed, "1", 0, 9.2e18, NULL, PD_CF_JOB,                                   \
@@ -76,14 +91,24 @@
       "async-sgd step for a gradient of staleness tau: constant, or divided by max(1, tau).") \
     X(job, eval_interval, DURATION, eval_interval_ms, "2s", 0, 86400000, NULL, 0,              \
       "How often the full objective and test accuracy are evaluated (0: only at the end).")  \
-    X(model, type, ENUM, model_type, "softmax", 0, 0, "none|logistic|softmax|least-squares",   \
-      PD_CF_JOB, "Model: none is a plain key-value vector of `dim` for user training code.")  \
+    X(model, type, ENUM, model_type, "softmax", 0, 0,                                          \
+      "none|logistic|softmax|least-squares|quadratic", PD_CF_JOB,                             \
+      "Model: none is a plain key-value vector of `dim` for user training code; quadratic is " \
+      "the synthetic finite sum of ALGORITHMS.md §3.8, generated in-process (paramd-sim only).") \
     X(model, bias, BOOL, bias, "yes", 0, 0, NULL, PD_CF_JOB,                                   \
       "Add an unregularised constant-1 feature.")                                             \
     X(model, classes, INT, classes, "0", 0, 100000, NULL, PD_CF_JOB,                           \
       "softmax: number of classes (0: max label + 1).")                                      \
     X(model, dim, INT, dim, "0", 0, 2147483647.0, NULL, PD_CF_JOB,                             \
-      "type = none: length of the parameter vector.")                                        \
+      "type = none or quadratic: length of the parameter vector.")                           \
+    X(model, samples, INT, quad_samples, "10000", 1, 2147483647.0, NULL, PD_CF_JOB,             \
+      "type = quadratic: number of components f_j (m).")                                     \
+    X(model, noise, DOUBLE, quad_noise, "0.5", 0, 1e6, NULL, PD_CF_JOB,                          \
+      "type = quadratic: component noise lambda_q (a_j = 1 + noise N(0,1)).")                \
+    X(model, mu, DOUBLE, quad_mu, "1e-6", 0, 1e6, NULL, PD_CF_JOB,                               \
+      "type = quadratic: strong-convexity modulus of the mean f.")                           \
+    X(model, data_seed, INT, quad_seed, "1", 0, 9.2e18, NULL, PD_CF_JOB,                        \
+      "type = quadratic: seed of the generated components.")                                 \
     X(data, train, PATH, train_path, "", 0, 0, NULL, PD_CF_JOB,                                 \
       "Training set (LIBSVM, IDX images, or CSV; gzip allowed).")                             \
     X(data, train_labels, PATH, train_labels_path, "", 0, 0, NULL, PD_CF_JOB,                   \
@@ -129,6 +154,20 @@
     X(stop, target_loss, DOUBLE, target_loss, "0", 0, 1e300, NULL, PD_CF_RELOADABLE,           \
       "Stop when the evaluated objective is at or below this (0: off).")                      \
     X(stop, target_accuracy, DOUBLE, target_accuracy, "0", 0, 1, NULL, PD_CF_RELOADABLE,       \
-      "Stop when the test accuracy reaches this (0: off).")
+      "Stop when the test accuracy reaches this (0: off).")                                   \
+    X(sim, workers, INT, sim_workers, "4", 1, 100000, NULL, 0,                                  \
+      "paramd-sim: number of simulated workers n.")                                           \
+    X(sim, speeds, STRING, sim_speeds, "sqrt", 0, 0, NULL, 0,                                   \
+      "paramd-sim: time per sample gradient tau_i: equal (1), sqrt (sqrt(i)), gamma "         \
+      "(Gamma(2, 200)/400, at least 1, sorted), or a comma list of n values.")               \
+    X(sim, seed, INT, sim_seed, "1", 0, 9.2e18, NULL, 0,                                        \
+      "paramd-sim: seed of the gamma speed profile.")                                        \
+    X(sim, max_time, DOUBLE, sim_max_time, "0", 0, 1e300, NULL, 0,                              \
+      "paramd-sim: stop at this simulated time (0: no limit).")                              \
+    X(sim, log_every, INT, sim_log_every, "10", 1, 9.2e18, NULL, 0,                             \
+      "paramd-sim: write a log line every this many updates.")                               \
+    X(sim, log, PATH, sim_log, "", 0, 0, NULL, 0,                                               \
+      "paramd-sim: JSON-lines log (sim_time, version, objective, grad_norm2, gap); "          \
+      "empty: standard output.")
 
 #endif

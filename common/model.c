@@ -17,6 +17,7 @@
 
 #include "error.h"
 #include "model_internal.h"
+#include "quad.h"
 #include "rng.h"
 
 /* Indexed by pd_model_kind_t; NONE has no model, so its row is NULL. */
@@ -25,6 +26,7 @@ static const pd_model_ops_t *const model_ops[] = {
     [PD_MODEL_LOGISTIC] = &pd_model_logistic_ops,
     [PD_MODEL_SOFTMAX] = &pd_model_softmax_ops,
     [PD_MODEL_LSQ] = &pd_model_lsq_ops,
+    [PD_MODEL_QUADRATIC] = &pd_model_quad_ops,
 };
 #define N_KINDS (sizeof(model_ops) / sizeof(model_ops[0]))
 
@@ -33,6 +35,7 @@ static const char *const kind_names[] = {
     [PD_MODEL_LOGISTIC] = "logistic",
     [PD_MODEL_SOFTMAX] = "softmax",
     [PD_MODEL_LSQ] = "least-squares",
+    [PD_MODEL_QUADRATIC] = "quadratic",
 };
 
 /* A label of 2^24 would already mean a 16M-row weight matrix; larger values are far more
@@ -158,6 +161,10 @@ int pd_model_bind(pd_model_t *m, pd_model_kind_t kind, const pd_data_t *d, size_
         break;
     case PD_MODEL_NONE:
         break;
+    case PD_MODEL_QUADRATIC:
+        /* dim is not a function of the data: pd_model_bind_quadratic() says it. */
+        set_err(errbuf, errlen, "quadratic: bind with pd_model_bind_quadratic()");
+        return -EINVAL;
     }
     if (rc != 0) {
         return rc;
@@ -174,6 +181,13 @@ void pd_model_bias_mask(const pd_model_t *m, double *mask)
 {
     size_t row = m->p + (m->bias ? 1 : 0);
     size_t rows = m->kind == PD_MODEL_SOFTMAX ? m->n_classes : 1;
+
+    if (m->kind == PD_MODEL_QUADRATIC) {
+        for (size_t i = 0; i < m->dim; i++) {
+            mask[i] = 1.0; /* no bias coordinate */
+        }
+        return;
+    }
 
     for (size_t c = 0; c < rows; c++) {
         for (size_t j = 0; j < m->p; j++) {
@@ -313,6 +327,10 @@ static void gram_apply(const pd_model_t *m, const pd_data_t *d, const double *v,
 
 double pd_model_lipschitz(const pd_model_t *m, const pd_data_t *d)
 {
+    if (m->kind == PD_MODEL_QUADRATIC) {
+        return pd_quad_lipschitz(m, d); /* exact: the spectrum of tridiag(-1, 2, -1) is known */
+    }
+
     const pd_model_ops_t *ops = ops_of(m->kind);
     size_t q = m->p + (m->bias ? 1 : 0);
     double *v = NULL, *u = NULL, *w = NULL;

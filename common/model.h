@@ -17,6 +17,7 @@ typedef enum pd_model_kind {
     PD_MODEL_LOGISTIC,   /* binary logistic regression, labels {0,1} or {-1,+1} (§6.1) */
     PD_MODEL_SOFTMAX,    /* multinomial softmax regression, labels 0..C-1 (§6.2) */
     PD_MODEL_LSQ,        /* least squares, real labels (§6.3) */
+    PD_MODEL_QUADRATIC,  /* synthetic tridiagonal quadratic finite sum (§3.8, §6.3; quad.h) */
 } pd_model_kind_t;
 
 typedef struct pd_model {
@@ -32,6 +33,11 @@ typedef struct pd_model {
  * max label + 1; lsq: finite). Returns 0 or PD_EDATA with a message in errbuf. */
 int pd_model_bind(pd_model_t *m, pd_model_kind_t kind, const pd_data_t *d, size_t n_classes,
                   bool bias, char *errbuf, size_t errlen);
+
+/* The quadratic model over components made by pd_quad_generate() (quad.h): d has 2 columns
+ * and dim is the length of x, which the components do not fix. 0 or PD_EDATA. */
+int pd_model_bind_quadratic(pd_model_t *m, const pd_data_t *d, size_t dim, char *errbuf,
+                            size_t errlen);
 
 /* Parameter layout: softmax W is C rows of (p + bias), row-major; the bias is the last entry
  * of a row. pd_model_bias_mask() writes 1.0 for coordinates that are regularised and 0.0 for
@@ -62,7 +68,7 @@ int pd_model_eval_range(const pd_model_t *m, const pd_data_t *d, const double *x
 double pd_model_lipschitz(const pd_model_t *m, const pd_data_t *d);
 
 const char *pd_model_kind_name(pd_model_kind_t k);
-/* "logistic", "softmax", "least-squares", "none"; -EINVAL for anything else. */
+/* "logistic", "softmax", "least-squares", "quadratic", "none"; -EINVAL for anything else. */
 int pd_model_kind_parse(const char *name);
 
 #endif

@@ -11,15 +11,17 @@
 #include "error.h"
 #include "paramd.pb-c.h"
 
-_Static_assert((int)PD_MSG_ERROR == (int)PARAMD__MSG_TYPE__ERROR, "msg types follow the .proto");
+_Static_assert((int)PD_MSG_DATA == (int)PARAMD__MSG_TYPE__DATA, "msg types follow the .proto");
 _Static_assert((int)PD_TASK_GRAD_DIFF == (int)PARAMD__TASK_KIND__GRAD_DIFF, "task kinds follow the .proto");
 _Static_assert((int)PD_WERR_INTERNAL == (int)PARAMD__ERROR_CODE__ERR_INTERNAL, "errors follow the .proto");
 _Static_assert((int)PD_ACK_REJECTED == (int)PARAMD__ACK_STATUS__REJECTED, "acks follow the .proto");
-_Static_assert((int)PD_ELEM_U32 == (int)PARAMD__ELEM_TYPE__U32, "elem types follow the .proto");
+_Static_assert((int)PD_ELEM_U8 == (int)PARAMD__ELEM_TYPE__U8, "elem types follow the .proto");
+_Static_assert((int)PD_FILE_TEST_LABELS == (int)PARAMD__DATA_FILE__FILE_TEST_LABELS,
+               "data files follow the .proto");
 
 static const char *const msg_type_names[PD_MSG__COUNT] = {
     "NONE", "HELLO", "WELCOME", "READY", "TASK", "RESULT", "PULL", "PARAMS", "PUSH", "ACK",
-    "HEARTBEAT", "BYE", "ERROR",
+    "HEARTBEAT", "BYE", "ERROR", "FETCH", "DATA",
 };
 
 static const char *const wire_error_names[PD_WERR__COUNT] = {
@@ -102,6 +104,11 @@ static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, si
     h.not_modified = m->not_modified;
     h.learning_rate = m->learning_rate;
     h.version_y = m->version_y;
+    h.data_file = (Paramd__DataFile)m->data_file;
+    h.data_offset = m->data_offset;
+    h.data_length = m->data_length;
+    h.data_size = m->data_size;
+    h.data_crc32 = m->data_crc32;
     if (m->has_hello) {
         hello.name = (char *)m->hello.name;
         hello.host = (char *)m->hello.host;
@@ -219,6 +226,11 @@ int pd_wire_decode(const void *buf, size_t len, pd_msg_t *m, pd_job_desc_t *job_
     m->not_modified = h->not_modified;
     m->learning_rate = h->learning_rate;
     m->version_y = h->version_y;
+    m->data_file = (pd_data_file_t)h->data_file;
+    m->data_offset = h->data_offset;
+    m->data_length = h->data_length;
+    m->data_size = h->data_size;
+    m->data_crc32 = h->data_crc32;
     if (h->proto_version != PD_PROTO_VERSION) {
         /* Keep the type so the caller can answer, but refuse the content. */
         rc = PD_EVERSION;
@@ -226,9 +238,10 @@ int pd_wire_decode(const void *buf, size_t len, pd_msg_t *m, pd_job_desc_t *job_
     }
     /* Open enums arrive as any int32 in proto3: range-check every one. */
     if ((int)h->type <= 0 || (int)h->type >= PD_MSG__COUNT || (int)h->kind < 0 ||
-        (int)h->kind >= PD_TASK__COUNT || (int)h->elem_type < 0 || (int)h->elem_type > PD_ELEM_U32 ||
+        (int)h->kind >= PD_TASK__COUNT || (int)h->elem_type < 0 || (int)h->elem_type > PD_ELEM_U8 ||
         (int)h->ack < 0 || (int)h->ack > PD_ACK_REJECTED || (int)h->error < 0 ||
-        (int)h->error >= PD_WERR__COUNT || h->n_frame_counts > PD_WIRE_MAX_FRAMES) {
+        (int)h->error >= PD_WERR__COUNT || h->n_frame_counts > PD_WIRE_MAX_FRAMES ||
+        (int)h->data_file < 0 || (int)h->data_file >= PD_FILE__COUNT) {
         goto out;
     }
     m->n_frames = (uint32_t)h->n_frame_counts;
@@ -363,7 +376,7 @@ static bool has_more(void *sock)
 
 static size_t elem_size(pd_elem_type_t t)
 {
-    return t == PD_ELEM_F64 ? 8 : 4;
+    return t == PD_ELEM_F64 ? 8 : t == PD_ELEM_U8 ? 1 : 4;
 }
 
 int pd_wire_recv(void *sock, bool router, size_t max_bytes, bool dontwait, pd_wire_in_t *in)

@@ -25,10 +25,16 @@
 typedef enum pd_msg_type {
     PD_MSG_NONE = 0, PD_MSG_HELLO, PD_MSG_WELCOME, PD_MSG_READY, PD_MSG_TASK, PD_MSG_RESULT,
     PD_MSG_PULL, PD_MSG_PARAMS, PD_MSG_PUSH, PD_MSG_ACK, PD_MSG_HEARTBEAT, PD_MSG_BYE,
-    PD_MSG_ERROR, PD_MSG__COUNT
+    PD_MSG_ERROR, PD_MSG_FETCH, PD_MSG_DATA, PD_MSG__COUNT
 } pd_msg_type_t;
 
-typedef enum pd_elem_type { PD_ELEM_F64 = 0, PD_ELEM_F32, PD_ELEM_U32 } pd_elem_type_t;
+/* U8 (raw bytes) is for DATA frames only. */
+typedef enum pd_elem_type { PD_ELEM_F64 = 0, PD_ELEM_F32, PD_ELEM_U32, PD_ELEM_U8 } pd_elem_type_t;
+/* The job's data files a worker may FETCH. */
+typedef enum pd_data_file {
+    PD_FILE_NONE = 0, PD_FILE_TRAIN, PD_FILE_TRAIN_LABELS, PD_FILE_TEST, PD_FILE_TEST_LABELS,
+    PD_FILE__COUNT
+} pd_data_file_t;
 typedef enum pd_task_kind {
     PD_TASK_NONE = 0, PD_TASK_GRAD, PD_TASK_EVAL, PD_TASK_GRAD_DIFF, PD_TASK__COUNT
 } pd_task_kind_t;
@@ -103,6 +109,11 @@ typedef struct pd_msg {
     bool not_modified;
     double learning_rate;
     uint64_t version_y; /* GRAD_DIFF: version of the second parameter frame (y) */
+    pd_data_file_t data_file; /* FETCH, DATA */
+    uint64_t data_offset;     /* FETCH, DATA: first byte */
+    uint64_t data_length;     /* FETCH: bytes wanted (0: one chunk) */
+    uint64_t data_size;       /* DATA: bytes in the whole file */
+    uint32_t data_crc32;      /* DATA: CRC-32 of the whole file */
     bool has_hello;
     pd_hello_t hello;
     bool has_job;

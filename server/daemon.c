@@ -25,7 +25,9 @@
 #include "progress.h"
 #include "reload.h"
 #include "sched.h"
+#include "serve.h"
 #include "status_http.h"
+#include "zap.h"
 
 /* Messages handled per wake-up before yielding to timers; the idle handle resumes draining
  * because the edge-triggered ZMQ_FD will not wake us again for messages already queued. */
@@ -37,13 +39,16 @@ static void on_zmq_idle(uv_idle_t *h);
 
 uint64_t pd_daemon_now_ms(pd_daemon_t *d)
 {
-    return uv_now(&d->loop);
+    const pd_transport_t *t = d->opts.transport;
+    return t != NULL ? t->now_ms(t->ctx) : uv_now(&d->loop);
 }
 
 int pd_daemon_send(pd_daemon_t *d, const void *rid, size_t rid_len, const pd_msg_t *m,
                    const pd_wire_frame_t *frames, size_t n_frames)
 {
-    int rc = pd_wire_send(d->zsock, rid, rid_len, m, frames, n_frames, true);
+    const pd_transport_t *t = d->opts.transport;
+    int rc = t != NULL ? t->send(t->ctx, rid, rid_len, m, frames, n_frames)
+                       : pd_wire_send(d->zsock, rid, rid_len, m, frames, n_frames, true);
     if (rc != 0) {
         d->metrics.send_failures_total++;
         pd_log_debug("send %s failed: %s", pd_msg_type_name(m->type), pd_strerror(rc));
@@ -56,7 +61,7 @@ int pd_daemon_send(pd_daemon_t *d, const void *rid, size_t rid_len, const pd_msg
      * drain_socket() the receive loop runs to EAGAIN anyway; from timers and signals it does
      * not, so the idle handle checks once more. (Never restart a handle that finish() is
      * closing: the loop would not end.) */
-    if (!d->in_drain && !uv_is_closing((uv_handle_t *)&d->zidle)) {
+    if (t == NULL && !d->in_drain && !uv_is_closing((uv_handle_t *)&d->zidle)) {
         uv_idle_start(&d->zidle, on_zmq_idle);
     }
     return 0;
@@ -549,9 +554,11 @@ static int open_socket(pd_daemon_t *d)
     size_t fd_len = sizeof(fd);
     char *any;
 
-    if (!endpoint_is_local(d->cfg.listen) && !d->cfg.allow_insecure) {
+    if (!endpoint_is_local(d->cfg.listen) && !d->cfg.allow_insecure &&
+        d->cfg.server_key_file[0] == '\0') {
         pd_log_err("refusing to listen on %s without encryption: anyone on the network could "
-                   "join or read the model; bind 127.0.0.1, or set [server] allow_insecure = yes",
+                   "join or read the model; bind 127.0.0.1, turn on CURVE ([security] "
+                   "server_key_file), or set [server] allow_insecure = yes",
                    d->cfg.listen);
         return PD_ECONFIG;
     }
@@ -573,6 +580,10 @@ static int open_socket(pd_daemon_t *d)
         zmq_setsockopt(d->zsock, ZMQ_LINGER, &linger_ms, sizeof(linger_ms)) != 0 ||
         zmq_setsockopt(d->zsock, ZMQ_MAXMSGSIZE, &hard_limit, sizeof(hard_limit)) != 0) {
         return -zmq_errno();
+    }
+    int zap_rc = pd_zap_setup(d); /* CURVE and its ZAP handler: before the bind */
+    if (zap_rc != 0) {
+        return zap_rc;
     }
     if (zmq_bind(d->zsock, d->cfg.listen) != 0) {
         int rc = -zmq_errno();
@@ -651,6 +662,10 @@ int pd_daemon_new(pd_daemon_t **out, const pd_config_t *cfg, const pd_daemon_opt
     if (rc != 0) {
         goto fail;
     }
+    rc = pd_serve_open(d);
+    if (rc != 0) {
+        goto fail;
+    }
     /* Restore before binding: no worker may see version 0 of a job that is further on. */
     rc = pd_checkpoint_open(d);
     if (rc != 0) {
@@ -661,11 +676,12 @@ int pd_daemon_new(pd_daemon_t **out, const pd_config_t *cfg, const pd_daemon_opt
         pd_log_err("cannot set up the event loop: %s", pd_strerror(rc));
         goto fail;
     }
-    rc = open_socket(d);
+    /* Simulated peers (opts.transport, sim.c): no socket to bind or announce. */
+    rc = d->opts.transport != NULL ? 0 : open_socket(d);
     if (rc != 0) {
         goto fail;
     }
-    rc = pd_status_new(&d->status, d);
+    rc = d->opts.transport != NULL ? 0 : pd_status_new(&d->status, d);
     if (rc != 0) {
         goto fail;
     }
@@ -677,7 +693,7 @@ int pd_daemon_new(pd_daemon_t **out, const pd_config_t *cfg, const pd_daemon_opt
             goto fail;
         }
     }
-    if (d->cfg.endpoint_file[0] != '\0') {
+    if (d->opts.transport == NULL && d->cfg.endpoint_file[0] != '\0') {
         rc = write_endpoint_file(d->cfg.endpoint_file, d->endpoint);
         if (rc != 0) {
             pd_log_err("cannot write endpoint_file %s: %s", d->cfg.endpoint_file,
@@ -740,6 +756,8 @@ void pd_daemon_free(pd_daemon_t *d)
         pd_log_err("event loop still has open handles at exit");
     }
     pd_checkpoint_free(d);
+    pd_serve_free(d); /* after uv_run: no read is left on the pool */
+    pd_zap_free(d->zap); /* its socket is in zctx: closed before zmq_ctx_term */
     if (d->zsock != NULL) {
         zmq_close(d->zsock);
     }

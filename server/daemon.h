@@ -46,6 +46,20 @@ typedef struct pd_eval {
     uint64_t started_ms;
 } pd_eval_t;
 
+/* Where messages to peers go and what time it is. The daemon uses its ZeroMQ socket and the
+ * loop's clock unless opts.transport is set; paramd-sim (sim.c) sets it to deliver TASKs to
+ * simulated workers and to read its simulated clock, so the methods, the scheduler and the
+ * RESULT checks of dispatch.c run unchanged. With a transport, pd_daemon_new binds no
+ * socket (no status socket, no endpoint_file) and the caller drives the daemon instead of
+ * pd_daemon_run(). */
+typedef struct pd_transport {
+    /* As pd_daemon_send(); frames are borrowed for the call. 0 or a negative code. */
+    int (*send)(void *ctx, const void *rid, size_t rid_len, const pd_msg_t *m,
+                const pd_wire_frame_t *frames, size_t n_frames);
+    uint64_t (*now_ms)(void *ctx);
+    void *ctx;
+} pd_transport_t;
+
 /* Options from the command line that are not configuration keys. */
 typedef struct pd_daemon_opts {
     const char *config_path;
@@ -53,6 +67,7 @@ typedef struct pd_daemon_opts {
     const char *worker_program; /* NULL: found next to paramd */
     const char *const *worker_args; /* extra arguments for local workers (NULL-terminated) */
     const char *const *overrides; /* -o assignments (NULL-terminated), applied again on SIGHUP */
+    const pd_transport_t *transport; /* NULL: the ZeroMQ socket (see pd_transport_t) */
 } pd_daemon_opts_t;
 
 #define PD_MAX_LOCAL_WORKERS 64
@@ -109,6 +124,8 @@ struct pd_daemon {
     pd_notify_t notify;       /* notify.c: sd_notify state and the watchdog timer */
     struct pd_status *status; /* status_http.c: status socket and metrics endpoint, or NULL */
     struct pd_checkpoint *ckpt; /* checkpoint.c; NULL without a state_dir */
+    struct pd_zap *zap;       /* zap.c: CURVE key list and ZAP handler; NULL with CURVE off */
+    struct pd_serve *serve;   /* serve.c: data files for FETCH; NULL when not served */
 };
 
 /* Build the daemon from a validated config: loads data, binds the socket, arms timers.

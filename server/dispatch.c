@@ -11,6 +11,7 @@
 #include "log.h"
 #include "method.h"
 #include "sched.h"
+#include "serve.h"
 
 static void reply_welcome(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *req)
 {
@@ -264,6 +265,9 @@ void pd_dispatch(pd_daemon_t *d, pd_wire_in_t *in)
         break;
     case PD_MSG_PUSH:
         pd_kv_push(d, in, s);
+        break;
+    case PD_MSG_FETCH:
+        pd_serve_fetch(d, in, s);
         break;
     case PD_MSG_HEARTBEAT: {
         pd_msg_t pong;

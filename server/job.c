@@ -10,6 +10,7 @@
 #include "error.h"
 #include "log.h"
 #include "method.h"
+#include "quad.h"
 
 static int load_set(pd_data_t **out, const pd_config_t *c, const char *path, const char *labels,
                     size_t n_features)
@@ -27,6 +28,34 @@ static int load_set(pd_data_t **out, const pd_config_t *c, const char *path, con
         pd_log_err("cannot load %s: %s", path, err[0] != '\0' ? err : pd_strerror(rc));
     }
     return rc;
+}
+
+/* The synthetic quadratic (quad.h) is generated here, not read from a file. Workers cannot
+ * generate it (the job description does not carry its parameters), so only the simulator,
+ * whose workers live in this process, runs it. */
+static int load_quadratic(pd_daemon_t *d)
+{
+    const pd_config_t *c = &d->cfg;
+    pd_quad_params_t q = {.dim = (size_t)c->dim, .m = (size_t)c->quad_samples,
+                          .noise = c->quad_noise, .mu = c->quad_mu, .seed = (uint64_t)c->quad_seed};
+    char err[256] = "";
+    int rc;
+
+    if (d->opts.transport == NULL) {
+        pd_log_err("[model] type = quadratic is generated in-process and runs only under "
+                   "paramd-sim");
+        return PD_ECONFIG;
+    }
+    rc = pd_quad_generate(&d->train, &q);
+    if (rc == 0) {
+        rc = pd_model_bind_quadratic(&d->model, d->train, q.dim, err, sizeof(err));
+    }
+    if (rc != 0) {
+        pd_log_err("cannot generate the quadratic: %s", err[0] != '\0' ? err : pd_strerror(rc));
+        return rc;
+    }
+    pd_log_info("generated a quadratic: d=%zu m=%zu noise=%g mu=%g", q.dim, q.m, q.noise, q.mu);
+    return 0;
 }
 
 static void fill_job(pd_daemon_t *d)
@@ -90,6 +119,11 @@ int pd_job_load(pd_daemon_t *d)
         memset(&d->model, 0, sizeof(d->model));
         d->model.kind = PD_MODEL_NONE;
         d->model.dim = (size_t)c->dim;
+    } else if (c->model_type == PD_MODEL_QUADRATIC) {
+        rc = load_quadratic(d);
+        if (rc != 0) {
+            return rc;
+        }
     } else {
         rc = load_set(&d->train, c, c->train_path, c->train_labels_path, (size_t)c->features);
         if (rc != 0) {
@@ -130,6 +164,9 @@ int pd_job_load(pd_daemon_t *d)
     }
     if ((rc = pd_store_init(&d->store, dim)) != 0 || (rc = pd_optim_init(&d->optim, dim)) != 0) {
         return rc;
+    }
+    if (d->model.kind == PD_MODEL_QUADRATIC) {
+        pd_quad_start(dim, d->store.x); /* the authors' x_0 = sqrt(d) e_1 [C] */
     }
     setup_optim(d);
     d->max_msg_bytes = d->cfg.max_message_size > 0 ? (size_t)d->cfg.max_message_size

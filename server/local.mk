@@ -19,9 +19,12 @@ server_libpdserver_la_SOURCES = \
 	server/local_workers.c server/local_workers.h \
 	server/notify.c server/notify.h server/reload.c server/reload.h \
 	server/checkpoint.c server/checkpoint.h \
+	server/sim.c server/sim.h \
+	server/serve.c server/serve.h \
 	server/http.c server/http.h \
 	server/status_render.c server/status_render.h \
-	server/status_http.c server/status_http.h
+	server/status_http.c server/status_http.h \
+	server/zap.c server/zap.h
 server_libpdserver_la_CPPFLAGS = $(AM_CPPFLAGS) -DPD_BINDIR='"$(bindir)"'
 server_libpdserver_la_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(ZMQ_CFLAGS) $(JANSSON_CFLAGS) $(OPENBLAS_CFLAGS) \
 	$(SYSTEMD_CFLAGS)
@@ -33,8 +36,14 @@ server_paramd_SOURCES = server/main.c
 server_paramd_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(ZMQ_CFLAGS)
 server_paramd_LDADD = server/libpdserver.la
 
+# paramd-sim: the same daemon on a simulated clock with in-process workers (sim.h).
+bin_PROGRAMS += server/paramd-sim
+server_paramd_sim_SOURCES = server/sim_main.c
+server_paramd_sim_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(ZMQ_CFLAGS)
+server_paramd_sim_LDADD = server/libpdserver.la
+
 # paramctl: the status socket's command-line client (HTTP over the unix socket).
 bin_PROGRAMS += server/paramctl
 server_paramctl_SOURCES = server/paramctl.c
-server_paramctl_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
-server_paramctl_LDADD = $(JANSSON_LIBS)
+server_paramctl_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(ZMQ_CFLAGS)
+server_paramctl_LDADD = $(JANSSON_LIBS) $(ZMQ_LIBS)

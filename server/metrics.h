@@ -30,9 +30,13 @@
     X(pushes_dropped_stale_total, COUNTER, "Key-value pushes dropped for staleness")         \
     X(pushes_rejected_total, COUNTER, "Key-value pushes rejected as invalid")                 \
     X(bad_messages_total, COUNTER, "Messages refused with an ERROR reply (any reason)")       \
+    X(auth_failures_total, COUNTER, "Connections refused by CURVE authentication (key not in authorized_workers)") \
+    X(authorized_keys, GAUGE, "Worker public keys in authorized_workers (0 with CURVE off)")  \
     X(send_failures_total, COUNTER, "Replies that could not be sent (peer gone or queue full)") \
     X(received_bytes_total, COUNTER, "Bytes received on the worker socket")                  \
     X(sent_bytes_total, COUNTER, "Bytes sent on the worker socket")                          \
+    X(data_chunks_served_total, COUNTER, "Pieces of data files sent to workers (DATA messages)") \
+    X(data_bytes_served_total, COUNTER, "Bytes of data files sent to workers")               \
     X(workers_joined_total, COUNTER, "Worker joins (including re-joins)")                    \
     X(workers_evicted_total, COUNTER, "Workers evicted after worker_timeout of silence")     \
     X(workers_left_total, COUNTER, "Workers that said BYE")                                  \

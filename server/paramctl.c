@@ -7,6 +7,7 @@
 #define _GNU_SOURCE 1 /* getopt_long; before any system header */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
@@ -16,10 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include <zmq.h>
 
 enum { EXIT_OK = 0, EXIT_SERVER = 1, EXIT_USAGE = 2, EXIT_CONNECT = 3 };
 
@@ -443,10 +446,150 @@ static int cmd_watch(const ctl_t *c, char **args)
     return EXIT_OK;
 }
 
+/* ---- keygen: local, no daemon needed ------------------------------------------------------ */
+
+/* Create path exclusively with mode and write text; 0 or an errno (message printed). */
+static int write_new_file(const char *path, mode_t mode, const char *text)
+{
+    size_t len = strlen(text), off = 0;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    int err = 0;
+
+    if (fd < 0) {
+        err = errno;
+        fprintf(stderr, "paramctl: keygen: cannot create %s: %s%s\n", path, strerror(err),
+                err == EEXIST ? " (not overwriting a key; remove it first or pick another PREFIX)"
+                              : "");
+        return err;
+    }
+    /* The umask can only remove bits; make the mode exact (0600 for the secret key). */
+    if (fchmod(fd, mode) != 0) {
+        err = errno;
+    }
+    while (err == 0 && off < len) {
+        ssize_t w = write(fd, text + off, len - off);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w < 0) {
+            err = errno;
+            break;
+        }
+        off += (size_t)w;
+    }
+    if (err == 0 && fsync(fd) != 0) {
+        err = errno;
+    }
+    if (close(fd) != 0 && err == 0) {
+        err = errno;
+    }
+    if (err != 0) {
+        fprintf(stderr, "paramctl: keygen: cannot write %s: %s\n", path, strerror(err));
+        unlink(path);
+    }
+    return err;
+}
+
+static int cmd_keygen(const ctl_t *c, char **args)
+{
+    char host[256] = "paramd";
+    char key_path[4096], pub_path[4096], name[64];
+    char pub[41], sec[41], when[64];
+    char text[2048];
+    struct stat st;
+    time_t now = time(NULL);
+    const char *prefix = args[0];
+    int rc = EXIT_SERVER;
+
+    if (prefix == NULL) {
+        if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') {
+            snprintf(host, sizeof(host), "paramd");
+        }
+        prefix = host; /* a worker's default name is its host name too */
+    }
+    if (!zmq_has("curve")) {
+        fprintf(stderr, "paramctl: keygen: this libzmq has no CURVE support\n");
+        return EXIT_SERVER;
+    }
+    if (snprintf(key_path, sizeof(key_path), "%s.key", prefix) >= (int)sizeof(key_path) ||
+        snprintf(pub_path, sizeof(pub_path), "%s.pub", prefix) >= (int)sizeof(pub_path)) {
+        fprintf(stderr, "paramctl: keygen: PREFIX too long\n");
+        return EXIT_USAGE;
+    }
+    /* Check both before writing either, so a refusal leaves nothing half done. */
+    for (const char *p = key_path; p != NULL; p = p == key_path ? pub_path : NULL) {
+        if (lstat(p, &st) == 0) {
+            fprintf(stderr, "paramctl: keygen: %s exists; not overwriting a key (remove it "
+                            "first or pick another PREFIX)\n", p);
+            return EXIT_SERVER;
+        }
+    }
+    /* The name in the .pub line: the PREFIX's base name, printable and without blanks, so
+     * that the line can be appended to authorized_workers as it is. */
+    const char *base = strrchr(prefix, '/');
+    base = base != NULL ? base + 1 : prefix;
+    size_t n = 0;
+    for (; base[n] != '\0' && n < sizeof(name) - 1; n++) {
+        unsigned char ch = (unsigned char)base[n];
+        name[n] = ch > 0x20 && ch < 0x7f ? (char)ch : '_';
+    }
+    name[n] = '\0';
+    if (n == 0) {
+        snprintf(name, sizeof(name), "paramd");
+    }
+    /* Z85 has '#': a public key starting with it would read as a comment line to a human. */
+    do {
+        if (zmq_curve_keypair(pub, sec) != 0) {
+            fprintf(stderr, "paramctl: keygen: %s\n", zmq_strerror(zmq_errno()));
+            return EXIT_SERVER;
+        }
+    } while (pub[0] == '#');
+    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&now));
+    snprintf(text, sizeof(text),
+             "#   ****  Generated on %s by paramctl keygen  ****\n"
+             "#   paramd CURVE **secret** key pair of \"%s\".\n"
+             "#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions (0600):\n"
+             "#   whoever can read it can pose as %s. Hand out %s.pub instead.\n"
+             "#   Server: [security] server_key_file = this file.\n"
+             "#   Worker: paramd-worker --key-file this file.\n"
+             "\n"
+             "public-key = \"%s\"\n"
+             "secret-key = \"%s\"\n",
+             when, name, name, name, pub, sec);
+    if (write_new_file(key_path, 0600, text) != 0) {
+        goto out;
+    }
+    snprintf(text, sizeof(text),
+             "#   ****  Generated on %s by paramctl keygen  ****\n"
+             "#   paramd CURVE public key of \"%s\"; the secret half is in %s.key.\n"
+             "#   A worker's key: append this file to the server's authorized_workers.\n"
+             "#   The server's key: give it to workers (paramd-worker --server-key).\n"
+             "%s %s\n",
+             when, name, name, pub, name);
+    if (write_new_file(pub_path, 0644, text) != 0) {
+        unlink(key_path);
+        goto out;
+    }
+    if (c->json) {
+        json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "secret_file", key_path, "public_file",
+                              pub_path, "public_key", pub, "name", name);
+        print_json(j);
+        json_decref(j);
+    } else {
+        printf("wrote %s (secret key pair, mode 0600) and %s\npublic key: %s %s\n", key_path,
+               pub_path, pub, name);
+    }
+    rc = EXIT_OK;
+out:
+    memset(sec, 0, sizeof(sec));
+    memset(text, 0, sizeof(text));
+    return rc;
+}
+
 typedef struct command {
     const char *name;
     const char *args; /* for the help line */
-    int n_args;
+    int n_args;       /* arguments required; -1: one optional argument */
     int (*run)(const ctl_t *c, char **args);
     const char *help;
 } command_t;
@@ -459,6 +602,9 @@ static const command_t commands[] = {
     {"checkpoint", "", 0, cmd_checkpoint, "write a checkpoint now (needs [server] state_dir)"},
     {"evict", "ID", 1, cmd_evict, "tell worker ID to leave and give its task to others"},
     {"watch", "", 0, cmd_watch, "live view of status and workers, redrawn every second"},
+    {"keygen", "[PREFIX]", -1, cmd_keygen,
+     "write a CURVE key pair: PREFIX.key (secret, 0600) and PREFIX.pub (default PREFIX: host "
+     "name); no daemon needed"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -479,8 +625,8 @@ static void usage(FILE *out)
             "  -j, --json         print the server's JSON instead of tables\n"
             "  -h, --help         this help\n"
             "  -V, --version      print the version\n"
-            "\nExit status: 0 ok, 1 the server answered with an error, 2 usage error,\n"
-            "3 cannot connect to the socket.\n",
+            "\nExit status: 0 ok, 1 the server answered with an error (keygen: the files\n"
+            "could not be written, or exist), 2 usage error, 3 cannot connect to the socket.\n",
             DEFAULT_SOCKET);
 }
 
@@ -519,7 +665,8 @@ int main(int argc, char **argv)
         if (strcmp(argv[optind], commands[i].name) != 0) {
             continue;
         }
-        if (argc - optind - 1 != commands[i].n_args) {
+        int given = argc - optind - 1;
+        if (given != commands[i].n_args && !(commands[i].n_args < 0 && given <= 1)) {
             fprintf(stderr, "paramctl: %s takes %s\n", commands[i].name,
                     commands[i].n_args == 0 ? "no argument" : commands[i].args);
             return EXIT_USAGE;

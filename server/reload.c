@@ -2,9 +2,10 @@
  * fresh struct, with the same -o overrides, and validated; only then are the reloadable keys
  * copied into the running config. Owns nothing between reloads.
  *
- * Reloadable today: [server] log_level and the [stop] criteria. Authorized worker keys
- * (DESIGN.md, Security) do not exist yet; when they arrive their row gets PD_CF_RELOADABLE
- * and the ZAP handler must pick the new list up here, after pd_config_apply_reloadable(). */
+ * Reloadable today: [server] log_level, the [stop] criteria, and [security]
+ * authorized_workers, whose file is read again on every reload (its content changes, not its
+ * path): pd_config_validate() has already checked it, so a broken file refuses the whole
+ * reload, and the ZAP handler swaps in the new list after pd_config_apply_reloadable(). */
 #include <config.h>
 #include "reload.h"
 
@@ -15,6 +16,7 @@
 #include "error.h"
 #include "log.h"
 #include "notify.h"
+#include "zap.h"
 
 typedef struct diff_ctx {
     unsigned applied;
@@ -99,6 +101,13 @@ int pd_reload(pd_daemon_t *d)
         goto out;
     }
     pd_log_set_level(d->cfg.log_level + PD_LOG_ERR);
+    /* Validated above; only a file changed in between can fail here (the old keys stay). */
+    bool keys_changed = false;
+    rc = pd_zap_reload(d, &keys_changed);
+    if (rc != 0) {
+        goto out;
+    }
+    dc.applied += keys_changed ? 1 : 0;
     if (dc.applied == 0 && dc.need_restart == 0) {
         pd_log_info("reload: nothing changed");
     } else {

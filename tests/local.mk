@@ -112,3 +112,20 @@ EXTRA_DIST += tests/integration/notify.test tests/integration/reload.test \
 	tests/integration/systemd_units.test tests/integration/man_reference.test \
 	tests/integration/notify_listen.py tests/integration/mdwe_exec.py \
 	tests/integration/syscalls_allowed.py
+# --- data transfer (issue 4 item 7): a worker without the data fetches it, caches it, reuses it ---
+check_PROGRAMS += tests/integration/fetchprobe
+tests_integration_fetchprobe_SOURCES = tests/integration/fetchprobe.c
+tests_integration_fetchprobe_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
+tests_integration_fetchprobe_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS)
+tests_integration_fetchprobe_LDADD = worker/libpdclient.la common/libpdcommon.la $(ZMQ_LIBS)
+TESTS += tests/integration/data_fetch.test
+EXTRA_DIST += tests/integration/data_fetch.test
+# --- simulated clock (issue 5 item 3): paramd-sim, its timing oracles and repeatability ---
+check_PROGRAMS += tests/unit/check_sim
+TESTS += tests/unit/check_sim tests/integration/sim.test
+tests_unit_check_sim_CFLAGS = $(unit_cflags) $(UV_CFLAGS) $(ZMQ_CFLAGS)
+tests_unit_check_sim_LDADD = server/libpdserver.la $(CHECK_LIBS)
+EXTRA_DIST += tests/integration/sim.test
+# --- CURVE encryption and authentication (issue 4): paramctl keygen, ZAP allowlist, SIGHUP ---
+TESTS += tests/integration/curve.test
+EXTRA_DIST += tests/integration/curve.test

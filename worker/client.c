@@ -12,13 +12,19 @@
 #include <zmq.h>
 
 #include "client_internal.h"
+#include "curve.h"
 #include "error.h"
 #include "rng.h"
 #include "clock.h"
 
+_Static_assert(PD_CLIENT_EAUTH == PD_EUNAUTH, "paramd/client.h: PD_CLIENT_EAUTH is PD_EUNAUTH");
+
 struct pd_client {
     void *ctx;
     void *sock;
+    void *mon;          /* PAIR receiving the DEALER's handshake events (ZMQ monitor) */
+    int hs_failure;     /* last handshake failure seen: 0, PD_EUNAUTH or -EPROTO */
+    char *endpoint;     /* to connect again after a failed handshake */
     char rid[33];
     uint64_t next_request;
     uint32_t worker_id;
@@ -37,7 +43,117 @@ static void random_id(char *out, size_t len)
     snprintf(out, len, "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
 }
 
-int pd_client_open(pd_client_t **out, const char *endpoint)
+/* CURVE client options on sock, when opts has keys; -EINVAL for partial or malformed keys. */
+static int set_curve(void *sock, const pd_client_opts_t *opts)
+{
+    const char *k[3];
+
+    if (opts == NULL) {
+        return 0;
+    }
+    k[0] = opts->server_public_key;
+    k[1] = opts->client_public_key;
+    k[2] = opts->client_secret_key;
+    if (k[0] == NULL && k[1] == NULL && k[2] == NULL) {
+        return 0;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (k[i] == NULL || !pd_curve_key_valid(k[i], strlen(k[i]))) {
+            return -EINVAL;
+        }
+    }
+    if (!zmq_has("curve")) {
+        return -ENOTSUP;
+    }
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, k[0], PD_CURVE_KEY_LEN + 1) != 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, k[1], PD_CURVE_KEY_LEN + 1) != 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, k[2], PD_CURVE_KEY_LEN + 1) != 0) {
+        return -zmq_errno();
+    }
+    return 0;
+}
+
+/* Watch the handshake, so that a refused key reads as such instead of as a silent server.
+ * Only handshake events are asked for: a few per connection attempt, read at every HELLO. */
+static int open_monitor(pd_client_t *c)
+{
+    char ep[64];
+
+    snprintf(ep, sizeof(ep), "inproc://pd-client-monitor-%s", c->rid);
+    if (zmq_socket_monitor(c->sock, ep,
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0) {
+        return -zmq_errno();
+    }
+    c->mon = zmq_socket(c->ctx, ZMQ_PAIR);
+    if (c->mon == NULL || zmq_connect(c->mon, ep) != 0) {
+        return -zmq_errno();
+    }
+    return 0;
+}
+
+/* libzmq gives up on an endpoint whose handshake failed (a refused key is a protocol error,
+ * not a connection error, so there is no automatic reconnect): connect again, so that a key
+ * the server admits later (SIGHUP) or a fixed server key are picked up. Called at most once
+ * per HELLO attempt, which paces the retries with the caller's backoff. */
+static void reconnect(pd_client_t *c)
+{
+    zmq_disconnect(c->sock, c->endpoint); /* fails harmlessly when libzmq dropped it already */
+    if (zmq_connect(c->sock, c->endpoint) != 0) {
+        c->hs_failure = -zmq_errno();
+    }
+}
+
+/* Read the queued monitor events (never blocks) and remember the last verdict. */
+static void read_monitor(pd_client_t *c)
+{
+    for (;;) {
+        zmq_msg_t m;
+        uint16_t event = 0;
+        int more = 0;
+        size_t more_len = sizeof(more);
+
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, c->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            return;
+        }
+        if (zmq_msg_size(&m) >= sizeof(event)) {
+            memcpy(&event, zmq_msg_data(&m), sizeof(event));
+        }
+        /* The second frame (the endpoint) is not needed. */
+        while (zmq_getsockopt(c->mon, ZMQ_RCVMORE, &more, &more_len) == 0 && more) {
+            zmq_msg_close(&m);
+            zmq_msg_init(&m);
+            if (zmq_msg_recv(&m, c->mon, 0) < 0) {
+                break;
+            }
+        }
+        zmq_msg_close(&m);
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            c->hs_failure = 0;
+        } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+            c->hs_failure = PD_EUNAUTH;
+        } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+                   event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+            c->hs_failure = -EPROTO;
+        }
+    }
+}
+
+const char *pd_client_mechanism(const pd_client_t *c)
+{
+    int mech = ZMQ_NULL;
+    size_t len = sizeof(mech);
+
+    if (zmq_getsockopt(c->sock, ZMQ_MECHANISM, &mech, &len) != 0) {
+        return "unknown";
+    }
+    return mech == ZMQ_CURVE ? "CURVE" : mech == ZMQ_NULL ? "NULL" : "other";
+}
+
+int pd_client_open(pd_client_t **out, const char *endpoint, const pd_client_opts_t *opts)
 {
     pd_client_t *c = calloc(1, sizeof(*c));
     int linger = 0, one = 1;
@@ -64,6 +180,14 @@ int pd_client_open(pd_client_t **out, const char *endpoint)
         rc = -zmq_errno();
         goto fail;
     }
+    if ((rc = set_curve(c->sock, opts)) != 0 || (rc = open_monitor(c)) != 0) {
+        goto fail;
+    }
+    c->endpoint = strdup(endpoint);
+    if (c->endpoint == NULL) {
+        rc = -ENOMEM;
+        goto fail;
+    }
     if (zmq_connect(c->sock, endpoint) != 0) {
         rc = -zmq_errno();
         goto fail;
@@ -71,12 +195,16 @@ int pd_client_open(pd_client_t **out, const char *endpoint)
     *out = c;
     return 0;
 fail:
+    if (c->mon != NULL) {
+        zmq_close(c->mon);
+    }
     if (c->sock != NULL) {
         zmq_close(c->sock);
     }
     if (c->ctx != NULL) {
         zmq_ctx_term(c->ctx);
     }
+    free(c->endpoint);
     free(c);
     return rc;
 }
@@ -129,10 +257,16 @@ int pd_client_hello(pd_client_t *c, const pd_hello_t *hello, int timeout_ms)
     m.has_hello = true;
     m.hello = *hello;
     c->worker_id = 0;
-    /* With IMMEDIATE the HELLO can only go out once the TCP connection is up: retry. */
+    read_monitor(c);
+    if (c->hs_failure != 0) {
+        reconnect(c);
+    }
+    /* With IMMEDIATE the HELLO can only go out once the connection is up (for CURVE: once
+     * the handshake succeeded): retry, and say why if the handshake keeps failing. */
     while ((rc = pd_client_send_msg(c, &m, NULL, 0)) == -EAGAIN) {
+        read_monitor(c);
         if (pd_clock_mono_ms() >= deadline) {
-            return -ETIMEDOUT;
+            return c->hs_failure != 0 ? c->hs_failure : -ETIMEDOUT;
         }
         nanosleep(&(struct timespec){0, 10000000L}, NULL);
     }
@@ -186,11 +320,17 @@ const char *pd_client_last_reason(const pd_client_t *c)
 PD_EXPORT int pd_client_connect(pd_client_t **out, const char *endpoint, const char *name,
                                 int timeout_ms)
 {
+    return pd_client_connect_opts(out, endpoint, name, timeout_ms, NULL);
+}
+
+PD_EXPORT int pd_client_connect_opts(pd_client_t **out, const char *endpoint, const char *name,
+                                     int timeout_ms, const pd_client_opts_t *opts)
+{
     pd_client_t *c = NULL;
     pd_hello_t h = {0};
     int rc;
 
-    rc = pd_client_open(&c, endpoint);
+    rc = pd_client_open(&c, endpoint, opts);
     if (rc != 0) {
         return rc;
     }
@@ -392,6 +532,17 @@ PD_EXPORT const char *pd_client_strerror(int rc)
     if (rc == PD_ESTATE) {
         return "the server refused the request";
     }
+    if (rc == PD_EUNAUTH) {
+        return "the server refused our CURVE key: its public key is not in the server's "
+               "authorized_workers";
+    }
+    if (rc == -EPROTO) {
+        return "the security handshake failed: the server and this client disagree on CURVE "
+               "(enabled on one side only, or not the server's public key)";
+    }
+    if (rc == -EINVAL) {
+        return "invalid argument (CURVE keys: all three needed, 40-character Z85 each)";
+    }
     return pd_strerror(rc);
 }
 
@@ -409,7 +560,10 @@ PD_EXPORT void pd_client_free(pd_client_t *c)
     /* LINGER 0 would drop the BYE: give it a moment to leave. */
     int linger = 200;
     zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_socket_monitor(c->sock, NULL, 0);
+    zmq_close(c->mon);
     zmq_close(c->sock);
     zmq_ctx_term(c->ctx);
+    free(c->endpoint);
     free(c);
 }

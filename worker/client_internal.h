@@ -7,14 +7,19 @@
 #include "wire.h"
 
 /* Open a DEALER socket with a fresh random routing id (kept for the life of the client, so
- * the server recognises a reconnect) and connect it. No message is sent. */
-int pd_client_open(pd_client_t **out, const char *endpoint);
+ * the server recognises a reconnect) and connect it, with CURVE when opts has keys (opts may
+ * be NULL). No message is sent. */
+int pd_client_open(pd_client_t **out, const char *endpoint, const pd_client_opts_t *opts);
+/* "CURVE" or "NULL": the security mechanism of the connection (ZMQ_MECHANISM). */
+const char *pd_client_mechanism(const pd_client_t *c);
 int pd_client_send_msg(pd_client_t *c, pd_msg_t *m, const pd_wire_frame_t *frames,
                        size_t n_frames);
 /* Wait up to timeout_ms (-1: forever) for one message. -ETIMEDOUT when none came. The
  * caller releases `in` with pd_wire_in_release(). */
 int pd_client_recv_msg(pd_client_t *c, pd_wire_in_t *in, int timeout_ms);
-/* Send HELLO (kv_only or a task worker) and wait for WELCOME; fills the job and worker id. */
+/* Send HELLO (kv_only or a task worker) and wait for WELCOME; fills the job and worker id.
+ * When no connection came up in time because the security handshake failed, returns
+ * PD_EUNAUTH (the server refused our key) or -EPROTO (CURVE mismatch) instead of -ETIMEDOUT. */
 int pd_client_hello(pd_client_t *c, const pd_hello_t *hello, int timeout_ms);
 const pd_job_desc_t *pd_client_job(const pd_client_t *c);
 uint32_t pd_client_worker_id(const pd_client_t *c);

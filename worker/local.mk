@@ -17,8 +17,8 @@ pkgconfigdir = $(libdir)/pkgconfig
 pkgconfig_DATA = worker/libparamd-client.pc
 
 bin_PROGRAMS += worker/paramd-worker
-worker_paramd_worker_SOURCES = worker/main.c worker/worker.c worker/worker.h \
-	worker/task.c worker/task.h
+worker_paramd_worker_SOURCES = worker/main.c worker/worker.c worker/worker.h
+worker_paramd_worker_SOURCES += worker/fetch.c worker/fetch.h
 worker_paramd_worker_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
 worker_paramd_worker_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS)
 worker_paramd_worker_LDADD = worker/libpdclient.la -lpthread

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "curve.h"
 #include "log.h"
 #include "worker.h"
 
@@ -23,18 +24,68 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: paramd-worker --server ENDPOINT [--name NAME] [--data PATH]\n"
-            "                     [--data-dir DIR] [--threads N] [--slowdown X]\n"
+            "                     [--data-dir DIR] [--cache-dir DIR] [--threads N]\n"
+            "                     [--slowdown X]\n"
             "\n"
             "  -s, --server EP        the paramd endpoint, e.g. tcp://server:5555\n"
             "  -n, --name NAME        name shown by the server (default: host name)\n"
             "  -d, --data PATH        the training set here, instead of the job's path\n"
             "  -D, --data-dir DIR     find the job's data files (by base name) in DIR\n"
+            "  -C, --cache-dir DIR    keep copies of the data fetched from the server here\n"
+            "                         (default: $CACHE_DIRECTORY, $XDG_CACHE_HOME/paramd or\n"
+            "                         ~/.cache/paramd)\n"
             "  -t, --threads N        threads per gradient (default 1)\n"
             "  -x, --slowdown X       take X times as long per task (X >= 1), to emulate a\n"
             "                         slower machine\n"
             "      --join-timeout S   give up after S seconds without a server (default: never)\n"
+            "      --server-key KEY   CURVE: the server's public key (Z85, or a file holding\n"
+            "                         it, e.g. server.pub); default $PARAMD_SERVER_KEY\n"
+            "      --key-file FILE    CURVE: this worker's key pair (the .key file of paramctl\n"
+            "                         keygen); default $PARAMD_KEY_FILE\n"
             "  -l, --log-level LEVEL  err, warning, notice, info (default), debug\n"
             "  -h, --help             this help\n");
+}
+
+/* An environment default: unset and empty both mean none. */
+static const char *env_default(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* Resolve --server-key and --key-file into o (keys in the static buffers below). A relative
+ * key file is looked up in $CREDENTIALS_DIRECTORY when systemd set it (LoadCredential=), so
+ * the unit can hand a root-only key to its dynamic user. Returns 0 or an exit code. */
+static int load_security(pd_worker_opts_t *o, const char *server_key, const char *key_file)
+{
+    static char server_pub[PD_CURVE_KEY_LEN + 1];
+    static pd_curve_keypair_t kp;
+    static char cred_path[4096];
+    char err[2048] = "";
+    const char *creds = getenv("CREDENTIALS_DIRECTORY");
+
+    if (server_key == NULL && key_file == NULL) {
+        return 0;
+    }
+    if (server_key == NULL || key_file == NULL) {
+        fprintf(stderr, "paramd-worker: CURVE needs both --server-key and --key-file (or "
+                        "PARAMD_SERVER_KEY and PARAMD_KEY_FILE)\n");
+        return PD_WORKER_EXIT_USAGE;
+    }
+    if (key_file[0] != '/' && creds != NULL && creds[0] != '\0') {
+        snprintf(cred_path, sizeof(cred_path), "%s/%s", creds, key_file);
+        key_file = cred_path;
+    }
+    if (pd_curve_load_public(server_key, server_pub, err, sizeof(err)) != 0 ||
+        pd_curve_load_keypair(key_file, &kp, err, sizeof(err)) != 0) {
+        fprintf(stderr, "paramd-worker: %s", err);
+        return PD_WORKER_EXIT_USAGE;
+    }
+    o->server_key = server_pub;
+    o->public_key = kp.pub;
+    o->secret_key = kp.sec;
+    o->key_file = key_file;
+    return 0;
 }
 
 static int parse_number(const char *opt, const char *text, double lo, double hi, double *out)
@@ -57,10 +108,13 @@ int main(int argc, char **argv)
         {"name", required_argument, NULL, 'n'},
         {"data", required_argument, NULL, 'd'},
         {"data-dir", required_argument, NULL, 'D'},
+        {"cache-dir", required_argument, NULL, 'C'},
         {"threads", required_argument, NULL, 't'},
         {"slowdown", required_argument, NULL, 'x'},
         {"join-timeout", required_argument, NULL, 'J'},
         {"log-level", required_argument, NULL, 'l'},
+        {"server-key", required_argument, NULL, 'K'},
+        {"key-file", required_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -68,10 +122,12 @@ int main(int argc, char **argv)
     struct sigaction sa;
     double v;
     int c, level = PD_LOG_INFO;
+    const char *server_key = env_default("PARAMD_SERVER_KEY");
+    const char *key_file = env_default("PARAMD_KEY_FILE");
 
     o.threads = 1;
     o.slowdown = 1.0;
-    while ((c = getopt_long(argc, argv, "s:n:d:D:t:x:l:h", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:n:d:D:C:t:x:l:h", long_opts, NULL)) != -1) {
         switch (c) {
         case 's':
             o.server = optarg;
@@ -84,6 +140,9 @@ int main(int argc, char **argv)
             break;
         case 'D':
             o.data_dir = optarg;
+            break;
+        case 'C':
+            o.cache_dir = optarg;
             break;
         case 't':
             if (parse_number("--threads", optarg, 1, 64, &v) != 0) {
@@ -110,6 +169,12 @@ int main(int argc, char **argv)
                 return PD_WORKER_EXIT_USAGE;
             }
             break;
+        case 'K':
+            server_key = optarg;
+            break;
+        case 'k':
+            key_file = optarg;
+            break;
         case 'h':
             usage(stdout);
             return PD_WORKER_EXIT_OK;
@@ -123,6 +188,10 @@ int main(int argc, char **argv)
                 o.server == NULL ? "--server ENDPOINT is required" : "unexpected argument");
         usage(stderr);
         return PD_WORKER_EXIT_USAGE;
+    }
+    c = load_security(&o, server_key, key_file);
+    if (c != 0) {
+        return c;
     }
     pd_log_setup("paramd-worker", level);
     memset(&sa, 0, sizeof(sa));

@@ -21,14 +21,17 @@
 #include "client_internal.h"
 #include "clock.h"
 #include "error.h"
+#include "fetch.h"
 #include "log.h"
-#include "task.h"
+#include "compute.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+#define JOIN_AGAIN (-1) /* join_once(): the server was lost while loading; say HELLO again */
 
 typedef struct worker {
     const pd_worker_opts_t *o;
+    volatile sig_atomic_t *stop;
     pd_client_t *client;
     pd_hello_t hello;
     /* the loaded job */
@@ -72,40 +75,73 @@ static void resolve_path(const worker_t *w, const char *job_path, bool is_train,
     }
 }
 
-static int load_one(worker_t *w, const pd_job_desc_t *j, const char *path, const char *labels,
-                    size_t n_features, uint64_t want_fp, const char *what, pd_data_t **out)
+static int run_with_heartbeats(worker_t *w, int (*fn)(void *), void *arg);
+static void heartbeat_if_due(worker_t *w);
+
+/* What pd_data_load needs besides the paths: the job's format, features and max_samples. */
+typedef struct set_loader {
+    worker_t *w;
+    const pd_job_desc_t *j;
+    size_t n_features;
+} set_loader_t;
+
+typedef struct set_load_call {
+    const set_loader_t *l;
+    const char *path, *labels;
+    pd_data_t **out;
+    char *err;
+    size_t errlen;
+} set_load_call_t;
+
+static int set_load_run(void *arg)
 {
     static const pd_data_format_t formats[] = {PD_DATA_AUTO, PD_DATA_LIBSVM, PD_DATA_IDX, PD_DATA_CSV};
     static const char *const format_names[] = {"auto", "libsvm", "idx", "csv"};
-    char p[PD_WIRE_PATH], l[PD_WIRE_PATH], err[1024] = "";
+    set_load_call_t *c = arg;
     pd_data_opts_t o = {0};
-    uint64_t fp;
-    int rc;
 
-    resolve_path(w, path, strcmp(what, "training") == 0, p, sizeof(p));
-    resolve_path(w, labels, false, l, sizeof(l));
     for (size_t i = 0; i < 4; i++) {
-        if (strcmp(j->data_format, format_names[i]) == 0) {
+        if (strcmp(c->l->j->data_format, format_names[i]) == 0) {
             o.format = formats[i];
         }
     }
-    o.labels_path = l[0] != '\0' ? l : NULL;
-    o.n_features = n_features;
-    o.max_samples = (size_t)j->max_samples;
-    rc = pd_data_load(out, p, &o, err, sizeof(err));
-    if (rc != 0) {
-        pd_log_err("cannot load the %s set %s: %s", what, p, err[0] ? err : pd_strerror(rc));
-        return rc;
-    }
-    fp = pd_data_fingerprint(*out);
-    if (fp != want_fp) {
-        pd_log_err("the %s set %s is not the job's data: fingerprint %016" PRIx64
-                   ", the server's is %016" PRIx64 " (a different file or version? use --data "
-                   "or --data-dir to point at the server's copy)",
-                   what, p, fp, want_fp);
-        return PD_EFINGERPRINT;
-    }
-    return 0;
+    o.labels_path = c->labels;
+    o.n_features = c->l->n_features;
+    o.max_samples = (size_t)c->l->j->max_samples;
+    return pd_data_load(c->out, c->path, &o, c->err, c->errlen);
+}
+
+/* pd_fetch_env_t hooks. Loading a large set can outlast worker_timeout: it runs on a helper
+ * thread while this one heartbeats. */
+static int set_load_hook(void *arg, const char *path, const char *labels, pd_data_t **out,
+                         char *err, size_t errlen)
+{
+    set_load_call_t c = {arg, path, labels, out, err, errlen};
+    return run_with_heartbeats(((set_loader_t *)arg)->w, set_load_run, &c);
+}
+
+static void set_idle_hook(void *arg)
+{
+    heartbeat_if_due(((set_loader_t *)arg)->w);
+}
+
+/* Load one set and check its fingerprint; a worker without the job's copy gets the server's
+ * (fetch.c: the local path, then the cache, then a download). */
+static int load_one(worker_t *w, const pd_job_desc_t *j, const char *path, const char *labels,
+                    size_t n_features, uint64_t want_fp, const char *what, pd_data_t **out)
+{
+    bool train = strcmp(what, "training") == 0;
+    char p[PD_WIRE_PATH], l[PD_WIRE_PATH];
+    set_loader_t ld = {w, j, n_features};
+    pd_fetch_env_t env = {w->client, w->o->cache_dir, w->hb_ms, w->timeout_ms, w->stop,
+                          set_idle_hook, set_load_hook, &ld};
+    pd_fetch_set_t set = {what, train ? PD_FILE_TRAIN : PD_FILE_TEST,
+                          train ? PD_FILE_TRAIN_LABELS : PD_FILE_TEST_LABELS,
+                          path, labels, p, l, want_fp};
+
+    resolve_path(w, path, train, p, sizeof(p));
+    resolve_path(w, labels, false, l, sizeof(l));
+    return pd_fetch_set_load(&env, &set, out);
 }
 
 static void unload(worker_t *w)
@@ -243,22 +279,41 @@ static int run_with_heartbeats(worker_t *w, int (*fn)(void *), void *arg)
     return c.rc;
 }
 
-typedef struct load_call {
-    worker_t *w;
-    const pd_job_desc_t *j;
-} load_call_t;
-
-static int load_job_call(void *arg)
+/* A failed CURVE handshake would otherwise look like a silent server: say what to check, at
+ * the first failure and then once a minute while it lasts. */
+#define SECURITY_HINT_EVERY_MS 60000
+static void security_hint(const worker_t *w, int rc, uint64_t *last_ms)
 {
-    load_call_t *c = arg;
-    return load_job(c->w, c->j);
+    uint64_t now = pd_clock_mono_ms();
+
+    if (*last_ms != 0 && now - *last_ms < SECURITY_HINT_EVERY_MS) {
+        return;
+    }
+    *last_ms = now;
+    if (rc == PD_EUNAUTH) {
+        pd_log_warn("cannot get a welcome from %s: the server refused our CURVE key %s; add "
+                    "it (the .pub file next to %s) to the server's authorized_workers and "
+                    "reload paramd (SIGHUP); retrying",
+                    w->o->server, w->o->public_key != NULL ? w->o->public_key : "?",
+                    w->o->key_file != NULL ? w->o->key_file : "our key pair");
+    } else if (w->o->server_key == NULL) {
+        pd_log_warn("cannot get a welcome from %s: the security handshake failed; the server "
+                    "probably requires CURVE: give --server-key and --key-file; retrying",
+                    w->o->server);
+    } else {
+        pd_log_warn("cannot get a welcome from %s: the CURVE handshake failed; check that "
+                    "--server-key is the server's public key and that the server has "
+                    "[security] server_key_file; retrying",
+                    w->o->server);
+    }
 }
 
-/* JOIN until WELCOME, then load and say READY. Returns 0 or an exit code. */
-static int join(worker_t *w, volatile sig_atomic_t *stop)
+/* JOIN until WELCOME, then load and say READY. Returns 0, an exit code, or JOIN_AGAIN. */
+static int join_once(worker_t *w, volatile sig_atomic_t *stop)
 {
     uint64_t backoff = BACKOFF_MIN_MS;
     uint64_t started = pd_clock_mono_ms();
+    uint64_t hint_ms = 0;
     pd_msg_t ready;
     int rc;
 
@@ -272,10 +327,16 @@ static int join(worker_t *w, volatile sig_atomic_t *stop)
             *stop = 1; /* the job is over: nothing to rejoin */
             return PD_WORKER_EXIT_OK;
         }
+        if (rc == PD_EUNAUTH || rc == -EPROTO) {
+            security_hint(w, rc, &hint_ms);
+        }
         if (w->o->join_timeout_ms > 0 &&
             pd_clock_mono_ms() - started > (uint64_t)w->o->join_timeout_ms) {
-            pd_log_err("no answer from %s for %d ms; giving up", w->o->server,
-                       w->o->join_timeout_ms);
+            pd_log_err("no welcome from %s within the join timeout (%d ms); giving up%s",
+                       w->o->server, w->o->join_timeout_ms,
+                       rc == PD_EUNAUTH || rc == -EPROTO ? ": the security handshake failed "
+                                                           "(see above)"
+                                                         : "");
             return PD_WORKER_EXIT_NO_SERVER;
         }
         pd_log_debug("no welcome from %s yet (%s); retrying in %" PRIu64 " ms", w->o->server,
@@ -286,12 +347,20 @@ static int join(worker_t *w, volatile sig_atomic_t *stop)
         return PD_WORKER_EXIT_OK;
     }
     const pd_job_desc_t *j = pd_client_job(w->client);
-    pd_log_info("joined %s as worker %" PRIu32, w->o->server, pd_client_worker_id(w->client));
+    pd_log_info("joined %s as worker %" PRIu32 " (security: %s)", w->o->server,
+                pd_client_worker_id(w->client), pd_client_mechanism(w->client));
     w->hb_ms = j->heartbeat_interval_ms > 0 ? j->heartbeat_interval_ms : 1000;
     w->timeout_ms = j->worker_timeout_ms > 0 ? j->worker_timeout_ms : 10000;
-    load_call_t lc = {w, j};
-    /* Loading a large set can outlast worker_timeout: heartbeat meanwhile. */
-    rc = run_with_heartbeats(w, load_job_call, &lc);
+    /* On this thread, which owns the socket: a missing set is fetched over it (fetch.c), and
+     * the loads themselves heartbeat from a helper thread. */
+    rc = load_job(w, j);
+    if (rc != 0 && *stop) {
+        return PD_WORKER_EXIT_OK; /* SIGTERM, or the job ended, during a download */
+    }
+    if (rc == PD_EUNKNOWN_WORKER || rc == PD_ETIMEOUT) {
+        pd_log_notice("lost the server while fetching the data; rejoining");
+        return JOIN_AGAIN;
+    }
     if (rc != 0) {
         pd_msg_t bye;
         pd_msg_init(&bye, PD_MSG_BYE);
@@ -304,6 +373,15 @@ static int join(worker_t *w, volatile sig_atomic_t *stop)
     rc = send(w, &ready, NULL, 0);
     w->last_heard_ms = pd_clock_mono_ms();
     return rc == 0 ? 0 : PD_WORKER_EXIT_FAILURE;
+}
+
+static int join(worker_t *w, volatile sig_atomic_t *stop)
+{
+    int code;
+
+    while ((code = join_once(w, stop)) == JOIN_AGAIN) {
+    }
+    return code;
 }
 
 typedef struct task_call {
@@ -422,6 +500,7 @@ int pd_worker_run(const pd_worker_opts_t *o, volatile sig_atomic_t *stop)
     int rc;
 
     w.o = o;
+    w.stop = stop;
     snprintf(w.hello.name, sizeof(w.hello.name), "%s", o->name != NULL ? o->name : "");
     gethostname(w.hello.host, sizeof(w.hello.host) - 1);
     if (w.hello.name[0] == '\0') {
@@ -431,7 +510,8 @@ int pd_worker_run(const pd_worker_opts_t *o, volatile sig_atomic_t *stop)
     w.hello.threads = o->threads;
     w.hello.slowdown = o->slowdown;
     snprintf(w.hello.software, sizeof(w.hello.software), "paramd-worker %s", PACKAGE_VERSION);
-    rc = pd_client_open(&w.client, o->server);
+    pd_client_opts_t sec = {o->server_key, o->public_key, o->secret_key};
+    rc = pd_client_open(&w.client, o->server, &sec);
     if (rc != 0) {
         pd_log_err("cannot connect to %s: %s", o->server, pd_strerror(rc));
         return PD_WORKER_EXIT_USAGE;

@@ -11,9 +11,15 @@ typedef struct pd_worker_opts {
     const char *name;       /* NULL: host name */
     const char *data;       /* overrides the job's training set path */
     const char *data_dir;   /* look for the job's files (by base name) here */
+    const char *cache_dir;  /* copies fetched from the server (NULL: fetch.c's default) */
     unsigned threads;
     double slowdown;        /* >= 1: sleep (slowdown - 1) x compute time after each task */
     int join_timeout_ms;    /* give up when no server answers for this long (0: never) */
+    /* CURVE (all three, Z85) or none: the server's public key and our key pair. */
+    const char *server_key;
+    const char *public_key;
+    const char *secret_key;
+    const char *key_file;   /* where public_key came from, for the hint about refused keys */
 } pd_worker_opts_t;
 
 /* Exit codes of paramd-worker (documented in paramd-worker(1)). */

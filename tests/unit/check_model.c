@@ -13,6 +13,7 @@
 
 #include "error.h"
 #include "model_internal.h"
+#include "quad.h"
 #include "rng.h"
 
 enum label_kind { LAB_01, LAB_PM, LAB_CLASS, LAB_REAL };
@@ -760,6 +761,139 @@ START_TEST(test_mask_and_names)
 }
 END_TEST
 
+/* ---- the synthetic quadratic of ALGORITHMS.md §3.8 (quad.h): §6.5 #1, #2, #7 and its exact
+ * minimiser. noise = 2 makes many components nonconvex while the mean stays mu-convex. ---- */
+
+static pd_data_t *quad_fixture(pd_model_t *m, size_t dim)
+{
+    pd_quad_params_t q = {.dim = dim, .m = 30, .noise = 2.0, .mu = 1e-3, .seed = 11};
+    pd_data_t *d = NULL;
+    char err[128];
+
+    ck_assert_int_eq(pd_quad_generate(&d, &q), 0);
+    ck_assert_int_eq(pd_model_bind_quadratic(m, d, dim, err, sizeof(err)), 0);
+    ck_assert_uint_eq(m->dim, dim);
+    return d;
+}
+
+START_TEST(test_quad_grad_hvp_fd)
+{
+    const size_t dim = 12;
+    const uint32_t idx[] = {0, 3, 3, 7, 29, 15};
+    const size_t n = sizeof(idx) / sizeof(idx[0]);
+    pd_model_t m;
+    pd_data_t *d = quad_fixture(&m, dim);
+    double *x = vec_new(dim), *g = vec_new(dim), *gp = vec_new(dim), *gm = vec_new(dim);
+    double *v = vec_new(dim), *u = vec_new(dim), *hv = vec_new(dim), *hu = vec_new(dim);
+    double *fd = vec_new(dim);
+    double loss, lp, lm;
+
+    random_vec(5, x, dim, 1.0);
+    random_vec(6, v, dim, 1.0);
+    random_vec(7, u, dim, 1.0);
+    ck_assert_int_eq(pd_model_grad_sum(&m, d, x, idx, n, g, &loss), 0);
+    /* Gradient: central differences of the loss, eps = 1e-6, 1e-6 relative to max |g|. */
+    for (size_t k = 0; k < dim; k++) {
+        double keep = x[k];
+        x[k] = keep + 1e-6;
+        ck_assert_int_eq(pd_model_loss_sum(&m, d, x, idx, n, &lp), 0);
+        x[k] = keep - 1e-6;
+        ck_assert_int_eq(pd_model_loss_sum(&m, d, x, idx, n, &lm), 0);
+        x[k] = keep;
+        fd[k] = (lp - lm) / 2e-6;
+    }
+    ck_assert_double_le(max_diff(fd, g, dim), 1e-6 * fmax(1.0, max_abs(g, dim)));
+    /* HVP: central difference of the gradient along v, eps = 1e-5, 1e-6 relative. */
+    for (size_t k = 0; k < dim; k++) {
+        u[k] = x[k] + 1e-5 * v[k];
+        fd[k] = x[k] - 1e-5 * v[k];
+    }
+    ck_assert_int_eq(pd_model_grad_sum(&m, d, u, idx, n, gp, &lp), 0);
+    ck_assert_int_eq(pd_model_grad_sum(&m, d, fd, idx, n, gm, &lm), 0);
+    ck_assert_int_eq(pd_model_hvp_sum(&m, d, x, v, idx, n, hv), 0);
+    for (size_t k = 0; k < dim; k++) {
+        fd[k] = (gp[k] - gm[k]) / 2e-5;
+    }
+    ck_assert_double_le(max_diff(fd, hv, dim), 1e-6 * fmax(1.0, max_abs(hv, dim)));
+    /* Symmetry: u^T H v = v^T H u to 1e-10 relative. */
+    random_vec(7, u, dim, 1.0);
+    ck_assert_int_eq(pd_model_hvp_sum(&m, d, x, u, idx, n, hu), 0);
+    ck_assert_double_le(fabs(dot(u, hv, dim) - dot(v, hu, dim)),
+                        1e-10 * fmax(1.0, fabs(dot(u, hv, dim))));
+    free(x), free(g), free(gp), free(gm), free(v), free(u), free(hv), free(hu), free(fd);
+    pd_data_free(d);
+}
+END_TEST
+
+START_TEST(test_quad_partition_and_solve)
+{
+    const size_t dim = 9;
+    pd_model_t m;
+    pd_data_t *d = quad_fixture(&m, dim);
+    double *x = vec_new(dim), *g = vec_new(dim), *parts = vec_new(dim), *xs = vec_new(dim);
+    uint32_t all[30];
+    double loss, fstar, f0, L;
+    uint64_t correct;
+
+    for (uint32_t j = 0; j < 30; j++) {
+        all[j] = j;
+    }
+    /* §6.5 #7: per-sample gradients sum to the batch gradient (1e-12 relative). */
+    random_vec(9, x, dim, 1.0);
+    ck_assert_int_eq(pd_model_grad_sum(&m, d, x, all, 30, g, &loss), 0);
+    for (uint32_t j = 0; j < 30; j++) {
+        ck_assert_int_eq(pd_model_grad_sum(&m, d, x, &all[j], 1, parts, &f0), 0);
+    }
+    ck_assert_double_le(max_diff(parts, g, dim), 1e-12 * max_abs(g, dim));
+    /* The Thomas solve gives a stationary point of the mean and its value is the least seen. */
+    ck_assert_int_eq(pd_quad_solve(&m, d, xs, &fstar), 0);
+    memset(g, 0, dim * sizeof(double));
+    ck_assert_int_eq(pd_model_grad_sum(&m, d, xs, all, 30, g, &loss), 0);
+    ck_assert_double_le(max_abs(g, dim) / 30.0, 1e-9);
+    ck_assert_double_eq_tol(loss / 30.0, fstar, 1e-12);
+    pd_quad_start(dim, x);
+    ck_assert_double_eq(x[0], 3.0);
+    ck_assert_int_eq(pd_model_eval_range(&m, d, x, 0, 30, &f0, &correct), 0);
+    ck_assert_double_lt(fstar, f0 / 30.0);
+    ck_assert_uint_eq(correct, 0);
+    /* L bounds every Rayleigh quotient of the mean Hessian; mu is its smallest (1e-3). */
+    L = pd_model_lipschitz(&m, d);
+    random_vec(10, x, dim, 1.0);
+    memset(g, 0, dim * sizeof(double));
+    ck_assert_int_eq(pd_model_hvp_sum(&m, d, xs, x, all, 30, g), 0);
+    ck_assert_double_le(dot(x, g, dim) / 30.0, L * dot(x, x, dim) * (1 + 1e-12));
+    ck_assert_double_ge(dot(x, g, dim) / 30.0, 1e-3 * dot(x, x, dim) * (1 - 1e-9));
+    /* Bound as a model and masked as one: all coordinates regularised, no bias. */
+    pd_model_bias_mask(&m, parts);
+    for (size_t k = 0; k < dim; k++) {
+        ck_assert_double_eq(parts[k], 1.0);
+    }
+    ck_assert_str_eq(pd_model_kind_name(PD_MODEL_QUADRATIC), "quadratic");
+    ck_assert_int_eq(pd_model_kind_parse("quadratic"), PD_MODEL_QUADRATIC);
+    free(x), free(g), free(parts), free(xs);
+    pd_data_free(d);
+}
+END_TEST
+
+START_TEST(test_quad_generate_checks)
+{
+    pd_quad_params_t q = {.dim = 4, .m = 5, .noise = 0.5, .mu = 1e-6, .seed = 3};
+    pd_data_t *a = NULL, *b = NULL;
+    pd_model_t m;
+    char err[128];
+
+    ck_assert_int_eq(pd_quad_generate(&a, &q), 0);
+    ck_assert_int_eq(pd_quad_generate(&b, &q), 0);
+    ck_assert_uint_eq(pd_data_fingerprint(a), pd_data_fingerprint(b)); /* same seed, same sum */
+    ck_assert_int_eq(pd_model_bind_quadratic(&m, a, 0, err, sizeof(err)), PD_EDATA);
+    ck_assert_int_eq(pd_model_bind(&m, PD_MODEL_QUADRATIC, a, 0, false, err, sizeof(err)), -EINVAL);
+    q.m = 0;
+    ck_assert_int_eq(pd_quad_generate(&b, &q), -EINVAL);
+    pd_data_free(a);
+    pd_data_free(b);
+}
+END_TEST
+
 static Suite *model_suite(void)
 {
     Suite *s = suite_create("model");
@@ -785,6 +919,9 @@ static Suite *model_suite(void)
     tcase_add_test(tc, test_bind);
     tcase_add_test(tc, test_lipschitz);
     tcase_add_test(tc, test_mask_and_names);
+    tcase_add_test(tc, test_quad_grad_hvp_fd);
+    tcase_add_test(tc, test_quad_partition_and_solve);
+    tcase_add_test(tc, test_quad_generate_checks);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -88,6 +88,11 @@ static void fill_msg(pd_msg_t *m, pd_msg_type_t type, pd_job_desc_t *job)
     fill_str(m->reason, PD_WIRE_STR - 1, 'r');
     m->not_modified = true;
     m->learning_rate = 1e-3;
+    m->data_file = PD_FILE_TEST_LABELS;
+    m->data_offset = UINT64_MAX - 3;
+    m->data_length = 1u << 20;
+    m->data_size = 1ULL << 40;
+    m->data_crc32 = 0xdeadbeefu;
     m->has_hello = true;
     fill_str(m->hello.name, PD_WIRE_STR - 1, 'n');
     snprintf(m->hello.host, sizeof(m->hello.host), "host.example");
@@ -264,7 +269,8 @@ START_TEST(test_enum_out_of_range)
     /* Each open proto3 enum: just past the end, far past it, and negative. */
     const int bad_types[] = {0, PD_MSG__COUNT, 1000, -1};
     const int bad_kinds[] = {PD_TASK__COUNT, 77, -1};
-    const int bad_elems[] = {PD_ELEM_U32 + 1, -2};
+    const int bad_elems[] = {PD_ELEM_U8 + 1, -2};
+    const int bad_files[] = {PD_FILE__COUNT, 99, -1};
     const int bad_acks[] = {PD_ACK_REJECTED + 1, -1};
     const int bad_errors[] = {PD_WERR__COUNT, 1 << 20, -5};
 
@@ -283,6 +289,11 @@ START_TEST(test_enum_out_of_range)
         h.elem_type = (Paramd__ElemType)bad_elems[i];
         ck_assert_int_eq(decode_raw(&h, &job), PD_EWIRE);
     }
+    for (size_t i = 0; i < sizeof(bad_files) / sizeof(bad_files[0]); i++) {
+        h = raw_header();
+        h.data_file = (Paramd__DataFile)bad_files[i];
+        ck_assert_int_eq(decode_raw(&h, &job), PD_EWIRE);
+    }
     for (size_t i = 0; i < sizeof(bad_acks) / sizeof(bad_acks[0]); i++) {
         h = raw_header();
         h.ack = (Paramd__AckStatus)bad_acks[i];
@@ -297,7 +308,8 @@ START_TEST(test_enum_out_of_range)
     h = raw_header();
     h.type = (Paramd__MsgType)(PD_MSG__COUNT - 1);
     h.kind = (Paramd__TaskKind)(PD_TASK__COUNT - 1);
-    h.elem_type = (Paramd__ElemType)PD_ELEM_U32;
+    h.elem_type = (Paramd__ElemType)PD_ELEM_U8;
+    h.data_file = (Paramd__DataFile)(PD_FILE__COUNT - 1);
     h.ack = (Paramd__AckStatus)PD_ACK_REJECTED;
     h.error = (Paramd__ErrorCode)(PD_WERR__COUNT - 1);
     ck_assert_int_eq(decode_raw(&h, &job), 0);
@@ -976,6 +988,67 @@ START_TEST(test_all_finite_long)
 }
 END_TEST
 
+/* The data transfer: FETCH names a file and a byte range; DATA carries raw bytes (U8, any
+ * length, odd included) with the file's size and CRC-32, and a frame whose length is not
+ * the declared byte count is flagged like any other. */
+START_TEST(test_fetch_data_round_trip)
+{
+    static pd_wire_in_t in, back;
+    static unsigned char bytes[4097];
+    pd_msg_t m;
+
+    for (size_t i = 0; i < sizeof(bytes); i++) {
+        bytes[i] = (unsigned char)(i * 7 + 1);
+    }
+    pd_msg_init(&m, PD_MSG_FETCH);
+    m.request_id = 12;
+    m.data_file = PD_FILE_TRAIN_LABELS;
+    m.data_offset = 1ULL << 33;
+    m.data_length = 262144;
+    ck_assert_int_eq(pd_wire_send(g_dealer, NULL, 0, &m, NULL, 0, false), 0);
+    ck_assert_int_eq(recv_router(&in, 0), 0);
+    ck_assert_int_eq(in.decode_rc, 0);
+    ck_assert_int_eq(in.msg.type, PD_MSG_FETCH);
+    ck_assert_int_eq(in.msg.data_file, PD_FILE_TRAIN_LABELS);
+    ck_assert_uint_eq(in.msg.data_offset, 1ULL << 33);
+    ck_assert_uint_eq(in.msg.data_length, 262144);
+
+    pd_msg_init(&m, PD_MSG_DATA);
+    m.request_id = 12;
+    m.data_file = PD_FILE_TRAIN_LABELS;
+    m.data_offset = 1ULL << 33;
+    m.data_size = (1ULL << 33) + sizeof(bytes);
+    m.data_crc32 = 0x89abcdefu;
+    m.elem_type = PD_ELEM_U8;
+    m.n_frames = 1;
+    m.frame_counts[0] = sizeof(bytes);
+    pd_wire_frame_t f = {bytes, sizeof(bytes), NULL};
+    ck_assert_int_eq(pd_wire_send(g_router, in.routing_id, in.routing_id_len, &m, &f, 1, false), 0);
+    zmq_pollitem_t it = {g_dealer, 0, ZMQ_POLLIN, 0};
+    ck_assert_int_eq(zmq_poll(&it, 1, 5000), 1);
+    ck_assert_int_eq(pd_wire_recv(g_dealer, false, 0, true, &back), 0);
+    ck_assert_int_eq(back.decode_rc, 0);
+    ck_assert_int_eq(back.frames_rc, 0);
+    ck_assert_int_eq(back.msg.type, PD_MSG_DATA);
+    ck_assert_int_eq(back.msg.elem_type, PD_ELEM_U8);
+    ck_assert_uint_eq(back.msg.data_size, (1ULL << 33) + sizeof(bytes));
+    ck_assert_uint_eq(back.msg.data_crc32, 0x89abcdefu);
+    ck_assert_uint_eq(zmq_msg_size(&back.parts[0]), sizeof(bytes));
+    ck_assert_int_eq(memcmp(zmq_msg_data(&back.parts[0]), bytes, sizeof(bytes)), 0);
+    pd_wire_in_release(&back);
+
+    /* One byte more than declared. */
+    f.len_bytes = sizeof(bytes);
+    m.frame_counts[0] = sizeof(bytes) - 1;
+    ck_assert_int_eq(pd_wire_send(g_router, in.routing_id, in.routing_id_len, &m, &f, 1, false), 0);
+    pd_wire_in_release(&in);
+    ck_assert_int_eq(zmq_poll(&it, 1, 5000), 1);
+    ck_assert_int_eq(pd_wire_recv(g_dealer, false, 0, true, &back), 0);
+    ck_assert_int_eq(back.frames_rc, PD_EWIRE);
+    pd_wire_in_release(&back);
+}
+END_TEST
+
 static Suite *wire_suite(void)
 {
     Suite *s = suite_create("wire");
@@ -1013,6 +1086,7 @@ static Suite *wire_suite(void)
     tcase_add_test(sock, test_unaligned_frame_socket);
     tcase_add_test(sock, test_send_refuses_bad_header);
     tcase_add_test(sock, test_tcp_zero_copy);
+    tcase_add_test(sock, test_fetch_data_round_trip);
     suite_add_tcase(s, sock);
     return s;
 }

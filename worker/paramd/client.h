@@ -49,6 +49,26 @@ typedef struct pd_client_ack {
  * Returned: *out, free with pd_client_free(). */
 PD_EXPORT int pd_client_connect(pd_client_t **out, const char *endpoint, const char *name,
                                 int timeout_ms);
+/* Security of pd_client_connect_opts(): with all three keys set, the connection uses CURVE
+ * (encrypted; the server admits only public keys listed in its [security]
+ * authorized_workers); with all three NULL it is plain, like pd_client_connect(). Keys are
+ * libzmq's 40-character Z85 text, as `paramctl keygen` writes them (PREFIX.key holds the
+ * client's pair, the server's PREFIX.pub its public key). The strings are copied. */
+typedef struct pd_client_opts {
+    const char *server_public_key;
+    const char *client_public_key;
+    const char *client_secret_key;
+} pd_client_opts_t;
+
+/* pd_client_connect() with options (opts may be NULL). Beyond its errors: -EINVAL for a key
+ * that is not Z85 or only some keys set; PD_CLIENT_EAUTH when the server refused our key;
+ * -EPROTO when the security handshake failed (CURVE on one side only, or a wrong server key).
+ * pd_client_strerror() says what to check. */
+PD_EXPORT int pd_client_connect_opts(pd_client_t **out, const char *endpoint, const char *name,
+                                     int timeout_ms, const pd_client_opts_t *opts);
+/* The code of a refused key (equal to paramd's PD_EUNAUTH). */
+#define PD_CLIENT_EAUTH (-992)
+
 /* Number of keys (parameters) of the job, and its id. */
 PD_EXPORT uint64_t pd_client_dim(const pd_client_t *c);
 PD_EXPORT uint64_t pd_client_job_id(const pd_client_t *c);

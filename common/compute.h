@@ -1,8 +1,9 @@
-/* task.h - what a worker computes: the gradient sum over a task's minibatch (drawn from the
- * task seed, split over threads), and evaluation over sample ranges. Pure computation on
- * borrowed data; no sockets. */
-#ifndef PD_WORKER_TASK_H
-#define PD_WORKER_TASK_H
+/* compute.h - what a task computes: the gradient sum over a task's minibatch (drawn from the
+ * task seed, split over threads), gradient differences, and evaluation over sample ranges.
+ * Pure computation on borrowed data; no sockets. Shared by paramd-worker and the simulated
+ * workers of paramd-sim (server/sim.c), so both compute the same bits. */
+#ifndef PD_COMMON_COMPUTE_H
+#define PD_COMMON_COMPUTE_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
-/* task.c - see task.h. */
+/* compute.c - see compute.h. */
 #include <config.h>
-#include "task.h"
+#include "compute.h"
 
 #include <errno.h>
 #include <pthread.h>
