@@ -24,7 +24,7 @@
 #include "method.h"
 #include "progress.h"
 #include "reload.h"
-#include "sched.h"
+#include "scheduler.h"
 #include "serve.h"
 #include "status_http.h"
 #include "zap.h"

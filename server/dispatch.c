@@ -10,7 +10,7 @@
 #include "kv.h"
 #include "log.h"
 #include "method.h"
-#include "sched.h"
+#include "scheduler.h"
 #include "serve.h"
 
 static void reply_welcome(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *req)

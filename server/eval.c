@@ -7,7 +7,7 @@
 
 #include "error.h"
 #include "log.h"
-#include "sched.h"
+#include "scheduler.h"
 
 enum { PIECE_PENDING = 0, PIECE_ASSIGNED = 1, PIECE_DONE = 2 };
 

@@ -4,7 +4,7 @@ server_libpdserver_la_SOURCES = \
 	server/daemon.c server/daemon.h \
 	server/job.c \
 	server/dispatch.c \
-	server/sched.c server/sched.h \
+	server/scheduler.c server/scheduler.h \
 	server/eval.c \
 	server/kv.c server/kv.h \
 	server/session.c server/session.h \

@@ -7,7 +7,7 @@
 
 #include "method.h"
 #include "rng.h"
-#include "sched.h"
+#include "scheduler.h"
 
 static int async_init(pd_daemon_t *d)
 {

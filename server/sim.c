@@ -17,7 +17,7 @@
 #include "method.h"
 #include "quad.h"
 #include "rng.h"
-#include "sched.h"
+#include "scheduler.h"
 
 typedef struct sim_worker {
     char rid[24];
@@ -199,7 +199,7 @@ static int run_task(pd_sim_t *sim, sim_worker_t *w, const pd_msg_t *m,
         pd_log_err("sim: a second task for busy worker %s", w->rid);
         return PD_ESTATE;
     }
-    /* The daemon omits x when the worker holds that version already (sched.c). Snapshots
+    /* The daemon omits x when the worker holds that version already (scheduler.c). Snapshots
      * are immutable and reference-counted: keep a reference instead of a copy. */
     for (size_t i = 0; i < n_frames && i < 2; i++) {
         pd_buf_t **keep = i == 0 ? &w->xb : &w->yb;

@@ -1,6 +1,6 @@
-/* sched.c - see sched.h. Loop thread only. */
+/* scheduler.c - see scheduler.h. Loop thread only. */
 #include <config.h>
-#include "sched.h"
+#include "scheduler.h"
 
 #include "error.h"
 #include "method.h"

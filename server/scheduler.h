@@ -1,8 +1,8 @@
-/* sched.h - hands tasks to workers: an idle worker first takes a pending evaluation piece,
+/* scheduler.h - hands tasks to workers: an idle worker first takes a pending evaluation piece,
  * otherwise the method decides. Sends TASK messages with a parameter snapshot only when the
  * worker does not already hold that version. */
-#ifndef PD_SERVER_SCHED_H
-#define PD_SERVER_SCHED_H
+#ifndef PD_SERVER_SCHEDULER_H
+#define PD_SERVER_SCHEDULER_H
 
 #include "daemon.h"
 
