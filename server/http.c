@@ -158,9 +158,10 @@ int pd_http_route(pd_http_method_t method, const char *url, bool read_only,
         pd_http_method_t method;
         bool read_only_ok;
     } table[] = {
-        {"/", PD_ROUTE_DASHBOARD, PD_HTTP_GET, false},
+        /* The TCP endpoint is what a browser can reach: it shows everything, changes nothing. */
+        {"/", PD_ROUTE_DASHBOARD, PD_HTTP_GET, true},
         {"/status", PD_ROUTE_STATUS, PD_HTTP_GET, true},
-        {"/workers", PD_ROUTE_WORKERS, PD_HTTP_GET, false},
+        {"/workers", PD_ROUTE_WORKERS, PD_HTTP_GET, true},
         {"/metrics", PD_ROUTE_METRICS, PD_HTTP_GET, true},
         {"/checkpoint", PD_ROUTE_CHECKPOINT, PD_HTTP_POST, false},
     };

@@ -440,7 +440,7 @@ const char pd_render_dashboard_html[] =
     " var c=document.getElementById('chart'),g=c.getContext('2d'),W=c.width,H=c.height;\n"
     " var L=60,R=60,T=20,B=30;g.clearRect(0,0,W,H);g.strokeStyle='#999';g.strokeRect(L,T,W-L-R,H-T-B);\n"
     " g.fillStyle='#222';g.font='12px sans-serif';\n"
-    " var pts=hist.filter(function(p){return p.obj!==null;});\n"
+    " var pts=hist.filter(function(p){return p.obj!==null;});c.setAttribute('data-points',String(pts.length));\n"
     " if(hist.length<1){g.fillText('waiting for data',L+10,T+20);return;}\n"
     " var t0=hist[0].t,t1=Math.max(hist[hist.length-1].t,t0+1);\n"
     " var lo=Infinity,hi=-Infinity;pts.forEach(function(p){lo=Math.min(lo,p.obj);hi=Math.max(hi,p.obj);});\n"

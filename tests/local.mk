@@ -129,3 +129,9 @@ EXTRA_DIST += tests/integration/sim.test
 # --- CURVE encryption and authentication (issue 4): paramctl keygen, ZAP allowlist, SIGHUP ---
 TESTS += tests/integration/curve.test
 EXTRA_DIST += tests/integration/curve.test
+# --- browser: the dashboard in headless Chromium (make check-browser; not in make check) ---
+EXTRA_DIST += tests/browser/dashboard.test
+check-browser: all
+	top_builddir='$(abs_top_builddir)' top_srcdir='$(abs_top_srcdir)' OPENBLAS_NUM_THREADS=1 \
+		$(SHELL) $(srcdir)/tests/browser/dashboard.test
+.PHONY: check-browser

@@ -214,8 +214,10 @@ START_TEST(test_route_read_only)
     ck_assert_int_eq(route(PD_HTTP_POST, "/checkpoint", true, &rt, &id, &allow), 403);
     ck_assert_int_eq(route(PD_HTTP_POST, "/workers/1/evict", true, &rt, &id, &allow), 403);
     ck_assert_int_eq(route(PD_HTTP_POST, "/status", true, &rt, &id, &allow), 403);
-    ck_assert_int_eq(route(PD_HTTP_GET, "/workers", true, &rt, &id, &allow), 404);
-    ck_assert_int_eq(route(PD_HTTP_GET, "/", true, &rt, &id, &allow), 404);
+    /* the read-only endpoint serves the dashboard and what it polls, to browsers */
+    ck_assert_int_eq(route(PD_HTTP_GET, "/workers", true, &rt, &id, &allow), 200);
+    ck_assert_int_eq(route(PD_HTTP_GET, "/", true, &rt, &id, &allow), 200);
+    ck_assert_int_eq(route(PD_HTTP_GET, "/nothing", true, &rt, &id, &allow), 404);
     ck_assert_int_eq(route(PD_HTTP_GET, "/workers/1/evict", true, &rt, &id, &allow), 404);
 }
 END_TEST
