@@ -252,9 +252,9 @@ static void print_summary(pd_daemon_t *d)
         const pd_session_t *s = d->sessions.v[i];
         fprintf(stderr,
                 "  worker %" PRIu32 " (%s): applied %" PRIu64 ", dropped %" PRIu64
-                ", tasks %" PRIu64 ", compute %.2f s",
+                ", tasks %" PRIu64 ", samples %" PRIu64 ", compute %.2f s",
                 s->id, s->hello.name, s->grads_applied, s->grads_dropped, s->tasks_done,
-                s->compute_seconds);
+                s->samples, s->compute_seconds);
         if (d->cfg.method == PD_METHOD_SSP) {
             fprintf(stderr, ", clock %" PRIu64, s->clock);
         }

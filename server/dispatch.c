@@ -200,6 +200,9 @@ static void handle_result(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     }
     s->has_task = false;
     s->tasks_done++;
+    if (t.kind != PD_TASK_EVAL) {
+        s->samples += m->n_samples;
+    }
     s->compute_seconds += m->compute_seconds;
     if (t.kind == PD_TASK_EVAL) {
         pd_eval_on_result(d, s, &t, m);

@@ -133,18 +133,49 @@ static void emit_prom(const char *name, pd_metric_type_t type, const char *help,
     pd_render_printf(b, "paramd_%s %s\n", name, prom_value(value, num, sizeof(num)));
 }
 
-static void prom_worker_series(pd_render_buf_t *b, const pd_sessions_t *t, const char *name,
-                               bool applied)
+static double worker_applied(const pd_session_t *s)
+{
+    return (double)s->grads_applied;
+}
+
+static double worker_compute(const pd_session_t *s)
+{
+    return s->compute_seconds;
+}
+
+static double worker_samples(const pd_session_t *s)
+{
+    return (double)s->samples;
+}
+
+/* The per-worker series: one family each, one sample per connected worker; a worker's series
+ * disappear with its session. */
+static const struct {
+    const char *name;
+    const char *help;
+    double (*value)(const pd_session_t *s);
+} worker_series[] = {
+    {"worker_gradients_applied_total", "Gradients of this worker applied to the parameters",
+     worker_applied},
+    {"worker_compute_seconds_total", "Seconds this worker reported computing tasks",
+     worker_compute},
+    {"worker_samples_total", "Samples this worker summed in accepted gradient results",
+     worker_samples},
+};
+
+static void prom_worker_series(pd_render_buf_t *b, const pd_sessions_t *t)
 {
     char num[64];
 
-    for (size_t i = 0; i < t->n; i++) {
-        const pd_session_t *s = t->v[i];
-        pd_render_printf(b, "paramd_%s{worker=\"", name);
-        prom_escaped(b, s->hello.name, true);
-        pd_render_printf(b, "\",id=\"%" PRIu32 "\"} %s\n", s->id,
-                         prom_value(applied ? (double)s->grads_applied : s->compute_seconds, num,
-                                    sizeof(num)));
+    for (size_t k = 0; k < sizeof(worker_series) / sizeof(worker_series[0]); k++) {
+        prom_family(b, worker_series[k].name, "counter", worker_series[k].help);
+        for (size_t i = 0; i < t->n; i++) {
+            const pd_session_t *s = t->v[i];
+            pd_render_printf(b, "paramd_%s{worker=\"", worker_series[k].name);
+            prom_escaped(b, s->hello.name, true);
+            pd_render_printf(b, "\",id=\"%" PRIu32 "\"} %s\n", s->id,
+                             prom_value(worker_series[k].value(s), num, sizeof(num)));
+        }
     }
 }
 
@@ -179,12 +210,7 @@ int pd_render_metrics(pd_render_buf_t *b, const pd_metrics_t *m, const pd_sessio
                          pd_wire_error_name(code), m->errors_by_code[code]);
     }
 
-    prom_family(b, "worker_gradients_applied_total", "counter",
-                "Gradients of this worker applied to the parameters");
-    prom_worker_series(b, workers, "worker_gradients_applied_total", true);
-    prom_family(b, "worker_compute_seconds_total", "counter",
-                "Seconds this worker reported computing tasks");
-    prom_worker_series(b, workers, "worker_compute_seconds_total", false);
+    prom_worker_series(b, workers);
 
     prom_family(b, "build_info", "gauge", "paramd build information (always 1)");
     pd_render_printf(b, "paramd_build_info{version=\"");
@@ -277,6 +303,7 @@ static json_t *worker_json(const pd_session_t *s, uint64_t now_ms)
     json_object_set_new(w, "gradients_applied", json_integer((json_int_t)s->grads_applied));
     json_object_set_new(w, "gradients_dropped", json_integer((json_int_t)s->grads_dropped));
     json_object_set_new(w, "compute_seconds", json_real(s->compute_seconds));
+    json_object_set_new(w, "samples", json_integer((json_int_t)s->samples));
     json_object_set_new(w, "staleness_mean",
                         s->grads_applied > 0
                             ? json_real(s->staleness_sum / (double)s->grads_applied)
