@@ -49,8 +49,8 @@ pd_cleanup() {
     trap - EXIT INT TERM
     # Stop first (a stopped process ignores TERM until continued), politely, then firmly.
     for p in $PD_PIDS; do
-        kill -CONT -- "-$p" 2>/dev/null
-        kill -TERM -- "-$p" 2>/dev/null
+        kill -CONT "-$p" 2>/dev/null
+        kill -TERM "-$p" 2>/dev/null
     done
     for p in $PD_PIDS; do
         i=0
@@ -58,7 +58,7 @@ pd_cleanup() {
             sleep 0.05
             i=$((i + 1))
         done
-        kill -KILL -- "-$p" 2>/dev/null
+        kill -KILL "-$p" 2>/dev/null
     done
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$T" ] && [ -d "$T" ]; then
         for f in "$T"/*.conf "$T"/paramd.log "$T"/paramd.out "$T"/worker-*.log "$T"/*.err; do
