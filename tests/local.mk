@@ -135,3 +135,6 @@ check-browser: all
 	top_builddir='$(abs_top_builddir)' top_srcdir='$(abs_top_srcdir)' OPENBLAS_NUM_THREADS=1 \
 		$(SHELL) $(srcdir)/tests/browser/dashboard.test
 .PHONY: check-browser
+# --- bench/heterogeneous --quick (issue 5 item 5): the driver end to end on paramd-sim (~8 s) ---
+TESTS += tests/integration/bench_heterogeneous.test
+EXTRA_DIST += tests/integration/bench_heterogeneous.test
