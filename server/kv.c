@@ -64,15 +64,17 @@ void pd_kv_pull(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     pd_buf_unref(snap);
 }
 
+/* version: the server's version as the client should see it after this push. */
 static void send_ack(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *req, pd_ack_status_t st,
-                     uint64_t staleness, double lr, pd_wire_error_t code, const char *why)
+                     uint64_t version, uint64_t staleness, double lr, pd_wire_error_t code,
+                     const char *why)
 {
     pd_msg_t r;
 
     pd_msg_init(&r, PD_MSG_ACK);
     r.request_id = req->request_id;
     r.worker_id = s->id;
-    r.version = d->store.version;
+    r.version = version;
     r.key_offset = req->key_offset;
     r.key_length = req->key_length;
     r.ack = st;
@@ -128,19 +130,24 @@ void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
             pd_log_warn("push rejected worker=%" PRIu32 " err=%s: %s", s->id,
                         pd_wire_error_name(code), why);
         }
-        send_ack(d, s, m, PD_ACK_REJECTED, 0, 0, code, why);
+        send_ack(d, s, m, PD_ACK_REJECTED, d->store.version, 0, 0, code, why);
         return;
     }
     tau = d->store.version - m->version;
     if (tau > (uint64_t)d->cfg.max_staleness) {
         d->metrics.pushes_dropped_stale_total++;
-        send_ack(d, s, m, PD_ACK_STALE_DROPPED, tau, 0, PD_WERR_NONE, NULL);
+        send_ack(d, s, m, PD_ACK_STALE_DROPPED, d->store.version, tau, 0, PD_WERR_NONE, NULL);
         return;
     }
     lr = pd_optim_lr(&d->optim);
     if (d->cfg.stale_step == PD_STALE_INVERSE && tau > 1) {
         lr /= (double)tau;
     }
+    /* The push is valid and will be applied: answer first, then do the arithmetic. The loop
+     * handles nothing else in between, so whatever the client sends after reading this ACK
+     * sees version + 1; the client just does not wait for the daxpy (a large part of a
+     * 1 MiB push's round trip). */
+    send_ack(d, s, m, PD_ACK_APPLIED, d->store.version + 1, tau, lr, PD_WERR_NONE, NULL);
     pd_optim_apply(&d->optim, d->store.x, m->key_offset, length, g, lr);
     pd_store_bump(&d->store);
     d->metrics.pushes_applied_total++;
@@ -151,6 +158,5 @@ void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
                                 (d->metrics.gradients_applied_total + d->metrics.pushes_applied_total);
     s->grads_applied++;
     s->staleness_sum += (double)tau;
-    send_ack(d, s, m, PD_ACK_APPLIED, tau, lr, PD_WERR_NONE, NULL);
     pd_daemon_after_update(d);
 }
