@@ -1613,3 +1613,23 @@ uint64_t pd_config_job_hash(const pd_config_t *c)
     }
     return h;
 }
+
+int pd_config_build(pd_config_t *c, const char *path, const char *const *overrides,
+                    char *errbuf, size_t errlen)
+{
+    int rc = pd_config_init(c);
+
+    if (rc == 0 && path != NULL) {
+        rc = pd_config_load_file(c, path, errbuf, errlen);
+    }
+    for (const char *const *o = overrides; rc == 0 && o != NULL && *o != NULL; o++) {
+        rc = pd_config_set_override(c, *o, errbuf, errlen);
+    }
+    if (rc == 0) {
+        rc = pd_config_validate(c, errbuf, errlen);
+    }
+    if (rc != 0) {
+        pd_config_release(c);
+    }
+    return rc;
+}

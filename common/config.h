@@ -125,6 +125,12 @@ int pd_config_copy(pd_config_t *dst, const pd_config_t *src);
 int pd_config_load_file(pd_config_t *c, const char *path, char *errbuf, size_t errlen);
 /* Apply one "section.key=value" override (from -o). Errors as "-o section.key=value: ...". */
 int pd_config_set_override(pd_config_t *c, const char *assignment, char *errbuf, size_t errlen);
+/* The whole recipe every program uses: defaults, then the file (if path is not NULL), then the
+ * NULL-terminated "section.key=value" overrides (may be NULL), then pd_config_validate().
+ * c must be zeroed or released; on failure it is released again and errbuf says why. */
+int pd_config_build(pd_config_t *c, const char *path, const char *const *overrides,
+                    char *errbuf, size_t errlen);
+
 /* Checks across keys (e.g. box lower <= upper, a data set for a model, dim for type = none).
  * Errors appended to errbuf one per line; returns 0 or PD_ECONFIG. */
 int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen);

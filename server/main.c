@@ -139,16 +139,7 @@ int main(int argc, char **argv)
     overrides[n_overrides] = NULL;
     opts.overrides = overrides; /* SIGHUP applies them again on top of the file */
 
-    rc = pd_config_init(&cfg);
-    if (rc == 0 && opts.config_path != NULL) {
-        rc = pd_config_load_file(&cfg, opts.config_path, err, sizeof(err));
-    }
-    for (size_t i = 0; rc == 0 && i < n_overrides; i++) {
-        rc = pd_config_set_override(&cfg, overrides[i], err, sizeof(err));
-    }
-    if (rc == 0) {
-        rc = pd_config_validate(&cfg, err, sizeof(err));
-    }
+    rc = pd_config_build(&cfg, opts.config_path, overrides, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "%s", err[0] != '\0' ? err : pd_strerror(rc));
         if (err[0] == '\0' || err[strlen(err) - 1] != '\n') {

@@ -71,18 +71,8 @@ int pd_reload(pd_daemon_t *d)
         goto out;
     }
     pd_log_info("reload: reading %s", d->opts.config_path);
-    rc = pd_config_init(&next);
-    if (rc != 0) {
-        goto out;
-    }
-    have_next = true;
-    rc = pd_config_load_file(&next, d->opts.config_path, err, sizeof(err));
-    for (const char *const *o = d->opts.overrides; rc == 0 && o != NULL && *o != NULL; o++) {
-        rc = pd_config_set_override(&next, *o, err, sizeof(err));
-    }
-    if (rc == 0) {
-        rc = pd_config_validate(&next, err, sizeof(err));
-    }
+    rc = pd_config_build(&next, d->opts.config_path, d->opts.overrides, err, sizeof(err));
+    have_next = rc == 0;
     if (rc != 0) {
         log_errors(err);
         pd_log_err("reload: the configuration has errors (%s); nothing changed",

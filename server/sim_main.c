@@ -45,7 +45,7 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    const char *overrides[MAX_OVERRIDES];
+    const char *overrides[MAX_OVERRIDES + 1];
     size_t n_overrides = 0;
     const char *config_path = NULL;
     bool check_only = false;
@@ -88,16 +88,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    rc = pd_config_init(&cfg);
-    if (rc == 0 && config_path != NULL) {
-        rc = pd_config_load_file(&cfg, config_path, err, sizeof(err));
-    }
-    for (size_t i = 0; rc == 0 && i < n_overrides; i++) {
-        rc = pd_config_set_override(&cfg, overrides[i], err, sizeof(err));
-    }
-    if (rc == 0) {
-        rc = pd_config_validate(&cfg, err, sizeof(err));
-    }
+    overrides[n_overrides] = NULL;
+    rc = pd_config_build(&cfg, config_path, overrides, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "%s", err[0] != '\0' ? err : pd_strerror(rc));
         if (err[0] == '\0' || err[strlen(err) - 1] != '\n') {
