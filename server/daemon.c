@@ -245,7 +245,8 @@ static void print_summary(pd_daemon_t *d)
             "mean staleness %.2f\n"
             "  final objective %.6g, test accuracy %s, workers joined %.0f, evicted %.0f\n",
             d->stop_reason, t, d->method->name, pd_model_kind_name(d->model.kind), d->store.dim,
-            d->train != NULL ? d->train->m : 0, m->updates_total, t > 0 ? m->updates_total / t : 0,
+            d->train != NULL ? d->train->m : 0, m->updates_total,
+            t > 0 ? (m->updates_total - d->updates_at_start) / t : 0,
             m->gradients_applied_total, m->gradients_dropped_stale_total, m->staleness_mean,
             m->objective, acc, m->workers_joined_total, m->workers_evicted_total);
     for (size_t i = 0; i < d->sessions.n; i++) {
@@ -720,6 +721,9 @@ int pd_daemon_run(pd_daemon_t *d)
     d->state = PD_STATE_RUNNING;
     d->start_ms = uv_now(&d->loop);
     d->last_tick_ms = d->start_ms;
+    /* A restored checkpoint brings its update count; rates count only this run's updates. */
+    d->last_tick_updates = d->metrics.updates_total;
+    d->updates_at_start = d->metrics.updates_total;
     d->progress_on = pd_progress_wanted(d);
     if ((rc = uv_poll_start(&d->zpoll, UV_READABLE, on_zmq_readable)) != 0 ||
         (rc = uv_timer_start(&d->tick, on_tick, 1000, 1000)) != 0 ||

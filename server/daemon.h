@@ -119,6 +119,7 @@ struct pd_daemon {
     uint64_t start_ms;
     uint64_t last_tick_ms;
     double last_tick_updates;
+    double updates_at_start; /* updates_total when this process started running */
     pd_ratelimit_t rl_unknown; /* bad messages from peers without a session */
     double *grad_scratch;     /* dim: the mean gradient of the update being applied */
     pd_notify_t notify;       /* notify.c: sd_notify state and the watchdog timer */
