@@ -100,6 +100,32 @@ static char *skip_blank(char *s)
     return s;
 }
 
+/* The next line of a key file, blanks skipped, in *out: 1, or 0 at the end, or a negative
+ * read error (reported). An over-long line is reported, counted in *problems and skipped,
+ * so every error of a file is listed in one pass. */
+static int next_line(FILE *f, char *line, size_t len, const char *path, int *lineno,
+                     int *problems, char *err, size_t errlen, char **out)
+{
+    int r;
+
+    while ((r = read_line(f, line, len)) != 0) {
+        (*lineno)++;
+        if (r == PD_ECONFIG) {
+            add_err(err, errlen, "%s:%d: line longer than %d characters", path, *lineno,
+                    LINE_MAX_LEN);
+            (*problems)++;
+            continue;
+        }
+        if (r < 0) {
+            add_err(err, errlen, "%s:%d: read error: %s", path, *lineno, pd_strerror(r));
+            return r;
+        }
+        *out = skip_blank(line);
+        return 1;
+    }
+    return 0;
+}
+
 static size_t word_len(const char *s)
 {
     size_t n = 0;
@@ -158,6 +184,7 @@ int pd_curve_load_keypair(const char *path, pd_curve_keypair_t *kp, char *err, s
     char line[LINE_MAX_LEN + 2];
     char derived[PD_CURVE_KEY_LEN + 1];
     bool have_pub = false, have_sec = false;
+    char *s;
     int lineno = 0, problems = 0;
     int rc = 0, r;
     FILE *f;
@@ -167,21 +194,8 @@ int pd_curve_load_keypair(const char *path, pd_curve_keypair_t *kp, char *err, s
     if (f == NULL) {
         return rc;
     }
-    while ((r = read_line(f, line, sizeof(line))) != 0) {
+    while ((r = next_line(f, line, sizeof(line), path, &lineno, &problems, err, errlen, &s)) > 0) {
         char *name, *value;
-        lineno++;
-        if (r < 0 && r != PD_ECONFIG) {
-            add_err(err, errlen, "%s:%d: read error: %s", path, lineno, pd_strerror(r));
-            rc = r;
-            goto out;
-        }
-        if (r == PD_ECONFIG) {
-            add_err(err, errlen, "%s:%d: line longer than %d characters", path, lineno,
-                    LINE_MAX_LEN);
-            problems++;
-            continue;
-        }
-        char *s = skip_blank(line);
         if (is_comment(s) || strcmp(s, "metadata") == 0 || strcmp(s, "curve") == 0) {
             continue; /* the last two: section words of czmq certificates */
         }
@@ -221,6 +235,10 @@ int pd_curve_load_keypair(const char *path, pd_curve_keypair_t *kp, char *err, s
             have_sec = true;
         }
         wipe(line, sizeof(line));
+    }
+    if (r < 0) {
+        rc = r;
+        goto out;
     }
     if (problems == 0 && !have_sec) {
         add_err(err, errlen,
@@ -369,6 +387,7 @@ int pd_curve_load_list(const char *path, pd_curve_list_t *out, char *err, size_t
     size_t cap = 0;
     int lineno = 0, problems = 0;
     int *first_line = NULL; /* line of each entry, for the duplicate message */
+    char *s;
     int rc = 0, r;
     FILE *f;
 
@@ -378,22 +397,9 @@ int pd_curve_load_list(const char *path, pd_curve_list_t *out, char *err, size_t
     if (f == NULL) {
         return rc;
     }
-    while ((r = read_line(f, line, sizeof(line))) != 0) {
+    while ((r = next_line(f, line, sizeof(line), path, &lineno, &problems, err, errlen, &s)) > 0) {
         pd_curve_entry_t e;
         const char *why;
-        lineno++;
-        if (r < 0 && r != PD_ECONFIG) {
-            add_err(err, errlen, "%s:%d: read error: %s", path, lineno, pd_strerror(r));
-            rc = r;
-            goto out;
-        }
-        if (r == PD_ECONFIG) {
-            add_err(err, errlen, "%s:%d: line longer than %d characters", path, lineno,
-                    LINE_MAX_LEN);
-            problems++;
-            continue;
-        }
-        char *s = skip_blank(line);
         if (is_comment(s)) {
             continue;
         }
@@ -426,6 +432,10 @@ int pd_curve_load_list(const char *path, pd_curve_list_t *out, char *err, size_t
         }
         first_line[out->n] = lineno;
         out->v[out->n++] = e;
+    }
+    if (r < 0) {
+        rc = r;
+        goto out;
     }
     if (problems > 0) {
         rc = PD_ECONFIG;
