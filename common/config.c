@@ -549,6 +549,23 @@ static const key_row_t *row_by_field(size_t offset)
 /* Parse text for row r and store it in c; the field changes only on success. Returns 0,
  * PD_ECONFIG with the problem in why (without file or key), or -ENOMEM. base_dir ("dir/"),
  * when set, is prefixed to relative PATH values. */
+/* Refuse a value: "'TEXT' problem" in why, with TEXT cut to 120 characters ("..." marks a
+ * cut) so a huge value cannot flood the message. Returns PD_ECONFIG. */
+__attribute__((format(printf, 4, 5))) static int refuse(char *why, size_t whylen,
+                                                       const char *text, const char *fmt, ...)
+{
+    const int q = 120;
+    int n = snprintf(why, whylen, "'%.*s%s' ", q, text, strlen(text) > (size_t)q ? "..." : "");
+    va_list ap;
+
+    if (n >= 0 && (size_t)n < whylen) {
+        va_start(ap, fmt);
+        vsnprintf(why + n, whylen - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return PD_ECONFIG;
+}
+
 static int set_value(pd_config_t *c, const key_row_t *r, const char *text, const char *base_dir,
                      char *why, size_t whylen)
 {
@@ -556,18 +573,13 @@ static int set_value(pd_config_t *c, const key_row_t *r, const char *text, const
     char range[80];
     int rc = 0;
 
-    /* Long values are cut in messages; the line number already says where the value is. */
-    const int q = 120;
-    const char *ell = strlen(text) > (size_t)q ? "..." : "";
 
     switch (r->type) {
     case KT_BOOL: {
         bool v = false;
         if (parse_bool(text, &v) < 0) {
-            snprintf(why, whylen,
-                     "'%.*s%s' is not a boolean (allowed: yes|no|true|false|on|off|1|0)", q, text,
-                     ell);
-            return PD_ECONFIG;
+            return refuse(why, whylen, text,
+                          "is not a boolean (allowed: yes|no|true|false|on|off|1|0)");
         }
         *(bool *)f = v;
         return 0;
@@ -576,13 +588,11 @@ static int set_value(pd_config_t *c, const key_row_t *r, const char *text, const
         int64_t v = 0;
         rc = parse_int(text, &v);
         if (rc == -EINVAL) {
-            snprintf(why, whylen, "'%.*s%s' is not an integer", q, text, ell);
-            return PD_ECONFIG;
+            return refuse(why, whylen, text, "is not an integer");
         }
         if (rc < 0 || v < i64_bound(r->min) || v > i64_bound(r->max)) {
-            snprintf(why, whylen, "'%.*s%s' is out of range (allowed: %s)", q, text, ell,
-                     format_range(r, range, sizeof(range)));
-            return PD_ECONFIG;
+            return refuse(why, whylen, text, "is out of range (allowed: %s)",
+                          format_range(r, range, sizeof(range)));
         }
         *(int64_t *)f = v;
         return 0;
@@ -591,17 +601,14 @@ static int set_value(pd_config_t *c, const key_row_t *r, const char *text, const
         double v = 0;
         rc = parse_double(text, &v);
         if (rc == -EINVAL) {
-            snprintf(why, whylen, "'%.*s%s' is not a number", q, text, ell);
-            return PD_ECONFIG;
+            return refuse(why, whylen, text, "is not a number");
         }
         if (rc == -EDOM) {
-            snprintf(why, whylen, "'%.*s%s' is not a finite number", q, text, ell);
-            return PD_ECONFIG;
+            return refuse(why, whylen, text, "is not a finite number");
         }
         if (rc < 0 || v < r->min || v > r->max) {
-            snprintf(why, whylen, "'%.*s%s' is out of range (allowed: %s)", q, text, ell,
-                     format_range(r, range, sizeof(range)));
-            return PD_ECONFIG;
+            return refuse(why, whylen, text, "is out of range (allowed: %s)",
+                          format_range(r, range, sizeof(range)));
         }
         *(double *)f = v;
         return 0;
@@ -610,15 +617,12 @@ static int set_value(pd_config_t *c, const key_row_t *r, const char *text, const
         uint64_t v = 0;
         rc = pd_config_parse_size(text, &v);
         if (rc == -EINVAL) {
-            snprintf(why, whylen,
-                     "'%.*s%s' is not a size (allowed: bytes, or a number with K, M or G)", q, text,
-                     ell);
-            return PD_ECONFIG;
+            return refuse(why, whylen, text,
+                          "is not a size (allowed: bytes, or a number with K, M or G)");
         }
         if (rc < 0 || v < u64_bound(r->min) || v > u64_bound(r->max)) {
-            snprintf(why, whylen, "'%.*s%s' is out of range (allowed: %s)", q, text, ell,
-                     format_range(r, range, sizeof(range)));
-            return PD_ECONFIG;
+            return refuse(why, whylen, text, "is out of range (allowed: %s)",
+                          format_range(r, range, sizeof(range)));
         }
         *(uint64_t *)f = v;
         return 0;
@@ -627,16 +631,13 @@ static int set_value(pd_config_t *c, const key_row_t *r, const char *text, const
         int64_t v = 0;
         rc = pd_config_parse_duration_ms(text, &v);
         if (rc == -EINVAL) {
-            snprintf(why, whylen,
-                     "'%.*s%s' is not a duration (allowed: a whole number with ms, s, m, h or d; "
-                     "no unit means seconds)",
-                     q, text, ell);
-            return PD_ECONFIG;
+            return refuse(why, whylen, text,
+                          "is not a duration (allowed: a whole number with ms, s, m, h or d; "
+                          "no unit means seconds)");
         }
         if (rc < 0 || v < i64_bound(r->min) || v > i64_bound(r->max)) {
-            snprintf(why, whylen, "'%.*s%s' is out of range (allowed: %s)", q, text, ell,
-                     format_range(r, range, sizeof(range)));
-            return PD_ECONFIG;
+            return refuse(why, whylen, text, "is out of range (allowed: %s)",
+                          format_range(r, range, sizeof(range)));
         }
         *(int64_t *)f = v;
         return 0;
@@ -644,19 +645,16 @@ static int set_value(pd_config_t *c, const key_row_t *r, const char *text, const
     case KT_ENUM: {
         int v = 0;
         if (parse_enum(r->values, text, &v) < 0) {
-            snprintf(why, whylen, "'%.*s%s' is not one of %s", q, text, ell, r->values);
-            return PD_ECONFIG;
+            return refuse(why, whylen, text, "is not one of %s", r->values);
         }
         *(int *)f = v;
         return 0;
     }
     case KT_ENDPOINT:
         if (!endpoint_ok(text)) {
-            snprintf(why, whylen,
-                     "'%.*s%s' is not an endpoint (allowed: tcp://HOST:PORT with PORT a number "
-                     "or *, ipc://PATH, inproc://NAME)",
-                     q, text, ell);
-            return PD_ECONFIG;
+            return refuse(why, whylen, text,
+                          "is not an endpoint (allowed: tcp://HOST:PORT with PORT a number "
+                          "or *, ipc://PATH, inproc://NAME)");
         }
         break;
     case KT_STRING:
