@@ -154,8 +154,6 @@ void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     d->metrics.updates_total++;
     d->metrics.version = (double)d->store.version;
     pd_metrics_observe_staleness(&d->metrics, tau);
-    d->metrics.staleness_mean = d->metrics.staleness_sum /
-                                (d->metrics.gradients_applied_total + d->metrics.pushes_applied_total);
     s->grads_applied++;
     s->staleness_sum += (double)tau;
     pd_daemon_after_update(d);

@@ -35,7 +35,5 @@ void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples,
     d->metrics.gradients_applied_total++;
     d->metrics.version = (double)d->store.version;
     pd_metrics_observe_staleness(&d->metrics, staleness);
-    d->metrics.staleness_mean = d->metrics.staleness_sum /
-                                (d->metrics.gradients_applied_total + d->metrics.pushes_applied_total);
     pd_daemon_after_update(d);
 }

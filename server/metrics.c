@@ -26,6 +26,8 @@ void pd_metrics_observe_staleness(pd_metrics_t *m, uint64_t tau)
     }
     m->staleness_buckets[b]++;
     m->staleness_sum += (double)tau;
+    m->staleness_count++;
+    m->staleness_mean = m->staleness_sum / (double)m->staleness_count;
 }
 
 void pd_metrics_walk(const pd_metrics_t *m, pd_metrics_emit_fn emit, void *ctx)

@@ -66,11 +66,12 @@ typedef struct pd_metrics {
 #undef PD_METRIC_FIELD_
     uint64_t staleness_buckets[PD_STALENESS_BUCKETS];
     double staleness_sum;
+    uint64_t staleness_count; /* applied gradients and pushes observed */
     uint64_t errors_by_code[16]; /* bad messages by wire error code */
 } pd_metrics_t;
 
 void pd_metrics_init(pd_metrics_t *m);
-/* Record the staleness of one applied gradient or push. */
+/* Record the staleness of one applied gradient or push (histogram, sum, staleness_mean). */
 void pd_metrics_observe_staleness(pd_metrics_t *m, uint64_t tau);
 
 typedef void (*pd_metrics_emit_fn)(const char *name, pd_metric_type_t type, const char *help,
