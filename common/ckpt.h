@@ -1,5 +1,5 @@
 /* ckpt.h - the checkpoint file format (STYLE.md §2.8, DESIGN.md "Durability"): bytes in,
- * struct out. No scheduling, no file naming, no uv: server/checkpoint.c does those.
+ * struct out. No scheduling, no file naming, no uv: server/ops/checkpoint.c does those.
  *
  * Layout (all integers little-endian):
  *   0   magic "\x89PDCKPT\n" (8 bytes)

@@ -145,7 +145,7 @@ int pd_config_write_reference_md(FILE *out);
 /* The same reference as a troff man page, paramd.conf(5) (doc/paramd.conf.5). */
 int pd_config_write_reference_man(FILE *out);
 
-/* Reload support (server/reload.c). pd_config_diff calls fn once per key whose value differs
+/* Reload support (server/ops/reload.c). pd_config_diff calls fn once per key whose value differs
  * between a and b, with both values as text (secrets as "(redacted)"); the strings are
  * borrowed for the call. pd_config_apply_reloadable copies every PD_CF_RELOADABLE field of
  * src into dst: 0, or -ENOMEM with dst unchanged. */

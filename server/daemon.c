@@ -18,16 +18,16 @@
 
 #include "clock.h"
 #include "error.h"
-#include "checkpoint.h"
-#include "local_workers.h"
+#include "ops/checkpoint.h"
+#include "ops/local_workers.h"
 #include "log.h"
-#include "method.h"
+#include "methods/method.h"
 #include "progress.h"
-#include "reload.h"
+#include "ops/reload.h"
 #include "scheduler.h"
 #include "serve.h"
-#include "status_http.h"
-#include "zap.h"
+#include "ops/status_http.h"
+#include "ops/zap.h"
 
 /* Messages handled per wake-up before yielding to timers; the idle handle resumes draining
  * because the edge-triggered ZMQ_FD will not wake us again for messages already queued. */

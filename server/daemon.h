@@ -13,7 +13,7 @@
 #include "data.h"
 #include "metrics.h"
 #include "model.h"
-#include "notify.h"
+#include "ops/notify.h"
 #include "optim.h"
 #include "session.h"
 #include "store.h"

@@ -9,7 +9,7 @@
 #include "error.h"
 #include "kv.h"
 #include "log.h"
-#include "method.h"
+#include "methods/method.h"
 #include "scheduler.h"
 #include "serve.h"
 

@@ -9,7 +9,7 @@
 
 #include "error.h"
 #include "log.h"
-#include "method.h"
+#include "methods/method.h"
 #include "quad.h"
 
 static int load_set(pd_data_t **out, const pd_config_t *c, const char *path, const char *labels,

@@ -7,7 +7,7 @@
 
 #include "error.h"
 #include "log.h"
-#include "method.h"
+#include "methods/method.h"
 
 /* Resolve (offset, length) against the model; length 0 means "to the end". */
 static bool range_ok(const pd_daemon_t *d, uint64_t offset, uint64_t *length)

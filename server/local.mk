@@ -10,21 +10,21 @@ server_libpdserver_la_SOURCES = \
 	server/session.c server/session.h \
 	server/store.c server/store.h \
 	server/optim.c server/optim.h \
-	server/method.c server/method.h \
-	server/method_sync.c server/method_async.c server/method_ssp.c \
-	server/method_rennala.c \
-	server/method_freya.c server/freya_core.c server/freya_core.h \
+	server/methods/method.c server/methods/method.h \
+	server/methods/method_sync.c server/methods/method_async.c server/methods/method_ssp.c \
+	server/methods/method_rennala.c \
+	server/methods/method_freya.c server/methods/freya_core.c server/methods/freya_core.h \
 	server/metrics.c server/metrics.h \
 	server/progress.c server/progress.h \
-	server/local_workers.c server/local_workers.h \
-	server/notify.c server/notify.h server/reload.c server/reload.h \
-	server/checkpoint.c server/checkpoint.h \
+	server/ops/local_workers.c server/ops/local_workers.h \
+	server/ops/notify.c server/ops/notify.h server/ops/reload.c server/ops/reload.h \
+	server/ops/checkpoint.c server/ops/checkpoint.h \
 	server/sim.c server/sim.h \
 	server/serve.c server/serve.h \
-	server/http.c server/http.h \
-	server/status_render.c server/status_render.h \
-	server/status_http.c server/status_http.h \
-	server/zap.c server/zap.h
+	server/ops/http.c server/ops/http.h \
+	server/ops/status_render.c server/ops/status_render.h \
+	server/ops/status_http.c server/ops/status_http.h \
+	server/ops/zap.c server/ops/zap.h
 server_libpdserver_la_CPPFLAGS = $(AM_CPPFLAGS) -DPD_BINDIR='"$(bindir)"'
 server_libpdserver_la_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(ZMQ_CFLAGS) $(JANSSON_CFLAGS) $(OPENBLAS_CFLAGS) \
 	$(SYSTEMD_CFLAGS)

@@ -3,7 +3,7 @@
 #include "scheduler.h"
 
 #include "error.h"
-#include "method.h"
+#include "methods/method.h"
 
 void pd_sched_idle(pd_daemon_t *d, pd_session_t *s)
 {

@@ -14,7 +14,7 @@
 #include "compute.h"
 #include "error.h"
 #include "log.h"
-#include "method.h"
+#include "methods/method.h"
 #include "quad.h"
 #include "rng.h"
 #include "scheduler.h"

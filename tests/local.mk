@@ -83,7 +83,7 @@ EXTRA_DIST += tests/integration/source_rules.test
 # --- checkpoints (issue 4): format unit test, crash and SIGTERM resume ---
 check_PROGRAMS += tests/unit/check_ckpt
 TESTS += tests/unit/check_ckpt
-tests_unit_check_ckpt_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
+tests_unit_check_ckpt_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server/ops
 tests_unit_check_ckpt_CFLAGS = $(unit_cflags) $(PROTOBUF_C_CFLAGS) $(ZMQ_CFLAGS) $(UV_CFLAGS) $(ZLIB_CFLAGS)
 tests_unit_check_ckpt_LDADD = server/libpdserver.la $(unit_ldadd) $(ZLIB_LIBS)
 TESTS += tests/integration/checkpoint_crash.test tests/integration/checkpoint_sigterm.test
@@ -91,7 +91,7 @@ EXTRA_DIST += tests/integration/checkpoint_crash.test tests/integration/checkpoi
 # --- status socket, /metrics, dashboard, paramctl (issue 4) ---
 check_PROGRAMS += tests/unit/check_http
 TESTS += tests/unit/check_http
-tests_unit_check_http_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
+tests_unit_check_http_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/server/ops
 tests_unit_check_http_CFLAGS = $(unit_cflags) $(UV_CFLAGS) $(ZMQ_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_check_http_LDADD = server/libpdserver.la $(CHECK_LIBS) $(JANSSON_LIBS)
 TESTS += tests/integration/status.test
@@ -100,7 +100,7 @@ EXTRA_DIST += tests/integration/status.test
 # with a killed and a stopped worker), old-round results discarded, convergence with defaults ---
 check_PROGRAMS += tests/unit/check_freya
 TESTS += tests/unit/check_freya
-tests_unit_check_freya_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
+tests_unit_check_freya_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server/methods
 tests_unit_check_freya_CFLAGS = $(unit_cflags) $(UV_CFLAGS) $(ZMQ_CFLAGS)
 tests_unit_check_freya_LDADD = server/libpdserver.la $(CHECK_LIBS)
 TESTS += tests/integration/freya_gd.test tests/integration/freya_converges.test

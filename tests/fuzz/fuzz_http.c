@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "fuzz.h"
-#include "server/http.h"
+#include "server/ops/http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

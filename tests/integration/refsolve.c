@@ -227,7 +227,7 @@ static int run_sgd(const ref_args_t *a, const pd_model_t *m, const pd_data_t *d,
 
         memset(total, 0, dim * sizeof(double));
         /* Each part's sum is formed on its own, then added in part order, as in
-         * server/method_sync.c (the worker's one-thread sum is a plain pd_model_grad_sum). */
+         * server/methods/method_sync.c (the worker's one-thread sum is a plain pd_model_grad_sum). */
         for (uint32_t i = 0; i < a->workers; i++) {
             pd_rng_sample(pd_rng_mix(round_seed, i), d->m, a->batch, idx);
             memset(part, 0, dim * sizeof(double));
@@ -240,7 +240,7 @@ static int run_sgd(const ref_args_t *a, const pd_model_t *m, const pd_data_t *d,
             }
             n_total += a->batch;
         }
-        /* server/method.c pd_method_apply(): multiply by 1/n, then the optimiser step. */
+        /* server/methods/method.c pd_method_apply(): multiply by 1/n, then the optimiser step. */
         double inv = 1.0 / (double)n_total;
         for (size_t j = 0; j < dim; j++) {
             total[j] *= inv;
@@ -293,7 +293,7 @@ static int run_gd(const ref_args_t *a, const pd_model_t *m, const pd_data_t *d, 
         double loss;
 
         memset(total, 0, dim * sizeof(double));
-        /* server/freya_core.c: each block's sum on its own (a one-thread worker's
+        /* server/methods/freya_core.c: each block's sum on its own (a one-thread worker's
          * pd_task_grad_range), then added in block order. */
         for (uint64_t lo = 0; lo < d->m; lo += block) {
             uint64_t hi = lo + block < d->m ? lo + block : d->m;
@@ -309,7 +309,7 @@ static int run_gd(const ref_args_t *a, const pd_model_t *m, const pd_data_t *d, 
                 total[j] += part[j];
             }
         }
-        /* server/method_freya.c: g = sum x (1/m), then pd_method_apply with n = 1. */
+        /* server/methods/method_freya.c: g = sum x (1/m), then pd_method_apply with n = 1. */
         double inv = 1.0 / (double)d->m;
         for (size_t j = 0; j < dim; j++) {
             total[j] *= inv;

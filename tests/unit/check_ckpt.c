@@ -1,5 +1,5 @@
 /* check_ckpt.c - the checkpoint format (common/ckpt.c) against memory buffers and files, and
- * the directory side of server/checkpoint.c: the newest valid file is loaded, a corrupt one is
+ * the directory side of server/ops/checkpoint.c: the newest valid file is loaded, a corrupt one is
  * skipped (and renamed aside), rotation keeps the newest two. */
 #include <config.h>
 

@@ -1,4 +1,4 @@
-/* check_freya.c - the pure parts of Freya PAGE (server/freya_core.c): the block pool of a
+/* check_freya.c - the pure parts of Freya PAGE (server/methods/freya_core.c): the block pool of a
  * ComputeGradient round (ALGORITHMS.md §3.4), the canonical block-ordered reduction (§0.4,
  * bitwise independent of arrival order), the Neumaier fallback, and the defaults of §3.3. */
 #include <config.h>

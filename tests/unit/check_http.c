@@ -1,7 +1,7 @@
-/* check_http.c - the status socket's pure parts: the HTTP request reader (server/http.c:
+/* check_http.c - the status socket's pure parts: the HTTP request reader (server/ops/http.c:
  * complete, split, malformed, oversized and truncated requests), the router (every route,
  * 404/405/403, the read-only endpoint, worker ids), the response text, and the renderers
- * (server/status_render.c: Prometheus text with HELP/TYPE for every metric of the walk, the
+ * (server/ops/status_render.c: Prometheus text with HELP/TYPE for every metric of the walk, the
  * staleness histogram, label escaping, per-worker series; /workers JSON). No loop, no I/O. */
 #include <config.h>
 #include "http.h"

@@ -14,7 +14,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
-#include "daemon.h"
+#include "../daemon.h"
 #include "error.h"
 #include "log.h"
 

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "metrics.h"
-#include "session.h"
+#include "../metrics.h"
+#include "../session.h"
 
 typedef struct pd_daemon pd_daemon_t;
 

@@ -11,7 +11,7 @@
 
 #include "method.h"
 #include "rng.h"
-#include "scheduler.h"
+#include "../scheduler.h"
 
 typedef struct rennala_state {
     double *acc;       /* sum of the gradients computed at the current version */

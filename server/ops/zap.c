@@ -11,7 +11,7 @@
 #include <zmq.h>
 
 #include "common/curve.h"
-#include "daemon.h"
+#include "../daemon.h"
 #include "error.h"
 #include "log.h"
 

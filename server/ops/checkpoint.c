@@ -16,10 +16,10 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "daemon.h"
+#include "../daemon.h"
 #include "error.h"
 #include "log.h"
-#include "method.h"
+#include "../methods/method.h"
 
 #define CKPT_KEEP 2
 #define CKPT_PREFIX "ckpt-"

@@ -23,7 +23,7 @@
 #include <uv.h>
 
 #include "checkpoint.h"
-#include "daemon.h"
+#include "../daemon.h"
 #include "error.h"
 #include "http.h"
 #include "log.h"

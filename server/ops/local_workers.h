@@ -4,7 +4,7 @@
 #ifndef PD_SERVER_LOCAL_WORKERS_H
 #define PD_SERVER_LOCAL_WORKERS_H
 
-#include "daemon.h"
+#include "../daemon.h"
 
 /* Start d->opts.local_workers processes. 0, or a negative code (already logged). */
 int pd_local_workers_start(pd_daemon_t *d);

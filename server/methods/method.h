@@ -1,11 +1,11 @@
 /* method.h - an optimisation method is a table of callbacks the scheduler calls
- * (STYLE.md §2.1: one file per method, server/method.c holds the registry indexed by
+ * (STYLE.md §2.1: one file per method, server/methods/method.c holds the registry indexed by
  * pd_method_kind_t). Methods decide which GRAD task an idle worker gets, what to do with a
  * gradient, and how to recover a departed worker's task. */
 #ifndef PD_SERVER_METHOD_H
 #define PD_SERVER_METHOD_H
 
-#include "daemon.h"
+#include "../daemon.h"
 
 struct pd_method_ops {
     const char *name;

@@ -13,7 +13,7 @@
 #include "log.h"
 #include "method.h"
 #include "rng.h"
-#include "scheduler.h"
+#include "../scheduler.h"
 
 enum { PART_PENDING = 0, PART_ASSIGNED, PART_DONE };
 

@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "common/config.h"
-#include "daemon.h"
-#include "method.h"
+#include "../daemon.h"
+#include "../methods/method.h"
 
 /* ---- text buffer --------------------------------------------------------------------------- */
 

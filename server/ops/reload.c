@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "common/config.h"
-#include "daemon.h"
+#include "../daemon.h"
 #include "error.h"
 #include "log.h"
 #include "notify.h"

@@ -31,7 +31,7 @@
 #include "log.h"
 #include "method.h"
 #include "rng.h"
-#include "scheduler.h"
+#include "../scheduler.h"
 
 typedef enum { PHASE_NONE = 0, PHASE_CG, PHASE_CBD } freya_phase_t;
 

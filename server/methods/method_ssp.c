@@ -5,7 +5,7 @@
 
 #include "method.h"
 #include "rng.h"
-#include "scheduler.h"
+#include "../scheduler.h"
 
 static int ssp_init(pd_daemon_t *d)
 {
