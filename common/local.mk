@@ -9,7 +9,7 @@ common_data_sources = common/data.h common/data.c common/data_internal.h \
 	common/data_libsvm.c common/data_idx.c common/data_csv.c
 # models and proximal operators
 common_model_sources = common/model.h common/prox.h common/model_internal.h common/model.c \
-	common/model_logistic.c common/model_softmax.c common/model_lsq.c common/prox.c \
+	common/model_logistic.c common/model_softmax.c common/model_lsq.c common/model_mlp.c common/prox.c \
 	common/model_quad.c common/quad.h common/compute.c common/compute.h
 # configuration table and parser
 common_config_sources = common/config.c common/config.h common/config_keys.h \

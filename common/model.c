@@ -27,6 +27,7 @@ static const pd_model_ops_t *const model_ops[] = {
     [PD_MODEL_SOFTMAX] = &pd_model_softmax_ops,
     [PD_MODEL_LSQ] = &pd_model_lsq_ops,
     [PD_MODEL_QUADRATIC] = &pd_model_quad_ops,
+    [PD_MODEL_MLP] = &pd_model_mlp_ops,
 };
 #define N_KINDS (sizeof(model_ops) / sizeof(model_ops[0]))
 
@@ -36,6 +37,7 @@ static const char *const kind_names[] = {
     [PD_MODEL_SOFTMAX] = "softmax",
     [PD_MODEL_LSQ] = "least-squares",
     [PD_MODEL_QUADRATIC] = "quadratic",
+    [PD_MODEL_MLP] = "mlp",
 };
 
 /* A label of 2^24 would already mean a 16M-row weight matrix; larger values are far more
@@ -165,6 +167,9 @@ int pd_model_bind(pd_model_t *m, pd_model_kind_t kind, const pd_data_t *d, size_
         /* dim is not a function of the data: pd_model_bind_quadratic() says it. */
         set_err(errbuf, errlen, "quadratic: bind with pd_model_bind_quadratic()");
         return -EINVAL;
+    case PD_MODEL_MLP:
+        set_err(errbuf, errlen, "mlp: bind with pd_model_bind_mlp()");
+        return -EINVAL;
     }
     if (rc != 0) {
         return rc;
@@ -177,6 +182,142 @@ int pd_model_bind(pd_model_t *m, pd_model_kind_t kind, const pd_data_t *d, size_
     return 0;
 }
 
+/* A width this large is a typo, not a network this daemon could train. */
+#define MAX_WIDTH (UINT64_C(1) << 24)
+
+int pd_mlp_parse_layers(const char *text, pd_mlp_shape_t *shape, char *errbuf, size_t errlen)
+{
+    pd_mlp_shape_t out = {0};
+    const char *p = text;
+    size_t n = 0;
+
+    while (*p != '\0') {
+        char *end;
+        unsigned long long w;
+        if (n == PD_MLP_MAX_LAYERS + 1) {
+            set_err(errbuf, errlen, "more than %d layer widths", PD_MLP_MAX_LAYERS + 1);
+            return -EINVAL;
+        }
+        errno = 0;
+        w = strtoull(p, &end, 10);
+        if (end == p || *p == '-' || *p == '+' || errno != 0 || w < 1 || w > MAX_WIDTH) {
+            set_err(errbuf, errlen, "width %zu is not an integer in [1, %" PRIu64 "]", n + 1,
+                    (uint64_t)MAX_WIDTH);
+            return -EINVAL;
+        }
+        out.width[n++] = (size_t)w;
+        p = end;
+        if (*p == ',') {
+            p++;
+            if (*p == '\0') {
+                set_err(errbuf, errlen, "trailing comma");
+                return -EINVAL;
+            }
+        } else if (*p != '\0') {
+            set_err(errbuf, errlen, "unexpected '%c' after width %zu (expected widths like "
+                    "784,128,10)", *p, n);
+            return -EINVAL;
+        }
+    }
+    if (n < 2) {
+        set_err(errbuf, errlen, "need at least an input and an output width (e.g. 784,128,10)");
+        return -EINVAL;
+    }
+    if (out.width[n - 1] < 2) {
+        set_err(errbuf, errlen, "the output width is the number of classes and must be >= 2");
+        return -EINVAL;
+    }
+    shape->n_layers = n - 1;
+    memcpy(shape->width, out.width, sizeof(out.width));
+    return 0;
+}
+
+int pd_model_bind_mlp(pd_model_t *m, const pd_data_t *d, const pd_mlp_shape_t *shape,
+                      char *errbuf, size_t errlen)
+{
+    pd_model_t out = {.kind = PD_MODEL_MLP, .p = d->p, .bias = true, .mlp = *shape};
+    size_t classes, dim = 0;
+    int rc;
+
+    if (shape->n_layers < 1 || shape->n_layers > PD_MLP_MAX_LAYERS) {
+        set_err(errbuf, errlen, "mlp: %zu weight layers, expected 1 to %d", shape->n_layers,
+                PD_MLP_MAX_LAYERS);
+        return PD_EDATA;
+    }
+    if (d->m == 0) {
+        set_err(errbuf, errlen, "mlp: the data set has no samples");
+        return PD_EDATA;
+    }
+    if (shape->width[0] != d->p) {
+        set_err(errbuf, errlen, "mlp: layers start with %zu inputs but the data has %zu features",
+                shape->width[0], d->p);
+        return PD_EDATA;
+    }
+    classes = shape->width[shape->n_layers];
+    rc = check_softmax_labels(d, classes, &out.n_classes, errbuf, errlen);
+    if (rc != 0) {
+        return rc;
+    }
+    for (size_t l = 1; l <= shape->n_layers; l++) {
+        size_t nw;
+        /* BLAS takes int sizes: every matrix dimension and leading dimension must fit. */
+        if (shape->width[l] < 1 || shape->width[l] >= (size_t)INT_MAX ||
+            shape->width[l - 1] >= (size_t)INT_MAX ||
+            __builtin_mul_overflow(shape->width[l], shape->width[l - 1] + 1, &nw) ||
+            __builtin_add_overflow(dim, nw, &dim)) {
+            set_err(errbuf, errlen, "mlp: parameter count overflows at layer %zu", l);
+            return PD_EDATA;
+        }
+    }
+    out.dim = dim;
+    *m = out;
+    return 0;
+}
+
+void pd_model_init_params(const pd_model_t *m, uint64_t seed, double *x)
+{
+    pd_rng_t r;
+    size_t at = 0;
+
+    memset(x, 0, m->dim * sizeof(*x));
+    if (m->kind != PD_MODEL_MLP) {
+        return;
+    }
+    pd_rng_seed(&r, pd_rng_mix(seed, 0x6d6c70696e6974ULL));
+    for (size_t l = 1; l <= m->mlp.n_layers; l++) {
+        double fan_in = (double)m->mlp.width[l - 1], fan_out = (double)m->mlp.width[l];
+        double a = m->mlp.activation == PD_ACT_RELU ? sqrt(6.0 / fan_in)
+                                                     : sqrt(6.0 / (fan_in + fan_out));
+        size_t nw = m->mlp.width[l] * m->mlp.width[l - 1];
+        for (size_t k = 0; k < nw; k++) {
+            x[at + k] = a * (2.0 * pd_rng_uniform(&r) - 1.0);
+        }
+        at += nw + m->mlp.width[l]; /* biases stay 0 */
+    }
+}
+
+size_t pd_model_tensors(const pd_model_t *m, size_t *lengths, size_t cap)
+{
+    size_t n = 0;
+
+    if (m->kind != PD_MODEL_MLP) {
+        if (cap > 0) {
+            lengths[0] = m->dim;
+        }
+        return 1;
+    }
+    for (size_t l = 1; l <= m->mlp.n_layers; l++) {
+        if (n < cap) {
+            lengths[n] = m->mlp.width[l] * m->mlp.width[l - 1];
+        }
+        if (n + 1 < cap) {
+            lengths[n + 1] = m->mlp.width[l];
+        }
+        n += 2;
+    }
+    return n;
+}
+
 void pd_model_bias_mask(const pd_model_t *m, double *mask)
 {
     size_t row = m->p + (m->bias ? 1 : 0);
@@ -185,6 +326,17 @@ void pd_model_bias_mask(const pd_model_t *m, double *mask)
     if (m->kind == PD_MODEL_QUADRATIC) {
         for (size_t i = 0; i < m->dim; i++) {
             mask[i] = 1.0; /* no bias coordinate */
+        }
+        return;
+    }
+    if (m->kind == PD_MODEL_MLP) {
+        size_t at = 0;
+        for (size_t l = 1; l <= m->mlp.n_layers; l++) {
+            size_t nw = m->mlp.width[l] * m->mlp.width[l - 1];
+            for (size_t k = 0; k < nw + m->mlp.width[l]; k++) {
+                mask[at + k] = k < nw ? 1.0 : 0.0;
+            }
+            at += nw + m->mlp.width[l];
         }
         return;
     }
@@ -336,7 +488,8 @@ double pd_model_lipschitz(const pd_model_t *m, const pd_data_t *d)
     double *v = NULL, *u = NULL, *w = NULL;
     double lam = 0.0;
 
-    if (ops == NULL || d->m == 0 || q == 0 || d->p != m->p) {
+    /* A scale of 0 means the model has no global L (the MLP): do not iterate for nothing. */
+    if (ops == NULL || ops->lipschitz_scale == 0.0 || d->m == 0 || q == 0 || d->p != m->p) {
         return 0.0;
     }
     v = malloc(q * sizeof(*v));

@@ -18,14 +18,27 @@ typedef enum pd_model_kind {
     PD_MODEL_SOFTMAX,    /* multinomial softmax regression, labels 0..C-1 (§6.2) */
     PD_MODEL_LSQ,        /* least squares, real labels (§6.3) */
     PD_MODEL_QUADRATIC,  /* synthetic tridiagonal quadratic finite sum (§3.8, §6.3; quad.h) */
+    PD_MODEL_MLP,        /* multilayer perceptron, softmax cross-entropy, labels 0..C-1 (§6.4) */
 } pd_model_kind_t;
+
+/* The MLP's shape: L weight layers between width[0] inputs (the features) and width[L]
+ * outputs (the classes). Hidden layers apply the activation; the last gives the logits. */
+#define PD_MLP_MAX_LAYERS 8
+typedef enum pd_activation { PD_ACT_TANH = 0, PD_ACT_RELU } pd_activation_t;
+typedef struct pd_mlp_shape {
+    size_t n_layers;                     /* L >= 1 */
+    size_t width[PD_MLP_MAX_LAYERS + 1]; /* each >= 1; width[L] >= 2 */
+    pd_activation_t activation;
+} pd_mlp_shape_t;
 
 typedef struct pd_model {
     pd_model_kind_t kind;
     size_t p;          /* features */
     size_t n_classes;  /* softmax: C >= 2; others 1 */
     bool bias;         /* a constant-1 feature (last coordinate of each row of W) */
-    size_t dim;        /* parameters: (p + bias) * C for softmax, p + bias otherwise */
+    size_t dim;        /* parameters: (p + bias) * C for softmax, p + bias otherwise; for the
+                        * MLP the sum over layers of width[l] * (width[l-1] + 1) */
+    pd_mlp_shape_t mlp; /* MLP only (zero otherwise) */
 } pd_model_t;
 
 /* Fill *m for a data set: checks the labels fit the kind (logistic: exactly two values
@@ -39,9 +52,29 @@ int pd_model_bind(pd_model_t *m, pd_model_kind_t kind, const pd_data_t *d, size_
 int pd_model_bind_quadratic(pd_model_t *m, const pd_data_t *d, size_t dim, char *errbuf,
                             size_t errlen);
 
+/* The MLP on a data set: width[0] must equal its features and its labels must be integers
+ * in [0, width[L]). Every layer has a bias (bias is always true). 0 or PD_EDATA. */
+int pd_model_bind_mlp(pd_model_t *m, const pd_data_t *d, const pd_mlp_shape_t *shape,
+                      char *errbuf, size_t errlen);
+
+/* Parse "784,128,10" (widths from the input to the output, 2 to PD_MLP_MAX_LAYERS + 1 of
+ * them, each in [1, 2^24]) into shape->n_layers and shape->width. 0 or -EINVAL with the
+ * reason in errbuf. */
+int pd_mlp_parse_layers(const char *text, pd_mlp_shape_t *shape, char *errbuf, size_t errlen);
+
+/* The starting point of a job (dim entries), a function of the model and seed only:
+ * zero for linear models; for the MLP, biases 0 and each W_l uniform in [-a, a] with
+ * a = sqrt(6 / (fan_in + fan_out)) (Glorot, for tanh) or sqrt(6 / fan_in) (He, for relu). */
+void pd_model_init_params(const pd_model_t *m, uint64_t seed, double *x);
+
+/* The model's parameter tensors in layout order, as lengths in the flat vector (linear
+ * models: one; MLP: W_1, b_1, ..., W_L, b_L). Writes at most cap; returns the count. */
+size_t pd_model_tensors(const pd_model_t *m, size_t *lengths, size_t cap);
+
 /* Parameter layout: softmax W is C rows of (p + bias), row-major; the bias is the last entry
- * of a row. pd_model_bias_mask() writes 1.0 for coordinates that are regularised and 0.0 for
- * bias coordinates (dim entries). */
+ * of a row. MLP: for l = 1..L, W_l (width[l] rows of width[l-1], row-major) then b_l
+ * (width[l]). pd_model_bias_mask() writes 1.0 for coordinates that are regularised and 0.0
+ * for bias coordinates (dim entries). */
 void pd_model_bias_mask(const pd_model_t *m, double *mask);
 
 /* Sum over the indices idx[0..n-1] (repeats allowed) of f_j(x) and grad f_j(x).
@@ -68,7 +101,7 @@ int pd_model_eval_range(const pd_model_t *m, const pd_data_t *d, const double *x
 double pd_model_lipschitz(const pd_model_t *m, const pd_data_t *d);
 
 const char *pd_model_kind_name(pd_model_kind_t k);
-/* "logistic", "softmax", "least-squares", "quadratic", "none"; -EINVAL for anything else. */
+/* "logistic", "softmax", "least-squares", "quadratic", "mlp", "none"; -EINVAL otherwise. */
 int pd_model_kind_parse(const char *name);
 
 #endif

@@ -38,6 +38,7 @@ extern const pd_model_ops_t pd_model_logistic_ops;
 extern const pd_model_ops_t pd_model_softmax_ops;
 extern const pd_model_ops_t pd_model_lsq_ops;
 extern const pd_model_ops_t pd_model_quad_ops;
+extern const pd_model_ops_t pd_model_mlp_ops;
 
 /* Rows per dgemm block: big enough to amortise the BLAS call, small enough that a block of
  * Fashion-MNIST rows (256 x 784 doubles, 1.6 MB) stays in L2/L3 between the two products. */
