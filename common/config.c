@@ -84,8 +84,9 @@ PD_CONFIG_KEYS(CHECK_FIELD_)
 /* The table's enum strings are stored as indexes that other modules compare with their own
  * enums; these are the orders they rely on. */
 _Static_assert(PD_MODEL_NONE == 0 && PD_MODEL_LOGISTIC == 1 && PD_MODEL_SOFTMAX == 2 &&
-                   PD_MODEL_LSQ == 3 && PD_MODEL_QUADRATIC == 4,
-               "[model] type values are none|logistic|softmax|least-squares|quadratic");
+                   PD_MODEL_LSQ == 3 && PD_MODEL_QUADRATIC == 4 && PD_MODEL_MLP == 5,
+               "[model] type values are none|logistic|softmax|least-squares|quadratic|mlp");
+_Static_assert(PD_ACT_TANH == 0 && PD_ACT_RELU == 1, "[model] activation values are tanh|relu");
 _Static_assert(PD_REG_NONE == 0 && PD_REG_BOX == 4 && PD_REG__COUNT == 6,
                "[optimizer] regularizer values are none|l1|l2|elastic-net|box|nonneg");
 _Static_assert(PD_DATA_AUTO == 0 && PD_DATA_IDX == 2,
@@ -1166,6 +1167,15 @@ int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
     }
     if (c->model_type == PD_MODEL_QUADRATIC && c->dim <= 0) {
         sink_add(&sink, "[model] dim: must be > 0 when [model] type = quadratic");
+    }
+    if (c->model_type == PD_MODEL_MLP) {
+        pd_mlp_shape_t shape;
+        char why[160] = "";
+        if (empty(c->mlp_layers)) {
+            sink_add(&sink, "[model] layers: required when [model] type = mlp (e.g. 784,128,10)");
+        } else if (pd_mlp_parse_layers(c->mlp_layers, &shape, why, sizeof(why)) != 0) {
+            sink_add(&sink, "[model] layers = %s: %s", c->mlp_layers, why);
+        }
     }
     if (c->model_type == PD_MODEL_SOFTMAX && c->classes == 1) {
         sink_add(&sink, "[model] classes: 1 is invalid for type = softmax (allowed: 0 to count "

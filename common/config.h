@@ -65,7 +65,11 @@ typedef struct pd_config {
     int stale_step; /* pd_stale_step_kind_t */
     int64_t eval_interval_ms;
     /* [model] */
-    int model_type; /* pd_model_kind_t (same order: none, logistic, softmax, least-squares, quadratic) */
+    int model_type; /* pd_model_kind_t (same order: none, logistic, softmax, least-squares,
+                     * quadratic, mlp) */
+    char *mlp_layers;   /* type = mlp: "784,128,10" */
+    int mlp_activation; /* pd_activation_t (tanh, relu) */
+    int64_t init_seed;
     bool bias;
     int64_t classes;
     int64_t dim;

@@ -92,9 +92,19 @@
     X(job, eval_interval, DURATION, eval_interval_ms, "2s", 0, 86400000, NULL, 0,              \
       "How often the full objective and test accuracy are evaluated (0: only at the end).")  \
     X(model, type, ENUM, model_type, "softmax", 0, 0,                                          \
-      "none|logistic|softmax|least-squares|quadratic", PD_CF_JOB,                             \
+      "none|logistic|softmax|least-squares|quadratic|mlp", PD_CF_JOB,                         \
       "Model: none is a plain key-value vector of `dim` for user training code; quadratic is " \
-      "the synthetic finite sum of ALGORITHMS.md §3.8, generated in-process (paramd-sim only).") \
+      "the synthetic tridiagonal finite sum, generated in-process (paramd-sim only); mlp is "  \
+      "a multilayer perceptron with softmax cross-entropy (see layers, activation).")        \
+    X(model, layers, STRING, mlp_layers, "", 0, 0, NULL, PD_CF_JOB,                            \
+      "type = mlp: layer widths from the input to the output, e.g. 784,128,10 (the first "    \
+      "is the number of features, the last the number of classes; up to 8 weight layers). "  \
+      "Every layer has a bias.")                                                              \
+    X(model, activation, ENUM, mlp_activation, "tanh", 0, 0, "tanh|relu", PD_CF_JOB,           \
+      "type = mlp: activation of the hidden layers.")                                        \
+    X(model, init_seed, INT, init_seed, "1", 0, 9.2e18, NULL, PD_CF_JOB,                        \
+      "type = mlp: seed of the starting weights (Glorot-uniform for tanh, He-uniform for "    \
+      "relu, biases 0), so every run of a job starts from the same point.")                  \
     X(model, bias, BOOL, bias, "yes", 0, 0, NULL, PD_CF_JOB,                                   \
       "Add an unregularised constant-1 feature.")                                             \
     X(model, classes, INT, classes, "0", 0, 100000, NULL, PD_CF_JOB,                           \

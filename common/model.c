@@ -527,12 +527,36 @@ out:
     return ops->lipschitz_scale * lam / (double)d->m;
 }
 
+bool pd_model_classifies(const pd_model_t *m)
+{
+    return m->kind == PD_MODEL_LOGISTIC || m->kind == PD_MODEL_SOFTMAX || m->kind == PD_MODEL_MLP;
+}
+
 const char *pd_model_kind_name(pd_model_kind_t k)
 {
     if ((size_t)k >= N_KINDS) {
         return "unknown";
     }
     return kind_names[k];
+}
+
+static const char *const activation_names[] = {[PD_ACT_TANH] = "tanh", [PD_ACT_RELU] = "relu"};
+
+int pd_activation_parse(const char *name)
+{
+    for (size_t k = 0; k < sizeof(activation_names) / sizeof(activation_names[0]); k++) {
+        if (strcmp(name, activation_names[k]) == 0) {
+            return (int)k;
+        }
+    }
+    return -EINVAL;
+}
+
+const char *pd_activation_name(pd_activation_t a)
+{
+    return (size_t)a < sizeof(activation_names) / sizeof(activation_names[0])
+               ? activation_names[a]
+               : "unknown";
 }
 
 int pd_model_kind_parse(const char *name)

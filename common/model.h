@@ -100,7 +100,14 @@ int pd_model_eval_range(const pd_model_t *m, const pd_data_t *d, const double *x
  * with 50 iterations; scaled by 1/4 for logistic and 1/2 for softmax). */
 double pd_model_lipschitz(const pd_model_t *m, const pd_data_t *d);
 
+/* The model predicts a class (logistic, softmax, mlp), so accuracy means something. */
+bool pd_model_classifies(const pd_model_t *m);
+
 const char *pd_model_kind_name(pd_model_kind_t k);
+/* "tanh" or "relu"; -EINVAL for anything else. */
+int pd_activation_parse(const char *name);
+const char *pd_activation_name(pd_activation_t a);
+
 /* "logistic", "softmax", "least-squares", "quadratic", "mlp", "none"; -EINVAL otherwise. */
 int pd_model_kind_parse(const char *name);
 

@@ -140,6 +140,10 @@ static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, si
         job.max_samples = j->max_samples;
         job.heartbeat_interval_ms = j->heartbeat_interval_ms;
         job.worker_timeout_ms = j->worker_timeout_ms;
+        job.n_layers = j->n_widths;
+        job.layers = (uint64_t *)j->widths;
+        job.activation = (char *)j->activation;
+        job.init_seed = j->init_seed;
         h.job = &job;
     }
     len = paramd__header__get_packed_size(&h);
@@ -182,6 +186,15 @@ static int decode_job(const Paramd__Job *src, pd_job_desc_t *j)
     rc |= copy_str(j->test_path, sizeof(j->test_path), src->test_path);
     rc |= copy_str(j->test_labels_path, sizeof(j->test_labels_path), src->test_labels_path);
     rc |= copy_str(j->data_format, sizeof(j->data_format), src->data_format);
+    rc |= copy_str(j->activation, sizeof(j->activation), src->activation);
+    j->init_seed = src->init_seed;
+    if (src->n_layers > PD_WIRE_MAX_WIDTHS) {
+        return PD_EWIRE;
+    }
+    j->n_widths = src->n_layers;
+    for (size_t i = 0; i < src->n_layers; i++) {
+        j->widths[i] = src->layers[i];
+    }
     return rc != 0 ? PD_EWIRE : 0;
 }
 

@@ -20,6 +20,7 @@
 #define PD_WIRE_MAX_HEADER 65536
 #define PD_WIRE_STR 256
 #define PD_WIRE_PATH 4096
+#define PD_WIRE_MAX_WIDTHS 9 /* MLP layer widths in a Job (PD_MLP_MAX_LAYERS + 1) */
 
 /* Values equal the .proto enums (checked at compile time in wire.c). */
 typedef enum pd_msg_type {
@@ -77,6 +78,10 @@ typedef struct pd_job_desc {
     uint64_t max_samples;
     uint32_t heartbeat_interval_ms;
     uint32_t worker_timeout_ms;
+    size_t n_widths;                      /* mlp: layer widths, input to output */
+    uint64_t widths[PD_WIRE_MAX_WIDTHS];
+    char activation[16];                  /* mlp: "tanh" or "relu" */
+    uint64_t init_seed;
 } pd_job_desc_t;
 
 typedef struct pd_msg {

@@ -125,7 +125,7 @@ bool pd_daemon_has_accuracy(const pd_daemon_t *d)
 {
     /* Regression has no notion of a correct prediction. */
     return d->test != NULL && d->test->m > 0 &&
-           (d->model.kind == PD_MODEL_LOGISTIC || d->model.kind == PD_MODEL_SOFTMAX);
+           pd_model_classifies(&d->model);
 }
 
 static double elapsed_s(pd_daemon_t *d)

@@ -58,6 +58,26 @@ static int load_quadratic(pd_daemon_t *d)
     return 0;
 }
 
+/* The configured model on the loaded training set (the layers were checked with the rest
+ * of the configuration, so a parse failure here cannot happen but is still reported). */
+static int bind_model(pd_daemon_t *d, char *err, size_t errlen)
+{
+    const pd_config_t *c = &d->cfg;
+    pd_mlp_shape_t shape = {0};
+    int rc;
+
+    if (c->model_type != PD_MODEL_MLP) {
+        return pd_model_bind(&d->model, (pd_model_kind_t)c->model_type, d->train,
+                             (size_t)c->classes, c->bias, err, errlen);
+    }
+    rc = pd_mlp_parse_layers(c->mlp_layers, &shape, err, errlen);
+    if (rc != 0) {
+        return rc;
+    }
+    shape.activation = (pd_activation_t)c->mlp_activation;
+    return pd_model_bind_mlp(&d->model, d->train, &shape, err, errlen);
+}
+
 static void fill_job(pd_daemon_t *d)
 {
     pd_job_desc_t *j = &d->job;
@@ -84,6 +104,16 @@ static void fill_job(pd_daemon_t *d)
     j->max_samples = (uint64_t)c->max_samples;
     j->heartbeat_interval_ms = (uint32_t)c->heartbeat_interval_ms;
     j->worker_timeout_ms = (uint32_t)c->worker_timeout_ms;
+    if (d->model.kind == PD_MODEL_MLP) {
+        _Static_assert(PD_MLP_MAX_LAYERS + 1 == PD_WIRE_MAX_WIDTHS, "a Job carries every width");
+        j->n_widths = d->model.mlp.n_layers + 1;
+        for (size_t l = 0; l < j->n_widths; l++) {
+            j->widths[l] = d->model.mlp.width[l];
+        }
+        snprintf(j->activation, sizeof(j->activation), "%s",
+                 pd_activation_name(d->model.mlp.activation));
+        j->init_seed = (uint64_t)c->init_seed;
+    }
 }
 
 static void setup_optim(pd_daemon_t *d)
@@ -135,8 +165,7 @@ int pd_job_load(pd_daemon_t *d)
                 return rc;
             }
         }
-        rc = pd_model_bind(&d->model, (pd_model_kind_t)c->model_type, d->train,
-                           (size_t)c->classes, c->bias, err, sizeof(err));
+        rc = bind_model(d, err, sizeof(err));
         if (rc != 0) {
             pd_log_err("training set %s does not fit model %s: %s", c->train_path,
                        pd_model_kind_name((pd_model_kind_t)c->model_type), err);
@@ -167,6 +196,10 @@ int pd_job_load(pd_daemon_t *d)
     }
     if (d->model.kind == PD_MODEL_QUADRATIC) {
         pd_quad_start(dim, d->store.x); /* the authors' x_0 = sqrt(d) e_1 [C] */
+    } else if (d->model.kind == PD_MODEL_MLP) {
+        /* A network cannot start at 0 (every hidden unit would stay identical); the seed is
+         * part of the job, so each run starts from the same point. A checkpoint overrides. */
+        pd_model_init_params(&d->model, (uint64_t)c->init_seed, d->store.x);
     }
     setup_optim(d);
     d->max_msg_bytes = d->cfg.max_message_size > 0 ? (size_t)d->cfg.max_message_size

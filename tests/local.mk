@@ -110,6 +110,8 @@ tests_unit_check_freya_CFLAGS = $(unit_cflags) $(UV_CFLAGS) $(ZMQ_CFLAGS)
 tests_unit_check_freya_LDADD = server/libpdserver.la $(CHECK_LIBS)
 TESTS += tests/integration/freya_gd.test tests/integration/freya_converges.test
 EXTRA_DIST += tests/integration/freya_gd.test tests/integration/freya_converges.test
+TESTS += tests/integration/mlp_methods.test
+EXTRA_DIST += tests/integration/mlp_methods.test
 # --- systemd integration (issue 4): sd_notify, SIGHUP reload, the units, the man pages ---
 TESTS += tests/integration/notify.test tests/integration/reload.test \
 	tests/integration/systemd_units.test tests/integration/man_reference.test

@@ -159,6 +159,30 @@ static void unload(worker_t *w)
     w->has_x = false;
 }
 
+/* The job's model on the loaded training set; an MLP's shape comes with the job. */
+static int bind_model(worker_t *w, pd_model_kind_t kind, const pd_job_desc_t *j, char *err,
+                      size_t errlen)
+{
+    pd_mlp_shape_t shape = {0};
+    int act;
+
+    if (kind != PD_MODEL_MLP) {
+        return pd_model_bind(&w->model, kind, w->train, j->classes, j->bias, err, errlen);
+    }
+    act = pd_activation_parse(j->activation);
+    if (j->n_widths < 2 || j->n_widths > PD_MLP_MAX_LAYERS + 1 || act < 0) {
+        snprintf(err, errlen, "the job's network (%zu widths, activation '%s') is not one this "
+                 "worker can run", j->n_widths, j->activation);
+        return PD_EJOB;
+    }
+    shape.n_layers = j->n_widths - 1;
+    shape.activation = (pd_activation_t)act;
+    for (size_t l = 0; l < j->n_widths; l++) {
+        shape.width[l] = (size_t)j->widths[l];
+    }
+    return pd_model_bind_mlp(&w->model, w->train, &shape, err, errlen);
+}
+
 static int load_job(worker_t *w, const pd_job_desc_t *j)
 {
     char err[512] = "";
@@ -183,8 +207,7 @@ static int load_job(worker_t *w, const pd_job_desc_t *j)
     if (rc != 0) {
         return rc;
     }
-    rc = pd_model_bind(&w->model, (pd_model_kind_t)kind, w->train, j->classes, j->bias, err,
-                       sizeof(err));
+    rc = bind_model(w, (pd_model_kind_t)kind, j, err, sizeof(err));
     if (rc != 0 || w->model.dim != j->dim) {
         pd_log_err("model %s does not fit the data: %s", j->model, err[0] ? err : "dimension differs");
         return rc != 0 ? rc : PD_EDIM;

@@ -569,6 +569,17 @@ START_TEST(test_validate)
     pd_config_release(&c);
 
     valid_base(&c);
+    expect_invalid(&c, (const char *[]){"model.type=mlp", NULL},
+                   "[model] layers: required when [model] type = mlp");
+    pd_config_release(&c);
+    valid_base(&c);
+    expect_invalid(&c, (const char *[]){"model.type=mlp", "model.layers=784,,10", NULL},
+                   "[model] layers = 784,,10: width 2 is not an integer in [1, 16777216]");
+    ck_assert_int_eq(set(&c, "model.layers=784,128,10"), 0);
+    ck_assert_int_eq(pd_config_validate(&c, errbuf, sizeof(errbuf)), 0);
+    pd_config_release(&c);
+
+    valid_base(&c);
     expect_invalid(&c, (const char *[]){"data.train=/d/train-images-idx3-ubyte.gz", NULL},
                    "[data] train_labels: required for IDX training data");
     ck_assert_int_eq(set(&c, "data.train_labels=/d/l.gz"), 0);
