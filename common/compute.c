@@ -35,12 +35,18 @@ void pd_task_ctx_release(pd_task_ctx_t *t)
     t->partials = NULL;
 }
 
+/* What a slice of a sum computes: gradients (out = the gradient sum, loss set), HVPs along v
+ * (out = the HVP sum), or losses only (no out). */
+typedef enum slice_op { SLICE_GRAD, SLICE_HVP, SLICE_LOSS } slice_op_t;
+
 typedef struct slice_job {
     const pd_task_ctx_t *t;
+    slice_op_t op;
     const double *x;
+    const double *v;
     const uint32_t *idx;
     size_t n;
-    double *grad;
+    double *out;
     double loss;
     int rc;
 } slice_job_t;
@@ -48,7 +54,19 @@ typedef struct slice_job {
 static void *run_slice(void *arg)
 {
     slice_job_t *j = arg;
-    j->rc = pd_model_grad_sum(j->t->model, j->t->train, j->x, j->idx, j->n, j->grad, &j->loss);
+    const pd_model_t *m = j->t->model;
+
+    switch (j->op) {
+    case SLICE_GRAD:
+        j->rc = pd_model_grad_sum(m, j->t->train, j->x, j->idx, j->n, j->out, &j->loss);
+        break;
+    case SLICE_HVP:
+        j->rc = pd_model_hvp_sum(m, j->t->train, j->x, j->v, j->idx, j->n, j->out);
+        break;
+    case SLICE_LOSS:
+        j->rc = pd_model_loss_sum(m, j->t->train, j->x, j->idx, j->n, &j->loss);
+        break;
+    }
     return NULL;
 }
 
@@ -65,11 +83,13 @@ static int reserve_idx(pd_task_ctx_t *t, size_t n)
     return 0;
 }
 
-/* grad = sum over t->idx[0 .. batch) of the per-sample gradients, split over the threads. */
-static int sum_idx(pd_task_ctx_t *t, const double *x, size_t batch, double *grad,
-                   double *loss_sum)
+/* out = the sum over t->idx[0 .. batch) of op's per-sample results, split over the threads.
+ * Thread 0 writes into out, the others into their own partials, added afterwards in thread
+ * order, so a fixed thread count gives the same bits every time. */
+static int sum_slices(pd_task_ctx_t *t, slice_op_t op, const double *x, const double *v,
+                      size_t batch, double *out, double *loss_sum)
 {
-    size_t dim = t->model->dim;
+    size_t dim = op == SLICE_LOSS ? 0 : t->model->dim;
     unsigned nt = t->threads;
     slice_job_t jobs[64];
     pthread_t tids[64];
@@ -81,14 +101,15 @@ static int sum_idx(pd_task_ctx_t *t, const double *x, size_t batch, double *grad
     if (nt > batch) {
         nt = batch > 0 ? (unsigned)batch : 1;
     }
-    memset(grad, 0, dim * sizeof(double));
-    /* Thread 0 writes into grad; the others into their own partials, added afterwards in
-     * thread order. */
+    if (dim > 0) {
+        memset(out, 0, dim * sizeof(double));
+    }
     for (unsigned i = 0; i < nt; i++) {
         size_t lo = (size_t)batch * i / nt, hi = (size_t)batch * (i + 1) / nt;
-        jobs[i] = (slice_job_t){t, x, t->idx + lo, hi - lo, i == 0 ? grad : t->partials + (size_t)(i - 1) * dim, 0, 0};
-        if (i > 0) {
-            memset(jobs[i].grad, 0, dim * sizeof(double));
+        double *o = dim == 0 ? NULL : (i == 0 ? out : t->partials + (size_t)(i - 1) * dim);
+        jobs[i] = (slice_job_t){t, op, x, v, t->idx + lo, hi - lo, o, 0, 0};
+        if (i > 0 && o != NULL) {
+            memset(o, 0, dim * sizeof(double));
         }
     }
     for (unsigned i = 1; i < nt; i++) {
@@ -109,11 +130,78 @@ static int sum_idx(pd_task_ctx_t *t, const double *x, size_t batch, double *grad
             rc = jobs[i].rc;
         }
         for (size_t k = 0; k < dim; k++) {
-            grad[k] += jobs[i].grad[k];
+            out[k] += jobs[i].out[k];
         }
         *loss_sum += jobs[i].loss;
     }
     return rc;
+}
+
+static int sum_idx(pd_task_ctx_t *t, const double *x, size_t batch, double *grad,
+                   double *loss_sum)
+{
+    return sum_slices(t, SLICE_GRAD, x, NULL, batch, grad, loss_sum);
+}
+
+int pd_task_samples(pd_task_ctx_t *t, const pd_sample_set_t *set, size_t *n_out)
+{
+    uint64_t m = t->train->m, n;
+    int rc;
+
+    if (set->batch == 0) {
+        /* training samples [begin, end) */
+        if (set->begin >= set->end || set->end > m || set->end - set->begin > UINT32_MAX) {
+            return PD_EDIM;
+        }
+        n = set->end - set->begin;
+        if ((rc = reserve_idx(t, (size_t)n)) != 0) {
+            return rc;
+        }
+        for (uint64_t j = 0; j < n; j++) {
+            t->idx[j] = (uint32_t)(set->begin + j);
+        }
+        *n_out = (size_t)n;
+        return 0;
+    }
+    /* the drawn batch, or positions [begin, end) of it (one batch split over workers) */
+    if (set->end > set->batch || set->begin > set->end ||
+        (set->end > 0 && set->begin == set->end)) {
+        return PD_EDIM;
+    }
+    if ((rc = reserve_idx(t, set->batch)) != 0) {
+        return rc;
+    }
+    pd_rng_sample(set->seed, m, set->batch, t->idx);
+    n = set->batch;
+    if (set->end > 0) {
+        n = set->end - set->begin;
+        memmove(t->idx, t->idx + set->begin, (size_t)n * sizeof(*t->idx));
+    }
+    *n_out = (size_t)n;
+    return 0;
+}
+
+int pd_task_hvp(pd_task_ctx_t *t, const double *x, const double *q, const pd_sample_set_t *set,
+                double *hv, size_t *n_samples)
+{
+    double unused;
+    int rc = pd_task_samples(t, set, n_samples);
+
+    if (rc != 0) {
+        return rc;
+    }
+    return sum_slices(t, SLICE_HVP, x, q, *n_samples, hv, &unused);
+}
+
+int pd_task_loss(pd_task_ctx_t *t, const double *x, const pd_sample_set_t *set,
+                 double *loss_sum, size_t *n_samples)
+{
+    int rc = pd_task_samples(t, set, n_samples);
+
+    if (rc != 0) {
+        return rc;
+    }
+    return sum_slices(t, SLICE_LOSS, x, NULL, *n_samples, NULL, loss_sum);
 }
 
 int pd_task_grad(pd_task_ctx_t *t, const double *x, uint64_t seed, uint32_t batch,

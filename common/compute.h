@@ -41,6 +41,26 @@ int pd_task_grad_range(pd_task_ctx_t *t, const double *x, uint64_t begin, uint64
 int pd_task_grad_diff(pd_task_ctx_t *t, const double *x, const double *y, uint64_t seed,
                       uint32_t batch, double *diff, double *scratch, double *loss_sum);
 
+/* The samples a task sums over (doc/protocol.md, "Sample sets"): with batch = 0 the
+ * training samples [begin, end); with batch > 0 the batch drawn by pd_rng_sample(seed), or,
+ * when end > 0, positions [begin, end) of that batch (one fixed batch split over workers). */
+typedef struct pd_sample_set {
+    uint64_t seed;
+    uint32_t batch;
+    uint64_t begin, end;
+} pd_sample_set_t;
+
+/* t->idx[0 .. *n) = the indices of set. PD_EDIM for an empty set or one past the data. */
+int pd_task_samples(pd_task_ctx_t *t, const pd_sample_set_t *set, size_t *n);
+
+/* hv (dim) = sum over set of the Hessian of f_j at x times q; *n_samples its size. */
+int pd_task_hvp(pd_task_ctx_t *t, const double *x, const double *q, const pd_sample_set_t *set,
+                double *hv, size_t *n_samples);
+
+/* *loss_sum = sum over set of f_j(x); *n_samples its size. */
+int pd_task_loss(pd_task_ctx_t *t, const double *x, const pd_sample_set_t *set,
+                 double *loss_sum, size_t *n_samples);
+
 /* Loss sum over training samples [begin, end) and correct predictions over test [tb, te). */
 int pd_task_eval(pd_task_ctx_t *t, const double *x, uint64_t begin, uint64_t end, uint64_t tb,
                  uint64_t te, double *loss_sum, uint64_t *correct);

@@ -13,6 +13,8 @@
 
 _Static_assert((int)PD_MSG_DATA == (int)PARAMD__MSG_TYPE__DATA, "msg types follow the .proto");
 _Static_assert((int)PD_TASK_GRAD_DIFF == (int)PARAMD__TASK_KIND__GRAD_DIFF, "task kinds follow the .proto");
+_Static_assert((int)PD_TASK_HVP == (int)PARAMD__TASK_KIND__HVP && PD_TASK__COUNT == 6,
+               "task kinds follow the .proto");
 _Static_assert((int)PD_WERR_INTERNAL == (int)PARAMD__ERROR_CODE__ERR_INTERNAL, "errors follow the .proto");
 _Static_assert((int)PD_ACK_REJECTED == (int)PARAMD__ACK_STATUS__REJECTED, "acks follow the .proto");
 _Static_assert((int)PD_ELEM_U8 == (int)PARAMD__ELEM_TYPE__U8, "elem types follow the .proto");

@@ -37,7 +37,8 @@ typedef enum pd_data_file {
     PD_FILE__COUNT
 } pd_data_file_t;
 typedef enum pd_task_kind {
-    PD_TASK_NONE = 0, PD_TASK_GRAD, PD_TASK_EVAL, PD_TASK_GRAD_DIFF, PD_TASK__COUNT
+    PD_TASK_NONE = 0, PD_TASK_GRAD, PD_TASK_EVAL, PD_TASK_GRAD_DIFF, PD_TASK_LOSS, PD_TASK_HVP,
+    PD_TASK__COUNT
 } pd_task_kind_t;
 typedef enum pd_ack_status { PD_ACK_APPLIED = 0, PD_ACK_STALE_DROPPED, PD_ACK_REJECTED } pd_ack_status_t;
 

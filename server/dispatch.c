@@ -12,6 +12,7 @@
 #include "methods/method.h"
 #include "scheduler.h"
 #include "serve.h"
+#include "task_kind.h"
 
 static void reply_welcome(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *req)
 {
@@ -105,20 +106,16 @@ void pd_dispatch_release_task(pd_daemon_t *d, pd_session_t *s)
     }
 }
 
-/* Samples a GRAD or GRAD_DIFF task sums over: a range when it names one, else its batch. */
-static uint64_t task_samples(const pd_task_t *t)
-{
-    return t->range_end > t->range_begin ? t->range_end - t->range_begin : t->batch;
-}
-
 /* Checks a RESULT against the task it answers; returns the wire error, or NONE. */
 static pd_wire_error_t check_result(pd_daemon_t *d, pd_wire_in_t *in, const pd_task_t *t,
                                     const double **grad, char *why, size_t why_len)
 {
     const pd_msg_t *m = &in->msg;
+    const pd_task_kind_info_t *info = pd_task_kind_info(t->kind);
+    uint64_t want = pd_task_expected_samples(t->kind, t->batch, t->range_begin, t->range_end);
     int rc;
 
-    if (m->kind != t->kind) {
+    if (m->kind != t->kind || info == NULL) {
         snprintf(why, why_len, "result kind %d for a task of kind %d", m->kind, t->kind);
         return PD_WERR_MALFORMED;
     }
@@ -132,41 +129,42 @@ static pd_wire_error_t check_result(pd_daemon_t *d, pd_wire_in_t *in, const pd_t
                  m->version, t->version);
         return PD_WERR_MALFORMED;
     }
-    if (t->kind == PD_TASK_EVAL) {
-        if (m->n_frames != 0 || m->n_samples != t->range_end - t->range_begin ||
-            m->correct > t->test_end - t->test_begin) {
-            snprintf(why, why_len, "evaluation result does not match its ranges");
+    if (info->result_frames == 0) {
+        /* EVAL, LOSS: scalars only */
+        if (m->n_frames != 0 || m->n_samples != want || m->correct > t->test_end - t->test_begin) {
+            snprintf(why, why_len, "%s result does not match its ranges (%" PRIu64
+                     " samples, %" PRIu32 " frames)", info->name, m->n_samples, m->n_frames);
             return PD_WERR_DIMENSION;
         }
         return PD_WERR_NONE;
     }
-    if (t->kind == PD_TASK_GRAD_DIFF && m->version_y != t->version_y) {
+    if (info->frame2 == PD_FRAME2_POINT && m->version_y != t->version_y) {
         snprintf(why, why_len, "difference against version %" PRIu64 " but the task's y is %" PRIu64,
                  m->version_y, t->version_y);
         return PD_WERR_MALFORMED;
     }
     if (m->n_frames != 1 || m->elem_type != PD_ELEM_F64) {
-        snprintf(why, why_len, "a gradient result needs exactly 1 float64 frame, got %" PRIu32,
-                 m->n_frames);
+        snprintf(why, why_len, "a %s result needs exactly 1 float64 frame, got %" PRIu32,
+                 info->name, m->n_frames);
         return PD_WERR_FRAMES;
     }
     if (m->frame_counts[0] != d->store.dim) {
-        snprintf(why, why_len, "gradient has %" PRIu64 " values, the model has %zu",
+        snprintf(why, why_len, "%s result has %" PRIu64 " values, the model has %zu", info->name,
                  m->frame_counts[0], d->store.dim);
         return PD_WERR_DIMENSION;
     }
-    if (m->n_samples != task_samples(t)) {
-        snprintf(why, why_len, "gradient sums %" PRIu64 " samples, the task asked for %" PRIu64,
-                 m->n_samples, task_samples(t));
+    if (m->n_samples != want) {
+        snprintf(why, why_len, "%s result sums %" PRIu64 " samples, the task asked for %" PRIu64,
+                 info->name, m->n_samples, want);
         return PD_WERR_DIMENSION;
     }
     rc = pd_wire_in_doubles(in, 0, d->store.dim, grad);
     if (rc != 0) {
-        snprintf(why, why_len, "gradient frame: %s", pd_strerror(rc));
+        snprintf(why, why_len, "%s result frame: %s", info->name, pd_strerror(rc));
         return PD_WERR_FRAMES;
     }
     if (!pd_wire_all_finite(*grad, d->store.dim) || !(m->loss_sum == m->loss_sum)) {
-        snprintf(why, why_len, "gradient contains NaN or Inf");
+        snprintf(why, why_len, "%s result contains NaN or Inf", info->name);
         return PD_WERR_NONFINITE;
     }
     return PD_WERR_NONE;

@@ -74,7 +74,7 @@ bool pd_eval_take(pd_daemon_t *d, pd_session_t *s)
         t.range_end = split_at(m, i + 1, e->n_pieces);
         t.test_begin = split_at(mt, i, e->n_pieces);
         t.test_end = split_at(mt, i + 1, e->n_pieces);
-        if (pd_sched_send_task(d, s, &t, e->snapshot) != 0) {
+        if (pd_sched_send_task(d, s, &t, e->snapshot, NULL) != 0) {
             return false;
         }
         e->piece_state[i] = PIECE_ASSIGNED;

@@ -34,7 +34,7 @@ void pd_sched_kick(pd_daemon_t *d)
     }
 }
 
-/* snap_y non-NULL: a two-point task, both frames sent. */
+/* snap_y non-NULL: a two-frame task, both frames sent. */
 static int send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *snap,
                      pd_buf_t *snap_y)
 {
@@ -82,15 +82,10 @@ static int send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *sn
     return 0;
 }
 
-int pd_sched_send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *snap)
+int pd_sched_send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *snap,
+                       pd_buf_t *frame2)
 {
-    return send_task(d, s, t, snap, NULL);
-}
-
-int pd_sched_send_task_xy(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *snap_x,
-                          pd_buf_t *snap_y)
-{
-    return send_task(d, s, t, snap_x, snap_y);
+    return send_task(d, s, t, snap, frame2);
 }
 
 int pd_sched_send_grad(pd_daemon_t *d, pd_session_t *s, uint64_t round, uint64_t seed,
@@ -111,7 +106,7 @@ int pd_sched_send_grad(pd_daemon_t *d, pd_session_t *s, uint64_t round, uint64_t
     t.seed = seed;
     t.batch = batch;
     t.part = part;
-    rc = pd_sched_send_task(d, s, &t, snap);
+    rc = pd_sched_send_task(d, s, &t, snap, NULL);
     pd_buf_unref(snap);
     return rc;
 }

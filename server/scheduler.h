@@ -13,14 +13,14 @@ void pd_sched_kick(pd_daemon_t *d);
 /* Send a GRAD task at the current version. 0, or a negative code (s is left idle). */
 int pd_sched_send_grad(pd_daemon_t *d, pd_session_t *s, uint64_t round, uint64_t seed,
                        uint32_t batch, uint32_t part);
-/* Send task t (id, version and kind filled by the caller) with snapshot snap (its version
- * must equal t->version). */
-int pd_sched_send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *snap);
-/* Send a GRAD_DIFF task t (kind, version and version_y filled by the caller) with both points:
- * snap_x of t->version, then snap_y of t->version_y. Both frames always travel (the worker's
- * cache holds one vector); afterwards the worker holds x. */
-int pd_sched_send_task_xy(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *snap_x,
-                          pd_buf_t *snap_y);
+/* The one way a method sends work: task t (id, kind, version and the kind's fields filled by
+ * the caller) with snap, the parameters of t->version, and frame2, the kind's second frame
+ * (task_kind.h: the snapshot of t->version_y for GRAD_DIFF, the direction q for HVP; NULL for
+ * one-frame kinds). x travels only when the worker does not hold that version, except with a
+ * second frame, where both always travel (the worker's cache holds one vector); afterwards
+ * the worker holds x. 0, or a negative code (s is left idle). */
+int pd_sched_send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *snap,
+                       pd_buf_t *frame2);
 
 /* eval.c */
 void pd_eval_start(pd_daemon_t *d);

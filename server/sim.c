@@ -14,6 +14,7 @@
 #include "compute.h"
 #include "error.h"
 #include "log.h"
+#include "task_kind.h"
 #include "methods/method.h"
 #include "quad.h"
 #include "rng.h"
@@ -191,8 +192,7 @@ static int run_task(pd_sim_t *sim, sim_worker_t *w, const pd_msg_t *m,
 {
     size_t dim = sim->d->store.dim;
     pd_msg_t *r = &w->res;
-    double cost, loss = 0;
-    uint64_t samples, correct = 0;
+    double cost;
     int rc;
 
     if (w->busy) {
@@ -218,41 +218,21 @@ static int run_task(pd_sim_t *sim, sim_worker_t *w, const pd_msg_t *m,
                    w->rid, m->version);
         return PD_ESTATE;
     }
-    const double *x = (const double *)w->xb->data;
-    switch (m->kind) {
-    case PD_TASK_GRAD:
-        if (m->range_end > m->range_begin) {
-            samples = m->range_end - m->range_begin;
-            rc = pd_task_grad_range(&sim->ctx, x, m->range_begin, m->range_end, w->out, &loss);
-        } else {
-            samples = m->batch;
-            rc = pd_task_grad(&sim->ctx, x, m->seed, m->batch, w->out, &loss);
-        }
-        cost = (double)samples;
-        break;
-    case PD_TASK_GRAD_DIFF:
-        if (n_frames != 2) {
-            return PD_ESTATE;
-        }
-        samples = m->batch;
-        rc = pd_task_grad_diff(&sim->ctx, x, (const double *)w->yb->data, m->seed, m->batch,
-                               w->out, sim->scratch, &loss);
-        cost = 2.0 * (double)samples; /* two gradients per index [C] */
-        break;
-    case PD_TASK_EVAL:
-        samples = m->range_end - m->range_begin;
-        rc = pd_task_eval(&sim->ctx, x, m->range_begin, m->range_end, m->test_begin,
-                          m->test_end, &loss, &correct);
-        cost = 0.5 * (double)(samples + (m->test_end - m->test_begin)); /* LOSS = |J|/2 [D] */
-        break;
-    default:
-        pd_log_err("sim: task kind %d is not simulated", (int)m->kind);
+    const pd_task_kind_info_t *kind = pd_task_kind_info(m->kind);
+    if (kind == NULL || (kind->frame2 != PD_FRAME2_NONE && n_frames != 2)) {
+        pd_log_err("sim: task kind %d with %zu frames is not simulated", (int)m->kind, n_frames);
         return PD_ESTATE;
     }
+    pd_task_io_t io = {.x = (const double *)w->xb->data,
+                       .y = kind->frame2 != PD_FRAME2_NONE ? (const double *)w->yb->data : NULL,
+                       .out = w->out,
+                       .scratch = sim->scratch};
+    rc = kind->run(&sim->ctx, m, &io);
     if (rc != 0) {
         pd_log_err("sim: task %" PRIu64 " on %s failed: %s", m->task_id, w->rid, pd_strerror(rc));
         return rc;
     }
+    cost = kind->cost_per_sample * (double)io.touched;
     pd_msg_init(r, PD_MSG_RESULT);
     r->worker_id = m->worker_id;
     r->job_id = m->job_id;
@@ -261,12 +241,12 @@ static int run_task(pd_sim_t *sim, sim_worker_t *w, const pd_msg_t *m,
     r->round_id = m->round_id;
     r->version = m->version;
     r->version_y = m->version_y;
-    r->n_samples = samples;
-    r->loss_sum = loss;
-    r->correct = correct;
+    r->n_samples = io.samples;
+    r->loss_sum = io.loss_sum;
+    r->correct = io.correct;
     r->compute_seconds = cost * w->tau;
     r->elem_type = PD_ELEM_F64;
-    if (m->kind != PD_TASK_EVAL) {
+    if (kind->result_frames == 1) {
         r->n_frames = 1;
         r->frame_counts[0] = dim;
     }

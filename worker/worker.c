@@ -24,6 +24,7 @@
 #include "fetch.h"
 #include "log.h"
 #include "compute.h"
+#include "task_kind.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -410,7 +411,9 @@ static int join(worker_t *w, volatile sig_atomic_t *stop)
 typedef struct task_call {
     worker_t *w;
     const pd_msg_t *t;
-    pd_msg_t *r;
+    const pd_task_kind_info_t *kind;
+    pd_task_io_t io;
+    double seconds;
 } task_call_t;
 
 /* The computation of a task, including the --slowdown sleep (part of the emulated cost). */
@@ -418,81 +421,73 @@ static int compute_task(void *arg)
 {
     task_call_t *c = arg;
     worker_t *w = c->w;
-    const pd_msg_t *t = c->t;
-    pd_msg_t *r = c->r;
     double t0 = pd_clock_mono_s(), secs;
-    int rc;
+    int rc = c->kind->run(&w->task, c->t, &c->io);
 
-    if (t->kind == PD_TASK_GRAD && t->range_end > t->range_begin) {
-        rc = pd_task_grad_range(&w->task, w->x, t->range_begin, t->range_end, w->grad,
-                                &r->loss_sum);
-    } else if (t->kind == PD_TASK_GRAD) {
-        rc = pd_task_grad(&w->task, w->x, t->seed, t->batch, w->grad, &r->loss_sum);
-    } else if (t->kind == PD_TASK_GRAD_DIFF) {
-        rc = pd_task_grad_diff(&w->task, w->x, w->y, t->seed, t->batch, w->grad, w->scratch,
-                               &r->loss_sum);
-    } else {
-        rc = pd_task_eval(&w->task, w->x, t->range_begin, t->range_end, t->test_begin,
-                          t->test_end, &r->loss_sum, &r->correct);
-    }
     secs = pd_clock_mono_s() - t0;
     if (rc == 0 && w->o->slowdown > 1.0) {
         sleep_ms((uint64_t)((w->o->slowdown - 1.0) * secs * 1000.0));
     }
-    r->compute_seconds = pd_clock_mono_s() - t0;
+    c->seconds = pd_clock_mono_s() - t0;
     return rc;
+}
+
+/* The TASK's parameter frames into w->x (and w->y for a second frame), or the cached x. */
+static int take_frames(worker_t *w, pd_wire_in_t *in, const pd_task_kind_info_t *kind)
+{
+    const pd_msg_t *t = &in->msg;
+    uint32_t need = kind->frame2 != PD_FRAME2_NONE ? 2 : 1;
+    const double *v;
+    int rc;
+
+    if (t->n_frames != need && !(need == 1 && t->n_frames == 0)) {
+        pd_log_warn("%s task %" PRIu64 " carries %" PRIu32 " frames, expected %" PRIu32,
+                    kind->name, t->task_id, t->n_frames, need);
+        return PD_EWIRE;
+    }
+    if (t->n_frames == 0) {
+        if (!w->has_x || w->x_version != t->version) {
+            pd_log_warn("task %" PRIu64 " at version %" PRIu64 " without parameters; rejoining",
+                        t->task_id, t->version);
+            return PD_ESTATE;
+        }
+        return 0;
+    }
+    for (uint32_t i = 0; i < t->n_frames; i++) {
+        rc = pd_wire_in_doubles(in, i, w->model.dim, &v);
+        if (rc != 0) {
+            pd_log_warn("task %" PRIu64 " frame %" PRIu32 " has %" PRIu64 " values, expected %zu",
+                        t->task_id, i, t->frame_counts[i], w->model.dim);
+            return rc;
+        }
+        memcpy(i == 0 ? w->x : w->y, v, w->model.dim * sizeof(double));
+    }
+    /* The cache holds x, the first frame: the server assumes so for later tasks. */
+    w->has_x = true;
+    w->x_version = t->version;
+    return 0;
 }
 
 /* Run one TASK and send its RESULT. A negative return means "rejoin". */
 static int run_task(worker_t *w, pd_wire_in_t *in)
 {
     const pd_msg_t *t = &in->msg;
+    const pd_task_kind_info_t *kind = pd_task_kind_info(t->kind);
     pd_msg_t r;
     pd_wire_frame_t f;
     int rc;
 
-    if (t->kind == PD_TASK_GRAD_DIFF && t->n_frames != 2) {
-        pd_log_warn("difference task %" PRIu64 " carries %" PRIu32 " parameter frames, expected 2",
-                    t->task_id, t->n_frames);
+    if (kind == NULL) {
+        pd_log_warn("task %" PRIu64 " has kind %d, which this worker does not know", t->task_id,
+                    (int)t->kind);
         return PD_EWIRE;
     }
-    if (t->n_frames >= 1 && t->n_frames <= 2) {
-        const double *v;
-        for (uint32_t i = 0; i < t->n_frames; i++) {
-            rc = pd_wire_in_doubles(in, i, w->model.dim, &v);
-            if (rc != 0) {
-                pd_log_warn("task %" PRIu64 " carries %" PRIu64 " parameters, expected %zu",
-                            t->task_id, t->frame_counts[i], w->model.dim);
-                return rc;
-            }
-            memcpy(i == 0 ? w->x : w->y, v, w->model.dim * sizeof(double));
-        }
-        /* The cache holds x, the first frame: the server assumes so for later tasks. */
-        w->has_x = true;
-        w->x_version = t->version;
-    } else if (!w->has_x || w->x_version != t->version) {
-        pd_log_warn("task %" PRIu64 " at version %" PRIu64 " without parameters; rejoining",
-                    t->task_id, t->version);
-        return PD_ESTATE;
+    rc = take_frames(w, in, kind);
+    if (rc != 0) {
+        return rc;
     }
-    pd_msg_init(&r, PD_MSG_RESULT);
-    r.request_id = t->request_id;
-    r.task_id = t->task_id;
-    r.round_id = t->round_id;
-    r.kind = t->kind;
-    r.version = t->version;
-    r.version_y = t->version_y;
-    if (t->kind == PD_TASK_GRAD || t->kind == PD_TASK_GRAD_DIFF) {
-        r.n_samples = t->range_end > t->range_begin && t->kind == PD_TASK_GRAD
-                          ? t->range_end - t->range_begin
-                          : t->batch;
-        r.elem_type = PD_ELEM_F64;
-        r.n_frames = 1;
-        r.frame_counts[0] = w->model.dim;
-    } else {
-        r.n_samples = t->range_end - t->range_begin;
-    }
-    task_call_t call = {w, t, &r};
+    task_call_t call = {w, t, kind, {.x = w->x, .y = kind->frame2 != PD_FRAME2_NONE ? w->y : NULL,
+                                     .out = w->grad, .scratch = w->scratch}, 0.0};
     /* The last task of the same kind predicts this one: a quarter of the heartbeat interval
      * is where a helper thread starts to pay for itself. A slowed-down worker always uses it,
      * since even its first task may outlast the server's patience. */
@@ -501,12 +496,28 @@ static int run_task(worker_t *w, pd_wire_in_t *in)
     } else {
         rc = compute_task(&call);
     }
-    w->last_seconds[t->kind] = r.compute_seconds;
+    w->last_seconds[t->kind] = call.seconds;
     /* We were computing, not listening: the server's silence meanwhile says nothing. */
     w->last_heard_ms = pd_clock_mono_ms();
     if (rc != 0) {
         pd_log_err("task %" PRIu64 " failed: %s", t->task_id, pd_strerror(rc));
         return rc;
+    }
+    pd_msg_init(&r, PD_MSG_RESULT);
+    r.request_id = t->request_id;
+    r.task_id = t->task_id;
+    r.round_id = t->round_id;
+    r.kind = t->kind;
+    r.version = t->version;
+    r.version_y = t->version_y;
+    r.n_samples = call.io.samples;
+    r.loss_sum = call.io.loss_sum;
+    r.correct = call.io.correct;
+    r.compute_seconds = call.seconds;
+    if (kind->result_frames == 1) {
+        r.elem_type = PD_ELEM_F64;
+        r.n_frames = 1;
+        r.frame_counts[0] = w->model.dim;
     }
     f = (pd_wire_frame_t){w->grad, w->model.dim * sizeof(double), NULL};
     rc = send(w, &r, &f, r.n_frames);

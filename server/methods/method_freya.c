@@ -178,7 +178,7 @@ static void assign(pd_daemon_t *d, freya_state_t *st, pd_session_t *s)
         t.part = (uint32_t)b;
         t.range_begin = pd_freya_block_begin((uint64_t)b, st->block);
         t.range_end = pd_freya_block_end((uint64_t)b, st->block, st->m);
-        if (pd_sched_send_task(d, s, &t, st->snap_x) == 0) {
+        if (pd_sched_send_task(d, s, &t, st->snap_x, NULL) == 0) {
             pd_freya_pool_assign(&st->pool, (uint32_t)b);
         }
         return;
@@ -187,7 +187,7 @@ static void assign(pd_daemon_t *d, freya_state_t *st, pd_session_t *s)
     t.version_y = st->version_y;
     t.seed = pd_rng_mix((uint64_t)d->cfg.seed, ++d->task_seq);
     t.batch = st->chunk;
-    pd_sched_send_task_xy(d, s, &t, st->snap_x, st->snap_y);
+    pd_sched_send_task(d, s, &t, st->snap_x, st->snap_y);
 }
 
 static double norm2(const double *v, size_t n)

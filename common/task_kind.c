@@ -1,0 +1,98 @@
+/* task_kind.c - see task_kind.h. Pure: no sockets, no clock. */
+#include <config.h>
+#include "task_kind.h"
+
+#include <string.h>
+
+#include "error.h"
+
+pd_sample_set_t pd_task_sample_set(uint64_t seed, uint32_t batch, uint64_t range_begin,
+                                   uint64_t range_end)
+{
+    return (pd_sample_set_t){.seed = seed, .batch = batch, .begin = range_begin, .end = range_end};
+}
+
+uint64_t pd_task_expected_samples(int k, uint32_t batch, uint64_t range_begin, uint64_t range_end)
+{
+    uint64_t range = range_end > range_begin ? range_end - range_begin : 0;
+
+    if (k == PD_TASK_EVAL) {
+        return range;
+    }
+    return batch == 0 || range_end > 0 ? range : batch;
+}
+
+static pd_sample_set_t set_of(const pd_msg_t *t)
+{
+    return pd_task_sample_set(t->seed, t->batch, t->range_begin, t->range_end);
+}
+
+static int run_grad(pd_task_ctx_t *c, const pd_msg_t *t, pd_task_io_t *io)
+{
+    int rc;
+
+    if (t->batch == 0) {
+        rc = pd_task_grad_range(c, io->x, t->range_begin, t->range_end, io->out, &io->loss_sum);
+    } else if (t->range_end == 0) {
+        rc = pd_task_grad(c, io->x, t->seed, t->batch, io->out, &io->loss_sum);
+    } else {
+        return PD_EDIM; /* part of a drawn batch: not a GRAD any method sends */
+    }
+    io->samples = pd_task_expected_samples(PD_TASK_GRAD, t->batch, t->range_begin, t->range_end);
+    io->touched = io->samples;
+    return rc;
+}
+
+static int run_grad_diff(pd_task_ctx_t *c, const pd_msg_t *t, pd_task_io_t *io)
+{
+    io->samples = t->batch;
+    io->touched = io->samples;
+    return pd_task_grad_diff(c, io->x, io->y, t->seed, t->batch, io->out, io->scratch,
+                             &io->loss_sum);
+}
+
+static int run_eval(pd_task_ctx_t *c, const pd_msg_t *t, pd_task_io_t *io)
+{
+    io->samples = t->range_end - t->range_begin;
+    io->touched = io->samples + (t->test_end - t->test_begin);
+    return pd_task_eval(c, io->x, t->range_begin, t->range_end, t->test_begin, t->test_end,
+                        &io->loss_sum, &io->correct);
+}
+
+static int run_loss(pd_task_ctx_t *c, const pd_msg_t *t, pd_task_io_t *io)
+{
+    pd_sample_set_t set = set_of(t);
+    size_t n = 0;
+    int rc = pd_task_loss(c, io->x, &set, &io->loss_sum, &n);
+
+    io->samples = io->touched = n;
+    return rc;
+}
+
+static int run_hvp(pd_task_ctx_t *c, const pd_msg_t *t, pd_task_io_t *io)
+{
+    pd_sample_set_t set = set_of(t);
+    size_t n = 0;
+    int rc = pd_task_hvp(c, io->x, io->y, &set, io->out, &n);
+
+    io->samples = io->touched = n;
+    io->loss_sum = 0.0; /* an HVP reports no loss */
+    return rc;
+}
+
+/* Indexed by pd_task_kind_t. */
+static const pd_task_kind_info_t rows[PD_TASK__COUNT] = {
+    [PD_TASK_GRAD] = {"GRAD", PD_FRAME2_NONE, 1, 1.0, run_grad},
+    [PD_TASK_EVAL] = {"EVAL", PD_FRAME2_NONE, 0, 0.5, run_eval},
+    [PD_TASK_GRAD_DIFF] = {"GRAD_DIFF", PD_FRAME2_POINT, 1, 2.0, run_grad_diff},
+    [PD_TASK_LOSS] = {"LOSS", PD_FRAME2_NONE, 0, 0.5, run_loss},
+    [PD_TASK_HVP] = {"HVP", PD_FRAME2_VECTOR, 1, 2.0, run_hvp},
+};
+
+const pd_task_kind_info_t *pd_task_kind_info(int k)
+{
+    if (k <= PD_TASK_NONE || k >= PD_TASK__COUNT) {
+        return NULL;
+    }
+    return &rows[k];
+}

@@ -1,0 +1,55 @@
+/* task_kind.h - one row per task kind (DESIGN.md "Methods and tasks"): the frames a TASK
+ * carries and a RESULT returns, the samples the result sums, its cost on the simulated
+ * clock, and its pure computation. paramd-worker, paramd-sim and the daemon's RESULT checks
+ * all read this table, so a new kind is a row plus a compute function. */
+#ifndef PD_COMMON_TASK_KIND_H
+#define PD_COMMON_TASK_KIND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compute.h"
+#include "wire.h"
+
+/* What the second parameter frame of a TASK is. */
+typedef enum pd_task_frame2 {
+    PD_FRAME2_NONE = 0, /* one frame (x), omitted when the worker holds that version */
+    PD_FRAME2_POINT,    /* a second point y, the snapshot of version_y (GRAD_DIFF) */
+    PD_FRAME2_VECTOR,   /* a direction q of dim values (HVP) */
+} pd_task_frame2_t;
+
+/* Borrowed inputs and outputs of one computation. out has dim entries for kinds with a
+ * result frame; scratch has dim entries. */
+typedef struct pd_task_io {
+    const double *x;
+    const double *y; /* frame 2 (PD_FRAME2_POINT or _VECTOR), else NULL */
+    double *out;
+    double *scratch;
+    double loss_sum;   /* set by run */
+    uint64_t correct;  /* EVAL */
+    uint64_t samples;  /* training samples summed */
+    uint64_t touched;  /* samples the cost counts (EVAL: train and test ranges) */
+} pd_task_io_t;
+
+typedef struct pd_task_kind_info {
+    const char *name;
+    pd_task_frame2_t frame2;
+    uint32_t result_frames; /* 1: a dim-long vector; 0: scalars only */
+    /* Per-sample gradient evaluations one sample costs on the simulated clock
+     * (ALGORITHMS.md §0.5: GRAD 1, GRAD_DIFF 2 [C], HVP 2, LOSS and EVAL 1/2 [D]). */
+    double cost_per_sample;
+    int (*run)(pd_task_ctx_t *c, const pd_msg_t *task, pd_task_io_t *io);
+} pd_task_kind_info_t;
+
+/* The row of kind k, or NULL for NONE and unknown kinds. */
+const pd_task_kind_info_t *pd_task_kind_info(int k);
+
+/* The sample set of a task's header fields (compute.h pd_sample_set_t). */
+pd_sample_set_t pd_task_sample_set(uint64_t seed, uint32_t batch, uint64_t range_begin,
+                                   uint64_t range_end);
+
+/* Training samples a result of kind k must report for those fields (EVAL: the train range). */
+uint64_t pd_task_expected_samples(int k, uint32_t batch, uint64_t range_begin, uint64_t range_end);
+
+#endif
