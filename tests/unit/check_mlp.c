@@ -15,6 +15,7 @@
 
 #include "error.h"
 #include "rng.h"
+#include "vec_check.h"
 
 typedef struct shape_case {
     const char *layers;
@@ -36,49 +37,6 @@ typedef struct fixture {
     pd_model_t m;
     double *x;
 } fixture_t;
-
-static double *vec_new(size_t n)
-{
-    double *v = calloc(n > 0 ? n : 1, sizeof(*v));
-    ck_assert_ptr_nonnull(v);
-    return v;
-}
-
-static void random_vec(uint64_t seed, double *v, size_t n, double scale)
-{
-    pd_rng_t r;
-    pd_rng_seed(&r, seed);
-    for (size_t i = 0; i < n; i++) {
-        v[i] = scale * pd_rng_normal(&r);
-    }
-}
-
-static double max_abs(const double *v, size_t n)
-{
-    double a = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        a = fmax(a, fabs(v[i]));
-    }
-    return a;
-}
-
-static double max_diff(const double *a, const double *b, size_t n)
-{
-    double e = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        e = fmax(e, fabs(a[i] - b[i]));
-    }
-    return e;
-}
-
-static double dot(const double *a, const double *b, size_t n)
-{
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        s += a[i] * b[i];
-    }
-    return s;
-}
 
 /* Dense samples (about 30% zeros, so the CSR copy differs) with class labels covering every
  * class in the first samples; the model bound and started from a random point. */

@@ -15,6 +15,7 @@
 #include "model_internal.h"
 #include "quad.h"
 #include "rng.h"
+#include "vec_check.h"
 
 enum label_kind { LAB_01, LAB_PM, LAB_CLASS, LAB_REAL };
 
@@ -40,49 +41,6 @@ static const model_case_t cases[] = {
 #define P_FEATURES 7
 
 /* ---- fixtures ---- */
-
-static double *vec_new(size_t n)
-{
-    double *v = calloc(n > 0 ? n : 1, sizeof(*v));
-    ck_assert_ptr_nonnull(v);
-    return v;
-}
-
-static double max_abs(const double *v, size_t n)
-{
-    double a = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        a = fmax(a, fabs(v[i]));
-    }
-    return a;
-}
-
-static double max_diff(const double *a, const double *b, size_t n)
-{
-    double e = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        e = fmax(e, fabs(a[i] - b[i]));
-    }
-    return e;
-}
-
-static double dot(const double *a, const double *b, size_t n)
-{
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        s += a[i] * b[i];
-    }
-    return s;
-}
-
-static void random_vec(uint64_t seed, double *v, size_t n, double scale)
-{
-    pd_rng_t r;
-    pd_rng_seed(&r, seed);
-    for (size_t i = 0; i < n; i++) {
-        v[i] = scale * pd_rng_normal(&r);
-    }
-}
 
 static void data_clear(pd_data_t *d)
 {

@@ -13,6 +13,7 @@
 
 #include "error.h"
 #include "rng.h"
+#include "vec_check.h"
 
 #define M 90
 #define P 5
@@ -55,15 +56,6 @@ static void fixture_free(fixture_t *f)
 {
     free(f->x);
     free(f->q);
-}
-
-static double max_diff(const double *a, const double *b, size_t n)
-{
-    double e = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        e = fmax(e, fabs(a[i] - b[i]));
-    }
-    return e;
 }
 
 /* Run kind k through its table row with the given sample fields. */
