@@ -1177,6 +1177,12 @@ int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
             sink_add(&sink, "[model] layers = %s: %s", c->mlp_layers, why);
         }
     }
+    /* Refused here rather than falling back to stop at the divergence: the operator asked
+     * for the job to go on, and learns at --check-config time that it could not. */
+    if (c->on_divergence == PD_DIVERGE_RESTORE && empty(c->state_dir)) {
+        sink_add(&sink, "[stop] on_divergence = restore-checkpoint: needs [server] state_dir "
+                        "(there is no checkpoint to restore without it)");
+    }
     if (c->model_type == PD_MODEL_SOFTMAX && c->classes == 1) {
         sink_add(&sink, "[model] classes: 1 is invalid for type = softmax (allowed: 0 to count "
                         "the labels, or 2 and more)");

@@ -21,6 +21,7 @@ typedef enum pd_method_kind {
 typedef enum pd_optimizer_kind { PD_OPT_SGD, PD_OPT_MOMENTUM, PD_OPT_ADAM } pd_optimizer_kind_t;
 typedef enum pd_schedule_kind { PD_SCHED_CONSTANT, PD_SCHED_INVSQRT, PD_SCHED_STEP } pd_schedule_kind_t;
 typedef enum pd_stale_step_kind { PD_STALE_CONSTANT, PD_STALE_INVERSE } pd_stale_step_kind_t;
+typedef enum pd_divergence_kind { PD_DIVERGE_STOP, PD_DIVERGE_RESTORE } pd_divergence_kind_t;
 typedef enum pd_progress_kind { PD_PROGRESS_AUTO, PD_PROGRESS_YES, PD_PROGRESS_NO } pd_progress_kind_t;
 
 /* Field types by config type: BOOL bool; INT int64_t; DOUBLE double; SIZE uint64_t (bytes);
@@ -105,6 +106,7 @@ typedef struct pd_config {
     int64_t max_seconds_ms;
     double target_loss;
     double target_accuracy;
+    int on_divergence; /* pd_divergence_kind_t */
     /* [sim] (paramd-sim only) */
     int64_t sim_workers;
     char *sim_speeds;

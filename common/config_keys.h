@@ -165,6 +165,13 @@
       "Stop when the evaluated objective is at or below this (0: off).")                      \
     X(stop, target_accuracy, DOUBLE, target_accuracy, "0", 0, 1, NULL, PD_CF_RELOADABLE,       \
       "Stop when the test accuracy reaches this (0: off).")                                   \
+    X(stop, on_divergence, ENUM, on_divergence, "stop", 0, 0, "stop|restore-checkpoint",      \
+      PD_CF_RELOADABLE,                                                                       \
+      "What to do when training diverges (a non-finite loss or gradient arrives, or a step "  \
+      "would make a parameter non-finite; the step is never applied): stop ends the job with "\
+      "'diverged at version V' and exit status 1; restore-checkpoint reloads the newest "     \
+      "checkpoint of [server] state_dir and goes on (needs state_dir; after 3 restores a "   \
+      "further divergence stops the job).")                                                   \
     X(sim, workers, INT, sim_workers, "4", 1, 100000, NULL, 0,                                  \
       "paramd-sim: number of simulated workers n.")                                           \
     X(sim, speeds, STRING, sim_speeds, "sqrt", 0, 0, NULL, 0,                                   \

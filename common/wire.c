@@ -263,7 +263,9 @@ int pd_wire_decode(const void *buf, size_t len, pd_msg_t *m, pd_job_desc_t *job_
     for (size_t i = 0; i < h->n_frame_counts; i++) {
         m->frame_counts[i] = h->frame_counts[i];
     }
-    if (copy_str(m->reason, sizeof(m->reason), h->reason) != 0 || !isfinite(m->loss_sum) ||
+    /* loss_sum may be NaN or Inf: a diverging model's honest report, which the server must
+     * see (and count) rather than refuse as a broken header. Timing and step sizes cannot. */
+    if (copy_str(m->reason, sizeof(m->reason), h->reason) != 0 ||
         !isfinite(m->compute_seconds) || !isfinite(m->learning_rate)) {
         goto out;
     }

@@ -152,6 +152,56 @@ void pd_daemon_after_update(pd_daemon_t *d)
     }
 }
 
+void pd_daemon_diverged(pd_daemon_t *d, const char *what)
+{
+    if (d->diverged) {
+        return;
+    }
+    d->diverged = true;
+    d->diverged_version = d->store.version;
+    snprintf(d->diverged_what, sizeof(d->diverged_what), "%s", what);
+}
+
+void pd_daemon_act_on_divergence(pd_daemon_t *d)
+{
+    char reason[sizeof(d->stop_reason)];
+    int rc;
+
+    if (!d->diverged) {
+        return;
+    }
+    d->diverged = false;
+    if (d->state != PD_STATE_RUNNING) {
+        return; /* the job already ended while this message was handled */
+    }
+    d->metrics.divergence_events_total++;
+    snprintf(reason, sizeof(reason), "diverged at version %" PRIu64 " (%s)", d->diverged_version,
+             d->diverged_what);
+    /* A restore replays the same job from the same parameters, so a divergence that comes
+     * back after PD_MAX_DIVERGENCE_RESTORES of them is the configuration's, not bad luck:
+     * the job stops instead of looping for ever. */
+    if (d->cfg.on_divergence == PD_DIVERGE_RESTORE &&
+        d->metrics.divergence_restores_total >= PD_MAX_DIVERGENCE_RESTORES) {
+        pd_log_err("%s again after %d checkpoint restores: stopping", reason,
+                   PD_MAX_DIVERGENCE_RESTORES);
+    } else if (d->cfg.on_divergence == PD_DIVERGE_RESTORE) {
+        pd_log_warn("%s: restoring the newest checkpoint (on_divergence = restore-checkpoint)",
+                    reason);
+        rc = pd_checkpoint_restore_running(d);
+        if (rc == 0) {
+            d->metrics.divergence_restores_total++;
+            return;
+        }
+        pd_log_err("cannot restore a checkpoint after the divergence: %s; stopping instead",
+                   pd_strerror(rc));
+    } else {
+        pd_log_err("%s: stopping (on_divergence = stop)", reason);
+    }
+    /* Exit status 1 like every other failed job: the parameters did not reach a stop
+     * criterion; the final checkpoint and save_params hold the last finite ones. */
+    pd_daemon_stop(d, reason, 1);
+}
+
 void pd_daemon_after_eval(pd_daemon_t *d)
 {
     write_metrics_line(d, NULL);

@@ -127,6 +127,12 @@ struct pd_daemon {
     struct pd_checkpoint *ckpt; /* checkpoint.c; NULL without a state_dir */
     struct pd_zap *zap;       /* zap.c: CURVE key list and ZAP handler; NULL with CURVE off */
     struct pd_serve *serve;   /* serve.c: data files for FETCH; NULL when not served */
+    /* A sign of divergence seen while handling the current message, acted on once that
+     * message is done (pd_daemon_act_on_divergence): a restore must not free method state
+     * under the method callback that is still running. */
+    bool diverged;
+    uint64_t diverged_version;
+    char diverged_what[80];
 };
 
 /* Build the daemon from a validated config: loads data, binds the socket, arms timers.
@@ -153,6 +159,18 @@ void pd_daemon_after_update(pd_daemon_t *d);
 void pd_daemon_after_eval(pd_daemon_t *d);
 /* Begin an orderly stop: final evaluation, BYE to workers, metrics "done" line. */
 void pd_daemon_stop(pd_daemon_t *d, const char *reason, int exit_code);
+/* Record a sign of divergence (a non-finite loss or gradient, a step that would make a
+ * parameter non-finite) at the current version; the first one of a message names the cause.
+ * Nothing is done until pd_daemon_act_on_divergence. */
+void pd_daemon_diverged(pd_daemon_t *d, const char *what);
+/* Checkpoint restores after which a further divergence stops the job (on_divergence =
+ * restore-checkpoint). */
+#define PD_MAX_DIVERGENCE_RESTORES 3
+/* Apply [stop] on_divergence to a recorded divergence, if any: stop with "diverged at version
+ * V (what)" and exit status 1, or reload the newest checkpoint and go on (falling back to the
+ * stop when that fails, and stopping after PD_MAX_DIVERGENCE_RESTORES restores). Called by
+ * dispatch after each RESULT, outside any method callback. */
+void pd_daemon_act_on_divergence(pd_daemon_t *d);
 /* A test set exists and the model classifies, so test accuracy means something. */
 bool pd_daemon_has_accuracy(const pd_daemon_t *d);
 /* Objective = mean loss + regulariser, from a loss sum over `samples`. */

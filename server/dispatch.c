@@ -4,6 +4,7 @@
 #include <config.h>
 
 #include <inttypes.h>
+#include <math.h>
 #include <string.h>
 
 #include "error.h"
@@ -163,11 +164,37 @@ static pd_wire_error_t check_result(pd_daemon_t *d, pd_wire_in_t *in, const pd_t
         snprintf(why, why_len, "%s result frame: %s", info->name, pd_strerror(rc));
         return PD_WERR_FRAMES;
     }
-    if (!pd_wire_all_finite(*grad, d->store.dim) || !(m->loss_sum == m->loss_sum)) {
-        snprintf(why, why_len, "%s result contains NaN or Inf", info->name);
-        return PD_WERR_NONFINITE;
-    }
+    /* NaN or Inf values are not refused here: they are a diverging model's true answer to a
+     * valid task (handle_result counts them and applies on_divergence). */
     return PD_WERR_NONE;
+}
+
+/* A refused RESULT must not keep its task: the worker will not answer it again, so the work
+ * goes back to the method (or the evaluation) and the worker gets a new task. */
+static void give_back_task(pd_daemon_t *d, pd_session_t *s)
+{
+    if (s->has_task) {
+        pd_dispatch_release_task(d, s);
+        pd_sched_idle(d, s);
+    }
+}
+
+/* A result whose loss or gradient is NaN or Inf: counted and reported as a divergence.
+ * Returns true when its gradient must not reach the method. */
+static bool nonfinite_result(pd_daemon_t *d, const pd_session_t *s, const pd_msg_t *m,
+                             const double *grad)
+{
+    bool bad_grad = grad != NULL && !pd_wire_all_finite(grad, d->store.dim);
+
+    if (!bad_grad && isfinite(m->loss_sum)) {
+        return false;
+    }
+    d->metrics.results_nonfinite_total++;
+    pd_log_warn("non-finite result worker=%" PRIu32 " task=%" PRIu64 " version=%" PRIu64
+                " loss_sum=%g%s",
+                s->id, m->task_id, m->version, m->loss_sum, bad_grad ? " gradient has NaN/Inf" : "");
+    pd_daemon_diverged(d, bad_grad ? "a gradient with NaN or Inf" : "a non-finite loss");
+    return bad_grad;
 }
 
 static void handle_result(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
@@ -185,6 +212,11 @@ static void handle_result(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
                              "no task %" PRIu64 " in flight for this worker", m->task_id);
         if (!s->has_task && s->state != PD_SESSION_JOINED) {
             pd_sched_idle(d, s);
+        } else if (s->has_task && m->task_id > s->task.id) {
+            /* Task ids only grow, so this is no late copy of an earlier answer: the worker
+             * does not know the task it holds (a lost TASK, a confused peer). A smaller id is
+             * a late duplicate while the worker computes the current task: that one stays. */
+            give_back_task(d, s);
         }
         return;
     }
@@ -192,25 +224,41 @@ static void handle_result(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     code = check_result(d, in, &t, &grad, why, sizeof(why));
     if (code != PD_WERR_NONE) {
         pd_daemon_send_error(d, s->rid, s->rid_len, s, m, code, "%s", why);
-        pd_dispatch_release_task(d, s);
-        pd_sched_idle(d, s);
+        give_back_task(d, s);
         return;
     }
-    s->has_task = false;
     s->tasks_done++;
     if (t.kind != PD_TASK_EVAL) {
         s->samples += m->n_samples;
+        d->metrics.gradients_received_total++;
     }
     s->compute_seconds += m->compute_seconds;
-    if (t.kind == PD_TASK_EVAL) {
+    if (nonfinite_result(d, s, m, grad)) {
+        pd_dispatch_release_task(d, s); /* never applied; its work goes back to the method */
+    } else if (t.kind == PD_TASK_EVAL) {
+        s->has_task = false;
         pd_eval_on_result(d, s, &t, m);
     } else {
-        d->metrics.gradients_received_total++;
+        s->has_task = false;
         d->method->on_result(d, s, &t, m, grad);
     }
-    /* The stop criteria may have ended the job inside on_result. */
-    if (d->state == PD_STATE_RUNNING && pd_sessions_find(&d->sessions, s->rid, s->rid_len) == s) {
+    /* Outside the method's callback, so a restore may replace the method state. */
+    pd_daemon_act_on_divergence(d);
+    /* The stop criteria may have ended the job inside on_result, or a restore handed s a
+     * task already. */
+    if (d->state == PD_STATE_RUNNING && pd_sessions_find(&d->sessions, s->rid, s->rid_len) == s &&
+        !s->has_task) {
         pd_sched_idle(d, s);
+    }
+}
+
+/* A message from a worker whose header or frames do not decode: when it is (or could be, the
+ * type being unreadable) the RESULT of the task the worker holds, that task is given back. */
+static void refuse_undecodable(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *m)
+{
+    if (s != NULL && (m->type == PD_MSG_RESULT || (int)m->type <= 0 ||
+                      (int)m->type >= PD_MSG__COUNT)) {
+        give_back_task(d, s);
     }
 }
 
@@ -228,11 +276,13 @@ void pd_dispatch(pd_daemon_t *d, pd_wire_in_t *in)
                              PD_WERR_PROTOCOL_VERSION,
                              "protocol version %" PRIu32 " is not supported (server speaks %u)",
                              m->proto_version, PD_PROTO_VERSION);
+        refuse_undecodable(d, s, m);
         return;
     }
     if (in->decode_rc != 0) {
         pd_daemon_send_error(d, in->routing_id, in->routing_id_len, s, m, PD_WERR_MALFORMED,
                              "header frame is not a valid paramd Header");
+        refuse_undecodable(d, s, m);
         return;
     }
     if (in->frames_rc != 0) {
@@ -240,6 +290,7 @@ void pd_dispatch(pd_daemon_t *d, pd_wire_in_t *in)
                              "array frames do not match the header: %zu received, %" PRIu32
                              " declared (each frame must hold count x element-size bytes)",
                              in->n_parts, m->n_frames);
+        refuse_undecodable(d, s, m);
         return;
     }
     if (m->type == PD_MSG_HELLO) {

@@ -87,6 +87,22 @@ static void send_ack(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *req, pd_ac
     pd_daemon_send(d, s->rid, s->rid_len, &r, NULL, 0);
 }
 
+/* ACK REJECTED with the reason, counted and logged through the session's rate limiter. */
+static void reject(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *m, pd_wire_error_t code,
+                   const char *why)
+{
+    d->metrics.pushes_rejected_total++;
+    d->metrics.bad_messages_total++;
+    if (code < 16) {
+        d->metrics.errors_by_code[code]++;
+    }
+    if (pd_ratelimit_ok(&s->rl_bad, pd_daemon_now_ms(d))) {
+        pd_log_warn("push rejected worker=%" PRIu32 " err=%s: %s", s->id,
+                    pd_wire_error_name(code), why);
+    }
+    send_ack(d, s, m, PD_ACK_REJECTED, d->store.version, 0, 0, code, why);
+}
+
 void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
 {
     const pd_msg_t *m = &in->msg;
@@ -121,16 +137,7 @@ void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
                  m->version, d->store.version);
     }
     if (code != PD_WERR_NONE) {
-        d->metrics.pushes_rejected_total++;
-        d->metrics.bad_messages_total++;
-        if (code < 16) {
-            d->metrics.errors_by_code[code]++;
-        }
-        if (pd_ratelimit_ok(&s->rl_bad, pd_daemon_now_ms(d))) {
-            pd_log_warn("push rejected worker=%" PRIu32 " err=%s: %s", s->id,
-                        pd_wire_error_name(code), why);
-        }
-        send_ack(d, s, m, PD_ACK_REJECTED, d->store.version, 0, 0, code, why);
+        reject(d, s, m, code, why);
         return;
     }
     tau = d->store.version - m->version;
@@ -143,12 +150,15 @@ void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     if (d->cfg.stale_step == PD_STALE_INVERSE && tau > 1) {
         lr /= (double)tau;
     }
-    /* The push is valid and will be applied: answer first, then do the arithmetic. The loop
-     * handles nothing else in between, so whatever the client sends after reading this ACK
-     * sees version + 1; the client just does not wait for the daxpy (a large part of a
-     * 1 MiB push's round trip). */
+    /* Applied before the ACK: a push whose step would make a parameter non-finite is taken
+     * back (parameters bit for bit as before) and answered REJECTED instead. */
+    if (pd_optim_apply_finite(&d->optim, d->store.x, m->key_offset, length, g, lr) != 0) {
+        d->metrics.updates_rejected_nonfinite_total++;
+        reject(d, s, m, PD_WERR_NONFINITE,
+               "the step would make a parameter NaN or Inf (diverging): not applied");
+        return;
+    }
     send_ack(d, s, m, PD_ACK_APPLIED, d->store.version + 1, tau, lr, PD_WERR_NONE, NULL);
-    pd_optim_apply(&d->optim, d->store.x, m->key_offset, length, g, lr);
     pd_store_bump(&d->store);
     d->metrics.pushes_applied_total++;
     d->metrics.updates_total++;

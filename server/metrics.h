@@ -29,6 +29,10 @@
     X(pushes_applied_total, COUNTER, "Key-value pushes applied")                              \
     X(pushes_dropped_stale_total, COUNTER, "Key-value pushes dropped for staleness")         \
     X(pushes_rejected_total, COUNTER, "Key-value pushes rejected as invalid")                 \
+    X(results_nonfinite_total, COUNTER, "Task results with a NaN or Inf loss or gradient (accepted, never applied if the gradient is not finite)") \
+    X(updates_rejected_nonfinite_total, COUNTER, "Optimiser steps and key-value pushes not applied because a parameter would become NaN or Inf") \
+    X(divergence_events_total, COUNTER, "Divergences acted on by [stop] on_divergence (stop or restore)") \
+    X(divergence_restores_total, COUNTER, "Checkpoints reloaded after a divergence (on_divergence = restore-checkpoint)") \
     X(bad_messages_total, COUNTER, "Messages refused with an ERROR reply (any reason)")       \
     X(auth_failures_total, COUNTER, "Connections refused by CURVE authentication (key not in authorized_workers)") \
     X(authorized_keys, GAUGE, "Worker public keys in authorized_workers (0 with CURVE off)")  \

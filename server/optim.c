@@ -5,10 +5,13 @@
 #include <cblas.h>
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/config.h"
+#include "error.h"
+#include "wire.h"
 
 int pd_optim_init(pd_optim_t *o, size_t dim)
 {
@@ -16,7 +19,8 @@ int pd_optim_init(pd_optim_t *o, size_t dim)
     o->t = 0;
     o->u = calloc(dim > 0 ? dim : 1, sizeof(double));
     o->v = calloc(dim > 0 ? dim : 1, sizeof(double));
-    if (o->u == NULL || o->v == NULL) {
+    o->undo = calloc(dim > 0 ? 3 * dim : 1, sizeof(double));
+    if (o->u == NULL || o->v == NULL || o->undo == NULL) {
         pd_optim_release(o);
         return -ENOMEM;
     }
@@ -27,8 +31,10 @@ void pd_optim_release(pd_optim_t *o)
 {
     free(o->u);
     free(o->v);
+    free(o->undo);
     o->u = NULL;
     o->v = NULL;
+    o->undo = NULL;
 }
 
 double pd_optim_lr(const pd_optim_t *o)
@@ -80,4 +86,38 @@ void pd_optim_apply(pd_optim_t *o, double *x, size_t offset, size_t len, const d
     if (o->reg.kind != PD_REG_NONE) {
         pd_prox_apply(&o->reg, xs, xs, lr, o->mask != NULL ? o->mask + offset : NULL, len);
     }
+}
+
+/* The state pd_optim_apply changes in a range: x always, u with momentum and Adam, v with
+ * Adam. save = true copies it into o->undo, false copies it back. */
+static void undo_copy(pd_optim_t *o, double *x, size_t offset, size_t len, bool save)
+{
+    double *live[3] = {x + offset, o->u + offset, o->v + offset};
+    size_t n = o->kind == PD_OPT_ADAM ? 3 : o->kind == PD_OPT_MOMENTUM ? 2 : 1;
+
+    for (size_t k = 0; k < n; k++) {
+        double *kept = o->undo + k * o->dim;
+        if (save) {
+            memcpy(kept, live[k], len * sizeof(double));
+        } else {
+            memcpy(live[k], kept, len * sizeof(double));
+        }
+    }
+}
+
+int pd_optim_apply_finite(pd_optim_t *o, double *x, size_t offset, size_t len, const double *g,
+                          double lr)
+{
+    uint64_t t = o->t;
+
+    /* A copy instead of a prediction of the step: momentum, Adam and the prox each have their
+     * own arithmetic, and only the real step knows whether it overflows. */
+    undo_copy(o, x, offset, len, true);
+    pd_optim_apply(o, x, offset, len, g, lr);
+    if (pd_wire_all_finite(x + offset, len)) {
+        return 0;
+    }
+    undo_copy(o, x, offset, len, false);
+    o->t = t;
+    return PD_ENONFINITE;
 }

@@ -24,6 +24,7 @@ typedef struct pd_optim {
     uint64_t t;         /* applied updates so far */
     double *u;          /* momentum buffer, or Adam first moment (dim) */
     double *v;          /* Adam second moment (dim) */
+    double *undo;       /* 3 x dim: x, u, v of the range being applied, to take a step back */
 } pd_optim_t;
 
 /* Allocate state for dim parameters. 0 or -ENOMEM. Returned: free with pd_optim_release. */
@@ -38,5 +39,11 @@ double pd_optim_lr(const pd_optim_t *o);
  * coordinates advances and t counts one update (a key-value push of a range is one update). */
 void pd_optim_apply(pd_optim_t *o, double *x, size_t offset, size_t len, const double *g,
                     double lr);
+
+/* As pd_optim_apply, but a step that would leave any of x[offset .. offset+len) NaN or Inf is
+ * taken back: x and the optimiser state (t included) are as before, bit for bit. 0, or
+ * PD_ENONFINITE when the step was not applied (the caller counts it and reports it). */
+int pd_optim_apply_finite(pd_optim_t *o, double *x, size_t offset, size_t len, const double *g,
+                          double lr);
 
 #endif

@@ -29,7 +29,13 @@ void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples,
     for (size_t i = 0; i < d->store.dim; i++) {
         g[i] = grad_sum[i] * inv;
     }
-    pd_optim_apply(&d->optim, d->store.x, 0, d->store.dim, g, lr);
+    if (pd_optim_apply_finite(&d->optim, d->store.x, 0, d->store.dim, g, lr) != 0) {
+        /* The old vector and version stay; dispatch applies on_divergence once the method's
+         * callback has returned. */
+        d->metrics.updates_rejected_nonfinite_total++;
+        pd_daemon_diverged(d, "a step would make a parameter non-finite");
+        return;
+    }
     pd_store_bump(&d->store);
     d->metrics.updates_total++;
     d->metrics.gradients_applied_total++;

@@ -35,7 +35,9 @@ extern const pd_method_ops_t pd_method_rennala_sgd;
 extern const pd_method_ops_t pd_method_freya_page;
 
 /* Shared by the methods: apply a mean gradient with step lr (staleness folded in), bump the
- * version and update the metrics, then check the stop criteria. */
+ * version and update the metrics, then check the stop criteria. A step that would make a
+ * parameter NaN or Inf is not applied (same vector, same version), is counted in
+ * updates_rejected_nonfinite_total and reported as a divergence (pd_daemon_diverged). */
 void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples, double lr,
                      uint64_t staleness);
 

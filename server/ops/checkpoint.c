@@ -20,6 +20,7 @@
 #include "error.h"
 #include "log.h"
 #include "../methods/method.h"
+#include "../scheduler.h"
 
 #define CKPT_KEEP 2
 #define CKPT_PREFIX "ckpt-"
@@ -473,6 +474,47 @@ static int restore(pd_checkpoint_t *ck)
 out:
     pd_ckpt_release(&c);
     return rc;
+}
+
+/* Everything that was computed from the parameters about to be replaced goes: tasks in
+ * flight (their results will be refused as unknown), the evaluation round, the method's state
+ * (load() expects a fresh init()), and which version each worker holds. */
+static int forget_running_state(pd_daemon_t *d)
+{
+    for (size_t i = 0; i < d->sessions.n; i++) {
+        pd_session_t *s = d->sessions.v[i];
+        s->has_params = false;
+        if (s->has_task) {
+            s->has_task = false;
+            s->state = PD_SESSION_IDLE;
+        }
+    }
+    pd_eval_release(d);
+    d->method->release(d);
+    return d->method->init(d);
+}
+
+int pd_checkpoint_restore_running(pd_daemon_t *d)
+{
+    pd_checkpoint_t *ck = d->ckpt;
+    int rc;
+
+    if (ck == NULL) {
+        return -ENOTSUP;
+    }
+    if (!ck->have_last) {
+        return -ENOENT; /* restore() would "start at version 0" with the current state */
+    }
+    rc = forget_running_state(d);
+    if (rc == 0) {
+        rc = restore(ck);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    pd_log_notice("restored checkpoint of version %" PRIu64 " after a divergence", d->store.version);
+    pd_sched_kick(d);
+    return 0;
 }
 
 /* Loop thread: metrics and logs of a finished write. */

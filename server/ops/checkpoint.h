@@ -37,6 +37,12 @@ int pd_checkpoint_request(pd_daemon_t *d);
  * error of the failed step (logged). */
 int pd_checkpoint_final(pd_daemon_t *d);
 
+/* While the job runs (on_divergence = restore-checkpoint): drop every task in flight and the
+ * evaluation round, start the method afresh, then load the newest valid checkpoint as at start
+ * (the same job-hash rule) and hand out new tasks. Workers are sent parameters again with their
+ * next task. 0; -ENOTSUP without a state_dir; -ENOENT when no checkpoint was written or loaded
+ * yet (nothing changed); or the error of the load (logged). */
+int pd_checkpoint_restore_running(pd_daemon_t *d);
 /* After uv_loop_close(): release the directory and its lock. Accepts d->ckpt == NULL. */
 void pd_checkpoint_free(pd_daemon_t *d);
 

@@ -5,11 +5,12 @@
  * expected to run method = async-sgd, [model] type = none, dim = 1000, max_message_size = 64K,
  * a worker_timeout well above this program's run time (it idles through a rate-limit window).
  *
- *   badinput ENDPOINT [--no-window]
+ *   badinput ENDPOINT [--no-window | --task-worker]
  *
  * --no-window skips the wait for the daemon's 10 s log rate-limit window to end (the .test
  * script then cannot check for the "suppressed" line). Output is TAP-like; exit 0 when every
- * check passed, 1 otherwise, 99 when the daemon could not be reached at all. */
+ * check passed, 1 otherwise, 99 when the daemon could not be reached at all.
+ * --task-worker runs task_worker() instead, against a task-mode job (see there). */
 #include <config.h>
 
 #include <errno.h>
@@ -436,6 +437,55 @@ static void bad_pushes(pd_client_t *c, uint64_t version)
     expect_error(NULL, c, PD_WERR_DIMENSION, m.request_id, "PULL length overflow");
 }
 
+/* Finite pushes of -1e308 are valid, but repeated they would drive every parameter to +Inf:
+ * the push that would do it is REJECTED (NONFINITE, with a reason), the parameters stay
+ * finite and unchanged bit for bit, the version too. x holds DIM scratch values. */
+static void overflow_pushes(pd_client_t *c, double *x)
+{
+    static double g[DIM], x1[DIM];
+    uint64_t v0 = PD_CLIENT_NO_VERSION, v1 = PD_CLIENT_NO_VERSION;
+    pd_wire_in_t in;
+    pd_msg_t m;
+    int applied = 0;
+    bool rejected = false;
+
+    for (size_t i = 0; i < DIM; i++) {
+        g[i] = -1e308;
+    }
+    /* lr 0.1: each push adds 1e307, so DBL_MAX is passed within 20 pushes. */
+    while (!rejected && applied < 1000) {
+        pd_wire_frame_t f = {g, sizeof(g), NULL};
+        pd_msg_init(&m, PD_MSG_PUSH);
+        m.key_length = DIM;
+        m.version = pd_client_pull(c, 0, DIM, x, &v0, NULL) == 0 ? v0 : 0;
+        m.n_frames = 1;
+        m.frame_counts[0] = DIM;
+        send_msg(NULL, c, &m, &f, 1);
+        if (recv_one(NULL, c, &in) != 0) {
+            check(false, "PUSH of -1e308: no reply");
+            return;
+        }
+        rejected = in.msg.type == PD_MSG_ACK && in.msg.ack == PD_ACK_REJECTED;
+        if (rejected) {
+            check(in.msg.error == PD_WERR_NONFINITE && in.msg.reason[0] != '\0',
+                  "PUSH that would overflow after %d applied: REJECTED %s \"%s\"", applied,
+                  pd_wire_error_name(in.msg.error), in.msg.reason);
+        } else if (in.msg.type == PD_MSG_ACK && in.msg.ack == PD_ACK_APPLIED) {
+            applied++;
+        } else {
+            check(false, "PUSH of -1e308: %s ack=%d", pd_msg_type_name(in.msg.type), (int)in.msg.ack);
+            pd_wire_in_release(&in);
+            return;
+        }
+        pd_wire_in_release(&in);
+    }
+    check(rejected, "a PUSH of -1e308 was rejected within 1000 (%d applied)", applied);
+    int rc = pd_client_pull(c, 0, DIM, x1, &v1, NULL);
+    check(rc == 0 && v1 == v0 && memcmp(x, x1, sizeof(x1)) == 0 && pd_wire_all_finite(x1, DIM),
+          "after the rejected PUSH: same version %" PRIu64 " (was %" PRIu64
+          "), same finite parameters", v1, v0);
+}
+
 static void too_big(void *ctx, const char *ep, void *raw, pd_client_t *c)
 {
     static double big[100 * 1024 / 8]; /* 100 KB: over the 64K limit, under the 4x hard one */
@@ -556,6 +606,138 @@ static void heartbeat(pd_client_t *c, const char *what)
     }
 }
 
+/* ---- --task-worker: refused RESULTs of a busy worker give its task back ----------------- */
+
+/* The task a fake worker holds: what a RESULT must repeat. */
+typedef struct held_task {
+    uint64_t id, version, range_begin, range_end, batch, test_begin, test_end;
+    pd_task_kind_t kind;
+} held_task_t;
+
+/* The next message must be a TASK (a new one when not_id != 0); it is kept in *t. */
+static bool expect_task(void *raw, held_task_t *t, uint64_t not_id, const char *what)
+{
+    pd_wire_in_t in;
+    int rc = recv_one(raw, NULL, &in);
+
+    if (rc != 0) {
+        check(false, "%s: no TASK (%s)", what, pd_strerror(rc));
+        return false;
+    }
+    bool ok = in.msg.type == PD_MSG_TASK && in.msg.task_id != not_id;
+    check(ok, "%s: %s task %" PRIu64 " (want a TASK other than %" PRIu64 ")", what,
+          pd_msg_type_name(in.msg.type), in.msg.task_id, not_id);
+    if (ok) {
+        *t = (held_task_t){in.msg.task_id, in.msg.version, in.msg.range_begin, in.msg.range_end,
+                           in.msg.batch, in.msg.test_begin, in.msg.test_end, in.msg.kind};
+    }
+    pd_wire_in_release(&in);
+    return ok;
+}
+
+/* A RESULT that would be valid for t, with the given loss (zero gradient of dim values). */
+static void send_result(void *raw, const held_task_t *t, uint64_t dim, double loss)
+{
+    static double zeros[4096];
+    pd_wire_frame_t f = {zeros, dim * sizeof(double), NULL};
+    pd_msg_t m;
+
+    pd_msg_init(&m, PD_MSG_RESULT);
+    m.task_id = t->id;
+    m.kind = t->kind;
+    m.version = t->version;
+    m.loss_sum = loss;
+    m.compute_seconds = 0.001;
+    if (t->kind == PD_TASK_EVAL) {
+        m.n_samples = t->range_end - t->range_begin;
+        send_msg(raw, NULL, &m, NULL, 0);
+        return;
+    }
+    m.n_samples = t->range_end > t->range_begin ? t->range_end - t->range_begin : t->batch;
+    m.elem_type = PD_ELEM_F64;
+    m.n_frames = 1;
+    m.frame_counts[0] = dim;
+    send_msg(raw, NULL, &m, &f, 1);
+}
+
+/* Against a task-mode job (a model with data, on_divergence = stop, exit_when_done): join as a
+ * worker, get a TASK, answer it wrongly three ways - each must draw an ERROR and a new TASK,
+ * or the job would wedge - then with a loss of +Inf, which must be accepted (no ERROR) and
+ * end the job with a BYE "diverged at version V". */
+static int task_worker(const char *ep)
+{
+    static const unsigned char ff[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                         0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    void *ctx = zmq_ctx_new();
+    void *raw = open_dealer(ctx, ep);
+    held_task_t t = {0};
+    uint64_t dim = 0;
+    pd_wire_in_t in;
+    pd_msg_t m;
+
+    pd_msg_init(&m, PD_MSG_HELLO);
+    m.has_hello = true;
+    snprintf(m.hello.name, sizeof(m.hello.name), "badinput-task");
+    m.hello.cores = 1;
+    m.hello.threads = 1;
+    m.hello.slowdown = 1;
+    send_msg(raw, NULL, &m, NULL, 0);
+    if (recv_one(raw, NULL, &in) == 0) {
+        check(in.msg.type == PD_MSG_WELCOME && in.msg.has_job, "HELLO answered by WELCOME: %s",
+              pd_msg_type_name(in.msg.type));
+        dim = in.msg.has_job ? in.msg.job->dim : 0;
+        pd_wire_in_release(&in);
+    }
+    if (dim == 0 || dim > 4096) {
+        check(false, "job has a usable dim (%" PRIu64 ")", dim);
+        exit(1);
+    }
+    pd_msg_init(&m, PD_MSG_READY);
+    send_msg(raw, NULL, &m, NULL, 0);
+    if (!expect_task(raw, &t, 0, "after READY")) {
+        exit(1);
+    }
+
+    /* 1. A task id the worker was never given. */
+    held_task_t wrong = t;
+    wrong.id = t.id + 1000;
+    send_result(raw, &wrong, dim, 1.0);
+    expect_error(raw, NULL, PD_WERR_WRONG_STATE, 0, "RESULT for an unknown task id");
+    expect_task(raw, &t, t.id, "the task held is given back, a new one sent");
+
+    /* 2. compute_seconds = NaN: the header does not decode, yet it is that task's RESULT. */
+    pd_msg_init(&m, PD_MSG_RESULT);
+    m.task_id = t.id;
+    m.kind = t.kind;
+    m.version = t.version;
+    m.compute_seconds = NAN;
+    send_msg(raw, NULL, &m, NULL, 0);
+    expect_error(raw, NULL, PD_WERR_MALFORMED, 0, "RESULT with compute_seconds NaN");
+    expect_task(raw, &t, t.id, "after a non-finite compute_seconds, a new TASK");
+
+    /* 3. A header that does not parse at all, from a busy worker. */
+    send_raw_bytes(raw, ff, sizeof(ff), NULL, 0);
+    expect_error(raw, NULL, PD_WERR_MALFORMED, 0, "garbage header from a busy worker");
+    expect_task(raw, &t, t.id, "after an unreadable header, a new TASK");
+
+    /* 4. A loss of +Inf: a valid result of a diverged model. No ERROR; the job stops. */
+    send_result(raw, &t, dim, INFINITY);
+    if (recv_one(raw, NULL, &in) == 0) {
+        check(in.msg.type == PD_MSG_BYE && strstr(in.msg.reason, "diverged at version") != NULL,
+              "RESULT with loss +Inf accepted, job over: %s \"%s\"",
+              pd_msg_type_name(in.msg.type), in.msg.reason);
+        pd_wire_in_release(&in);
+    } else {
+        check(false, "RESULT with loss +Inf: no reply");
+    }
+    pd_msg_init(&m, PD_MSG_BYE);
+    send_msg(raw, NULL, &m, NULL, 0);
+    zmq_close(raw);
+    zmq_ctx_term(ctx);
+    printf("1..%d\n", n_checks);
+    return n_failed == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     static double before[DIM], after[DIM], g[DIM];
@@ -567,8 +749,11 @@ int main(int argc, char **argv)
     void *ctx, *raw;
     int rc;
 
+    if (argc == 3 && strcmp(argv[2], "--task-worker") == 0) {
+        return task_worker(argv[1]);
+    }
     if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "--no-window") != 0)) {
-        fprintf(stderr, "usage: badinput ENDPOINT [--no-window]\n");
+        fprintf(stderr, "usage: badinput ENDPOINT [--no-window | --task-worker]\n");
         return 2;
     }
     ep = argv[1];
@@ -635,6 +820,8 @@ int main(int argc, char **argv)
     rc = pd_client_pull(c, 0, DIM, after, &v2, NULL);
     check(rc == 0 && v2 == v0 + 1 && memcmp(before, after, sizeof(before)) != 0,
           "PULL after the valid push sees version %" PRIu64 " and new values", v2);
+
+    overflow_pushes(c, after);
 
     /* Past the rate-limit window, one more bad message makes the daemon report how many
      * lines it suppressed (the .test script looks for it). */

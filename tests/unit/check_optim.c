@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/config.h"
+#include "error.h"
 #include "metrics.h"
 #include "optim.h"
 
@@ -142,6 +143,38 @@ START_TEST(schedules)
 }
 END_TEST
 
+/* A step that overflows a parameter is taken back whole: x, momentum state and t as before,
+ * bit for bit; a finite step of the same call still applies. */
+START_TEST(nonfinite_step_taken_back)
+{
+    static const int kinds[] = {PD_OPT_SGD, PD_OPT_MOMENTUM, PD_OPT_ADAM};
+    double x[DIM], x0[DIM], u0[DIM], v0[DIM], g[DIM] = {1, 1, 1, 1, 1};
+
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        pd_optim_t o;
+        setup(&o, kinds[k]);
+        for (int i = 0; i < DIM; i++) {
+            x[i] = i == 3 ? 1.7e308 : (double)i;
+        }
+        ck_assert_int_eq(pd_optim_apply_finite(&o, x, 0, DIM, g, 0.1), 0);
+        memcpy(x0, x, sizeof(x));
+        memcpy(u0, o.u, sizeof(u0));
+        memcpy(v0, o.v, sizeof(v0));
+        uint64_t t0 = o.t;
+        g[3] = -1e308; /* -lr * g pushes x[3] past DBL_MAX for every optimiser */
+        ck_assert_int_eq(pd_optim_apply_finite(&o, x, 0, DIM, g, 1e10), PD_ENONFINITE);
+        ck_assert_mem_eq(x, x0, sizeof(x));
+        ck_assert_mem_eq(o.u, u0, sizeof(u0));
+        ck_assert_mem_eq(o.v, v0, sizeof(v0));
+        ck_assert_uint_eq(o.t, t0);
+        g[3] = 1;
+        ck_assert_int_eq(pd_optim_apply_finite(&o, x, 1, 2, g, 0.1), 0);
+        ck_assert(x[1] != x0[1]);
+        pd_optim_release(&o);
+    }
+}
+END_TEST
+
 START_TEST(staleness_histogram)
 {
     pd_metrics_t m;
@@ -173,6 +206,7 @@ static Suite *optim_suite(void)
     tcase_add_test(tc, range_update_leaves_other_keys);
     tcase_add_test(tc, prox_after_step);
     tcase_add_test(tc, schedules);
+    tcase_add_test(tc, nonfinite_step_taken_back);
     tcase_add_test(tc, staleness_histogram);
     suite_add_tcase(s, tc);
     return s;
