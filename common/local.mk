@@ -12,6 +12,9 @@ common_model_sources = common/model.h common/prox.h common/model_internal.h comm
 	common/model_logistic.c common/model_softmax.c common/model_lsq.c common/model_mlp.c common/prox.c \
 	common/model_quad.c common/quad.h common/compute.c common/compute.h \
 	common/task_kind.c common/task_kind.h
+# optimisation numerics without I/O: trust region and the APTS block/local solve (ALGORITHMS.md §4)
+common_opt_sources = common/trust_region.c common/trust_region.h common/apts_blocks.c \
+	common/apts_blocks.h common/apts_local.c common/apts_local.h
 # configuration table and parser
 common_config_sources = common/config.c common/config.h common/config_keys.h \
 	common/curve.c common/curve.h
@@ -20,7 +23,7 @@ common_wire_sources = common/wire.c common/wire.h common/ckpt.c common/ckpt.h \
 	common/filesum.c common/filesum.h
 
 common_libpdcommon_la_SOURCES = $(common_core_sources) $(common_data_sources) \
-	$(common_model_sources) $(common_config_sources) $(common_wire_sources)
+	$(common_model_sources) $(common_opt_sources) $(common_config_sources) $(common_wire_sources)
 common_libpdcommon_la_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS) $(PROTOBUF_C_CFLAGS) $(OPENBLAS_CFLAGS) \
 	$(INIH_CFLAGS) $(ZLIB_CFLAGS)
 common_libpdcommon_la_LIBADD = proto/libpdproto.la $(ZMQ_LIBS) $(PROTOBUF_C_LIBS) $(OPENBLAS_LIBS) \
