@@ -193,6 +193,17 @@ int pd_task_hvp(pd_task_ctx_t *t, const double *x, const double *q, const pd_sam
     return sum_slices(t, SLICE_HVP, x, q, *n_samples, hv, &unused);
 }
 
+int pd_task_grad_set(pd_task_ctx_t *t, const double *x, const pd_sample_set_t *set,
+                     double *grad, double *loss_sum, size_t *n_samples)
+{
+    int rc = pd_task_samples(t, set, n_samples);
+
+    if (rc != 0) {
+        return rc;
+    }
+    return sum_idx(t, x, *n_samples, grad, loss_sum);
+}
+
 int pd_task_loss(pd_task_ctx_t *t, const double *x, const pd_sample_set_t *set,
                  double *loss_sum, size_t *n_samples)
 {

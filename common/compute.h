@@ -53,6 +53,11 @@ typedef struct pd_sample_set {
 /* t->idx[0 .. *n) = the indices of set. PD_EDIM for an empty set or one past the data. */
 int pd_task_samples(pd_task_ctx_t *t, const pd_sample_set_t *set, size_t *n);
 
+/* grad (dim) = sum over set of the per-sample gradients, *loss_sum their losses; *n_samples
+ * its size. Same bits as pd_task_grad / pd_task_grad_range for the same samples. */
+int pd_task_grad_set(pd_task_ctx_t *t, const double *x, const pd_sample_set_t *set,
+                     double *grad, double *loss_sum, size_t *n_samples);
+
 /* hv (dim) = sum over set of the Hessian of f_j at x times q; *n_samples its size. */
 int pd_task_hvp(pd_task_ctx_t *t, const double *x, const double *q, const pd_sample_set_t *set,
                 double *hv, size_t *n_samples);

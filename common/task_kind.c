@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "apts_task.h"
 #include "error.h"
 
 pd_sample_set_t pd_task_sample_set(uint64_t seed, uint32_t batch, uint64_t range_begin,
@@ -29,17 +30,11 @@ static pd_sample_set_t set_of(const pd_msg_t *t)
 
 static int run_grad(pd_task_ctx_t *c, const pd_msg_t *t, pd_task_io_t *io)
 {
-    int rc;
+    pd_sample_set_t set = set_of(t);
+    size_t n = 0;
+    int rc = pd_task_grad_set(c, io->x, &set, io->out, &io->loss_sum, &n);
 
-    if (t->batch == 0) {
-        rc = pd_task_grad_range(c, io->x, t->range_begin, t->range_end, io->out, &io->loss_sum);
-    } else if (t->range_end == 0) {
-        rc = pd_task_grad(c, io->x, t->seed, t->batch, io->out, &io->loss_sum);
-    } else {
-        return PD_EDIM; /* part of a drawn batch: not a GRAD any method sends */
-    }
-    io->samples = pd_task_expected_samples(PD_TASK_GRAD, t->batch, t->range_begin, t->range_end);
-    io->touched = io->samples;
+    io->samples = io->touched = n;
     return rc;
 }
 
@@ -80,6 +75,38 @@ static int run_hvp(pd_task_ctx_t *c, const pd_msg_t *t, pd_task_io_t *io)
     return rc;
 }
 
+static int run_local_tr(pd_task_ctx_t *c, const pd_msg_t *t, pd_task_io_t *io)
+{
+    size_t n = 0;
+    int rc = pd_apts_run_local_tr(c, t, io->x, io->y, io->out, &io->out_len, io->scratch,
+                                  &io->local_tr, &n);
+
+    if (rc != 0) {
+        return rc;
+    }
+    io->samples = n;
+    io->touched = n * io->local_tr.grad_evals + n * io->local_tr.loss_evals / 2;
+    /* The sum form of the local objective, like every other kind's loss_sum, so that a
+     * diverging block shows as a non-finite loss_sum in the server's checks. */
+    io->loss_sum = io->local_tr.loss * (double)n;
+    return 0;
+}
+
+int pd_task_frame2_len(const pd_model_t *m, const pd_msg_t *t, size_t *len)
+{
+    const pd_task_kind_info_t *k = pd_task_kind_info(t->kind);
+    size_t offset;
+
+    if (k != NULL && k->frame2 == PD_FRAME2_BLOCK) {
+        if (!t->has_local_tr) {
+            return PD_EDIM;
+        }
+        return pd_apts_model_block(m, t->local_tr.n_blocks, t->local_tr.block, &offset, len);
+    }
+    *len = m->dim;
+    return 0;
+}
+
 /* Indexed by pd_task_kind_t. */
 static const pd_task_kind_info_t rows[PD_TASK__COUNT] = {
     [PD_TASK_GRAD] = {"GRAD", PD_FRAME2_NONE, 1, 1.0, run_grad},
@@ -87,6 +114,7 @@ static const pd_task_kind_info_t rows[PD_TASK__COUNT] = {
     [PD_TASK_GRAD_DIFF] = {"GRAD_DIFF", PD_FRAME2_POINT, 1, 2.0, run_grad_diff},
     [PD_TASK_LOSS] = {"LOSS", PD_FRAME2_NONE, 0, 0.5, run_loss},
     [PD_TASK_HVP] = {"HVP", PD_FRAME2_VECTOR, 1, 2.0, run_hvp},
+    [PD_TASK_LOCAL_TR] = {"LOCAL_TR", PD_FRAME2_BLOCK, 1, 1.0, run_local_tr},
 };
 
 const pd_task_kind_info_t *pd_task_kind_info(int k)

@@ -13,7 +13,7 @@
 
 _Static_assert((int)PD_MSG_DATA == (int)PARAMD__MSG_TYPE__DATA, "msg types follow the .proto");
 _Static_assert((int)PD_TASK_GRAD_DIFF == (int)PARAMD__TASK_KIND__GRAD_DIFF, "task kinds follow the .proto");
-_Static_assert((int)PD_TASK_HVP == (int)PARAMD__TASK_KIND__HVP && PD_TASK__COUNT == 6,
+_Static_assert((int)PD_TASK_LOCAL_TR == (int)PARAMD__TASK_KIND__LOCAL_TR && PD_TASK__COUNT == 7,
                "task kinds follow the .proto");
 _Static_assert((int)PD_WERR_INTERNAL == (int)PARAMD__ERROR_CODE__ERR_INTERNAL, "errors follow the .proto");
 _Static_assert((int)PD_ACK_REJECTED == (int)PARAMD__ACK_STATUS__REJECTED, "acks follow the .proto");
@@ -60,12 +60,28 @@ static int copy_str(char *dst, size_t cap, const char *src)
     return 0;
 }
 
+/* The local objective may honestly be non-finite (a diverging model); the radii, the
+ * regularisation weight and the predicted decrease may not. */
+static int decode_local_tr(const Paramd__LocalTr *in, pd_local_tr_t *o)
+{
+    if (!isfinite(in->radius) || !isfinite(in->l2) || !isfinite(in->pred) ||
+        !isfinite(in->radius_acc) || !isfinite(in->foc_norm)) {
+        return PD_EWIRE;
+    }
+    *o = (pd_local_tr_t){in->block,      in->n_blocks,   in->radius,     in->local_iters,
+                         in->l2,         in->pred,       in->radius_acc, in->any_accepted,
+                         in->loss,       in->loss_evals, in->grad_evals, in->accepted,
+                         in->rejected,   in->foc_norm};
+    return 0;
+}
+
 /* Pack m into `room` (room_len bytes) when it fits, else into a new malloc'd buffer;
  * *out says which. */
 static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, size_t *out_len)
 {
     Paramd__Header h = PARAMD__HEADER__INIT;
     Paramd__Hello hello = PARAMD__HELLO__INIT;
+    Paramd__LocalTr ltr = PARAMD__LOCAL_TR__INIT;
     Paramd__Job job = PARAMD__JOB__INIT;
     uint64_t counts[PD_WIRE_MAX_FRAMES];
     size_t len;
@@ -120,6 +136,24 @@ static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, si
         hello.slowdown = m->hello.slowdown;
         hello.software = (char *)m->hello.software;
         h.hello = &hello;
+    }
+    if (m->has_local_tr) {
+        const pd_local_tr_t *l = &m->local_tr;
+        ltr.block = l->block;
+        ltr.n_blocks = l->n_blocks;
+        ltr.radius = l->radius;
+        ltr.local_iters = l->local_iters;
+        ltr.l2 = l->l2;
+        ltr.pred = l->pred;
+        ltr.radius_acc = l->radius_acc;
+        ltr.any_accepted = l->any_accepted;
+        ltr.loss = l->loss;
+        ltr.loss_evals = l->loss_evals;
+        ltr.grad_evals = l->grad_evals;
+        ltr.accepted = l->accepted;
+        ltr.rejected = l->rejected;
+        ltr.foc_norm = l->foc_norm;
+        h.local_tr = &ltr;
     }
     if (m->has_job && m->job != NULL) {
         const pd_job_desc_t *j = m->job;
@@ -283,6 +317,10 @@ int pd_wire_decode(const void *buf, size_t len, pd_msg_t *m, pd_job_desc_t *job_
         o->slowdown = h->hello->slowdown;
         m->has_hello = true;
     }
+    if (h->local_tr != NULL && decode_local_tr(h->local_tr, &m->local_tr) != 0) {
+        goto out;
+    }
+    m->has_local_tr = h->local_tr != NULL;
     if (h->job != NULL) {
         if (job_out == NULL || decode_job(h->job, job_out) != 0) {
             goto out;

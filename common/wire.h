@@ -38,7 +38,7 @@ typedef enum pd_data_file {
 } pd_data_file_t;
 typedef enum pd_task_kind {
     PD_TASK_NONE = 0, PD_TASK_GRAD, PD_TASK_EVAL, PD_TASK_GRAD_DIFF, PD_TASK_LOSS, PD_TASK_HVP,
-    PD_TASK__COUNT
+    PD_TASK_LOCAL_TR, PD_TASK__COUNT
 } pd_task_kind_t;
 typedef enum pd_ack_status { PD_ACK_APPLIED = 0, PD_ACK_STALE_DROPPED, PD_ACK_REJECTED } pd_ack_status_t;
 
@@ -58,6 +58,19 @@ typedef struct pd_hello {
     double slowdown;
     char software[PD_WIRE_STR];
 } pd_hello_t;
+
+/* LocalTr (LOCAL_TR tasks and results): see proto/paramd.proto. */
+typedef struct pd_local_tr {
+    uint32_t block, n_blocks;
+    double radius;
+    uint32_t local_iters;
+    double l2;
+    double pred, radius_acc;
+    bool any_accepted;
+    double loss;
+    uint32_t loss_evals, grad_evals, accepted, rejected;
+    double foc_norm;
+} pd_local_tr_t;
 
 typedef struct pd_job_desc {
     uint64_t job_id;
@@ -122,6 +135,8 @@ typedef struct pd_msg {
     uint32_t data_crc32;      /* DATA: CRC-32 of the whole file */
     bool has_hello;
     pd_hello_t hello;
+    bool has_local_tr;
+    pd_local_tr_t local_tr;
     bool has_job;
     pd_job_desc_t *job; /* borrowed when sending; owned by pd_wire_in_t when received */
 } pd_msg_t;

@@ -114,6 +114,7 @@ static pd_wire_error_t check_result(pd_daemon_t *d, pd_wire_in_t *in, const pd_t
     const pd_msg_t *m = &in->msg;
     const pd_task_kind_info_t *info = pd_task_kind_info(t->kind);
     uint64_t want = pd_task_expected_samples(t->kind, t->batch, t->range_begin, t->range_end);
+    uint64_t len = t->result_len != 0 ? t->result_len : d->store.dim;
     int rc;
 
     if (m->kind != t->kind || info == NULL) {
@@ -149,17 +150,25 @@ static pd_wire_error_t check_result(pd_daemon_t *d, pd_wire_in_t *in, const pd_t
                  info->name, m->n_frames);
         return PD_WERR_FRAMES;
     }
-    if (m->frame_counts[0] != d->store.dim) {
-        snprintf(why, why_len, "%s result has %" PRIu64 " values, the model has %zu", info->name,
-                 m->frame_counts[0], d->store.dim);
+    if (m->frame_counts[0] != len) {
+        snprintf(why, why_len, "%s result has %" PRIu64 " values, the task wants %" PRIu64,
+                 info->name, m->frame_counts[0], len);
         return PD_WERR_DIMENSION;
+    }
+    if (t->has_local_tr &&
+        (!m->has_local_tr || m->local_tr.block != t->local_tr.block ||
+         m->local_tr.n_blocks != t->local_tr.n_blocks || m->local_tr.radius != t->local_tr.radius ||
+         m->local_tr.local_iters != t->local_tr.local_iters)) {
+        snprintf(why, why_len, "%s result does not repeat the task's block, radius and local "
+                 "iterations", info->name);
+        return PD_WERR_MALFORMED;
     }
     if (m->n_samples != want) {
         snprintf(why, why_len, "%s result sums %" PRIu64 " samples, the task asked for %" PRIu64,
                  info->name, m->n_samples, want);
         return PD_WERR_DIMENSION;
     }
-    rc = pd_wire_in_doubles(in, 0, d->store.dim, grad);
+    rc = pd_wire_in_doubles(in, 0, len, grad);
     if (rc != 0) {
         snprintf(why, why_len, "%s result frame: %s", info->name, pd_strerror(rc));
         return PD_WERR_FRAMES;
@@ -184,7 +193,7 @@ static void give_back_task(pd_daemon_t *d, pd_session_t *s)
 static bool nonfinite_result(pd_daemon_t *d, const pd_session_t *s, const pd_msg_t *m,
                              const double *grad)
 {
-    bool bad_grad = grad != NULL && !pd_wire_all_finite(grad, d->store.dim);
+    bool bad_grad = grad != NULL && !pd_wire_all_finite(grad, m->frame_counts[0]);
 
     if (!bad_grad && isfinite(m->loss_sum)) {
         return false;

@@ -40,7 +40,8 @@ static int send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *sn
 {
     pd_msg_t m;
     pd_wire_frame_t f[2] = {{snap->data, snap->len_bytes, snap}, {NULL, 0, NULL}};
-    bool send_params = snap_y != NULL || !s->has_params || s->have_version != t->version;
+    bool send_params =
+        snap_y != NULL || t->off_version || !s->has_params || s->have_version != t->version;
     int rc;
 
     pd_msg_init(&m, PD_MSG_TASK);
@@ -57,6 +58,8 @@ static int send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *sn
     m.test_begin = t->test_begin;
     m.test_end = t->test_end;
     m.version_y = t->version_y;
+    m.has_local_tr = t->has_local_tr;
+    m.local_tr = t->local_tr;
     m.elem_type = PD_ELEM_F64;
     if (send_params) {
         m.n_frames = 1;
@@ -65,7 +68,7 @@ static int send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *sn
     if (snap_y != NULL) {
         f[1] = (pd_wire_frame_t){snap_y->data, snap_y->len_bytes, snap_y};
         m.n_frames = 2;
-        m.frame_counts[1] = d->store.dim;
+        m.frame_counts[1] = snap_y->len_bytes / sizeof(double);
     }
     rc = pd_daemon_send(d, s->rid, s->rid_len, &m, f, m.n_frames);
     if (rc != 0) {
@@ -76,7 +79,7 @@ static int send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *sn
     s->has_task = true;
     s->state = PD_SESSION_BUSY;
     s->parked = false;
-    s->has_params = true;
+    s->has_params = !t->off_version;
     s->have_version = t->version;
     d->metrics.tasks_sent_total++;
     return 0;

@@ -14,11 +14,13 @@ void pd_sched_kick(pd_daemon_t *d);
 int pd_sched_send_grad(pd_daemon_t *d, pd_session_t *s, uint64_t round, uint64_t seed,
                        uint32_t batch, uint32_t part);
 /* The one way a method sends work: task t (id, kind, version and the kind's fields filled by
- * the caller) with snap, the parameters of t->version, and frame2, the kind's second frame
- * (task_kind.h: the snapshot of t->version_y for GRAD_DIFF, the direction q for HVP; NULL for
- * one-frame kinds). x travels only when the worker does not hold that version, except with a
- * second frame, where both always travel (the worker's cache holds one vector); afterwards
- * the worker holds x. 0, or a negative code (s is left idle). */
+ * the caller) with snap, the parameters of t->version (or, with t->off_version, a point of
+ * the method's own), and frame2, the kind's second frame (task_kind.h: the snapshot of
+ * t->version_y for GRAD_DIFF, the direction q for HVP, the block gradient for LOCAL_TR; NULL
+ * for one-frame kinds). x travels only when the worker does not hold that version, except with
+ * a second frame or off_version, where it always travels (the worker's cache holds one
+ * vector); afterwards the worker holds x, unless it was off_version. 0, or a negative code
+ * (s is left idle). */
 int pd_sched_send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *snap,
                        pd_buf_t *frame2);
 

@@ -28,6 +28,12 @@ typedef struct pd_task {
     uint32_t batch;     /* GRAD */
     uint32_t part;      /* method-specific slot (sync-sgd part, eval piece) */
     uint64_t range_begin, range_end, test_begin, test_end; /* EVAL; GRAD over a range */
+    /* The parameters sent are a point the method computed, not those of `version` (APTS
+     * trial points): always sent, and not left as the worker's cached version. */
+    bool off_version;
+    uint64_t result_len; /* values of the result frame; 0: the model's dim */
+    bool has_local_tr;   /* LOCAL_TR: block, radius, local iterations, l2 */
+    pd_local_tr_t local_tr;
     uint64_t sent_ms;
 } pd_task_t;
 

@@ -191,7 +191,9 @@ static int run_task(pd_sim_t *sim, sim_worker_t *w, const pd_msg_t *m,
                     const pd_wire_frame_t *frames, size_t n_frames)
 {
     size_t dim = sim->d->store.dim;
+    const pd_task_kind_info_t *kind = pd_task_kind_info(m->kind);
     pd_msg_t *r = &w->res;
+    size_t len[2] = {dim, dim};
     double cost;
     int rc;
 
@@ -199,11 +201,17 @@ static int run_task(pd_sim_t *sim, sim_worker_t *w, const pd_msg_t *m,
         pd_log_err("sim: a second task for busy worker %s", w->rid);
         return PD_ESTATE;
     }
+    if (kind == NULL || n_frames > 2 ||
+        (kind->frame2 != PD_FRAME2_NONE && kind->frame2 != PD_FRAME2_BLOCK && n_frames != 2) ||
+        (n_frames == 2 && pd_task_frame2_len(&sim->d->model, m, &len[1]) != 0)) {
+        pd_log_err("sim: task kind %d with %zu frames is not simulated", (int)m->kind, n_frames);
+        return PD_ESTATE;
+    }
     /* The daemon omits x when the worker holds that version already (scheduler.c). Snapshots
      * are immutable and reference-counted: keep a reference instead of a copy. */
-    for (size_t i = 0; i < n_frames && i < 2; i++) {
+    for (size_t i = 0; i < n_frames; i++) {
         pd_buf_t **keep = i == 0 ? &w->xb : &w->yb;
-        if (frames[i].owner == NULL || frames[i].len_bytes != dim * sizeof(double)) {
+        if (frames[i].owner == NULL || frames[i].len_bytes != len[i] * sizeof(double)) {
             pd_log_err("sim: a task frame for %s is not a parameter snapshot", w->rid);
             return PD_ESTATE;
         }
@@ -218,14 +226,10 @@ static int run_task(pd_sim_t *sim, sim_worker_t *w, const pd_msg_t *m,
                    w->rid, m->version);
         return PD_ESTATE;
     }
-    const pd_task_kind_info_t *kind = pd_task_kind_info(m->kind);
-    if (kind == NULL || (kind->frame2 != PD_FRAME2_NONE && n_frames != 2)) {
-        pd_log_err("sim: task kind %d with %zu frames is not simulated", (int)m->kind, n_frames);
-        return PD_ESTATE;
-    }
     pd_task_io_t io = {.x = (const double *)w->xb->data,
-                       .y = kind->frame2 != PD_FRAME2_NONE ? (const double *)w->yb->data : NULL,
+                       .y = n_frames == 2 ? (const double *)w->yb->data : NULL,
                        .out = w->out,
+                       .out_len = dim,
                        .scratch = sim->scratch};
     rc = kind->run(&sim->ctx, m, &io);
     if (rc != 0) {
@@ -246,9 +250,11 @@ static int run_task(pd_sim_t *sim, sim_worker_t *w, const pd_msg_t *m,
     r->correct = io.correct;
     r->compute_seconds = cost * w->tau;
     r->elem_type = PD_ELEM_F64;
+    r->has_local_tr = m->kind == PD_TASK_LOCAL_TR;
+    r->local_tr = io.local_tr;
     if (kind->result_frames == 1) {
         r->n_frames = 1;
-        r->frame_counts[0] = dim;
+        r->frame_counts[0] = io.out_len;
     }
     w->finish = sim->now + cost * w->tau;
     w->busy = true;
@@ -290,7 +296,7 @@ static int dispatch(pd_sim_t *sim, sim_worker_t *w, const pd_msg_t *msg, const d
 {
     pd_wire_in_t in;
     void *hdr = NULL;
-    size_t hdr_len = 0, bytes = vec != NULL ? sim->d->store.dim * sizeof(double) : 0;
+    size_t hdr_len = 0, bytes = vec != NULL ? msg->frame_counts[0] * sizeof(double) : 0;
     int rc;
 
     memset(&in, 0, sizeof(in));

@@ -13,6 +13,12 @@ TESTS += tests/unit/check_optim
 tests_unit_check_optim_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
 tests_unit_check_optim_CFLAGS = $(unit_cflags) $(UV_CFLAGS) $(ZMQ_CFLAGS)
 tests_unit_check_optim_LDADD = server/libpdserver.la $(CHECK_LIBS)
+check_PROGRAMS += tests/unit/check_apts
+TESTS += tests/unit/check_apts
+tests_unit_check_apts_SOURCES = tests/unit/check_apts.c tests/unit/vec_check.h
+tests_unit_check_apts_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
+tests_unit_check_apts_CFLAGS = $(unit_cflags) $(UV_CFLAGS) $(ZMQ_CFLAGS) $(OPENBLAS_CFLAGS)
+tests_unit_check_apts_LDADD = server/libpdserver.la $(CHECK_LIBS)
 # --- unit: data ---
 check_PROGRAMS += tests/unit/check_data
 TESTS += tests/unit/check_data
