@@ -432,18 +432,28 @@ static int compute_task(void *arg)
     return rc;
 }
 
-/* The TASK's parameter frames into w->x (and w->y for a second frame), or the cached x. */
-static int take_frames(worker_t *w, pd_wire_in_t *in, const pd_task_kind_info_t *kind)
+/* The TASK's parameter frames into w->x (and w->y for a second frame), or the cached x.
+ * *has_y says whether a second frame came (always for POINT and VECTOR, optional for BLOCK). */
+static int take_frames(worker_t *w, pd_wire_in_t *in, const pd_task_kind_info_t *kind,
+                       bool *has_y)
 {
     const pd_msg_t *t = &in->msg;
     uint32_t need = kind->frame2 != PD_FRAME2_NONE ? 2 : 1;
+    bool optional_y = kind->frame2 == PD_FRAME2_BLOCK;
+    size_t len[2] = {w->model.dim, 0};
     const double *v;
     int rc;
 
-    if (t->n_frames != need && !(need == 1 && t->n_frames == 0)) {
+    if (t->n_frames != need && !(need == 1 && t->n_frames == 0) &&
+        !(optional_y && t->n_frames <= 1)) {
         pd_log_warn("%s task %" PRIu64 " carries %" PRIu32 " frames, expected %" PRIu32,
                     kind->name, t->task_id, t->n_frames, need);
         return PD_EWIRE;
+    }
+    *has_y = t->n_frames == 2;
+    if (*has_y && (rc = pd_task_frame2_len(&w->model, t, &len[1])) != 0) {
+        pd_log_warn("%s task %" PRIu64 ": no such parameter block", kind->name, t->task_id);
+        return rc;
     }
     if (t->n_frames == 0) {
         if (!w->has_x || w->x_version != t->version) {
@@ -454,13 +464,13 @@ static int take_frames(worker_t *w, pd_wire_in_t *in, const pd_task_kind_info_t 
         return 0;
     }
     for (uint32_t i = 0; i < t->n_frames; i++) {
-        rc = pd_wire_in_doubles(in, i, w->model.dim, &v);
+        rc = pd_wire_in_doubles(in, i, len[i], &v);
         if (rc != 0) {
             pd_log_warn("task %" PRIu64 " frame %" PRIu32 " has %" PRIu64 " values, expected %zu",
-                        t->task_id, i, t->frame_counts[i], w->model.dim);
+                        t->task_id, i, t->frame_counts[i], len[i]);
             return rc;
         }
-        memcpy(i == 0 ? w->x : w->y, v, w->model.dim * sizeof(double));
+        memcpy(i == 0 ? w->x : w->y, v, len[i] * sizeof(double));
     }
     /* The cache holds x, the first frame: the server assumes so for later tasks. */
     w->has_x = true;
@@ -475,6 +485,7 @@ static int run_task(worker_t *w, pd_wire_in_t *in)
     const pd_task_kind_info_t *kind = pd_task_kind_info(t->kind);
     pd_msg_t r;
     pd_wire_frame_t f;
+    bool has_y = false;
     int rc;
 
     if (kind == NULL) {
@@ -482,12 +493,12 @@ static int run_task(worker_t *w, pd_wire_in_t *in)
                     (int)t->kind);
         return PD_EWIRE;
     }
-    rc = take_frames(w, in, kind);
+    rc = take_frames(w, in, kind, &has_y);
     if (rc != 0) {
         return rc;
     }
-    task_call_t call = {w, t, kind, {.x = w->x, .y = kind->frame2 != PD_FRAME2_NONE ? w->y : NULL,
-                                     .out = w->grad, .scratch = w->scratch}, 0.0};
+    task_call_t call = {w, t, kind, {.x = w->x, .y = has_y ? w->y : NULL, .out = w->grad,
+                                     .out_len = w->model.dim, .scratch = w->scratch}, 0.0};
     /* The last task of the same kind predicts this one: a quarter of the heartbeat interval
      * is where a helper thread starts to pay for itself. A slowed-down worker always uses it,
      * since even its first task may outlast the server's patience. */
@@ -514,12 +525,14 @@ static int run_task(worker_t *w, pd_wire_in_t *in)
     r.loss_sum = call.io.loss_sum;
     r.correct = call.io.correct;
     r.compute_seconds = call.seconds;
+    r.has_local_tr = t->kind == PD_TASK_LOCAL_TR;
+    r.local_tr = call.io.local_tr;
     if (kind->result_frames == 1) {
         r.elem_type = PD_ELEM_F64;
         r.n_frames = 1;
-        r.frame_counts[0] = w->model.dim;
+        r.frame_counts[0] = call.io.out_len;
     }
-    f = (pd_wire_frame_t){w->grad, w->model.dim * sizeof(double), NULL};
+    f = (pd_wire_frame_t){w->grad, call.io.out_len * sizeof(double), NULL};
     rc = send(w, &r, &f, r.n_frames);
     if (rc != 0 && rc != -EAGAIN) {
         return rc;
