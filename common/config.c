@@ -1177,6 +1177,22 @@ int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
             sink_add(&sink, "[model] layers = %s: %s", c->mlp_layers, why);
         }
     }
+    if (c->method == PD_METHOD_APTS) {
+        /* A trust region compares predicted and actual decrease of one smooth objective. */
+        if (c->model_type == PD_MODEL_NONE) {
+            sink_add(&sink, "[job] method = apts: needs a model with training data "
+                            "([model] type = none has no objective)");
+        }
+        if (c->regularizer != PD_REG_NONE && c->regularizer != PD_REG_L2) {
+            sink_add(&sink, "[job] method = apts: [optimizer] regularizer must be none or l2 "
+                            "(the trust region needs a smooth objective)");
+        }
+        if (!(c->apts_radius_min <= c->apts_radius && c->apts_radius <= c->apts_radius_max)) {
+            sink_add(&sink, "[job] apts_radius = %g: must lie in [apts_radius_min, "
+                            "apts_radius_max] = [%g, %g]",
+                     c->apts_radius, c->apts_radius_min, c->apts_radius_max);
+        }
+    }
     /* Refused here rather than falling back to stop at the divergence: the operator asked
      * for the job to go on, and learns at --check-config time that it could not. */
     if (c->on_divergence == PD_DIVERGE_RESTORE && empty(c->state_dir)) {

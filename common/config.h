@@ -17,6 +17,7 @@ typedef enum pd_method_kind {
     PD_METHOD_SSP,
     PD_METHOD_RENNALA_SGD,
     PD_METHOD_FREYA_PAGE,
+    PD_METHOD_APTS,
 } pd_method_kind_t;
 typedef enum pd_optimizer_kind { PD_OPT_SGD, PD_OPT_MOMENTUM, PD_OPT_ADAM } pd_optimizer_kind_t;
 typedef enum pd_schedule_kind { PD_SCHED_CONSTANT, PD_SCHED_INVSQRT, PD_SCHED_STEP } pd_schedule_kind_t;
@@ -63,6 +64,12 @@ typedef struct pd_config {
     int64_t block_size;    /* freya-page B_full */
     int64_t diff_chunk;    /* freya-page c */
     bool dedupe_inflight;
+    int64_t apts_blocks;   /* 0: ready workers at the first iteration */
+    int64_t apts_batch;    /* 0: the whole training set */
+    int64_t apts_local_iters;
+    double apts_radius, apts_radius_min, apts_radius_max;
+    bool apts_global_pass, apts_safeguard, apts_foc;
+    double apts_straggler_factor;
     int stale_step; /* pd_stale_step_kind_t */
     int64_t eval_interval_ms;
     /* [model] */

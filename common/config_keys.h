@@ -65,8 +65,9 @@
       "append the .pub files of paramctl keygen). Required with server_key_file. Re-read on " \
       "SIGHUP; a worker whose key is removed stays connected until it reconnects. A path "   \
       "of public keys: nothing secret.")                                                      \
-    X(job, method, ENUM, method, "async-sgd", 0, 0, "sync-sgd|async-sgd|ssp|rennala-sgd|freya-page", \
-      PD_CF_JOB, "Optimisation method (ALGORITHMS.md §1-3).")                                  \
+    X(job, method, ENUM, method, "async-sgd", 0, 0, "sync-sgd|async-sgd|ssp|rennala-sgd|freya-page|apts", \
+      PD_CF_JOB, "Optimisation method: the baselines, freya-page, or apts (parallel trust "   \
+      "region by parameter blocks; no learning rate).")                                       \
     X(job, seed, INT, seed, "1", 0, 9.2e18, NULL, PD_CF_JOB,                                   \
       "Seed of every random choice of the server (minibatches, initialisation).")             \
     X(job, batch_size, INT, batch_size, "32", 1, 1048576, NULL, PD_CF_JOB,                     \
@@ -87,6 +88,29 @@
       "freya-page: samples per gradient-difference task (c); a round ends once >= S are in.") \
     X(job, dedupe_inflight, BOOL, dedupe_inflight, "no", 0, 0, NULL, 0,                        \
       "freya-page: give idle workers blocks nobody computes yet before duplicating one.")     \
+    X(job, apts_blocks, INT, apts_blocks, "0", 0, 16, NULL, PD_CF_JOB,                          \
+      "apts: parameter blocks N, groups of whole tensors (at most the model's tensors: 1 for " \
+      "linear models, 2 per MLP layer); 0: the workers ready at the first iteration.")        \
+    X(job, apts_batch, INT, apts_batch, "0", 0, 1073741824, NULL, PD_CF_JOB,                    \
+      "apts: samples of one outer iteration, drawn afresh each iteration (0: the whole "       \
+      "training set, deterministic).")                                                        \
+    X(job, apts_local_iters, INT, apts_local_iters, "5", 1, 1000, NULL, PD_CF_JOB,              \
+      "apts: local trust-region iterations of one subdomain solve (s_loc).")                 \
+    X(job, apts_radius, DOUBLE, apts_radius, "1", 1e-12, 1e12, NULL, PD_CF_JOB,                 \
+      "apts: initial trust-region radius (infinity norm).")                                  \
+    X(job, apts_radius_min, DOUBLE, apts_radius_min, "0.001", 0, 1e12, NULL, PD_CF_JOB,         \
+      "apts: smallest global radius.")                                                       \
+    X(job, apts_radius_max, DOUBLE, apts_radius_max, "4", 1e-12, 1e12, NULL, PD_CF_JOB,         \
+      "apts: largest global radius.")                                                        \
+    X(job, apts_global_pass, BOOL, apts_global_pass, "yes", 0, 0, NULL, PD_CF_JOB,             \
+      "apts: one trust-region step on all parameters after the combined local steps.")       \
+    X(job, apts_safeguard, BOOL, apts_safeguard, "yes", 0, 0, NULL, PD_CF_JOB,                 \
+      "apts: back-track a combined step that raises the objective.")                        \
+    X(job, apts_foc, BOOL, apts_foc, "yes", 0, 0, NULL, PD_CF_JOB,                             \
+      "apts: send each block the server's gradient for the first-order consistency term.")  \
+    X(job, apts_straggler_factor, DOUBLE, apts_straggler_factor, "3", 0, 1e6, NULL, 0,         \
+      "apts: once half the blocks are in, a block slower than this times their median "       \
+      "solve time contributes 0 and is counted (0: wait for every block).")                  \
     X(job, stale_step, ENUM, stale_step, "constant", 0, 0, "constant|inverse", 0,              \
       "async-sgd step for a gradient of staleness tau: constant, or divided by max(1, tau).") \
     X(job, eval_interval, DURATION, eval_interval_ms, "2s", 0, 86400000, NULL, 0,              \

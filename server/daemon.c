@@ -506,6 +506,9 @@ static void on_tick(uv_timer_t *t)
     d->last_tick_ms = now;
     d->last_tick_updates = d->metrics.updates_total;
     evict_silent(d, now);
+    if (d->state == PD_STATE_RUNNING && d->method->on_tick != NULL) {
+        d->method->on_tick(d);
+    }
     if (d->cfg.max_seconds_ms > 0 && now - d->start_ms >= (uint64_t)d->cfg.max_seconds_ms) {
         pd_daemon_stop(d, "max_seconds reached", 0);
         return;

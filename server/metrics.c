@@ -56,6 +56,22 @@ static void emit_json(const char *name, pd_metric_type_t type, const char *help,
     json_object_set_new(obj, name, v);
 }
 
+json_t *pd_metrics_blocks_json(const pd_metrics_t *m)
+{
+    const pd_block_metrics_t *b = &m->blocks;
+    json_t *a;
+
+    if (b->n == 0 || (a = json_array()) == NULL) {
+        return NULL;
+    }
+    for (uint32_t d = 0; d < b->n && d < PD_METRICS_MAX_BLOCKS; d++) {
+        json_array_append_new(a, json_pack("{s:i,s:f,s:f,s:f,s:b}", "block", (int)d, "step_inf",
+                                           b->step_inf[d], "pred", b->pred[d], "seconds",
+                                           b->seconds[d], "missing", (int)b->missing[d]));
+    }
+    return a;
+}
+
 int pd_metrics_write_jsonl(const pd_metrics_t *m, FILE *out, double wall_time, double elapsed_s,
                            const char *event)
 {
@@ -69,6 +85,9 @@ int pd_metrics_write_jsonl(const pd_metrics_t *m, FILE *out, double wall_time, d
     json_object_set_new(obj, "time", json_real(wall_time));
     json_object_set_new(obj, "elapsed_s", json_real(elapsed_s));
     pd_metrics_walk(m, emit_json, obj);
+    if (m->blocks.n > 0) {
+        json_object_set_new(obj, "apts_blocks", pd_metrics_blocks_json(m));
+    }
     /* The short names the plot script and the issue promise, next to the full ones. */
     json_object_set_new(obj, "updates_per_s",
                         json_real(isfinite(m->updates_per_second) ? m->updates_per_second : 0));

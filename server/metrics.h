@@ -56,13 +56,40 @@
     X(checkpoint_last_version, GAUGE, "Parameter version of the newest durable checkpoint")  \
     X(checkpoint_last_duration_seconds, GAUGE, "Last checkpoint: snapshot to directory fsync") \
     X(checkpoint_last_time_seconds, GAUGE, "Wall time (Unix s) of the newest durable checkpoint") \
-    X(updates_per_second, GAUGE, "Updates per second over the last progress interval")
+    X(updates_per_second, GAUGE, "Updates per second over the last progress interval")    \
+    X(apts_iterations_total, COUNTER, "apts: completed outer iterations")                     \
+    X(apts_radius, GAUGE, "apts: trust-region radius of the next outer iteration")            \
+    X(apts_rho, GAUGE, "apts: rho of the last global step (combined step without the global pass)") \
+    X(apts_batch_objective, GAUGE, "apts: objective at the last iterate on its iteration's samples") \
+    X(apts_steps_accepted_total, COUNTER, "apts: outer iterations whose global (or combined) step was accepted") \
+    X(apts_steps_rejected_total, COUNTER, "apts: outer iterations whose global (or combined) step was rejected") \
+    X(apts_tr_retries_total, COUNTER, "apts: global trial steps recomputed after a rejection") \
+    X(apts_local_accepted_total, COUNTER, "apts: local trial steps accepted by the subdomain solves") \
+    X(apts_local_rejected_total, COUNTER, "apts: local trial steps rejected by the subdomain solves") \
+    X(apts_safeguard_backoffs_total, COUNTER, "apts: back-tracking trials of the safeguard")  \
+    X(apts_missing_blocks_total, COUNTER, "apts: blocks that contributed 0 (straggler past the timeout)") \
+    X(apts_foc_norm_max, GAUGE, "apts: largest first-order consistency term (inf-norm) of the last iteration") \
+    X(apts_gradient_equivalents_total, COUNTER, "apts: per-sample gradient evaluations, server and local, a loss counting 1/2") \
+    X(apts_local_phase_seconds_total, COUNTER, "apts: wall time spent waiting for the subdomain solves") \
+    X(apts_local_compute_seconds_total, COUNTER, "apts: compute time the workers reported for subdomain solves") \
+    X(apts_eval_phase_seconds_total, COUNTER, "apts: wall time of the server's gradient and loss passes")
 
 /* Staleness histogram bucket upper bounds (versions); the last bucket is +Inf. */
 #define PD_STALENESS_BUCKETS 9
 extern const double pd_staleness_bucket_le[PD_STALENESS_BUCKETS - 1];
 
 typedef enum pd_metric_type { PD_METRIC_COUNTER, PD_METRIC_GAUGE } pd_metric_type_t;
+
+/* apts: per-block figures of the last outer iteration (blocks are groups of whole tensors, at
+ * most 2 per MLP layer). */
+#define PD_METRICS_MAX_BLOCKS 16
+typedef struct pd_block_metrics {
+    uint32_t n;                                 /* 0: not apts, or no iteration yet */
+    double step_inf[PD_METRICS_MAX_BLOCKS];     /* ‖s_d‖_∞ */
+    double pred[PD_METRICS_MAX_BLOCKS];         /* pred_d */
+    double seconds[PD_METRICS_MAX_BLOCKS];      /* local solve compute time */
+    uint8_t missing[PD_METRICS_MAX_BLOCKS];
+} pd_block_metrics_t;
 
 typedef struct pd_metrics {
 #define PD_METRIC_FIELD_(name, type, help) double name;
@@ -72,6 +99,7 @@ typedef struct pd_metrics {
     double staleness_sum;
     uint64_t staleness_count; /* applied gradients and pushes observed */
     uint64_t errors_by_code[16]; /* bad messages by wire error code */
+    pd_block_metrics_t blocks;
 } pd_metrics_t;
 
 void pd_metrics_init(pd_metrics_t *m);
@@ -81,6 +109,11 @@ void pd_metrics_observe_staleness(pd_metrics_t *m, uint64_t tau);
 typedef void (*pd_metrics_emit_fn)(const char *name, pd_metric_type_t type, const char *help,
                                    double value, void *ctx);
 void pd_metrics_walk(const pd_metrics_t *m, pd_metrics_emit_fn emit, void *ctx);
+
+/* The per-block figures as a JSON array of {block, step_inf, pred, seconds, missing} objects
+ * (a jansson json_t *), or NULL when there are none. */
+struct json_t;
+struct json_t *pd_metrics_blocks_json(const pd_metrics_t *m);
 
 /* Append one JSON line to `out` with time, elapsed, every metric, and `event` when not NULL
  * ("done" for the last line). Non-finite values are written as null. 0 or -EIO/-ENOMEM. */

@@ -10,6 +10,7 @@ static const pd_method_ops_t *const registry[] = {
     [PD_METHOD_SSP] = &pd_method_ssp,
     [PD_METHOD_RENNALA_SGD] = &pd_method_rennala_sgd,
     [PD_METHOD_FREYA_PAGE] = &pd_method_freya_page,
+    [PD_METHOD_APTS] = &pd_method_apts,
 };
 
 const pd_method_ops_t *pd_method_get(int kind)

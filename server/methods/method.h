@@ -19,6 +19,9 @@ struct pd_method_ops {
                       const double *grad_sum);
     /* s leaves while GRAD task t is in flight (t NULL when it had none). */
     void (*on_leave)(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t);
+    /* Optional (NULL: none): called once a second by the loop (timeouts of the method's own,
+     * such as APTS stragglers). Not called by paramd-sim, whose clock is simulated. */
+    void (*on_tick)(pd_daemon_t *d);
     /* Optional (NULL: nothing to keep across a restart). save: the method's state as bytes
      * for a checkpoint (Returned: *out, free()). load: restore from those bytes at start,
      * after init; PD_ECORRUPT if they do not parse (the method then starts afresh). */
@@ -33,6 +36,7 @@ extern const pd_method_ops_t pd_method_async_sgd;
 extern const pd_method_ops_t pd_method_ssp;
 extern const pd_method_ops_t pd_method_rennala_sgd;
 extern const pd_method_ops_t pd_method_freya_page;
+extern const pd_method_ops_t pd_method_apts;
 
 /* Shared by the methods: apply a mean gradient with step lr (staleness folded in), bump the
  * version and update the metrics, then check the stop criteria. A step that would make a

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -179,6 +180,35 @@ static void prom_worker_series(pd_render_buf_t *b, const pd_sessions_t *t)
     }
 }
 
+/* apts: one series per block of the last outer iteration. */
+static void prom_block_series(pd_render_buf_t *b, const pd_block_metrics_t *bm)
+{
+    static const struct {
+        const char *name, *help;
+        size_t field; /* offset of the array in pd_block_metrics_t */
+    } series[] = {
+        {"apts_block_step_inf", "apts: inf-norm of the block's step in the last outer iteration",
+         offsetof(pd_block_metrics_t, step_inf)},
+        {"apts_block_pred", "apts: predicted decrease of the block's local solve",
+         offsetof(pd_block_metrics_t, pred)},
+        {"apts_block_seconds", "apts: compute seconds of the block's local solve",
+         offsetof(pd_block_metrics_t, seconds)},
+    };
+    char num[64];
+
+    if (bm->n == 0) {
+        return;
+    }
+    for (size_t k = 0; k < sizeof(series) / sizeof(series[0]); k++) {
+        const double *v = (const double *)((const char *)bm + series[k].field);
+        prom_family(b, series[k].name, "gauge", series[k].help);
+        for (uint32_t d = 0; d < bm->n && d < PD_METRICS_MAX_BLOCKS; d++) {
+            pd_render_printf(b, "paramd_%s{block=\"%" PRIu32 "\"} %s\n", series[k].name, d,
+                             prom_value(v[d], num, sizeof(num)));
+        }
+    }
+}
+
 int pd_render_metrics(pd_render_buf_t *b, const pd_metrics_t *m, const pd_sessions_t *workers,
                       const char *version)
 {
@@ -211,6 +241,7 @@ int pd_render_metrics(pd_render_buf_t *b, const pd_metrics_t *m, const pd_sessio
     }
 
     prom_worker_series(b, workers);
+    prom_block_series(b, &m->blocks);
 
     prom_family(b, "build_info", "gauge", "paramd build information (always 1)");
     pd_render_printf(b, "paramd_build_info{version=\"");
@@ -401,6 +432,9 @@ int pd_render_status_json(char **out, const pd_daemon_t *d, uint64_t now_ms,
     }
     pd_metrics_walk(&d->metrics, emit_json, metrics);
     json_object_set_new(st, "metrics", metrics);
+    if (d->metrics.blocks.n > 0) {
+        json_object_set_new(st, "apts_blocks", pd_metrics_blocks_json(&d->metrics));
+    }
 
     json_t *le = json_array();
     json_t *counts = json_array();
