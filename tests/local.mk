@@ -68,7 +68,8 @@ integration_tests = tests/integration/check_config.test \
 	tests/integration/worker_stopped.test \
 	tests/integration/worker_joins_late.test \
 	tests/integration/diverge_stop.test \
-	tests/integration/diverge_restore.test
+	tests/integration/diverge_restore.test \
+	tests/integration/apts.test
 TESTS += $(integration_tests)
 # run through the shell, so a lost executable bit (patch, some tar) does not break them
 TEST_LOG_COMPILER = $(SHELL)

@@ -378,6 +378,8 @@ static int send_slot(pd_daemon_t *d, apts_state_t *st, pd_session_t *s, uint32_t
     if (rc == 0) {
         st->slots[i].state = SLOT_ASSIGNED;
         st->slots[i].sent_ms = pd_daemon_now_ms(d);
+        pd_log_debug("apts: iteration %" PRIu64 ": %s %" PRIu32 " to worker %" PRIu32, st->k,
+                     t.kind == PD_TASK_LOCAL_TR ? "block" : "part", i, s->id);
     }
     return rc;
 }
@@ -491,11 +493,13 @@ static void apts_on_leave(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t)
 {
     apts_state_t *st = d->method_state;
 
-    (void)s;
     if (t != NULL && st->started && t->round == st->round && t->part < st->n_slots &&
         st->slots[t->part].state == SLOT_ASSIGNED) {
         st->slots[t->part].state = SLOT_PENDING;
         d->metrics.tasks_rescheduled_total++;
+        pd_log_info("apts: iteration %" PRIu64 ": %s %" PRIu32 " of worker %" PRIu32
+                    " given to another (the worker left)", st->k,
+                    t->kind == PD_TASK_LOCAL_TR ? "block" : "part", t->part, s->id);
         pd_sched_kick(d);
     }
 }
