@@ -11,7 +11,7 @@ common_data_sources = common/data.h common/data.c common/data_internal.h \
 common_model_sources = common/model.h common/prox.h common/model_internal.h common/model.c \
 	common/model_logistic.c common/model_softmax.c common/model_lsq.c common/model_mlp.c common/prox.c \
 	common/model_quad.c common/quad.h common/compute.c common/compute.h \
-	common/task_kind.c common/task_kind.h
+	common/task_kind.c common/task_kind.h common/lsr1.c common/lsr1.h
 # configuration table and parser
 common_config_sources = common/config.c common/config.h common/config_keys.h \
 	common/curve.c common/curve.h
