@@ -84,8 +84,10 @@ int pd_apts_local_solve(const pd_tr_objective_t *obj, const double *theta0, cons
             goto out;
         }
     }
+    /* The budget rule keeps ‖s_d‖_∞ ≤ Δ_k in exact arithmetic; the sum of the local steps
+     * may pass it by an ulp, so the bound the server relies on is enforced here. */
     for (size_t i = 0; i < n; i++) {
-        s_d[i] = z[i] - theta0[i];
+        s_d[i] = fmin(fmax(z[i] - theta0[i], -radius), radius);
     }
     res->loss = f;
 out:
