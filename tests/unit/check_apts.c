@@ -386,7 +386,7 @@ typedef struct mlp_fixture {
 
 static void mlp_fixture_init(mlp_fixture_t *f)
 {
-    pd_mlp_shape_t shape;
+    pd_mlp_shape_t shape = {0};
     char why[100];
     pd_rng_t r;
 
