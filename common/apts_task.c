@@ -8,6 +8,7 @@
 #include "apts_blocks.h"
 #include "apts_local.h"
 #include "error.h"
+#include "prox.h"
 
 int pd_apts_model_block(const pd_model_t *m, uint32_t n_blocks, uint32_t d, size_t *offset,
                         size_t *len)
@@ -25,27 +26,17 @@ int pd_apts_model_block(const pd_model_t *m, uint32_t n_blocks, uint32_t d, size
     return 0;
 }
 
-double pd_apts_l2_value(double l2, const double *mask, const double *x, size_t n)
+double pd_apts_objective(double l2, const double *mask, const double *x, size_t dim,
+                         double loss_sum, uint64_t n, double *g)
 {
-    double s = 0.0;
+    pd_reg_t reg = {.kind = PD_REG_L2, .l2 = l2};
 
-    if (l2 == 0.0) {
-        return 0.0;
+    if (g != NULL) {
+        for (size_t i = 0; i < dim; i++) {
+            g[i] = g[i] / (double)n + l2 * mask[i] * x[i];
+        }
     }
-    for (size_t i = 0; i < n; i++) {
-        s += mask[i] * x[i] * x[i];
-    }
-    return 0.5 * l2 * s;
-}
-
-void pd_apts_l2_grad_add(double l2, const double *mask, const double *x, double *g, size_t n)
-{
-    if (l2 == 0.0) {
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        g[i] += l2 * mask[i] * x[i];
-    }
+    return loss_sum / (double)n + pd_prox_value(&reg, x, mask, dim);
 }
 
 /* The APTS objective over one sample set, as a pd_tr_objective_t callback. */
@@ -72,13 +63,7 @@ static int eval_set(void *ctx, const double *z, double *f, double *g)
     if (rc != 0) {
         return rc;
     }
-    *f = loss / (double)n + pd_apts_l2_value(o->l2, o->mask, z, o->dim);
-    if (g != NULL) {
-        for (size_t i = 0; i < o->dim; i++) {
-            g[i] /= (double)n;
-        }
-        pd_apts_l2_grad_add(o->l2, o->mask, z, g, o->dim);
-    }
+    *f = pd_apts_objective(o->l2, o->mask, z, o->dim, loss, n, g);
     return 0;
 }
 

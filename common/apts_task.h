@@ -18,10 +18,13 @@
 int pd_apts_model_block(const pd_model_t *m, uint32_t n_blocks, uint32_t d, size_t *offset,
                         size_t *len);
 
-/* The regulariser of the APTS objective: (l2/2) Σ mask_i x_i² and its gradient added to g
- * (g_i += l2 mask_i x_i). mask (pd_model_bias_mask) is 1 for weights and 0 for biases. */
-double pd_apts_l2_value(double l2, const double *mask, const double *x, size_t n);
-void pd_apts_l2_grad_add(double l2, const double *mask, const double *x, double *g, size_t n);
+/* The APTS objective at x from one pass's sums over n samples, the one definition the worker's
+ * local solve and the server's passes share: returns loss_sum/n + (l2/2) Σ mask_i x_i² (the
+ * l2 term of pd_prox_value), and when g is not NULL turns the gradient sum in g into the
+ * objective's gradient, g_i/n + l2 mask_i x_i. mask (pd_model_bias_mask) is 1 for weights and
+ * 0 for biases. */
+double pd_apts_objective(double l2, const double *mask, const double *x, size_t dim,
+                         double loss_sum, uint64_t n, double *g);
 
 /* Runs LOCAL_TR task t (its sample set and t->local_tr) at x: writes the block's step s_d to
  * out (block length, *out_len), the solve's report to *report (the task's LocalTr with the

@@ -412,16 +412,16 @@ static pd_apts_need_t finish_pass(pd_daemon_t *d, apts_state_t *st)
 {
     size_t dim = d->store.dim;
     const double *x = (const double *)st->point->data;
-    double loss = 0.0, f;
+    double loss = 0.0;
 
     for (uint32_t i = 0; i < st->n_slots; i++) {
         loss += st->slots[i].loss_sum;
     }
-    f = loss / (double)st->n_samples + pd_apts_l2_value(st->l2, d->mask, x, dim);
     d->metrics.apts_eval_phase_seconds_total +=
         (double)(pd_daemon_now_ms(d) - st->phase_ms) / 1000.0;
     if (st->need == PD_APTS_NEED_LOSS) {
-        return pd_apts_on_loss(&st->core, f);
+        return pd_apts_on_loss(&st->core, pd_apts_objective(st->l2, d->mask, x, dim, loss,
+                                                            st->n_samples, NULL));
     }
     memset(st->g, 0, dim * sizeof(double));
     for (uint32_t i = 0; i < st->n_slots; i++) {
@@ -430,10 +430,7 @@ static pd_apts_need_t finish_pass(pd_daemon_t *d, apts_state_t *st)
             st->g[j] += p[j];
         }
     }
-    for (size_t j = 0; j < dim; j++) {
-        st->g[j] /= (double)st->n_samples;
-    }
-    pd_apts_l2_grad_add(st->l2, d->mask, x, st->g, dim);
+    double f = pd_apts_objective(st->l2, d->mask, x, dim, loss, st->n_samples, st->g);
     return pd_apts_on_grad(&st->core, f, st->g);
 }
 

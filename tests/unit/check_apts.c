@@ -430,11 +430,7 @@ START_TEST(local_tr_task)
     /* the server's gradient on the same samples: consistency term 0 (oracle 7) */
     ck_assert_int_eq(pd_task_grad_set(&fx.c, x, &set, g, &loss, &n), 0);
     pd_model_bias_mask(&fx.m, mask);
-    for (size_t i = 0; i < dim; i++) {
-        g[i] /= (double)n;
-    }
-    pd_apts_l2_grad_add(1e-3, mask, x, g, dim);
-    f0 = loss / (double)n + pd_apts_l2_value(1e-3, mask, x, dim);
+    f0 = pd_apts_objective(1e-3, mask, x, dim, loss, n, g);
 
     pd_local_tr_t rep;
     ck_assert_int_eq(pd_apts_run_local_tr(&fx.c, &t, x, g + off, out, &out_len, mask, &rep, &n),
@@ -450,7 +446,7 @@ START_TEST(local_tr_task)
         x[off + i] += out[i];
     }
     ck_assert_int_eq(pd_task_loss(&fx.c, x, &set, &loss, &n), 0);
-    f1 = loss / (double)n + pd_apts_l2_value(1e-3, mask, x, dim);
+    f1 = pd_apts_objective(1e-3, mask, x, dim, loss, n, NULL);
     ck_assert_msg(f1 < f0, "f %.17g -> %.17g", f0, f1);
     ck_assert_msg(fabs(f1 - rep.loss) <= 1e-12 * fabs(f1), "reported %.17g, evaluated %.17g",
                   rep.loss, f1);
