@@ -1,8 +1,13 @@
-/* method.c - the registry of optimisation methods and the update step they share. */
+/* method.c - the registry of optimisation methods, the update step they share, and the
+ * word format of their checkpointed state. */
 #include <config.h>
 #include "method.h"
 
+#include <errno.h>
+#include <stdlib.h>
+
 #include "common/config.h"
+#include "error.h"
 
 static const pd_method_ops_t *const registry[] = {
     [PD_METHOD_SYNC_SGD] = &pd_method_sync_sgd,
@@ -43,4 +48,33 @@ void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples,
     d->metrics.version = (double)d->store.version;
     pd_metrics_observe_staleness(&d->metrics, staleness);
     pd_daemon_after_update(d);
+}
+
+int pd_method_save_words(const uint64_t *v, size_t n, uint8_t **out, size_t *len)
+{
+    uint8_t *b = malloc(8 * n > 0 ? 8 * n : 1);
+
+    if (b == NULL) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < 8 * n; i++) {
+        b[i] = (uint8_t)(v[i / 8] >> (8 * (i % 8)));
+    }
+    *out = b;
+    *len = 8 * n;
+    return 0;
+}
+
+int pd_method_load_words(const uint8_t *buf, size_t len, uint64_t *v, size_t n)
+{
+    if (len != 8 * n) {
+        return PD_ECORRUPT;
+    }
+    for (size_t w = 0; w < n; w++) {
+        v[w] = 0;
+        for (int i = 7; i >= 0; i--) {
+            v[w] = (v[w] << 8) | buf[8 * w + (size_t)i];
+        }
+    }
+    return 0;
 }

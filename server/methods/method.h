@@ -45,4 +45,10 @@ extern const pd_method_ops_t pd_method_apts;
 void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples, double lr,
                      uint64_t staleness);
 
+/* The methods' checkpointed state is a few 64-bit words, stored little-endian, 8 bytes each.
+ * save: *out (free()) and *len for n words; 0 or -ENOMEM. load: the n words of buf, or
+ * PD_ECORRUPT when len is not 8 n (v untouched). */
+int pd_method_save_words(const uint64_t *v, size_t n, uint8_t **out, size_t *len);
+int pd_method_load_words(const uint8_t *buf, size_t len, uint64_t *v, size_t n);
+
 #endif

@@ -550,35 +550,20 @@ static int apts_save(pd_daemon_t *d, uint8_t **out, size_t *len)
     const apts_state_t *st = d->method_state;
     double radius = st->started ? st->core.radius : d->cfg.apts_radius;
     uint64_t words[2] = {st->k, 0};
-    uint8_t *b = malloc(16);
 
-    if (b == NULL) {
-        return -ENOMEM;
-    }
     memcpy(&words[1], &radius, sizeof(radius));
-    for (int w = 0; w < 2; w++) {
-        for (int i = 0; i < 8; i++) {
-            b[8 * w + i] = (uint8_t)(words[w] >> (8 * i));
-        }
-    }
-    *out = b;
-    *len = 16;
-    return 0;
+    return pd_method_save_words(words, 2, out, len);
 }
 
 static int apts_load(pd_daemon_t *d, const uint8_t *buf, size_t len)
 {
     apts_state_t *st = d->method_state;
-    uint64_t words[2] = {0, 0};
+    uint64_t words[2];
     double radius;
+    int rc = pd_method_load_words(buf, len, words, 2);
 
-    if (len != 16) {
-        return PD_ECORRUPT;
-    }
-    for (int w = 0; w < 2; w++) {
-        for (int i = 7; i >= 0; i--) {
-            words[w] = (words[w] << 8) | buf[8 * w + i];
-        }
+    if (rc != 0) {
+        return rc;
     }
     memcpy(&radius, &words[1], sizeof(radius));
     if (!(radius > 0.0) || !isfinite(radius)) {

@@ -346,34 +346,22 @@ static int freya_save(pd_daemon_t *d, uint8_t **out, size_t *len)
 {
     const freya_state_t *st = d->method_state;
     const uint64_t v[3] = {st->k, st->coin.state, st->draw.state};
-    uint8_t *b = malloc(sizeof(v));
 
-    if (b == NULL) {
-        return -ENOMEM;
-    }
-    for (size_t i = 0; i < sizeof(v); i++) {
-        b[i] = (uint8_t)(v[i / 8] >> (8 * (i % 8)));
-    }
-    *out = b;
-    *len = sizeof(v);
-    return 0;
+    return pd_method_save_words(v, 3, out, len);
 }
 
 static int freya_load(pd_daemon_t *d, const uint8_t *buf, size_t len)
 {
     freya_state_t *st = d->method_state;
-    uint64_t v[3] = {0, 0, 0};
+    uint64_t v[3];
+    int rc = pd_method_load_words(buf, len, v, 3);
 
-    if (len != sizeof(v)) {
-        return PD_ECORRUPT;
+    if (rc == 0) {
+        st->k = v[0];
+        st->coin.state = v[1];
+        st->draw.state = v[2];
     }
-    for (size_t i = 0; i < sizeof(v); i++) {
-        v[i / 8] |= (uint64_t)buf[i] << (8 * (i % 8));
-    }
-    st->k = v[0];
-    st->coin.state = v[1];
-    st->draw.state = v[2];
-    return 0;
+    return rc;
 }
 
 const pd_method_ops_t pd_method_freya_page = {

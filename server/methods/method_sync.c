@@ -191,33 +191,21 @@ static void sync_on_leave(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t)
 static int sync_save(pd_daemon_t *d, uint8_t **out, size_t *len)
 {
     const sync_state_t *st = d->method_state;
-    uint8_t *b = malloc(8);
 
-    if (b == NULL) {
-        return -ENOMEM;
-    }
-    for (int i = 0; i < 8; i++) {
-        b[i] = (uint8_t)(st->round >> (8 * i));
-    }
-    *out = b;
-    *len = 8;
-    return 0;
+    return pd_method_save_words(&st->round, 1, out, len);
 }
 
 static int sync_load(pd_daemon_t *d, const uint8_t *buf, size_t len)
 {
     sync_state_t *st = d->method_state;
-    uint64_t round = 0;
+    uint64_t round;
+    int rc = pd_method_load_words(buf, len, &round, 1);
 
-    if (len != 8) {
-        return PD_ECORRUPT;
+    if (rc == 0) {
+        st->round = round;
+        st->active = false;
     }
-    for (int i = 7; i >= 0; i--) {
-        round = (round << 8) | buf[i];
-    }
-    st->round = round;
-    st->active = false;
-    return 0;
+    return rc;
 }
 
 const pd_method_ops_t pd_method_sync_sgd = {
