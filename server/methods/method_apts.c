@@ -99,6 +99,11 @@ static int apts_init(pd_daemon_t *d)
         pd_log_err("method = apts needs a training set");
         return PD_ECONFIG;
     }
+    if (c->apts_second_order && !c->apts_global_pass) {
+        /* the memory's pairs and the second-order step both live in the global pass */
+        pd_log_err("[job] apts_second_order = yes needs apts_global_pass = yes");
+        return PD_ECONFIG;
+    }
     if ((uint64_t)c->apts_batch > d->train->m) {
         pd_log_err("[job] apts_batch = %" PRId64 " is more than the %zu training samples (0 "
                    "takes them all)", c->apts_batch, d->train->m);
@@ -124,7 +129,7 @@ static int choose_blocks(pd_daemon_t *d, apts_state_t *st)
     size_t n_tensors = pd_model_tensors(&d->model, lengths, PD_METRICS_MAX_BLOCKS);
     size_t n = d->cfg.apts_blocks > 0 ? (size_t)d->cfg.apts_blocks
                                       : pd_sessions_count_ready(&d->sessions);
-    pd_apts_opts_t o;
+    pd_apts_opts_t o = {0};
     int rc;
 
     if (d->cfg.apts_blocks == 0 && n > n_tensors) {
@@ -151,6 +156,8 @@ static int choose_blocks(pd_daemon_t *d, apts_state_t *st)
     o.radius0 = d->cfg.apts_radius;
     o.global_pass = d->cfg.apts_global_pass;
     o.safeguard = d->cfg.apts_safeguard;
+    o.second_order = d->cfg.apts_second_order;
+    o.memory = (size_t)d->cfg.apts_memory;
     rc = pd_apts_init(&st->core, &o, d->store.dim, n, st->offset, st->len, d->store.x);
     if (rc == 0) {
         if (st->resume_radius > 0.0) {
@@ -159,11 +166,11 @@ static int choose_blocks(pd_daemon_t *d, apts_state_t *st)
         st->started = true;
         d->metrics.blocks.n = st->n_blocks;
         pd_log_info("apts: %" PRIu32 " blocks, %s samples per iteration, s_loc=%" PRId64
-                    " radius=%g [%g, %g]%s%s%s",
+                    " radius=%g [%g, %g]%s%s%s%s",
                     st->n_blocks, d->cfg.apts_batch > 0 ? "drawn" : "all",
                     d->cfg.apts_local_iters, o.radius0, o.tr.radius_min, o.tr.radius_max,
                     o.global_pass ? " global-pass" : "", o.safeguard ? " safeguard" : "",
-                    d->cfg.apts_foc ? " foc" : "");
+                    d->cfg.apts_foc ? " foc" : "", o.second_order ? " second-order" : "");
     }
     return rc;
 }
@@ -279,6 +286,9 @@ static void publish_iteration(pd_daemon_t *d, apts_state_t *st)
     m->apts_tr_retries_total += s->retries;
     m->apts_safeguard_backoffs_total += s->safeguard_backoffs;
     m->apts_missing_blocks_total += s->missing_blocks;
+    if (s->pair_offered && !s->pair_stored) {
+        m->apts_lsr1_pairs_skipped_total++;
+    }
     m->apts_foc_norm_max = st->foc_max;
     m->apts_gradient_equivalents_total +=
         (double)st->n_samples * (s->evals_grad + 0.5 * s->evals_loss);
