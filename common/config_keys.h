@@ -109,10 +109,11 @@
     X(job, apts_foc, BOOL, apts_foc, "yes", 0, 0, NULL, PD_CF_JOB,                             \
       "apts: send each block the server's gradient for the first-order consistency term.")  \
     X(job, apts_second_order, BOOL, apts_second_order, "no", 0, 0, NULL, PD_CF_JOB,           \
-      "apts: the global pass's trial step minimises the L-SR1 model g's + s'Bs/2 in the "     \
-      "2-norm ball of radius Delta_k instead of the first-order step; B is the server's "     \
-      "L-SR1 memory, one pair per outer iteration; needs apts_global_pass. The local "      \
-      "solves stay first order (the memory is not sent to the workers).")                   \
+      "apts: trust-region steps minimise the L-SR1 model g's + s'Bs/2 in a 2-norm ball "     \
+      "instead of the first-order step: the global pass's step (radius Delta_k) with the "    \
+      "server's memory B, one pair per outer iteration, and each local step (radius the "    \
+      "remaining budget) with the block B_d of that memory, sent with the LOCAL_TR task "     \
+      "(first order while the memory is empty); needs apts_global_pass.")                    \
     X(job, apts_memory, INT, apts_memory, "5", 1, 64, NULL, PD_CF_JOB,                         \
       "apts: pairs the L-SR1 memory keeps (apts_second_order).")                            \
     X(job, apts_straggler_factor, DOUBLE, apts_straggler_factor, "3", 0, 1e6, NULL, 0,         \

@@ -24,8 +24,10 @@
  *     s = argmin_{‖s‖₂ ≤ Δ} g½ᵀs + ½sᵀBs  (pd_lsr1_tr_solve), pred = −(g½ᵀs + ½sᵀBs),
  * recomputed with the halved radius after a rejection; ‖s‖_∞ ≤ ‖s‖₂ ≤ Δ, so the step stays in
  * the ∞-norm region of the first-order pass. Second order needs the global pass (there is no
- * ∇f(θ½) without it): pd_apts_init refuses second_order without global_pass. The local solves
- * are not affected. */
+ * ∇f(θ½) without it): pd_apts_init refuses second_order without global_pass. The core does no
+ * local solves; the driver sends each block the rows of this memory (a->mem, with
+ * pd_lsr1_minv; method_apts.c, common/apts_task.c) so the local steps use B_d, the principal
+ * block of B. The memory is not checkpointed: a resumed run starts it empty. */
 #ifndef PD_SERVER_APTS_CORE_H
 #define PD_SERVER_APTS_CORE_H
 
