@@ -10,14 +10,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The second-order local trial step: the L-SR1 model of B_d in the 2-norm ball. */
+static int lsr1_step(void *ctx, const double *g, size_t n, double radius, double *s,
+                     double *pred)
+{
+    (void)n; /* the memory has the block's length (checked by pd_apts_local_solve) */
+    return pd_lsr1_tr_solve(ctx, g, radius, s, pred);
+}
+
 int pd_apts_local_solve(const pd_tr_objective_t *obj, const double *theta0, const double *g_global,
-                        double radius, int s_loc, const pd_tr_params_t *p, double *s_d,
-                        pd_apts_local_result_t *res, double *c_norm)
+                        double radius, int s_loc, const pd_tr_params_t *p, const pd_lsr1_t *bd,
+                        double *s_d, pd_apts_local_result_t *res, double *c_norm)
 {
     size_t n = obj->n;
     int rc = 0;
     double *buf = NULL;
-    if (!(radius > 0.0) || s_loc < 1) {
+    if (!(radius > 0.0) || s_loc < 1 || (bd != NULL && bd->n != n)) {
         return -EINVAL;
     }
     buf = malloc(6 * (n ? n : 1) * sizeof *buf);
@@ -55,7 +63,8 @@ int pd_apts_local_solve(const pd_tr_objective_t *obj, const double *theta0, cons
             cblas_daxpy((int)n, 1.0, cp, 1, gt, 1);
         }
         pd_tr_outcome_t o;
-        rc = pd_tr_iterate(obj, &lp, delta, z, &f, gt, cp, scratch, &o, &res->cnt);
+        rc = pd_tr_iterate_with(obj, &lp, delta, z, &f, gt, cp, scratch, &o, &res->cnt,
+                                bd != NULL ? lsr1_step : NULL, (void *)bd);
         if (rc < 0) {
             goto out;
         }

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lsr1.h"
 #include "trust_region.h"
 
 /* What a local solve reports to the server (the LOCAL_TR result of §4.5). */
@@ -26,10 +27,15 @@ typedef struct pd_apts_local_result {
  * the first-order consistency term c = g_global − ∇f_d(R_dθ_k); NULL turns it off. radius = Δ_k
  * > 0, s_loc ≥ 1 steps, p the local radius rule (its radius_max is raised to Δ_k and the budget
  * rule of §4.2 resets the radius after each step). Writes s_d (length n) and *res. If c_norm is
- * not NULL it receives ‖c‖_∞ (0 without foc). Returns 0, -ENOMEM, -EINVAL, or the callback's code. */
+ * not NULL it receives ‖c‖_∞ (0 without foc). bd (may be NULL: first-order steps) is the block
+ * B_d of the server's L-SR1 memory (pd_lsr1_block / pd_lsr1_block_from, length obj->n): each
+ * local trial step is then pd_lsr1_tr_solve(B_d, g̃, δ) in the 2-norm ball of the budget δ
+ * (‖s‖_∞ ≤ ‖s‖₂ ≤ δ, so the budget rule ‖s_d‖_∞ ≤ Δ_k holds) and pred is that model's
+ * −(g̃ᵀs + ½sᵀB_d s). bd's scratch is used, so one bd serves one solve at a time.
+ * Returns 0, -ENOMEM, -EINVAL, or the callback's code. */
 int pd_apts_local_solve(const pd_tr_objective_t *obj, const double *theta0, const double *g_global,
-                        double radius, int s_loc, const pd_tr_params_t *p, double *s_d,
-                        pd_apts_local_result_t *res, double *c_norm);
+                        double radius, int s_loc, const pd_tr_params_t *p, const pd_lsr1_t *bd,
+                        double *s_d, pd_apts_local_result_t *res, double *c_norm);
 
 /* A block view of a full objective: eval(z_d) = full->eval(θ with block d := z_d) and the block
  * rows of the gradient. Owns two full-length scratch vectors; theta is copied at init (the frozen

@@ -7,6 +7,7 @@
 
 #include "apts_blocks.h"
 #include "apts_local.h"
+#include "lsr1.h"
 #include "error.h"
 #include "prox.h"
 
@@ -68,8 +69,9 @@ static int eval_set(void *ctx, const double *z, double *f, double *g)
 }
 
 int pd_apts_run_local_tr(pd_task_ctx_t *c, const pd_msg_t *t, const double *x,
-                         const double *g_block, double *out, size_t *out_len, double *mask,
-                         pd_local_tr_t *report, size_t *samples)
+                         const double *g_block, const double *lsr1, double *out,
+                         size_t *out_len, double *mask, pd_local_tr_t *report,
+                         size_t *samples)
 {
     const pd_local_tr_t *q = &t->local_tr;
     size_t dim = c->model->dim, offset = 0, len = 0;
@@ -78,6 +80,8 @@ int pd_apts_run_local_tr(pd_task_ctx_t *c, const pd_msg_t *t, const double *x,
     pd_tr_objective_t full = {eval_set, &full_ctx, dim}, block;
     pd_apts_block_view_t view = {0};
     pd_apts_local_result_t res;
+    pd_lsr1_t bd = {0};
+    const pd_lsr1_t *bdp = NULL;
     pd_tr_params_t p;
     double c_norm = 0.0;
     int rc;
@@ -93,16 +97,29 @@ int pd_apts_run_local_tr(pd_task_ctx_t *c, const pd_msg_t *t, const double *x,
     if (rc != 0) {
         return rc;
     }
+    if (q->lsr1_pairs > 0) {
+        /* the block B_d of the server's memory: S_d, Y_d (len × m each), then M⁻¹ (m × m) */
+        size_t m = q->lsr1_pairs;
+        if (lsr1 == NULL) {
+            return -EINVAL;
+        }
+        rc = pd_lsr1_block_from(&bd, len, m, q->lsr1_gamma, lsr1 + 2 * m * len, lsr1,
+                                lsr1 + m * len);
+        if (rc != 0) {
+            return rc;
+        }
+        bdp = &bd;
+    }
     pd_model_bias_mask(c->model, mask);
     rc = pd_apts_block_view_init(&view, &full, x, offset, len, &block);
     if (rc != 0) {
-        return rc;
+        goto done;
     }
     /* The local radius rule of §4.3: the global constants, local minimum radius 0. */
     pd_tr_params_default(&p);
     p.radius_min = 0.0;
-    rc = pd_apts_local_solve(&block, x + offset, g_block, q->radius, (int)q->local_iters, &p, out,
-                             &res, &c_norm);
+    rc = pd_apts_local_solve(&block, x + offset, g_block, q->radius, (int)q->local_iters, &p,
+                             bdp, out, &res, &c_norm);
     if (rc == 0) {
         *out_len = len;
         *report = *q;
@@ -117,5 +134,7 @@ int pd_apts_run_local_tr(pd_task_ctx_t *c, const pd_msg_t *t, const double *x,
         report->foc_norm = c_norm;
     }
     pd_apts_block_view_free(&view);
+done:
+    pd_lsr1_free(&bd);
     return rc;
 }

@@ -29,11 +29,15 @@ double pd_apts_objective(double l2, const double *mask, const double *x, size_t 
 /* Runs LOCAL_TR task t (its sample set and t->local_tr) at x: writes the block's step s_d to
  * out (block length, *out_len), the solve's report to *report (the task's LocalTr with the
  * result fields filled) and the samples evaluated per pass to *samples. g_block is the
- * block of the server's gradient (first-order consistency term on) or NULL (off).
+ * block of the server's gradient (first-order consistency term on) or NULL (off). lsr1 is
+ * the memory frame (pd_task_lsr1_len values: S_d, Y_d, M⁻¹) when t->local_tr.lsr1_pairs > 0
+ * (second-order local steps with B_d, see pd_apts_local_solve), else ignored.
  * mask is scratch of the model's dim. 0 or a negative code (PD_EDIM for a bad block or
- * sample set, -EINVAL for a bad radius or local_iters, -ENOMEM). */
+ * sample set, -EINVAL for a bad radius or local_iters or a missing or invalid memory frame,
+ * -EDOM for a singular M⁻¹, -ENOMEM). */
 int pd_apts_run_local_tr(pd_task_ctx_t *c, const pd_msg_t *t, const double *x,
-                         const double *g_block, double *out, size_t *out_len, double *mask,
-                         pd_local_tr_t *report, size_t *samples);
+                         const double *g_block, const double *lsr1, double *out,
+                         size_t *out_len, double *mask, pd_local_tr_t *report,
+                         size_t *samples);
 
 #endif

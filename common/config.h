@@ -69,6 +69,8 @@ typedef struct pd_config {
     int64_t apts_local_iters;
     double apts_radius, apts_radius_min, apts_radius_max;
     bool apts_global_pass, apts_safeguard, apts_foc;
+    bool apts_second_order;
+    int64_t apts_memory;
     double apts_straggler_factor;
     int stale_step; /* pd_stale_step_kind_t */
     int64_t eval_interval_ms;

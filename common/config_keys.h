@@ -108,6 +108,14 @@
       "apts: back-track a combined step that raises the objective.")                        \
     X(job, apts_foc, BOOL, apts_foc, "yes", 0, 0, NULL, PD_CF_JOB,                             \
       "apts: send each block the server's gradient for the first-order consistency term.")  \
+    X(job, apts_second_order, BOOL, apts_second_order, "no", 0, 0, NULL, PD_CF_JOB,           \
+      "apts: trust-region steps minimise the L-SR1 model g's + s'Bs/2 in a 2-norm ball "     \
+      "instead of the first-order step: the global pass's step (radius Delta_k) with the "    \
+      "server's memory B, one pair per outer iteration, and each local step (radius the "    \
+      "remaining budget) with the block B_d of that memory, sent with the LOCAL_TR task "     \
+      "(first order while the memory is empty); needs apts_global_pass.")                    \
+    X(job, apts_memory, INT, apts_memory, "5", 1, 64, NULL, PD_CF_JOB,                         \
+      "apts: pairs the L-SR1 memory keeps (apts_second_order).")                            \
     X(job, apts_straggler_factor, DOUBLE, apts_straggler_factor, "3", 0, 1e6, NULL, 0,         \
       "apts: once half the blocks are in, a block slower than this times their median "       \
       "solve time contributes 0 and is counted (0: wait for every block).")                  \

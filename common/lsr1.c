@@ -372,3 +372,66 @@ int pd_lsr1_block(const pd_lsr1_t *b, size_t offset, size_t len, pd_lsr1_t *out)
     out->frozen = true;
     return 0;
 }
+
+int pd_lsr1_minv(const pd_lsr1_t *b, double *minv)
+{
+    if (b == NULL || (minv == NULL && b->count > 0)) {
+        return -EINVAL;
+    }
+    size_t n = b->n, m = b->count;
+    for (size_t i = 0; i < m; i++) {
+        for (size_t j = 0; j < m; j++) {
+            /* D + L + Lᵀ: entry (i, j) is s_max(i,j)ᵀ y_min(i,j), as in rebuild */
+            size_t hi = i > j ? i : j, lo = i > j ? j : i;
+            minv[i * m + j] = cblas_ddot((int)n, b->s + hi * n, 1, b->y + lo * n, 1) -
+                              b->gamma * cblas_ddot((int)n, b->s + i * n, 1, b->s + j * n, 1);
+        }
+    }
+    return 0;
+}
+
+int pd_lsr1_block_from(pd_lsr1_t *out, size_t len, size_t count, double gamma,
+                       const double *minv, const double *s_d, const double *y_d)
+{
+    int rc;
+    if (out == NULL || len == 0 || count > PD_LSR1_MEM_MAX || !isfinite(gamma) ||
+        gamma == 0.0 || (count > 0 && (minv == NULL || s_d == NULL || y_d == NULL))) {
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < count * count; i++) {
+        if (!isfinite(minv[i])) {
+            return -EINVAL;
+        }
+    }
+    for (size_t i = 0; i < count * len; i++) {
+        if (!isfinite(s_d[i]) || !isfinite(y_d[i])) {
+            return -EINVAL;
+        }
+    }
+    rc = pd_lsr1_init(out, len, count > 0 ? count : 1);
+    if (rc != 0) {
+        return rc;
+    }
+    out->frozen = true;
+    if (count == 0) {
+        goto done;
+    }
+    out->count = count;
+    out->gamma = gamma;
+    memcpy(out->s, s_d, count * len * sizeof(double));
+    memcpy(out->y, y_d, count * len * sizeof(double));
+    for (size_t j = 0; j < count; j++) {
+        double *p = out->psi + j * len;
+        memcpy(p, y_d + j * len, len * sizeof(double));
+        cblas_daxpy((int)len, -gamma, s_d + j * len, 1, p, 1);
+    }
+    for (size_t i = 0; i < count; i++) {
+        memcpy(out->lu + i * out->mem, minv + i * count, count * sizeof(double));
+    }
+    rc = lu_factor(out->lu, count, out->mem, out->piv);
+done:
+    if (rc != 0) {
+        pd_lsr1_free(out);
+    }
+    return rc;
+}

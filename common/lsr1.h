@@ -98,6 +98,23 @@ int pd_lsr1_tr_solve(const pd_lsr1_t *b, const double *g, double radius, double 
  * pd_lsr1_free. Returns 0, -EINVAL (len = 0 or the range outside [0, n)) or -ENOMEM. */
 int pd_lsr1_block(const pd_lsr1_t *b, size_t offset, size_t len, pd_lsr1_t *out);
 
+/* The memory as data another process can rebuild a block memory from (the LOCAL_TR task's
+ * third frame, ALGORITHMS.md §4.4): writes M⁻¹ = D + L + Lᵀ − γSᵀS of the stored pairs,
+ * count×count row-major, to minv (count² values; nothing when count = 0). It is recomputed
+ * from S and Y because the struct keeps only its LU factors. Returns 0 or -EINVAL. */
+int pd_lsr1_minv(const pd_lsr1_t *b, double *minv);
+
+/* *out = the frozen block memory of length len from count ≤ PD_LSR1_MEM_MAX pairs: the block
+ * rows s_d and y_d (column-major len×count, column j of s_d at s_d + j·len), the global γ and
+ * the global M⁻¹ (count×count row-major, from pd_lsr1_minv). Ψ_d = Y_d − γS_d and the LU of
+ * M⁻¹ are formed here; with the data of pd_lsr1_minv and the block rows of b this gives the
+ * same B_d as pd_lsr1_block(b, ...) (same factorisation of the same matrix). count = 0 gives
+ * B = I. Returns 0, -EINVAL (len = 0, count too large, a non-finite value, γ = 0 or, with
+ * count > 0, not finite), -EDOM (M⁻¹ singular: it cannot be the matrix of a valid memory) or
+ * -ENOMEM; on failure *out needs no free. */
+int pd_lsr1_block_from(pd_lsr1_t *out, size_t len, size_t count, double gamma,
+                       const double *minv, const double *s_d, const double *y_d);
+
 /* Stored pair j (0 = oldest, j < count); NULL when out of range. */
 const double *pd_lsr1_pair_s(const pd_lsr1_t *b, size_t j);
 const double *pd_lsr1_pair_y(const pd_lsr1_t *b, size_t j);

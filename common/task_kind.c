@@ -78,8 +78,8 @@ static int run_hvp(pd_task_ctx_t *c, const pd_msg_t *t, pd_task_io_t *io)
 static int run_local_tr(pd_task_ctx_t *c, const pd_msg_t *t, pd_task_io_t *io)
 {
     size_t n = 0;
-    int rc = pd_apts_run_local_tr(c, t, io->x, io->y, io->out, &io->out_len, io->scratch,
-                                  &io->local_tr, &n);
+    int rc = pd_apts_run_local_tr(c, t, io->x, io->y, io->lsr1, io->out, &io->out_len,
+                                  io->scratch, &io->local_tr, &n);
 
     if (rc != 0) {
         return rc;
@@ -107,7 +107,25 @@ int pd_task_frame2_len(const pd_model_t *m, const pd_msg_t *t, size_t *len)
     return 0;
 }
 
-/* Indexed by pd_task_kind_t. */
+int pd_task_lsr1_len(const pd_model_t *m, const pd_msg_t *t, size_t *len)
+{
+    size_t offset, len_d, pairs;
+    int rc;
+
+    *len = 0;
+    if (t->kind != PD_TASK_LOCAL_TR || !t->has_local_tr || t->local_tr.lsr1_pairs == 0) {
+        return 0;
+    }
+    rc = pd_apts_model_block(m, t->local_tr.n_blocks, t->local_tr.block, &offset, &len_d);
+    if (rc == 0) {
+        pairs = t->local_tr.lsr1_pairs; /* ≤ 64 (wire.c) */
+        *len = 2 * pairs * len_d + pairs * pairs;
+    }
+    return rc;
+}
+
+/* Indexed by pd_task_kind_t. LOCAL_TR: frames x, the optional gradient block and, with
+ * local_tr.lsr1_pairs > 0, the L-SR1 memory block last (see pd_task_frame2_t). */
 static const pd_task_kind_info_t rows[PD_TASK__COUNT] = {
     [PD_TASK_GRAD] = {"GRAD", PD_FRAME2_NONE, 1, 1.0, run_grad},
     [PD_TASK_EVAL] = {"EVAL", PD_FRAME2_NONE, 0, 0.5, run_eval},

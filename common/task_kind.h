@@ -18,7 +18,11 @@ typedef enum pd_task_frame2 {
     PD_FRAME2_POINT,    /* a second point y, the snapshot of version_y (GRAD_DIFF) */
     PD_FRAME2_VECTOR,   /* a direction q of dim values (HVP) */
     PD_FRAME2_BLOCK,    /* optional: the server's gradient on the task's parameter block, of
-                         * the block's length (LOCAL_TR with the consistency term) */
+                         * the block's length (LOCAL_TR with the consistency term). A LOCAL_TR
+                         * with local_tr.lsr1_pairs = m > 0 carries one more frame, always
+                         * last, with x always sent: the block of the server's L-SR1 memory,
+                         * pd_task_lsr1_len values (S_d, Y_d, M⁻¹; proto LocalTr) — so its
+                         * frames are x, [gradient block], memory block */
 } pd_task_frame2_t;
 
 /* Borrowed inputs and outputs of one computation. out has dim entries for kinds with a
@@ -26,6 +30,7 @@ typedef enum pd_task_frame2 {
 typedef struct pd_task_io {
     const double *x;
     const double *y; /* frame 2, else NULL */
+    const double *lsr1; /* LOCAL_TR with lsr1_pairs > 0: the memory frame, else NULL */
     double *out;
     size_t out_len;  /* values of out the result frame carries: dim, unless run says less */
     double *scratch;
@@ -53,6 +58,10 @@ const pd_task_kind_info_t *pd_task_kind_info(int k);
 /* The length frame 2 of task t must have (its kind's frame2 is not NONE): dim, or for
  * PD_FRAME2_BLOCK the length of the task's APTS block. 0 or PD_EDIM (no such block). */
 int pd_task_frame2_len(const pd_model_t *m, const pd_msg_t *t, size_t *len);
+
+/* LOCAL_TR task t with t->local_tr.lsr1_pairs = m > 0: *len = 2·m·len_d + m² (the memory
+ * frame), with len_d the block's length; 0 when m = 0. 0 or PD_EDIM (no such block). */
+int pd_task_lsr1_len(const pd_model_t *m, const pd_msg_t *t, size_t *len);
 
 /* The sample set of a task's header fields (compute.h pd_sample_set_t). */
 pd_sample_set_t pd_task_sample_set(uint64_t seed, uint32_t batch, uint64_t range_begin,

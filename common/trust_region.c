@@ -66,13 +66,28 @@ int pd_tr_iterate(const pd_tr_objective_t *obj, const pd_tr_params_t *p, double 
                   double *z, double *f, const double *g, const double *c, double *scratch,
                   pd_tr_outcome_t *out, pd_tr_counters_t *cnt)
 {
+    return pd_tr_iterate_with(obj, p, radius, z, f, g, c, scratch, out, cnt, NULL, NULL);
+}
+
+int pd_tr_iterate_with(const pd_tr_objective_t *obj, const pd_tr_params_t *p, double radius,
+                       double *z, double *f, const double *g, const double *c, double *scratch,
+                       pd_tr_outcome_t *out, pd_tr_counters_t *cnt, pd_tr_step_fn step,
+                       void *step_ctx)
+{
     size_t n = obj->n;
     double *s = scratch, *trial = scratch + n;
     int rc = 0;
     *out = (pd_tr_outcome_t){.accepted = false, .radius_used = radius, .radius_next = radius};
     for (int attempt = 0; attempt <= p->max_retries; attempt++) {
         double pred, ftrial;
-        pd_tr_step(p->norm, g, n, radius, s, &pred);
+        if (step != NULL) {
+            rc = step(step_ctx, g, n, radius, s, &pred);
+            if (rc < 0) {
+                goto out;
+            }
+        } else {
+            pd_tr_step(p->norm, g, n, radius, s, &pred);
+        }
         if (pred <= 0.0) {
             /* stationary for the model: no trial would be accepted, so do not spend evaluations */
             break;

@@ -76,4 +76,17 @@ int pd_tr_iterate(const pd_tr_objective_t *obj, const pd_tr_params_t *p, double 
                   double *z, double *f, const double *g, const double *c, double *scratch,
                   pd_tr_outcome_t *out, pd_tr_counters_t *cnt);
 
+/* A model step for pd_tr_iterate_with: writes s (‖s‖_∞ ≤ radius required, so the budget rule
+ * of the APTS local solve still holds) and *pred, the model's predicted decrease (> 0 for a
+ * useful step). Returns 0 or a negative code (which aborts the iteration). */
+typedef int (*pd_tr_step_fn)(void *ctx, const double *g, size_t n, double radius, double *s,
+                             double *pred);
+
+/* pd_tr_iterate with the trial steps from step(step_ctx, ...) instead of pd_tr_step (NULL:
+ * pd_tr_step in p->norm, i.e. pd_tr_iterate). Used by the second-order local solve. */
+int pd_tr_iterate_with(const pd_tr_objective_t *obj, const pd_tr_params_t *p, double radius,
+                       double *z, double *f, const double *g, const double *c, double *scratch,
+                       pd_tr_outcome_t *out, pd_tr_counters_t *cnt, pd_tr_step_fn step,
+                       void *step_ctx);
+
 #endif

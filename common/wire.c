@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "lsr1.h"
 #include "paramd.pb-c.h"
 
 _Static_assert((int)PD_MSG_DATA == (int)PARAMD__MSG_TYPE__DATA, "msg types follow the .proto");
@@ -65,13 +66,14 @@ static int copy_str(char *dst, size_t cap, const char *src)
 static int decode_local_tr(const Paramd__LocalTr *in, pd_local_tr_t *o)
 {
     if (!isfinite(in->radius) || !isfinite(in->l2) || !isfinite(in->pred) ||
-        !isfinite(in->radius_acc) || !isfinite(in->foc_norm)) {
+        !isfinite(in->radius_acc) || !isfinite(in->foc_norm) || !isfinite(in->lsr1_gamma) ||
+        in->lsr1_pairs > PD_LSR1_MEM_MAX || (in->lsr1_pairs > 0 && in->lsr1_gamma == 0.0)) {
         return PD_EWIRE;
     }
     *o = (pd_local_tr_t){in->block,      in->n_blocks,   in->radius,     in->local_iters,
                          in->l2,         in->pred,       in->radius_acc, in->any_accepted,
                          in->loss,       in->loss_evals, in->grad_evals, in->accepted,
-                         in->rejected,   in->foc_norm};
+                         in->rejected,   in->foc_norm,   in->lsr1_pairs, in->lsr1_gamma};
     return 0;
 }
 
@@ -153,6 +155,8 @@ static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, si
         ltr.accepted = l->accepted;
         ltr.rejected = l->rejected;
         ltr.foc_norm = l->foc_norm;
+        ltr.lsr1_pairs = l->lsr1_pairs;
+        ltr.lsr1_gamma = l->lsr1_gamma;
         h.local_tr = &ltr;
     }
     if (m->has_job && m->job != NULL) {

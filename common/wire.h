@@ -70,6 +70,8 @@ typedef struct pd_local_tr {
     double loss;
     uint32_t loss_evals, grad_evals, accepted, rejected;
     double foc_norm;
+    uint32_t lsr1_pairs; /* > 0: the last task frame is the L-SR1 block (pd_task_lsr1_len) */
+    double lsr1_gamma;
 } pd_local_tr_t;
 
 typedef struct pd_job_desc {

@@ -68,6 +68,8 @@
     X(apts_local_rejected_total, COUNTER, "apts: local trial steps rejected by the subdomain solves") \
     X(apts_safeguard_backoffs_total, COUNTER, "apts: back-tracking trials of the safeguard")  \
     X(apts_missing_blocks_total, COUNTER, "apts: blocks that contributed 0 (straggler past the timeout)") \
+    X(apts_lsr1_pairs_skipped_total, COUNTER, "apts: L-SR1 pairs not stored (too small, or the SR1 denominator test)") \
+    X(apts_local_second_order_total, COUNTER, "apts: subdomain solves run with the block of the L-SR1 memory") \
     X(apts_foc_norm_max, GAUGE, "apts: largest first-order consistency term (inf-norm) of the last iteration") \
     X(apts_gradient_equivalents_total, COUNTER, "apts: per-sample gradient evaluations, server and local, a loss counting 1/2") \
     X(apts_local_phase_seconds_total, COUNTER, "apts: wall time spent waiting for the subdomain solves") \

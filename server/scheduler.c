@@ -2,6 +2,8 @@
 #include <config.h>
 #include "scheduler.h"
 
+#include <errno.h>
+
 #include "error.h"
 #include "methods/method.h"
 
@@ -34,14 +36,15 @@ void pd_sched_kick(pd_daemon_t *d)
     }
 }
 
-/* snap_y non-NULL: a two-frame task, both frames sent. */
+/* snap_y non-NULL: a two-frame task, both frames sent. last non-NULL: one more frame after
+ * them, with x always sent. */
 static int send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *snap,
-                     pd_buf_t *snap_y)
+                     pd_buf_t *snap_y, pd_buf_t *last)
 {
     pd_msg_t m;
-    pd_wire_frame_t f[2] = {{snap->data, snap->len_bytes, snap}, {NULL, 0, NULL}};
-    bool send_params =
-        snap_y != NULL || t->off_version || !s->has_params || s->have_version != t->version;
+    pd_wire_frame_t f[3] = {{snap->data, snap->len_bytes, snap}, {NULL, 0, NULL}, {NULL, 0, NULL}};
+    bool send_params = snap_y != NULL || last != NULL || t->off_version || !s->has_params ||
+                       s->have_version != t->version;
     int rc;
 
     pd_msg_init(&m, PD_MSG_TASK);
@@ -70,6 +73,11 @@ static int send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *sn
         m.n_frames = 2;
         m.frame_counts[1] = snap_y->len_bytes / sizeof(double);
     }
+    if (last != NULL) {
+        f[m.n_frames] = (pd_wire_frame_t){last->data, last->len_bytes, last};
+        m.frame_counts[m.n_frames] = last->len_bytes / sizeof(double);
+        m.n_frames++;
+    }
     rc = pd_daemon_send(d, s->rid, s->rid_len, &m, f, m.n_frames);
     if (rc != 0) {
         return rc;
@@ -88,7 +96,13 @@ static int send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *sn
 int pd_sched_send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *snap,
                        pd_buf_t *frame2)
 {
-    return send_task(d, s, t, snap, frame2);
+    return send_task(d, s, t, snap, frame2, NULL);
+}
+
+int pd_sched_send_task_last(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *snap,
+                            pd_buf_t *frame2, pd_buf_t *last)
+{
+    return last != NULL ? send_task(d, s, t, snap, frame2, last) : -EINVAL;
 }
 
 int pd_sched_send_grad(pd_daemon_t *d, pd_session_t *s, uint64_t round, uint64_t seed,

@@ -23,6 +23,11 @@ int pd_sched_send_grad(pd_daemon_t *d, pd_session_t *s, uint64_t round, uint64_t
  * (s is left idle). */
 int pd_sched_send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *snap,
                        pd_buf_t *frame2);
+/* pd_sched_send_task with one more frame after the others, never NULL: a LOCAL_TR's L-SR1
+ * memory block (t->local_tr.lsr1_pairs > 0). x then always travels, so the frames are
+ * x, [frame2], last. */
+int pd_sched_send_task_last(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *snap,
+                            pd_buf_t *frame2, pd_buf_t *last);
 
 /* eval.c */
 void pd_eval_start(pd_daemon_t *d);

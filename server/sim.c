@@ -29,6 +29,7 @@ typedef struct sim_worker {
     pd_msg_t res;        /* the RESULT waiting for its time */
     double *out;         /* dim: its vector */
     pd_buf_t *xb, *yb;   /* the parameter snapshots received (a worker keeps the last x) */
+    pd_buf_t *zb;        /* LOCAL_TR: the L-SR1 memory frame of the last task with one */
     bool has_x;
     uint64_t x_version;
 } sim_worker_t;
@@ -201,6 +202,20 @@ static int run_task(pd_sim_t *sim, sim_worker_t *w, const pd_msg_t *m,
         pd_log_err("sim: a second task for busy worker %s", w->rid);
         return PD_ESTATE;
     }
+    bool has_lsr1 = m->kind == PD_TASK_LOCAL_TR && m->has_local_tr && m->local_tr.lsr1_pairs > 0;
+    if (has_lsr1) {
+        /* x, [gradient block], memory (task_kind.h): the last frame is the memory */
+        size_t zlen = 0;
+        if ((n_frames != 2 && n_frames != 3) ||
+            pd_task_lsr1_len(&sim->d->model, m, &zlen) != 0 || frames[n_frames - 1].owner == NULL ||
+            frames[n_frames - 1].len_bytes != zlen * sizeof(double)) {
+            pd_log_err("sim: a LOCAL_TR memory frame for %s is malformed", w->rid);
+            return PD_ESTATE;
+        }
+        pd_buf_unref(w->zb);
+        w->zb = pd_buf_ref(frames[n_frames - 1].owner);
+        n_frames--;
+    }
     if (kind == NULL || n_frames > 2 ||
         (kind->frame2 != PD_FRAME2_NONE && kind->frame2 != PD_FRAME2_BLOCK && n_frames != 2) ||
         (n_frames == 2 && pd_task_frame2_len(&sim->d->model, m, &len[1]) != 0)) {
@@ -228,6 +243,7 @@ static int run_task(pd_sim_t *sim, sim_worker_t *w, const pd_msg_t *m,
     }
     pd_task_io_t io = {.x = (const double *)w->xb->data,
                        .y = n_frames == 2 ? (const double *)w->yb->data : NULL,
+                       .lsr1 = has_lsr1 ? (const double *)w->zb->data : NULL,
                        .out = w->out,
                        .out_len = dim,
                        .scratch = sim->scratch};
@@ -399,6 +415,7 @@ void pd_sim_free(pd_sim_t *sim)
         free(sim->w[i].out);
         pd_buf_unref(sim->w[i].xb);
         pd_buf_unref(sim->w[i].yb);
+        pd_buf_unref(sim->w[i].zb);
     }
     free(sim->w);
     free(sim->heap);

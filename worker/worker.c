@@ -48,6 +48,8 @@ typedef struct worker {
     double *grad;
     double *y;            /* GRAD_DIFF: the second point */
     double *scratch;      /* GRAD_DIFF: the gradient sum at y */
+    double *lsr1;         /* LOCAL_TR: the L-SR1 memory frame (grown to lsr1_cap values) */
+    size_t lsr1_cap;
     uint64_t last_heard_ms;
     uint64_t last_sent_ms;
     uint32_t hb_ms;
@@ -154,6 +156,9 @@ static void unload(worker_t *w)
     free(w->grad);
     free(w->y);
     free(w->scratch);
+    free(w->lsr1);
+    w->lsr1 = NULL;
+    w->lsr1_cap = 0;
     w->train = w->test = NULL;
     w->x = w->grad = w->y = w->scratch = NULL;
     w->loaded = false;
@@ -434,6 +439,40 @@ static int compute_task(void *arg)
 
 /* The TASK's parameter frames into w->x (and w->y for a second frame), or the cached x.
  * *has_y says whether a second frame came (always for POINT and VECTOR, optional for BLOCK). */
+/* A LOCAL_TR's L-SR1 memory frame (the last one, see task_kind.h) into w->lsr1. */
+static int take_lsr1_frame(worker_t *w, pd_wire_in_t *in, uint32_t i)
+{
+    const pd_msg_t *t = &in->msg;
+    const double *v;
+    size_t len;
+    int rc = pd_task_lsr1_len(&w->model, t, &len);
+
+    if (rc != 0) {
+        pd_log_warn("LOCAL_TR task %" PRIu64 ": no such parameter block", t->task_id);
+        return rc;
+    }
+    rc = pd_wire_in_doubles(in, i, len, &v);
+    if (rc != 0) {
+        pd_log_warn("task %" PRIu64 " memory frame has %" PRIu64 " values, expected %zu",
+                    t->task_id, t->frame_counts[i], len);
+        return rc;
+    }
+    if (!pd_wire_all_finite(v, len)) {
+        pd_log_warn("task %" PRIu64 ": non-finite L-SR1 memory", t->task_id);
+        return PD_EWIRE;
+    }
+    if (len > w->lsr1_cap) {
+        double *p = realloc(w->lsr1, len * sizeof(double));
+        if (p == NULL) {
+            return -ENOMEM;
+        }
+        w->lsr1 = p;
+        w->lsr1_cap = len;
+    }
+    memcpy(w->lsr1, v, len * sizeof(double));
+    return 0;
+}
+
 static int take_frames(worker_t *w, pd_wire_in_t *in, const pd_task_kind_info_t *kind,
                        bool *has_y)
 {
@@ -443,19 +482,33 @@ static int take_frames(worker_t *w, pd_wire_in_t *in, const pd_task_kind_info_t 
     size_t len[2] = {w->model.dim, 0};
     const double *v;
     int rc;
+    uint32_t n_frames = t->n_frames;
 
-    if (t->n_frames != need && !(need == 1 && t->n_frames == 0) &&
-        !(optional_y && t->n_frames <= 1)) {
+    if (t->kind == PD_TASK_LOCAL_TR && t->has_local_tr && t->local_tr.lsr1_pairs > 0) {
+        /* x, [gradient block], memory: x is always sent with a memory frame */
+        if (n_frames != 2 && n_frames != 3) {
+            pd_log_warn("%s task %" PRIu64 " with a memory carries %" PRIu32 " frames",
+                        kind->name, t->task_id, n_frames);
+            return PD_EWIRE;
+        }
+        rc = take_lsr1_frame(w, in, n_frames - 1);
+        if (rc != 0) {
+            return rc;
+        }
+        n_frames--;
+    }
+    if (n_frames != need && !(need == 1 && n_frames == 0) &&
+        !(optional_y && n_frames <= 1)) {
         pd_log_warn("%s task %" PRIu64 " carries %" PRIu32 " frames, expected %" PRIu32,
                     kind->name, t->task_id, t->n_frames, need);
         return PD_EWIRE;
     }
-    *has_y = t->n_frames == 2;
+    *has_y = n_frames == 2;
     if (*has_y && (rc = pd_task_frame2_len(&w->model, t, &len[1])) != 0) {
         pd_log_warn("%s task %" PRIu64 ": no such parameter block", kind->name, t->task_id);
         return rc;
     }
-    if (t->n_frames == 0) {
+    if (n_frames == 0) {
         if (!w->has_x || w->x_version != t->version) {
             pd_log_warn("task %" PRIu64 " at version %" PRIu64 " without parameters; rejoining",
                         t->task_id, t->version);
@@ -463,7 +516,7 @@ static int take_frames(worker_t *w, pd_wire_in_t *in, const pd_task_kind_info_t 
         }
         return 0;
     }
-    for (uint32_t i = 0; i < t->n_frames; i++) {
+    for (uint32_t i = 0; i < n_frames; i++) {
         rc = pd_wire_in_doubles(in, i, len[i], &v);
         if (rc != 0) {
             pd_log_warn("task %" PRIu64 " frame %" PRIu32 " has %" PRIu64 " values, expected %zu",
@@ -497,7 +550,9 @@ static int run_task(worker_t *w, pd_wire_in_t *in)
     if (rc != 0) {
         return rc;
     }
-    task_call_t call = {w, t, kind, {.x = w->x, .y = has_y ? w->y : NULL, .out = w->grad,
+    bool has_lsr1 = t->kind == PD_TASK_LOCAL_TR && t->local_tr.lsr1_pairs > 0;
+    task_call_t call = {w, t, kind, {.x = w->x, .y = has_y ? w->y : NULL,
+                                     .lsr1 = has_lsr1 ? w->lsr1 : NULL, .out = w->grad,
                                      .out_len = w->model.dim, .scratch = w->scratch}, 0.0};
     /* The last task of the same kind predicts this one: a quarter of the heartbeat interval
      * is where a helper thread starts to pay for itself. A slowed-down worker always uses it,

@@ -21,7 +21,8 @@ int pd_apts_init(pd_apts_t *a, const pd_apts_opts_t *o, size_t n, size_t n_block
                  const size_t *offset, const size_t *len, const double *theta0)
 {
     memset(a, 0, sizeof(*a));
-    if (n == 0 || n_blocks == 0 || !(o->radius0 > 0.0)) {
+    if (n == 0 || n_blocks == 0 || !(o->radius0 > 0.0) ||
+        (o->second_order && (!o->global_pass || o->memory > PD_LSR1_MEM_MAX))) {
         return -EINVAL;
     }
     for (size_t d = 0; d < n_blocks; d++) {
@@ -33,7 +34,7 @@ int pd_apts_init(pd_apts_t *a, const pd_apts_opts_t *o, size_t n, size_t n_block
     a->n = n;
     a->n_blocks = n_blocks;
     a->offset = calloc(2 * n_blocks, sizeof(size_t));
-    a->theta = calloc(7 * n, sizeof(double));
+    a->theta = calloc((o->second_order ? 9 : 7) * n, sizeof(double));
     a->received = calloc(n_blocks, 1);
     a->reports = calloc(n_blocks, sizeof(*a->reports));
     a->block_step_inf = calloc(n_blocks, sizeof(double));
@@ -51,6 +52,15 @@ int pd_apts_init(pd_apts_t *a, const pd_apts_opts_t *o, size_t n, size_t n_block
     a->g_half = a->theta + 4 * n;
     a->trial = a->theta + 5 * n;
     a->s_tr = a->theta + 6 * n;
+    if (o->second_order) {
+        a->pair_s = a->theta + 7 * n;
+        a->pair_y = a->theta + 8 * n;
+        int rc = pd_lsr1_init(&a->mem, n, o->memory);
+        if (rc != 0) {
+            pd_apts_free(a);
+            return rc;
+        }
+    }
     memcpy(a->theta, theta0, n * sizeof(double));
     a->radius = fmin(fmax(o->radius0, o->tr.radius_min), o->tr.radius_max);
     a->phase = PH_DONE;
@@ -65,6 +75,7 @@ void pd_apts_free(pd_apts_t *a)
     free(a->received);
     free(a->reports);
     free(a->block_step_inf);
+    pd_lsr1_free(&a->mem);
     memset(a, 0, sizeof(*a));
 }
 
@@ -104,7 +115,16 @@ static pd_apts_need_t finish(pd_apts_t *a, const double *x, double f, double rad
 /* One trial of the global TR step from θ½ with radius a->trial_radius. */
 static pd_apts_need_t global_trial(pd_apts_t *a)
 {
-    pd_tr_step(a->o.tr.norm, a->g_half, a->n, a->trial_radius, a->s_tr, &a->trial_pred);
+    if (a->o.second_order) {
+        /* cannot fail: the memory, g½ and s_tr exist and the radius is ≥ Δ_min > 0 or the
+         * halving of a positive radius; a failure would leave pred = 0 and stop below */
+        if (pd_lsr1_tr_solve(&a->mem, a->g_half, a->trial_radius, a->s_tr,
+                             &a->trial_pred) != 0) {
+            a->trial_pred = 0.0;
+        }
+    } else {
+        pd_tr_step(a->o.tr.norm, a->g_half, a->n, a->trial_radius, a->s_tr, &a->trial_pred);
+    }
     if (!(a->trial_pred > 0.0)) {
         /* θ½ is stationary for the model: no trial can be accepted */
         return finish(a, a->half, a->st.f_half, a->trial_radius);
@@ -115,8 +135,24 @@ static pd_apts_need_t global_trial(pd_apts_t *a)
     return ask(a, PH_GLOBAL_TRIAL, a->trial, PD_APTS_NEED_LOSS);
 }
 
+/* Second order: the pair (θ½ − θ_k, ∇f(θ½) − ∇f(θ_k)) of this iteration (see apts_core.h). */
+static void offer_pair(pd_apts_t *a)
+{
+    if (!a->o.second_order) {
+        return;
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        a->pair_s[i] = a->half[i] - a->theta[i];
+        a->pair_y[i] = a->g_half[i] - a->g[i];
+    }
+    a->st.pair_offered = true;
+    /* -EINVAL only for a non-finite entry: such a pair is not stored either */
+    a->st.pair_stored = pd_lsr1_update(&a->mem, a->pair_s, a->pair_y) == 0;
+}
+
 static pd_apts_need_t start_global(pd_apts_t *a)
 {
+    offer_pair(a);
     a->trial_radius = a->radius;
     a->trials = 0;
     return global_trial(a);

@@ -9,7 +9,25 @@
  *   → global pass: GRAD at θ½, trial LOSSes of one TR step of radius Δ_k → θ_{k+1}, Δ_{k+1}
  *     or without it: the combined-ρ rule on Δ' = min_d δ_d^acc → θ_{k+1}, Δ_{k+1}.
  * If all five safeguard trials fail, θ½ = θ_k (a choice of this implementation, [D]: it keeps
- * full-batch runs monotone, §4.8 oracle 4; the global pass then starts from θ_k with g_k). */
+ * full-batch runs monotone, §4.8 oracle 4; the global pass then starts from θ_k with g_k).
+ *
+ * Second order (opts.second_order, §4.4): the core owns an L-SR1 memory of the whole vector
+ * (common/lsr1.h), offered one pair per outer iteration when ∇f(θ½) is in:
+ *     s = θ½ − θ_k,  y = ∇f(θ½) − ∇f(θ_k).
+ * We chose this pair, rather than (θ_{k+1} − θ_k, ∇f(θ_{k+1}) − ∇f(θ_k)), because both of its
+ * gradients are computed in the same iteration on the same samples (the iteration's batch),
+ * so y is the change of ONE function's gradient along s — a pair across two iterations would
+ * mix two batches and, with apts_batch > 0, measure sampling noise as curvature. It also costs
+ * nothing extra: ∇f(θ_{k+1}) is never computed. The pair enters before the trial step, so the
+ * step of iteration k already uses the curvature along θ½ − θ_k. With safeguard_failed the pair
+ * is zero and is counted as skipped (the memory's ‖s‖ rule). Each global trial is then
+ *     s = argmin_{‖s‖₂ ≤ Δ} g½ᵀs + ½sᵀBs  (pd_lsr1_tr_solve), pred = −(g½ᵀs + ½sᵀBs),
+ * recomputed with the halved radius after a rejection; ‖s‖_∞ ≤ ‖s‖₂ ≤ Δ, so the step stays in
+ * the ∞-norm region of the first-order pass. Second order needs the global pass (there is no
+ * ∇f(θ½) without it): pd_apts_init refuses second_order without global_pass. The core does no
+ * local solves; the driver sends each block the rows of this memory (a->mem, with
+ * pd_lsr1_minv; method_apts.c, common/apts_task.c) so the local steps use B_d, the principal
+ * block of B. The memory is not checkpointed: a resumed run starts it empty. */
 #ifndef PD_SERVER_APTS_CORE_H
 #define PD_SERVER_APTS_CORE_H
 
@@ -17,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lsr1.h"
 #include "trust_region.h"
 
 #define PD_APTS_SAFEGUARD_TRIALS 5
@@ -33,6 +52,8 @@ typedef struct pd_apts_opts {
     double radius0;      /* Δ_0 */
     bool global_pass;
     bool safeguard;
+    bool second_order;   /* L-SR1 model in the global pass (needs global_pass) */
+    size_t memory;       /* L-SR1 pairs kept (0: PD_LSR1_MEM_DEFAULT) */
 } pd_apts_opts_t;
 
 /* What one iteration did (reset by pd_apts_begin). */
@@ -48,6 +69,8 @@ typedef struct pd_apts_stats {
     double step_inf;            /* ‖θ½ − θ_k‖_∞ */
     double pred_sum;            /* Σ_d pred_d */
     uint32_t evals_grad, evals_loss; /* server-side passes over the samples */
+    bool pair_offered;          /* second order: a pair was offered to the memory */
+    bool pair_stored;           /* ... and entered it (otherwise it was skipped) */
 } pd_apts_stats_t;
 
 /* A block's report (the LOCAL_TR result fields the outer iteration uses). */
@@ -79,6 +102,8 @@ typedef struct pd_apts {
     double sg_r, sg_w, trial_radius, trial_pred;
     uint32_t trials;
     pd_apts_stats_t st;
+    pd_lsr1_t mem;          /* second order: the L-SR1 memory of the whole vector (n) */
+    double *pair_s, *pair_y; /* second order: scratch for the pair (n each) */
 } pd_apts_t;
 
 /* n parameters, n_blocks blocks (offset/len copied), θ_0 copied. 0, -EINVAL or -ENOMEM. */

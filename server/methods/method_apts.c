@@ -61,6 +61,11 @@ typedef struct apts_state {
     double *part_sums;    /* parts x dim: GRAD part sums, kept apart for the ordered sum */
     double *g;            /* dim: the pass's mean gradient */
     pd_buf_t *gblock[PD_METRICS_MAX_BLOCKS]; /* foc: R_d ∇f(θ_k) */
+    /* second order: block d of the server's L-SR1 memory, the LOCAL_TR's last frame
+     * (S_d, Y_d, M⁻¹; task_kind.h), NULL while the memory is empty */
+    pd_buf_t *lsr1block[PD_METRICS_MAX_BLOCKS];
+    uint32_t lsr1_pairs;
+    double lsr1_gamma;
     double local_seconds[PD_METRICS_MAX_BLOCKS];
     double foc_max;
 } apts_state_t;
@@ -72,7 +77,52 @@ static void drop_bufs(apts_state_t *st)
     for (uint32_t d = 0; d < PD_METRICS_MAX_BLOCKS; d++) {
         pd_buf_unref(st->gblock[d]);
         st->gblock[d] = NULL;
+        pd_buf_unref(st->lsr1block[d]);
+        st->lsr1block[d] = NULL;
     }
+}
+
+/* Second order: the block rows of the server's memory for every block (the workers' B_d is
+ * then exactly the principal block of B, lsr1.h). An empty memory sends nothing, and the
+ * blocks take first-order local steps (the first iteration). */
+static int make_lsr1_blocks(apts_state_t *st)
+{
+    const pd_lsr1_t *b = &st->core.mem;
+    size_t m = b->count;
+    int rc = 0;
+
+    for (uint32_t d = 0; d < st->n_blocks; d++) {
+        pd_buf_unref(st->lsr1block[d]);
+        st->lsr1block[d] = NULL;
+    }
+    st->lsr1_pairs = 0;
+    if (!st->core.o.second_order || m == 0) {
+        return 0;
+    }
+    for (uint32_t d = 0; rc == 0 && d < st->n_blocks; d++) {
+        size_t len = st->len[d];
+        rc = pd_buf_new(&st->lsr1block[d], (2 * m * len + m * m) * sizeof(double));
+        if (rc != 0) {
+            break;
+        }
+        double *z = (double *)st->lsr1block[d]->data;
+        for (size_t j = 0; j < m; j++) {
+            memcpy(z + j * len, pd_lsr1_pair_s(b, j) + st->offset[d], len * sizeof(double));
+            memcpy(z + (m + j) * len, pd_lsr1_pair_y(b, j) + st->offset[d],
+                   len * sizeof(double));
+        }
+        if (d == 0) {
+            rc = pd_lsr1_minv(b, z + 2 * m * len);
+        } else {
+            memcpy(z + 2 * m * len, (double *)st->lsr1block[0]->data + 2 * m * st->len[0],
+                   m * m * sizeof(double));
+        }
+    }
+    if (rc == 0) {
+        st->lsr1_pairs = (uint32_t)m;
+        st->lsr1_gamma = b->gamma;
+    }
+    return rc;
 }
 
 static void apts_release(pd_daemon_t *d)
@@ -97,6 +147,11 @@ static int apts_init(pd_daemon_t *d)
 
     if (d->train == NULL || d->train->m == 0) {
         pd_log_err("method = apts needs a training set");
+        return PD_ECONFIG;
+    }
+    if (c->apts_second_order && !c->apts_global_pass) {
+        /* the memory's pairs and the second-order step both live in the global pass */
+        pd_log_err("[job] apts_second_order = yes needs apts_global_pass = yes");
         return PD_ECONFIG;
     }
     if ((uint64_t)c->apts_batch > d->train->m) {
@@ -124,7 +179,7 @@ static int choose_blocks(pd_daemon_t *d, apts_state_t *st)
     size_t n_tensors = pd_model_tensors(&d->model, lengths, PD_METRICS_MAX_BLOCKS);
     size_t n = d->cfg.apts_blocks > 0 ? (size_t)d->cfg.apts_blocks
                                       : pd_sessions_count_ready(&d->sessions);
-    pd_apts_opts_t o;
+    pd_apts_opts_t o = {0};
     int rc;
 
     if (d->cfg.apts_blocks == 0 && n > n_tensors) {
@@ -151,6 +206,8 @@ static int choose_blocks(pd_daemon_t *d, apts_state_t *st)
     o.radius0 = d->cfg.apts_radius;
     o.global_pass = d->cfg.apts_global_pass;
     o.safeguard = d->cfg.apts_safeguard;
+    o.second_order = d->cfg.apts_second_order;
+    o.memory = (size_t)d->cfg.apts_memory;
     rc = pd_apts_init(&st->core, &o, d->store.dim, n, st->offset, st->len, d->store.x);
     if (rc == 0) {
         if (st->resume_radius > 0.0) {
@@ -159,11 +216,11 @@ static int choose_blocks(pd_daemon_t *d, apts_state_t *st)
         st->started = true;
         d->metrics.blocks.n = st->n_blocks;
         pd_log_info("apts: %" PRIu32 " blocks, %s samples per iteration, s_loc=%" PRId64
-                    " radius=%g [%g, %g]%s%s%s",
+                    " radius=%g [%g, %g]%s%s%s%s",
                     st->n_blocks, d->cfg.apts_batch > 0 ? "drawn" : "all",
                     d->cfg.apts_local_iters, o.radius0, o.tr.radius_min, o.tr.radius_max,
                     o.global_pass ? " global-pass" : "", o.safeguard ? " safeguard" : "",
-                    d->cfg.apts_foc ? " foc" : "");
+                    d->cfg.apts_foc ? " foc" : "", o.second_order ? " second-order" : "");
     }
     return rc;
 }
@@ -255,6 +312,9 @@ static int start_local(pd_daemon_t *d, apts_state_t *st)
         }
     }
     if (rc == 0) {
+        rc = make_lsr1_blocks(st);
+    }
+    if (rc == 0) {
         new_round(d, st, PD_APTS_NEED_LOCAL, st->n_blocks);
         memset(st->local_seconds, 0, sizeof(st->local_seconds));
         st->foc_max = 0.0;
@@ -279,6 +339,9 @@ static void publish_iteration(pd_daemon_t *d, apts_state_t *st)
     m->apts_tr_retries_total += s->retries;
     m->apts_safeguard_backoffs_total += s->safeguard_backoffs;
     m->apts_missing_blocks_total += s->missing_blocks;
+    if (s->pair_offered && !s->pair_stored) {
+        m->apts_lsr1_pairs_skipped_total++;
+    }
     m->apts_foc_norm_max = st->foc_max;
     m->apts_gradient_equivalents_total +=
         (double)st->n_samples * (s->evals_grad + 0.5 * s->evals_loss);
@@ -347,7 +410,7 @@ static void fail(pd_daemon_t *d, int rc)
 static int send_slot(pd_daemon_t *d, apts_state_t *st, pd_session_t *s, uint32_t i)
 {
     pd_task_t t = {0};
-    pd_buf_t *frame2 = NULL;
+    pd_buf_t *frame2 = NULL, *last = NULL;
 
     t.id = ++d->next_task_id;
     t.round = st->round;
@@ -365,16 +428,20 @@ static int send_slot(pd_daemon_t *d, apts_state_t *st, pd_session_t *s, uint32_t
                                      .n_blocks = st->n_blocks,
                                      .radius = st->core.radius,
                                      .local_iters = (uint32_t)d->cfg.apts_local_iters,
-                                     .l2 = st->l2};
+                                     .l2 = st->l2,
+                                     .lsr1_pairs = st->lsr1block[i] != NULL ? st->lsr1_pairs : 0,
+                                     .lsr1_gamma = st->lsr1_gamma};
         t.result_len = st->len[i];
         frame2 = st->gblock[i];
+        last = st->lsr1block[i];
     } else {
         t.kind = st->need == PD_APTS_NEED_GRAD ? PD_TASK_GRAD : PD_TASK_LOSS;
         /* positions of the drawn batch, or training samples when the set is all of them */
         t.range_begin = st->set.batch > 0 ? st->slots[i].begin : st->set.begin + st->slots[i].begin;
         t.range_end = st->set.batch > 0 ? st->slots[i].end : st->set.begin + st->slots[i].end;
     }
-    int rc = pd_sched_send_task(d, s, &t, st->point, frame2);
+    int rc = last != NULL ? pd_sched_send_task_last(d, s, &t, st->point, frame2, last)
+                          : pd_sched_send_task(d, s, &t, st->point, frame2);
     if (rc == 0) {
         st->slots[i].state = SLOT_ASSIGNED;
         st->slots[i].sent_ms = pd_daemon_now_ms(d);
@@ -468,6 +535,11 @@ static void apts_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t,
         d->metrics.apts_local_compute_seconds_total += m->compute_seconds;
         d->metrics.apts_local_accepted_total += r->accepted;
         d->metrics.apts_local_rejected_total += r->rejected;
+        if (r->lsr1_pairs > 0) {
+            /* the task fields come back as sent; a worker only runs a task with a memory
+             * field when its memory frame built a B_d (apts_task.c refuses it otherwise) */
+            d->metrics.apts_local_second_order_total++;
+        }
         d->metrics.apts_gradient_equivalents_total +=
             (double)m->n_samples * (r->grad_evals + 0.5 * r->loss_evals);
     } else if (t->kind == PD_TASK_GRAD) {

@@ -423,6 +423,50 @@ START_TEST(test_nonfinite_header_doubles)
 }
 END_TEST
 
+/* LocalTr's L-SR1 fields (APTS second order) survive the trip; a memory of more than 64
+ * pairs, a non-finite γ or γ = 0 with pairs is refused. */
+START_TEST(test_local_tr_lsr1_fields)
+{
+    pd_msg_t m, back;
+    size_t len;
+
+    pd_msg_init(&m, PD_MSG_TASK);
+    m.kind = PD_TASK_LOCAL_TR;
+    m.has_local_tr = true;
+    m.local_tr = (pd_local_tr_t){.block = 2, .n_blocks = 3, .radius = 0.5, .local_iters = 4,
+                                 .l2 = 1e-3, .lsr1_pairs = 5, .lsr1_gamma = -2.25};
+    void *buf = encode_ok(&m, &len);
+    ck_assert_int_eq(pd_wire_decode(buf, len, &back, NULL), 0);
+    free(buf);
+    ck_assert(back.has_local_tr);
+    ck_assert_uint_eq(back.local_tr.lsr1_pairs, 5);
+    ck_assert(back.local_tr.lsr1_gamma == -2.25);
+    ck_assert_uint_eq(back.local_tr.block, 2);
+
+    Paramd__Header h = raw_header();
+    Paramd__LocalTr ltr = PARAMD__LOCAL_TR__INIT;
+    h.type = PARAMD__MSG_TYPE__TASK;
+    h.local_tr = &ltr;
+    ltr.radius = 0.5;
+    ltr.local_iters = 1;
+    ltr.lsr1_pairs = 64;
+    ltr.lsr1_gamma = 1.0;
+    ck_assert_int_eq(decode_raw(&h, NULL), 0);
+    ltr.lsr1_pairs = 65;
+    ck_assert_int_eq(decode_raw(&h, NULL), PD_EWIRE);
+    ltr.lsr1_pairs = 3;
+    ltr.lsr1_gamma = 0.0;
+    ck_assert_int_eq(decode_raw(&h, NULL), PD_EWIRE);
+    ltr.lsr1_pairs = 0; /* no memory: γ is unused */
+    ck_assert_int_eq(decode_raw(&h, NULL), 0);
+    ltr.lsr1_gamma = NAN;
+    ck_assert_int_eq(decode_raw(&h, NULL), PD_EWIRE);
+    ltr.lsr1_gamma = INFINITY;
+    ltr.lsr1_pairs = 2;
+    ck_assert_int_eq(decode_raw(&h, NULL), PD_EWIRE);
+}
+END_TEST
+
 START_TEST(test_empty_and_oversized)
 {
     pd_msg_t m;
@@ -1074,6 +1118,7 @@ static Suite *wire_suite(void)
     tcase_add_test(codec, test_too_many_frame_counts);
     tcase_add_test(codec, test_strings_too_long);
     tcase_add_test(codec, test_nonfinite_header_doubles);
+    tcase_add_test(codec, test_local_tr_lsr1_fields);
     tcase_add_test(codec, test_empty_and_oversized);
     tcase_add_test(codec, test_random_garbage);
     tcase_add_test(codec, test_bit_flips);
