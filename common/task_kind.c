@@ -75,6 +75,12 @@ static int run_hvp(pd_task_ctx_t *c, const pd_msg_t *t, pd_task_io_t *io)
     return rc;
 }
 
+/* A local solve's passes, a loss pass counting half a gradient pass (cost_per_sample 1). */
+static uint64_t local_tr_touched(uint64_t n, const pd_local_tr_t *r)
+{
+    return n * r->grad_evals + n * r->loss_evals / 2;
+}
+
 static int run_local_tr(pd_task_ctx_t *c, const pd_msg_t *t, pd_task_io_t *io)
 {
     size_t n = 0;
@@ -85,7 +91,7 @@ static int run_local_tr(pd_task_ctx_t *c, const pd_msg_t *t, pd_task_io_t *io)
         return rc;
     }
     io->samples = n;
-    io->touched = n * io->local_tr.grad_evals + n * io->local_tr.loss_evals / 2;
+    io->touched = local_tr_touched(n, &io->local_tr);
     /* The sum form of the local objective, like every other kind's loss_sum, so that a
      * diverging block shows as a non-finite loss_sum in the server's checks. */
     io->loss_sum = io->local_tr.loss * (double)n;
@@ -141,4 +147,17 @@ const pd_task_kind_info_t *pd_task_kind_info(int k)
         return NULL;
     }
     return &rows[k];
+}
+
+double pd_task_result_cost(const pd_msg_t *r)
+{
+    const pd_task_kind_info_t *k = pd_task_kind_info(r->kind);
+
+    if (k == NULL || r->kind == PD_TASK_EVAL) {
+        return 0.0;
+    }
+    if (r->kind == PD_TASK_LOCAL_TR) {
+        return r->has_local_tr ? (double)local_tr_touched(r->n_samples, &r->local_tr) : 0.0;
+    }
+    return k->cost_per_sample * (double)r->n_samples;
 }

@@ -55,6 +55,11 @@ typedef struct pd_task_kind_info {
 /* The row of kind k, or NULL for NONE and unknown kinds. */
 const pd_task_kind_info_t *pd_task_kind_info(int k);
 
+/* Gradient-equivalent evaluations (per-sample gradients, cost_per_sample weights) that a
+ * training RESULT r reports doing: the unit in which methods' work is compared. 0 for EVAL,
+ * which is monitoring, not training. */
+double pd_task_result_cost(const pd_msg_t *r);
+
 /* The length frame 2 of task t must have (its kind's frame2 is not NONE): dim, or for
  * PD_FRAME2_BLOCK the length of the task's APTS block. 0 or PD_EDIM (no such block). */
 int pd_task_frame2_len(const pd_model_t *m, const pd_msg_t *t, size_t *len);

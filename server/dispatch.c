@@ -240,6 +240,7 @@ static void handle_result(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     if (t.kind != PD_TASK_EVAL) {
         s->samples += m->n_samples;
         d->metrics.gradients_received_total++;
+        d->metrics.gradient_equivalents_total += pd_task_result_cost(m);
     }
     s->compute_seconds += m->compute_seconds;
     if (nonfinite_result(d, s, m, grad)) {

@@ -11,6 +11,7 @@
 #define PD_METRICS(X)                                                                        \
     X(updates_total, COUNTER, "Parameter updates applied (each one bumps the version)")      \
     X(gradients_received_total, COUNTER, "Gradient results received from workers")           \
+    X(gradient_equivalents_total, COUNTER, "Per-sample gradient evaluations in the training results received (GRAD 1 per sample, GRAD_DIFF and HVP 2, LOSS 1/2, LOCAL_TR its passes)") \
     X(gradients_applied_total, COUNTER, "Gradient results applied to the parameters")        \
     X(gradients_dropped_stale_total, COUNTER, "Gradients dropped for staleness over max_staleness") \
     X(results_discarded_total, COUNTER, "Results of finished, reassigned or unknown tasks discarded") \
@@ -71,7 +72,6 @@
     X(apts_lsr1_pairs_skipped_total, COUNTER, "apts: L-SR1 pairs not stored (too small, or the SR1 denominator test)") \
     X(apts_local_second_order_total, COUNTER, "apts: subdomain solves run with the block of the L-SR1 memory") \
     X(apts_foc_norm_max, GAUGE, "apts: largest first-order consistency term (inf-norm) of the last iteration") \
-    X(apts_gradient_equivalents_total, COUNTER, "apts: per-sample gradient evaluations, server and local, a loss counting 1/2") \
     X(apts_local_phase_seconds_total, COUNTER, "apts: wall time spent waiting for the subdomain solves") \
     X(apts_local_compute_seconds_total, COUNTER, "apts: compute time the workers reported for subdomain solves") \
     X(apts_eval_phase_seconds_total, COUNTER, "apts: wall time of the server's gradient and loss passes")

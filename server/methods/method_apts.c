@@ -343,8 +343,6 @@ static void publish_iteration(pd_daemon_t *d, apts_state_t *st)
         m->apts_lsr1_pairs_skipped_total++;
     }
     m->apts_foc_norm_max = st->foc_max;
-    m->apts_gradient_equivalents_total +=
-        (double)st->n_samples * (s->evals_grad + 0.5 * s->evals_loss);
     for (uint32_t b = 0; b < st->n_blocks; b++) {
         m->blocks.step_inf[b] = st->core.block_step_inf[b];
         m->blocks.pred[b] = st->core.received[b] ? st->core.reports[b].pred : 0.0;
@@ -540,8 +538,6 @@ static void apts_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t,
              * field when its memory frame built a B_d (apts_task.c refuses it otherwise) */
             d->metrics.apts_local_second_order_total++;
         }
-        d->metrics.apts_gradient_equivalents_total +=
-            (double)m->n_samples * (r->grad_evals + 0.5 * r->loss_evals);
     } else if (t->kind == PD_TASK_GRAD) {
         memcpy(st->part_sums + (size_t)t->part * d->store.dim, vec,
                d->store.dim * sizeof(double));

@@ -197,6 +197,33 @@ START_TEST(test_rows)
 }
 END_TEST
 
+/* gradient_equivalents_total (the unit bench/apts compares methods in) from a RESULT's kind
+ * and sample count; a LOCAL_TR's from its reported passes; monitoring costs nothing. */
+START_TEST(test_result_cost)
+{
+    pd_msg_t r = {.type = PD_MSG_RESULT, .n_samples = 10};
+
+    r.kind = PD_TASK_GRAD;
+    ck_assert_double_eq(pd_task_result_cost(&r), 10.0);
+    r.kind = PD_TASK_GRAD_DIFF;
+    ck_assert_double_eq(pd_task_result_cost(&r), 20.0);
+    r.kind = PD_TASK_HVP;
+    ck_assert_double_eq(pd_task_result_cost(&r), 20.0);
+    r.kind = PD_TASK_LOSS;
+    ck_assert_double_eq(pd_task_result_cost(&r), 5.0);
+    r.kind = PD_TASK_EVAL;
+    ck_assert_double_eq(pd_task_result_cost(&r), 0.0);
+    r.kind = PD_TASK_LOCAL_TR;
+    ck_assert_double_eq(pd_task_result_cost(&r), 0.0); /* no LocalTr: nothing reported */
+    r.has_local_tr = true;
+    r.local_tr.grad_evals = 3;
+    r.local_tr.loss_evals = 4;
+    ck_assert_double_eq(pd_task_result_cost(&r), 50.0);
+    r.kind = PD_TASK__COUNT;
+    ck_assert_double_eq(pd_task_result_cost(&r), 0.0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("task_kind");
@@ -205,6 +232,7 @@ int main(void)
     tcase_add_test(tc, test_hvp_split_equals_whole);
     tcase_add_test(tc, test_bad_sample_sets);
     tcase_add_test(tc, test_rows);
+    tcase_add_test(tc, test_result_cost);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
