@@ -6,6 +6,12 @@ bench_wire_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
 bench_wire_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS)
 bench_wire_LDADD = worker/libpdclient.la common/libpdcommon.la $(ZMQ_LIBS) -lpthread
 CLEANFILES += bench/wire$(EXEEXT)
+# bench/lbfgs: the single-process full-batch L-BFGS that bench/apts compares APTS with (a
+# check program too: tests/integration/bench_apts.test runs the bench's driver).
+check_PROGRAMS += bench/lbfgs
+bench_lbfgs_SOURCES = bench/lbfgs.c
+bench_lbfgs_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(ZMQ_CFLAGS) $(OPENBLAS_CFLAGS)
+bench_lbfgs_LDADD = server/libpdserver.la $(OPENBLAS_LIBS)
 EXTRA_DIST += bench/plot_metrics.py
 
 # The daemon is started by bench/wire itself, from the same build tree.
@@ -24,3 +30,17 @@ bench-heterogeneous: server/paramd-sim$(EXEEXT)
 bench-heterogeneous-quick: server/paramd-sim$(EXEEXT)
 	OPENBLAS_NUM_THREADS=1 PARAMD_SIM=./server/paramd-sim$(EXEEXT) \
 		$(top_srcdir)/bench/heterogeneous --quick --out bench/results-heterogeneous-quick
+
+# bench/apts (issue 14): APTS with 2, 4, 8 blocks against async-sgd and sync-sgd with Adam and
+# the single-process bench/lbfgs, on Fashion-MNIST and a synthetic problem, in wall time and
+# gradient equivalents (about 20 minutes; the -quick target: about a minute, synthetic only).
+# CSV, table.md and PNG plots go to bench/results-apts[-quick]/.
+EXTRA_DIST += bench/apts
+.PHONY: bench-apts bench-apts-quick
+bench_apts_deps = server/paramd$(EXEEXT) worker/paramd-worker$(EXEEXT) bench/lbfgs$(EXEEXT)
+bench-apts: $(bench_apts_deps)
+	PARAMD=./server/paramd$(EXEEXT) PARAMD_LBFGS=./bench/lbfgs$(EXEEXT) \
+		$(top_srcdir)/bench/apts --out bench/results-apts
+bench-apts-quick: $(bench_apts_deps)
+	PARAMD=./server/paramd$(EXEEXT) PARAMD_LBFGS=./bench/lbfgs$(EXEEXT) \
+		$(top_srcdir)/bench/apts --quick --problems synthetic --out bench/results-apts-quick
