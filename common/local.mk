@@ -15,7 +15,8 @@ common_model_sources = common/model.h common/prox.h common/model_internal.h comm
 # optimisation numerics without I/O: trust region and the APTS block/local solve (ALGORITHMS.md §4)
 common_opt_sources = common/trust_region.c common/trust_region.h common/apts_blocks.c \
 	common/apts_blocks.h common/apts_local.c common/apts_local.h common/apts_task.c \
-	common/apts_task.h common/lsr1.c common/lsr1.h
+	common/apts_task.h common/lsr1.c common/lsr1.h \
+	common/lanczos.c common/lanczos.h
 # configuration table and parser
 common_config_sources = common/config.c common/config.h common/config_keys.h \
 	common/curve.c common/curve.h
