@@ -1,0 +1,167 @@
+/* fosi_core.c - see fosi_core.h. */
+#include <config.h>
+#include "fosi_core.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "common/config.h"
+#include "error.h"
+#include "wire.h"
+
+/* Scratch vectors of n values, in one allocation: the projected gradient, the base step, the
+ * Newton direction, and copies of the state a refused step puts back. */
+enum { SCR_G2, SCR_DELTA, SCR_DN, SCR_U, SCR_OPT_U, SCR_OPT_V, SCR_COUNT };
+
+static double *scratch(const pd_fosi_t *f, int which)
+{
+    return f->g2 + (size_t)which * f->n;
+}
+
+int pd_fosi_init(pd_fosi_t *f, size_t n, const pd_fosi_opts_t *o)
+{
+    memset(f, 0, sizeof(*f));
+    if (n == 0 || !(o->alpha > 0.0 && o->alpha <= 1.0) || !(o->clip >= 1.0) ||
+        !isfinite(o->clip) || !isfinite(o->damping)) {
+        return -EINVAL;
+    }
+    f->n = n;
+    f->o = *o;
+    f->c_s = 1.0;
+    f->u = calloc(n, sizeof(double));
+    f->g2 = malloc(SCR_COUNT * n * sizeof(double));
+    if (f->u == NULL || f->g2 == NULL) {
+        pd_fosi_free(f);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void pd_fosi_free(pd_fosi_t *f)
+{
+    free(f->v);
+    free(f->u);
+    free(f->g2);
+    memset(f, 0, sizeof(*f));
+}
+
+int pd_fosi_set_eigen(pd_fosi_t *f, const double *lambda, const double *v, size_t count,
+                      size_t l, int base_kind)
+{
+    double *rows;
+
+    if (count == 0 || count > PD_FOSI_MAX_PAIRS || l >= count ||
+        !pd_wire_all_finite(lambda, count) || !pd_wire_all_finite(v, count * f->n)) {
+        return -EINVAL;
+    }
+    rows = realloc(f->v, count * f->n * sizeof(double));
+    if (rows == NULL) {
+        return -ENOMEM;
+    }
+    f->v = rows;
+    memcpy(f->v, v, count * f->n * sizeof(double));
+    f->count = count;
+    f->l = l;
+    for (size_t j = 0; j < count; j++) {
+        double shifted = lambda[j] + f->o.damping;
+        f->lambda[j] = lambda[j];
+        f->r[j] = shifted != 0.0 ? fabs(1.0 / shifted) : 0.0;
+    }
+    /* λ_max / λ_(k-th largest): r of the smallest top eigenvalue over r of the largest */
+    double ratio = f->r[count - 1] > 0.0 ? f->r[l] / f->r[count - 1] : 1.0;
+    double c = base_kind == PD_OPT_ADAM ? 1.0 : f->o.clip;
+    f->c_s = fmin(fmax(ratio, 1.0), c);
+    return 0;
+}
+
+/* out = Vᵀ coef (n values). */
+static void span(const pd_fosi_t *f, const double *coef, double *out)
+{
+    cblas_dgemv(CblasRowMajor, CblasTrans, (int)f->count, (int)f->n, 1.0, f->v, (int)f->n, coef,
+                1, 0.0, out, 1);
+}
+
+/* coef = V x (count values). */
+static void coordinates(pd_fosi_t *f, const double *x)
+{
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)f->count, (int)f->n, 1.0, f->v, (int)f->n, x,
+                1, 0.0, f->coef, 1);
+}
+
+/* The base optimiser's step on g at step size lr, without its regulariser (FOSI's weight
+ * decay is in the loss, so its gradient is already in g). */
+static int base_step(pd_optim_t *o, double *x, const double *g, size_t n, double lr, bool check)
+{
+    pd_reg_t reg = o->reg;
+    int rc = 0;
+
+    o->reg.kind = PD_REG_NONE;
+    if (check) {
+        rc = pd_optim_apply_finite(o, x, 0, n, g, lr);
+    } else {
+        pd_optim_apply(o, x, 0, n, g, lr);
+    }
+    o->reg = reg;
+    return rc;
+}
+
+int pd_fosi_step(pd_fosi_t *f, pd_optim_t *o, double *x, const double *g, double lr)
+{
+    size_t n = f->n;
+    double *g2 = scratch(f, SCR_G2), *delta = scratch(f, SCR_DELTA), *dn = scratch(f, SCR_DN);
+    double beta = o->kind == PD_OPT_ADAM ? o->beta1 : o->momentum;
+    uint64_t t = o->t;
+
+    if (f->count == 0) {
+        f->g1_ratio = 0.0;
+        return base_step(o, x, g, n, lr, true);
+    }
+    /* g1 = Vᵀ(V g) (in delta for now), g2 = g − g1 */
+    coordinates(f, g);
+    double g1_norm = cblas_dnrm2((int)f->count, f->coef, 1); /* V's rows are orthonormal */
+    double g_norm = cblas_dnrm2((int)n, g, 1);
+    f->g1_ratio = g_norm > 0.0 ? g1_norm / g_norm : 0.0;
+    span(f, f->coef, delta);
+    for (size_t i = 0; i < n; i++) {
+        g2[i] = g[i] - delta[i];
+    }
+    /* the Newton velocity and direction d_N = Vᵀ(r ⊙ (V u)) */
+    memcpy(scratch(f, SCR_U), f->u, n * sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        double g1 = delta[i];
+        f->u[i] = o->kind == PD_OPT_MOMENTUM ? g1 + beta * f->u[i]
+                  : o->kind == PD_OPT_ADAM   ? (1.0 - beta) * g1 + beta * f->u[i]
+                                             : g1;
+    }
+    coordinates(f, f->u);
+    for (size_t j = 0; j < f->count; j++) {
+        f->coef[j] *= f->r[j];
+    }
+    span(f, f->coef, dn);
+    /* the base step Δ_b, taken on a copy of x, then kept orthogonal to V */
+    memcpy(scratch(f, SCR_OPT_U), o->u, n * sizeof(double));
+    memcpy(scratch(f, SCR_OPT_V), o->v, n * sizeof(double));
+    memcpy(delta, x, n * sizeof(double));
+    base_step(o, delta, g2, n, lr, false);
+    for (size_t i = 0; i < n; i++) {
+        delta[i] -= x[i];
+    }
+    coordinates(f, delta);
+    span(f, f->coef, g2); /* g2 is free now: the step's component in the subspace */
+    for (size_t i = 0; i < n; i++) {
+        g2[i] = x[i] + f->c_s * (delta[i] - g2[i]) - f->o.alpha * dn[i];
+    }
+    if (!pd_wire_all_finite(g2, n)) {
+        memcpy(f->u, scratch(f, SCR_U), n * sizeof(double));
+        memcpy(o->u, scratch(f, SCR_OPT_U), n * sizeof(double));
+        memcpy(o->v, scratch(f, SCR_OPT_V), n * sizeof(double));
+        o->t = t;
+        return PD_ENONFINITE;
+    }
+    memcpy(x, g2, n * sizeof(double));
+    return 0;
+}
