@@ -1193,6 +1193,26 @@ int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
                      c->apts_radius, c->apts_radius_min, c->apts_radius_max);
         }
     }
+    if (c->method == PD_METHOD_FOSI) {
+        /* Lanczos needs Hessian-vector products of one smooth loss; weight decay is in it. */
+        if (c->model_type == PD_MODEL_NONE || c->model_type == PD_MODEL_QUADRATIC) {
+            sink_add(&sink, "[job] method = fosi: needs a model with training data and "
+                            "Hessian-vector products (logistic, softmax, lsq or mlp)");
+        }
+        if (c->regularizer != PD_REG_NONE && c->regularizer != PD_REG_L2) {
+            sink_add(&sink, "[job] method = fosi: [optimizer] regularizer must be none or l2 "
+                            "(the eigenpairs are of one smooth objective)");
+        }
+        if (c->fosi_l > c->fosi_k) {
+            sink_add(&sink, "[job] fosi_l = %lld: at most fosi_k = %lld",
+                     (long long)c->fosi_l, (long long)c->fosi_k);
+        }
+        if (c->fosi_lanczos_order != 0 && c->fosi_lanczos_order < c->fosi_k + c->fosi_l) {
+            sink_add(&sink, "[job] fosi_lanczos_order = %lld: at least fosi_k + fosi_l = %lld "
+                            "(or 0 for 4(k + l))",
+                     (long long)c->fosi_lanczos_order, (long long)(c->fosi_k + c->fosi_l));
+        }
+    }
     /* Refused here rather than falling back to stop at the divergence: the operator asked
      * for the job to go on, and learns at --check-config time that it could not. */
     if (c->on_divergence == PD_DIVERGE_RESTORE && empty(c->state_dir)) {

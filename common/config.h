@@ -18,6 +18,7 @@ typedef enum pd_method_kind {
     PD_METHOD_RENNALA_SGD,
     PD_METHOD_FREYA_PAGE,
     PD_METHOD_APTS,
+    PD_METHOD_FOSI,
 } pd_method_kind_t;
 typedef enum pd_optimizer_kind { PD_OPT_SGD, PD_OPT_MOMENTUM, PD_OPT_ADAM } pd_optimizer_kind_t;
 typedef enum pd_schedule_kind { PD_SCHED_CONSTANT, PD_SCHED_INVSQRT, PD_SCHED_STEP } pd_schedule_kind_t;
@@ -72,6 +73,10 @@ typedef struct pd_config {
     bool apts_second_order;
     int64_t apts_memory;
     double apts_straggler_factor;
+    int fosi_gradients; /* 0 sync, 1 async */
+    int64_t fosi_k, fosi_l, fosi_period, fosi_warmup;
+    double fosi_alpha, fosi_clip, fosi_damping;
+    int64_t fosi_lanczos_order, fosi_ese_batch, fosi_hvp_parts;
     int stale_step; /* pd_stale_step_kind_t */
     int64_t eval_interval_ms;
     /* [model] */

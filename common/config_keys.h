@@ -65,9 +65,10 @@
       "append the .pub files of paramctl keygen). Required with server_key_file. Re-read on " \
       "SIGHUP; a worker whose key is removed stays connected until it reconnects. A path "   \
       "of public keys: nothing secret.")                                                      \
-    X(job, method, ENUM, method, "async-sgd", 0, 0, "sync-sgd|async-sgd|ssp|rennala-sgd|freya-page|apts", \
-      PD_CF_JOB, "Optimisation method: the baselines, freya-page, or apts (parallel trust "   \
-      "region by parameter blocks; no learning rate).")                                       \
+    X(job, method, ENUM, method, "async-sgd", 0, 0, "sync-sgd|async-sgd|ssp|rennala-sgd|freya-page|apts|fosi", \
+      PD_CF_JOB, "Optimisation method: the baselines, freya-page, apts (parallel trust "      \
+      "region by parameter blocks; no learning rate), or fosi (the [optimizer] with a "       \
+      "scaled Newton step on the top Hessian eigenvectors).")                                 \
     X(job, seed, INT, seed, "1", 0, 9.2e18, NULL, PD_CF_JOB,                                   \
       "Seed of every random choice of the server (minibatches, initialisation).")             \
     X(job, batch_size, INT, batch_size, "32", 1, 1048576, NULL, PD_CF_JOB,                     \
@@ -119,6 +120,29 @@
     X(job, apts_straggler_factor, DOUBLE, apts_straggler_factor, "3", 0, 1e6, NULL, 0,         \
       "apts: once half the blocks are in, a block slower than this times their median "       \
       "solve time contributes 0 and is counted (0: wait for every block).")                  \
+    X(job, fosi_gradients, ENUM, fosi_gradients, "sync", 0, 0, "sync|async", PD_CF_JOB,        \
+      "fosi: where the gradients come from: sync-sgd rounds, or async-sgd with max_staleness.") \
+    X(job, fosi_k, INT, fosi_k, "5", 1, 64, NULL, PD_CF_JOB,                                    \
+      "fosi: top Hessian eigenpairs k the Newton step uses.")                                \
+    X(job, fosi_l, INT, fosi_l, "0", 0, 64, NULL, PD_CF_JOB,                                    \
+      "fosi: bottom eigenpairs l (at most k), stepped along -|1/lambda| times the gradient.") \
+    X(job, fosi_period, INT, fosi_period, "100", 1, 1000000, NULL, PD_CF_JOB,                   \
+      "fosi: steps T between two eigensystem refreshes.")                                    \
+    X(job, fosi_warmup, INT, fosi_warmup, "0", 0, 1000000000, NULL, PD_CF_JOB,                  \
+      "fosi: steps W of the base optimiser alone before the first refresh (0: T).")          \
+    X(job, fosi_alpha, DOUBLE, fosi_alpha, "0.1", 1e-12, 1, NULL, PD_CF_JOB,                    \
+      "fosi: scale alpha of the Newton step.")                                               \
+    X(job, fosi_clip, DOUBLE, fosi_clip, "3", 1, 1e6, NULL, PD_CF_JOB,                          \
+      "fosi: clip c of the base step's scale c_s = lambda_max / lambda_k (1 with adam).")    \
+    X(job, fosi_damping, DOUBLE, fosi_damping, "0", 0, 1e6, NULL, PD_CF_JOB,                    \
+      "fosi: sigma added to the eigenvalues before inverting them.")                         \
+    X(job, fosi_lanczos_order, INT, fosi_lanczos_order, "0", 0, 1024, NULL, PD_CF_JOB,          \
+      "fosi: Hessian-vector products of one Lanczos run (0: 4(k + l); at least k + l).")      \
+    X(job, fosi_ese_batch, INT, fosi_ese_batch, "1024", 1, 1073741824, NULL, PD_CF_JOB,         \
+      "fosi: samples of the fixed batch the Hessian is taken on (at most the training set).") \
+    X(job, fosi_hvp_parts, INT, fosi_hvp_parts, "4", 1, 1024, NULL, PD_CF_JOB,                  \
+      "fosi: HVP tasks one product is split into, whatever the number of workers, so the "    \
+      "eigensystem is the same bits with any workers.")                                      \
     X(job, stale_step, ENUM, stale_step, "constant", 0, 0, "constant|inverse", 0,              \
       "async-sgd step for a gradient of staleness tau: constant, or divided by max(1, tau).") \
     X(job, eval_interval, DURATION, eval_interval_ms, "2s", 0, 86400000, NULL, 0,              \

@@ -13,6 +13,6 @@ EXTRA_DIST += examples/kv.conf
 # job configurations a new user runs first, and the scikit-learn export behind the committed
 # breast-cancer set
 EXTRA_DIST += examples/breast-cancer-l1.conf examples/lasso.conf examples/export_sklearn.py \
-	examples/mlp-fashion-mnist.conf examples/apts-fashion-mnist.conf \
+	examples/mlp-fashion-mnist.conf examples/apts-fashion-mnist.conf examples/fosi-fashion-mnist.conf \
 	examples/sim-quadratic.conf \
 	examples/data/breast-cancer.train.svm examples/data/breast-cancer.test.svm

@@ -108,6 +108,9 @@ struct pd_daemon {
     pd_optim_t optim;
     const pd_method_ops_t *method;
     void *method_state;
+    /* method_fosi.c: the curvature layer over the gradient scheme (sync-sgd or async-sgd,
+     * whose state is method_state); NULL for every other method. */
+    struct pd_fosi_run *fosi;
     pd_sessions_t sessions;
     uint64_t next_task_id;
     uint64_t task_seq;        /* GRAD tasks drawn so far (seeds derive from it) */

@@ -15,7 +15,8 @@ server_libpdserver_la_SOURCES = \
 	server/methods/method_rennala.c \
 	server/methods/method_freya.c server/methods/freya_core.c server/methods/freya_core.h \
 	server/methods/method_apts.c server/methods/apts_core.c server/methods/apts_core.h \
-	server/methods/fosi_core.c server/methods/fosi_core.h \
+	server/methods/fosi_core.c server/methods/fosi_core.h server/methods/method_fosi.c \
+	server/methods/parts.c server/methods/parts.h \
 	server/metrics.c server/metrics.h \
 	server/progress.c server/progress.h \
 	server/ops/local_workers.c server/ops/local_workers.h \

@@ -74,7 +74,22 @@
     X(apts_foc_norm_max, GAUGE, "apts: largest first-order consistency term (inf-norm) of the last iteration") \
     X(apts_local_phase_seconds_total, COUNTER, "apts: wall time spent waiting for the subdomain solves") \
     X(apts_local_compute_seconds_total, COUNTER, "apts: compute time the workers reported for subdomain solves") \
-    X(apts_eval_phase_seconds_total, COUNTER, "apts: wall time of the server's gradient and loss passes")
+    X(apts_eval_phase_seconds_total, COUNTER, "apts: wall time of the server's gradient and loss passes") \
+    X(fosi_refreshes_total, COUNTER, "fosi: eigensystem refreshes (Lanczos runs) completed") \
+    X(fosi_lambda_max, GAUGE, "fosi: largest eigenvalue of the last refresh")                \
+    X(fosi_lambda_k, GAUGE, "fosi: smallest of the top-k eigenvalues of the last refresh")  \
+    X(fosi_lambda_min, GAUGE, "fosi: smallest eigenvalue returned by the last refresh (bottom-l, or lambda_k)") \
+    X(fosi_c_s, GAUGE, "fosi: scale c_s of the base step")                                   \
+    X(fosi_g1_ratio, GAUGE, "fosi: share of the last gradient in the eigen-subspace, |g1|/|g|") \
+    X(fosi_ese_seconds, GAUGE, "fosi: wall time of the last Lanczos run")                    \
+    X(fosi_curvature_seconds_total, COUNTER, "fosi: wall time in Lanczos runs (training waits meanwhile)") \
+    X(fosi_hvp_products_total, COUNTER, "fosi: Hessian-vector products formed (each split into fosi_hvp_parts tasks)") \
+    X(fosi_lanczos_order, GAUGE, "fosi: basis vectors of the last Lanczos run (fewer than the order after an early stop)") \
+    X(fosi_orth_loss, GAUGE, "fosi: max |QQ' - I| of the last Lanczos basis")                \
+    X(fosi_ritz_residual_max, GAUGE, "fosi: largest Ritz residual |Hv - lambda v| of the last refresh") \
+    X(fosi_curvature_staleness, GAUGE, "fosi: versions between the Lanczos snapshot and the swap of its eigensystem") \
+    X(fosi_lanczos_bytes, GAUGE, "fosi: bytes of the Lanczos basis (one slice: 8 order n_s)") \
+    X(fosi_eigvec_bytes, GAUGE, "fosi: bytes of the eigenvectors the server holds (8 (k + l) n)")
 
 /* Staleness histogram bucket upper bounds (versions); the last bucket is +Inf. */
 #define PD_STALENESS_BUCKETS 9

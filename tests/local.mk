@@ -174,6 +174,9 @@ check-browser: all
 # --- bench/heterogeneous --quick (issue 5 item 5): the driver end to end on paramd-sim (~8 s) ---
 TESTS += tests/integration/bench_heterogeneous.test
 EXTRA_DIST += tests/integration/bench_heterogeneous.test
+# --- method = fosi: base equivalence, worker-count independence, kill -9 in an ESE (issue 8) ---
+TESTS += tests/integration/fosi.test
+EXTRA_DIST += tests/integration/fosi.test
 # --- bench/apts --quick on the synthetic problem, 3 s per run (issue 14 item 5; ~30 s) ---
 TESTS += tests/integration/bench_apts.test
 EXTRA_DIST += tests/integration/bench_apts.test

@@ -16,6 +16,7 @@ static const pd_method_ops_t *const registry[] = {
     [PD_METHOD_RENNALA_SGD] = &pd_method_rennala_sgd,
     [PD_METHOD_FREYA_PAGE] = &pd_method_freya_page,
     [PD_METHOD_APTS] = &pd_method_apts,
+    [PD_METHOD_FOSI] = &pd_method_fosi,
 };
 
 const pd_method_ops_t *pd_method_get(int kind)
@@ -35,7 +36,9 @@ void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples,
     for (size_t i = 0; i < d->store.dim; i++) {
         g[i] = grad_sum[i] * inv;
     }
-    if (pd_optim_apply_finite(&d->optim, d->store.x, 0, d->store.dim, g, lr) != 0) {
+    int rc = d->fosi != NULL ? pd_method_fosi_step(d, g, lr)
+                             : pd_optim_apply_finite(&d->optim, d->store.x, 0, d->store.dim, g, lr);
+    if (rc != 0) {
         /* The old vector and version stay; dispatch applies on_divergence once the method's
          * callback has returned. */
         d->metrics.updates_rejected_nonfinite_total++;

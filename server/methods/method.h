@@ -37,6 +37,11 @@ extern const pd_method_ops_t pd_method_ssp;
 extern const pd_method_ops_t pd_method_rennala_sgd;
 extern const pd_method_ops_t pd_method_freya_page;
 extern const pd_method_ops_t pd_method_apts;
+extern const pd_method_ops_t pd_method_fosi;
+
+/* method_fosi.c: the FOSI step on the mean gradient g (n values, overwritten: the loss's l2
+ * term is added) at step lr, in place of the optimiser's step. 0 or PD_ENONFINITE. */
+int pd_method_fosi_step(pd_daemon_t *d, double *g, double lr);
 
 /* Shared by the methods: apply a mean gradient with step lr (staleness folded in), bump the
  * version and update the metrics, then check the stop criteria. A step that would make a
