@@ -79,7 +79,7 @@
     X(fosi_lambda_max, GAUGE, "fosi: largest eigenvalue of the last refresh")                \
     X(fosi_lambda_k, GAUGE, "fosi: smallest of the top-k eigenvalues of the last refresh")  \
     X(fosi_lambda_min, GAUGE, "fosi: smallest eigenvalue returned by the last refresh (bottom-l, or lambda_k)") \
-    X(fosi_c_s, GAUGE, "fosi: scale c_s of the base step")                                   \
+    X(fosi_base_scale, GAUGE, "fosi: scale c_s of the base step")                                   \
     X(fosi_g1_ratio, GAUGE, "fosi: share of the last gradient in the eigen-subspace, |g1|/|g|") \
     X(fosi_ese_seconds, GAUGE, "fosi: wall time of the last Lanczos run")                    \
     X(fosi_curvature_seconds_total, COUNTER, "fosi: wall time in Lanczos runs (training waits meanwhile)") \

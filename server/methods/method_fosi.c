@@ -272,7 +272,7 @@ static int finish_ese(pd_daemon_t *d, struct pd_fosi_run *st)
     m->fosi_lambda_max = st->lambda[count - 1];
     m->fosi_lambda_k = st->lambda[l];
     m->fosi_lambda_min = st->lambda[0];
-    m->fosi_c_s = st->core.c_s;
+    m->fosi_base_scale = st->core.c_s;
     m->fosi_ese_seconds = seconds;
     m->fosi_curvature_seconds_total += seconds;
     m->fosi_lanczos_order = (double)st->lz.m;
