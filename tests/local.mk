@@ -174,6 +174,11 @@ check-browser: all
 # --- bench/heterogeneous --quick (issue 5 item 5): the driver end to end on paramd-sim (~8 s) ---
 TESTS += tests/integration/bench_heterogeneous.test
 EXTRA_DIST += tests/integration/bench_heterogeneous.test
+# eseref: single-process reference of fosi's first refresh (one HVP over the whole batch)
+check_PROGRAMS += tests/integration/eseref
+tests_integration_eseref_SOURCES = tests/integration/eseref.c
+tests_integration_eseref_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(ZMQ_CFLAGS)
+tests_integration_eseref_LDADD = server/libpdserver.la
 # --- method = fosi: base equivalence, worker-count independence, kill -9 in an ESE (issue 8) ---
 TESTS += tests/integration/fosi.test
 EXTRA_DIST += tests/integration/fosi.test

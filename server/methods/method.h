@@ -6,6 +6,7 @@
 #define PD_SERVER_METHOD_H
 
 #include "../daemon.h"
+#include "compute.h"
 
 struct pd_method_ops {
     const char *name;
@@ -42,6 +43,9 @@ extern const pd_method_ops_t pd_method_fosi;
 /* method_fosi.c: the FOSI step on the mean gradient g (n values, overwritten: the loss's l2
  * term is added) at step lr, in place of the optimiser's step. 0 or PD_ENONFINITE. */
 int pd_method_fosi_step(pd_daemon_t *d, double *g, double lr);
+/* The fixed batch fosi's Hessian is taken on: fosi_ese_batch samples (at most the training
+ * set) drawn by pd_rng_sample from the job seed mixed with a tag of its own. */
+pd_sample_set_t pd_method_fosi_ese_batch(const pd_daemon_t *d);
 
 /* Shared by the methods: apply a mean gradient with step lr (staleness folded in), bump the
  * version and update the metrics, then check the stop criteria. A step that would make a

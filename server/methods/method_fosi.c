@@ -60,6 +60,14 @@ struct pd_fosi_run {
     double *v;               /* (k + l) × dim: Ritz vectors */
 };
 
+pd_sample_set_t pd_method_fosi_ese_batch(const pd_daemon_t *d)
+{
+    uint64_t want = (uint64_t)d->cfg.fosi_ese_batch;
+
+    return (pd_sample_set_t){.seed = pd_rng_mix((uint64_t)d->cfg.seed, ESE_BATCH_TAG),
+                             .batch = (uint32_t)(want < d->train->m ? want : d->train->m)};
+}
+
 static void fail(pd_daemon_t *d, int rc)
 {
     pd_log_err("fosi: %s", pd_strerror(rc));
@@ -94,9 +102,9 @@ static int fosi_init(pd_daemon_t *d)
     st->scheme = c->fosi_gradients == 0 ? &pd_method_sync_sgd : &pd_method_async_sgd;
     st->l2 = d->optim.reg.kind == PD_REG_L2 ? d->optim.reg.l2 : 0.0;
     st->next_refresh = warmup - 1; /* §5.3: refresh when t + 1 ≥ W and (t + 1 − W) mod T = 0 */
-    st->batch_seed = pd_rng_mix((uint64_t)c->seed, ESE_BATCH_TAG);
-    st->batch = (uint32_t)((uint64_t)c->fosi_ese_batch < d->train->m ? (uint64_t)c->fosi_ese_batch
-                                                                     : d->train->m);
+    pd_sample_set_t ese = pd_method_fosi_ese_batch(d);
+    st->batch_seed = ese.seed;
+    st->batch = ese.batch;
     st->w = malloc(dim * sizeof(double));
     st->v = malloc(pairs * dim * sizeof(double));
     if (st->w == NULL || st->v == NULL) {
