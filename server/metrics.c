@@ -72,6 +72,21 @@ json_t *pd_metrics_blocks_json(const pd_metrics_t *m)
     return a;
 }
 
+json_t *pd_metrics_eigen_json(const pd_metrics_t *m)
+{
+    const pd_eigen_metrics_t *e = &m->eigen;
+    json_t *a;
+
+    if (e->n == 0 || (a = json_array()) == NULL) {
+        return NULL;
+    }
+    for (uint32_t j = 0; j < e->n && j < PD_METRICS_MAX_EIGEN; j++) {
+        json_array_append_new(a, json_pack("{s:i,s:f,s:f}", "pair", (int)j, "lambda",
+                                           e->lambda[j], "residual", e->residual[j]));
+    }
+    return a;
+}
+
 int pd_metrics_write_jsonl(const pd_metrics_t *m, FILE *out, double wall_time, double elapsed_s,
                            const char *event)
 {
@@ -87,6 +102,9 @@ int pd_metrics_write_jsonl(const pd_metrics_t *m, FILE *out, double wall_time, d
     pd_metrics_walk(m, emit_json, obj);
     if (m->blocks.n > 0) {
         json_object_set_new(obj, "apts_blocks", pd_metrics_blocks_json(m));
+    }
+    if (m->eigen.n > 0) {
+        json_object_set_new(obj, "fosi_eigenpairs", pd_metrics_eigen_json(m));
     }
     /* The short names the plot script and the issue promise, next to the full ones. */
     json_object_set_new(obj, "updates_per_s",

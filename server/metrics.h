@@ -108,6 +108,14 @@ typedef struct pd_block_metrics {
     uint8_t missing[PD_METRICS_MAX_BLOCKS];
 } pd_block_metrics_t;
 
+/* fosi: the eigenpairs of the last refresh, bottom-l then top-k ascending. */
+#define PD_METRICS_MAX_EIGEN 128
+typedef struct pd_eigen_metrics {
+    uint32_t n;                              /* 0: not fosi, or no refresh yet */
+    double lambda[PD_METRICS_MAX_EIGEN];     /* eigenvalues */
+    double residual[PD_METRICS_MAX_EIGEN];   /* Ritz residuals ‖Hv − λv‖ (Lanczos estimate) */
+} pd_eigen_metrics_t;
+
 typedef struct pd_metrics {
 #define PD_METRIC_FIELD_(name, type, help) double name;
     PD_METRICS(PD_METRIC_FIELD_)
@@ -117,6 +125,7 @@ typedef struct pd_metrics {
     uint64_t staleness_count; /* applied gradients and pushes observed */
     uint64_t errors_by_code[16]; /* bad messages by wire error code */
     pd_block_metrics_t blocks;
+    pd_eigen_metrics_t eigen;
 } pd_metrics_t;
 
 void pd_metrics_init(pd_metrics_t *m);
@@ -131,6 +140,9 @@ void pd_metrics_walk(const pd_metrics_t *m, pd_metrics_emit_fn emit, void *ctx);
  * (a jansson json_t *), or NULL when there are none. */
 struct json_t;
 struct json_t *pd_metrics_blocks_json(const pd_metrics_t *m);
+/* The eigenpairs of fosi's last refresh as a JSON array of {pair, lambda, residual}, or NULL
+ * when there are none. */
+struct json_t *pd_metrics_eigen_json(const pd_metrics_t *m);
 
 /* Append one JSON line to `out` with time, elapsed, every metric, and `event` when not NULL
  * ("done" for the last line). Non-finite values are written as null. 0 or -EIO/-ENOMEM. */

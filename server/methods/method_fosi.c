@@ -288,6 +288,9 @@ static int finish_ese(pd_daemon_t *d, struct pd_fosi_run *st)
     m->fosi_ritz_residual_max = worst;
     m->fosi_curvature_staleness = (double)(d->store.version - st->snap_version);
     m->fosi_eigvec_bytes = (double)(8 * count * d->store.dim);
+    m->eigen.n = (uint32_t)count; /* count ≤ PD_LANCZOS_MAX_PAIRS = PD_METRICS_MAX_EIGEN */
+    memcpy(m->eigen.lambda, st->lambda, count * sizeof(double));
+    memcpy(m->eigen.residual, st->resid, count * sizeof(double));
     pd_log_info("fosi: refresh %.0f before step %" PRIu64 " (%.2f s, %zu products%s): "
                 "eigenvalues [%s], c_s = %.4g",
                 m->fosi_refreshes_total, st->steps, seconds, st->lz.m,

@@ -180,32 +180,44 @@ static void prom_worker_series(pd_render_buf_t *b, const pd_sessions_t *t)
     }
 }
 
-/* apts: one series per block of the last outer iteration. */
-static void prom_block_series(pd_render_buf_t *b, const pd_block_metrics_t *bm)
+/* One gauge family with one series per index: paramd_NAME{LABEL="i"} v[i], i < n. */
+static void prom_indexed(pd_render_buf_t *b, const char *name, const char *help,
+                         const char *label, const double *v, uint32_t n)
 {
-    static const struct {
-        const char *name, *help;
-        size_t field; /* offset of the array in pd_block_metrics_t */
-    } series[] = {
-        {"apts_block_step_inf", "apts: inf-norm of the block's step in the last outer iteration",
-         offsetof(pd_block_metrics_t, step_inf)},
-        {"apts_block_pred", "apts: predicted decrease of the block's local solve",
-         offsetof(pd_block_metrics_t, pred)},
-        {"apts_block_seconds", "apts: compute seconds of the block's local solve",
-         offsetof(pd_block_metrics_t, seconds)},
-    };
     char num[64];
 
-    if (bm->n == 0) {
-        return;
+    prom_family(b, name, "gauge", help);
+    for (uint32_t i = 0; i < n; i++) {
+        pd_render_printf(b, "paramd_%s{%s=\"%" PRIu32 "\"} %s\n", name, label, i,
+                         prom_value(v[i], num, sizeof(num)));
     }
-    for (size_t k = 0; k < sizeof(series) / sizeof(series[0]); k++) {
-        const double *v = (const double *)((const char *)bm + series[k].field);
-        prom_family(b, series[k].name, "gauge", series[k].help);
-        for (uint32_t d = 0; d < bm->n && d < PD_METRICS_MAX_BLOCKS; d++) {
-            pd_render_printf(b, "paramd_%s{block=\"%" PRIu32 "\"} %s\n", series[k].name, d,
-                             prom_value(v[d], num, sizeof(num)));
-        }
+}
+
+/* apts: one series per block of the last outer iteration; fosi: one per eigenpair of the
+ * last refresh. */
+static void prom_indexed_series(pd_render_buf_t *b, const pd_metrics_t *m)
+{
+    const pd_block_metrics_t *bm = &m->blocks;
+    const pd_eigen_metrics_t *em = &m->eigen;
+    uint32_t nb = bm->n < PD_METRICS_MAX_BLOCKS ? bm->n : PD_METRICS_MAX_BLOCKS;
+    uint32_t ne = em->n < PD_METRICS_MAX_EIGEN ? em->n : PD_METRICS_MAX_EIGEN;
+
+    if (nb > 0) {
+        prom_indexed(b, "apts_block_step_inf",
+                     "apts: inf-norm of the block's step in the last outer iteration", "block",
+                     bm->step_inf, nb);
+        prom_indexed(b, "apts_block_pred", "apts: predicted decrease of the block's local solve",
+                     "block", bm->pred, nb);
+        prom_indexed(b, "apts_block_seconds", "apts: compute seconds of the block's local solve",
+                     "block", bm->seconds, nb);
+    }
+    if (ne > 0) {
+        prom_indexed(b, "fosi_eigenvalue",
+                     "fosi: eigenvalues of the last refresh, bottom-l then top-k ascending",
+                     "pair", em->lambda, ne);
+        prom_indexed(b, "fosi_ritz_residual",
+                     "fosi: Ritz residual |Hv - lambda v| of each pair of the last refresh",
+                     "pair", em->residual, ne);
     }
 }
 
@@ -241,7 +253,7 @@ int pd_render_metrics(pd_render_buf_t *b, const pd_metrics_t *m, const pd_sessio
     }
 
     prom_worker_series(b, workers);
-    prom_block_series(b, &m->blocks);
+    prom_indexed_series(b, m);
 
     prom_family(b, "build_info", "gauge", "paramd build information (always 1)");
     pd_render_printf(b, "paramd_build_info{version=\"");
@@ -434,6 +446,9 @@ int pd_render_status_json(char **out, const pd_daemon_t *d, uint64_t now_ms,
     json_object_set_new(st, "metrics", metrics);
     if (d->metrics.blocks.n > 0) {
         json_object_set_new(st, "apts_blocks", pd_metrics_blocks_json(&d->metrics));
+    }
+    if (d->metrics.eigen.n > 0) {
+        json_object_set_new(st, "fosi_eigenpairs", pd_metrics_eigen_json(&d->metrics));
     }
 
     json_t *le = json_array();
