@@ -40,18 +40,9 @@ double pd_apts_objective(double l2, const double *mask, const double *x, size_t 
     return loss_sum / (double)n + pd_prox_value(&reg, x, mask, dim);
 }
 
-/* The APTS objective over one sample set, as a pd_tr_objective_t callback. */
-typedef struct set_objective {
-    pd_task_ctx_t *c;
-    pd_sample_set_t set;
-    double l2;
-    const double *mask;
-    size_t dim;
-} set_objective_t;
-
-static int eval_set(void *ctx, const double *z, double *f, double *g)
+int pd_apts_set_eval(void *ctx, const double *z, double *f, double *g)
 {
-    set_objective_t *o = ctx;
+    pd_apts_set_objective_t *o = ctx;
     double loss = 0.0;
     size_t n = 0;
     int rc;
@@ -75,9 +66,9 @@ int pd_apts_run_local_tr(pd_task_ctx_t *c, const pd_msg_t *t, const double *x,
 {
     const pd_local_tr_t *q = &t->local_tr;
     size_t dim = c->model->dim, offset = 0, len = 0;
-    set_objective_t full_ctx = {c, {t->seed, t->batch, t->range_begin, t->range_end}, q->l2,
+    pd_apts_set_objective_t full_ctx = {c, {t->seed, t->batch, t->range_begin, t->range_end}, q->l2,
                                 mask, dim};
-    pd_tr_objective_t full = {eval_set, &full_ctx, dim}, block;
+    pd_tr_objective_t full = {pd_apts_set_eval, &full_ctx, dim}, block;
     pd_apts_block_view_t view = {0};
     pd_apts_local_result_t res;
     pd_lsr1_t bd = {0};

@@ -26,6 +26,17 @@ int pd_apts_model_block(const pd_model_t *m, uint32_t n_blocks, uint32_t d, size
 double pd_apts_objective(double l2, const double *mask, const double *x, size_t dim,
                          double loss_sum, uint64_t n, double *g);
 
+/* The APTS objective over one sample set as a pd_tr_objective_t callback (ctx a
+ * pd_apts_set_objective_t): *f = pd_apts_objective of a loss (g NULL) or gradient pass. */
+typedef struct pd_apts_set_objective {
+    pd_task_ctx_t *c;
+    pd_sample_set_t set;
+    double l2;
+    const double *mask;
+    size_t dim;
+} pd_apts_set_objective_t;
+int pd_apts_set_eval(void *ctx, const double *z, double *f, double *g);
+
 /* Runs LOCAL_TR task t (its sample set and t->local_tr) at x: writes the block's step s_d to
  * out (block length, *out_len), the solve's report to *report (the task's LocalTr with the
  * result fields filled) and the samples evaluated per pass to *samples. g_block is the

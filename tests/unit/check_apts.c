@@ -781,31 +781,6 @@ START_TEST(second_order_oracles_2_and_4)
 }
 END_TEST
 
-/* The APTS objective of apts_task.c over one sample set, written again here (its callback is
- * private): mean loss plus (l2/2)‖x‖² off the biases. */
-typedef struct set_objective {
-    pd_task_ctx_t *c;
-    pd_sample_set_t set;
-    double l2;
-    const double *mask;
-    size_t dim;
-} set_objective_t;
-
-static int eval_set_test(void *ctx, const double *z, double *f, double *g)
-{
-    set_objective_t *o = ctx;
-    double loss = 0.0;
-    size_t n = 0;
-    int rc = g != NULL ? pd_task_grad_set(o->c, z, &o->set, g, &loss, &n)
-                       : pd_task_loss(o->c, z, &o->set, &loss, &n);
-
-    if (rc != 0) {
-        return rc;
-    }
-    *f = pd_apts_objective(o->l2, o->mask, z, o->dim, loss, n, g);
-    return 0;
-}
-
 /* What a worker rebuilds from the LOCAL_TR memory frame (block rows of S and Y, γ, M⁻¹ of
  * pd_lsr1_minv) is the principal block of the server's B: B_d v_d = (B [0; v_d; 0])_d, and
  * the same as pd_lsr1_block. */
@@ -927,8 +902,8 @@ START_TEST(local_tr_task_second_order)
 
     /* the reference: the block view and the local solve with pd_lsr1_block's B_d */
     {
-        set_objective_t full_ctx = {&fx.c, set, 1e-3, mask, dim};
-        pd_tr_objective_t full = {eval_set_test, &full_ctx, dim}, block;
+        pd_apts_set_objective_t full_ctx = {&fx.c, set, 1e-3, mask, dim};
+        pd_tr_objective_t full = {pd_apts_set_eval, &full_ctx, dim}, block;
         pd_apts_block_view_t view;
         pd_apts_local_result_t res;
         pd_tr_params_t lp;
