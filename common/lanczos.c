@@ -161,6 +161,12 @@ int pd_lanczos_feed(pd_lanczos_t *lz, const double *w)
     return 0;
 }
 
+void pd_lanczos_pairs(const pd_lanczos_t *lz, size_t *k, size_t *l)
+{
+    *k = lz->k < lz->m ? lz->k : lz->m;
+    *l = lz->l < lz->m - *k ? lz->l : lz->m - *k;
+}
+
 int pd_lanczos_ritz(const pd_lanczos_t *lz, double *lambda, double *v, double *resid,
                     size_t *count)
 {
@@ -172,8 +178,7 @@ int pd_lanczos_ritz(const pd_lanczos_t *lz, double *lambda, double *v, double *r
     if (!lz->done) {
         return -EINVAL;
     }
-    k = lz->k < lz->m ? lz->k : lz->m;
-    l = lz->l < lz->m - k ? lz->l : lz->m - k;
+    pd_lanczos_pairs(lz, &k, &l);
     d = malloc((size_t)m * sizeof(double));
     e = malloc((size_t)m * sizeof(double));
     z = malloc((size_t)m * (size_t)m * sizeof(double));

@@ -74,6 +74,9 @@ int pd_lanczos_feed(pd_lanczos_t *lz, const double *w);
 int pd_lanczos_ritz(const pd_lanczos_t *lz, double *lambda, double *v, double *resid,
                     size_t *count);
 
+/* The pairs pd_lanczos_ritz returns: *k = min(k, m) top and *l = min(l, m − *k) bottom. */
+void pd_lanczos_pairs(const pd_lanczos_t *lz, size_t *k, size_t *l);
+
 /* max |QQᵀ − I| over the basis built so far (the orthogonality loss metric). */
 double pd_lanczos_orth_loss(const pd_lanczos_t *lz);
 

@@ -250,7 +250,7 @@ static void fosi_on_idle(pd_daemon_t *d, pd_session_t *s)
 static int finish_ese(pd_daemon_t *d, struct pd_fosi_run *st)
 {
     pd_metrics_t *m = &d->metrics;
-    size_t count, l;
+    size_t count, k, l;
     double worst = 0.0;
     char list[PD_LANCZOS_MAX_PAIRS * 26]; /* %.17g: exact, so runs can be compared */
     int rc = pd_lanczos_ritz(&st->lz, st->lambda, st->v, st->resid, &count);
@@ -258,10 +258,8 @@ static int finish_ese(pd_daemon_t *d, struct pd_fosi_run *st)
     if (rc != 0) {
         return rc;
     }
-    l = (size_t)d->cfg.fosi_l < count ? (size_t)d->cfg.fosi_l : 0;
-    if (l == count) {
-        l = 0;
-    }
+    /* an early stop may return fewer bottom pairs than fosi_l asks for */
+    pd_lanczos_pairs(&st->lz, &k, &l);
     rc = pd_fosi_set_eigen(&st->core, st->lambda, st->v, count, l, d->cfg.optimizer);
     if (rc != 0) {
         return rc;
