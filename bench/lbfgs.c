@@ -1,7 +1,7 @@
 /* lbfgs.c - bench/apts's single-process reference: full-batch L-BFGS on a paramd job.
  *
  * It reads the same job file paramd would, builds the daemon object without a socket (the
- * transport that paramd-sim uses, never driven here), and so starts from exactly the
+ * object of pd_daemon_new_offline, never driven), and so starts from exactly the
  * parameters, data and objective paramd's methods see: mean loss over the training set plus
  * the l2 term of [optimizer] (mean loss + pd_prox_value, as the metrics' `objective`). Then it
  * minimises that objective with L-BFGS (two-loop recursion, `--memory` pairs, initial scaling
@@ -29,6 +29,7 @@
 
 #include "clock.h"
 #include "common/config.h"
+#include "apts_task.h"
 #include "compute.h"
 #include "error.h"
 #include "log.h"
@@ -145,20 +146,6 @@ static int parse_args(lbfgs_args_t *a, int argc, char **argv)
     return 0;
 }
 
-/* The transport the daemon object is built with: nothing is ever sent. */
-static int no_send(void *ctx, const void *rid, size_t rid_len, const pd_msg_t *m,
-                   const pd_wire_frame_t *frames, size_t n_frames)
-{
-    (void)ctx, (void)rid, (void)rid_len, (void)m, (void)frames, (void)n_frames;
-    return -ENOTCONN;
-}
-
-static uint64_t mono_ms(void *ctx)
-{
-    (void)ctx;
-    return pd_clock_mono_ms();
-}
-
 /* *f and g at x over the whole training set: the objective of the metrics log and its
  * gradient (the regulariser is none or l2, checked by the caller). */
 static int value_and_grad(objective_t *o, const double *x, double *f, double *g)
@@ -174,10 +161,7 @@ static int value_and_grad(objective_t *o, const double *x, double *f, double *g)
     if (rc != 0) {
         return rc;
     }
-    for (size_t i = 0; i < dim; i++) {
-        g[i] = g[i] / (double)n + o->l2 * d->mask[i] * x[i];
-    }
-    *f = pd_daemon_objective(d, x, loss, n);
+    *f = pd_apts_objective(o->l2, d->mask, x, dim, loss, n, g);
     o->work += (double)n;
     return isfinite(*f) ? 0 : PD_ENONFINITE;
 }
@@ -377,8 +361,6 @@ int main(int argc, char **argv)
     pd_config_t cfg = {0};
     pd_daemon_t *d = NULL;
     objective_t o = {0};
-    pd_transport_t tr = {.send = no_send, .now_ms = mono_ms};
-    pd_daemon_opts_t opts = {.transport = &tr};
     char err[8192] = "";
     int code = EXIT_OK;
     int rc;
@@ -394,11 +376,8 @@ int main(int argc, char **argv)
         code = EXIT_CONFIG;
         goto out;
     }
-    /* Nothing of the job but its model, data and objective is used: no files written. */
-    cfg.metrics_log[0] = '\0';
-    cfg.state_dir[0] = '\0';
     pd_log_set_level(cfg.log_level + PD_LOG_ERR);
-    rc = pd_daemon_new(&d, &cfg, &opts);
+    rc = pd_daemon_new_offline(&d, &cfg);
     if (rc != 0) {
         code = rc == PD_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
         goto out;

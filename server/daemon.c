@@ -690,6 +690,30 @@ static int init_loop(pd_daemon_t *d)
     return 0;
 }
 
+static int offline_send(void *ctx, const void *rid, size_t rid_len, const pd_msg_t *m,
+                        const pd_wire_frame_t *frames, size_t n_frames)
+{
+    (void)ctx, (void)rid, (void)rid_len, (void)m, (void)frames, (void)n_frames;
+    return -ENOTCONN;
+}
+
+static uint64_t offline_now_ms(void *ctx)
+{
+    (void)ctx;
+    return pd_clock_mono_ms();
+}
+
+int pd_daemon_new_offline(pd_daemon_t **out, pd_config_t *cfg)
+{
+    static const pd_transport_t offline = {.send = offline_send, .now_ms = offline_now_ms};
+    pd_daemon_opts_t opts = {.transport = &offline};
+
+    cfg->metrics_log[0] = '\0';
+    cfg->state_dir[0] = '\0';
+    cfg->save_params[0] = '\0';
+    return pd_daemon_new(out, cfg, &opts);
+}
+
 int pd_daemon_new(pd_daemon_t **out, const pd_config_t *cfg, const pd_daemon_opts_t *opts)
 {
     pd_daemon_t *d = calloc(1, sizeof(*d));

@@ -141,6 +141,12 @@ struct pd_daemon {
 /* Build the daemon from a validated config: loads data, binds the socket, arms timers.
  * Returned: free with pd_daemon_free() after pd_daemon_run(). Errors are logged. */
 int pd_daemon_new(pd_daemon_t **out, const pd_config_t *cfg, const pd_daemon_opts_t *opts);
+/* The job's daemon object for single-process tools (bench/lbfgs, the tests' eseref): data,
+ * model, starting parameters and method state as paramd builds them, but no socket, nothing
+ * sent (a transport that refuses), and no files written (metrics_log, state_dir and
+ * save_params of cfg are cleared). Never run: the caller reads it. Free with
+ * pd_daemon_free(). */
+int pd_daemon_new_offline(pd_daemon_t **out, pd_config_t *cfg);
 /* Run the loop until the job ends or a signal stops it; returns the exit code for main. */
 int pd_daemon_run(pd_daemon_t *d);
 void pd_daemon_free(pd_daemon_t *d);

@@ -1,6 +1,6 @@
 /* eseref.c - single-process reference of fosi's first eigensystem refresh for fosi.test.
  *
- * It reads a fosi job, builds the daemon object without a socket (as bench/lbfgs does) and
+ * It reads a fosi job, builds the daemon object without a socket (pd_daemon_new_offline) and
  * runs the Lanczos ESE that a job with fosi_warmup = 1 runs before its first step: at the
  * seeded initial parameters, on the job's ESE batch, each product H q the mean Hessian over
  * the whole batch computed here in one call (no parts, no workers, no wire) plus the l2
@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
 #include "common/config.h"
 #include "compute.h"
 #include "error.h"
@@ -20,19 +19,6 @@
 #include "log.h"
 #include "server/daemon.h"
 #include "server/methods/method.h"
-
-static int no_send(void *ctx, const void *rid, size_t rid_len, const pd_msg_t *m,
-                   const pd_wire_frame_t *frames, size_t n_frames)
-{
-    (void)ctx, (void)rid, (void)rid_len, (void)m, (void)frames, (void)n_frames;
-    return -ENOTCONN;
-}
-
-static uint64_t mono_ms(void *ctx)
-{
-    (void)ctx;
-    return pd_clock_mono_ms();
-}
 
 /* The eigenvalues of the daemon's first refresh, into lambda (*count of them). */
 static int ese(pd_daemon_t *d, double *lambda, size_t *count)
@@ -84,8 +70,6 @@ int main(int argc, char **argv)
 {
     pd_config_t cfg = {0};
     pd_daemon_t *d = NULL;
-    pd_transport_t tr = {.send = no_send, .now_ms = mono_ms};
-    pd_daemon_opts_t opts = {.transport = &tr};
     double lambda[PD_LANCZOS_MAX_PAIRS];
     size_t count = 0;
     char err[8192] = "";
@@ -101,15 +85,12 @@ int main(int argc, char **argv)
         code = 3;
         goto out;
     }
-    cfg.metrics_log[0] = '\0';
-    cfg.state_dir[0] = '\0';
-    cfg.save_params[0] = '\0';
     if (cfg.method != PD_METHOD_FOSI) {
         fputs("eseref: the job is not method = fosi\n", stderr);
         code = 3;
         goto out;
     }
-    if ((rc = pd_daemon_new(&d, &cfg, &opts)) != 0 || (rc = ese(d, lambda, &count)) != 0) {
+    if ((rc = pd_daemon_new_offline(&d, &cfg)) != 0 || (rc = ese(d, lambda, &count)) != 0) {
         fprintf(stderr, "eseref: %s\n", pd_strerror(rc));
         code = 1;
         goto out;
