@@ -22,15 +22,32 @@ static double *scratch(const pd_fosi_t *f, int which)
     return f->g2 + (size_t)which * f->n;
 }
 
+/* Slice p of V: count rows of n_s values. */
+static double *slice(const pd_fosi_t *f, size_t p)
+{
+    return f->v + p * f->count * f->n_s;
+}
+
+/* Real (unpadded) coordinates of slice p: the last slices may be short, or all padding. */
+static size_t slice_len(const pd_fosi_t *f, size_t p)
+{
+    size_t begin = p * f->n_s;
+
+    return begin >= f->n ? 0 : (f->n - begin < f->n_s ? f->n - begin : f->n_s);
+}
+
 int pd_fosi_init(pd_fosi_t *f, size_t n, const pd_fosi_opts_t *o)
 {
     memset(f, 0, sizeof(*f));
     if (n == 0 || !(o->alpha > 0.0 && o->alpha <= 1.0) || !(o->clip >= 1.0) ||
-        !isfinite(o->clip) || !isfinite(o->damping)) {
+        !isfinite(o->clip) || !isfinite(o->damping) || o->slices > n) {
         return -EINVAL;
     }
     f->n = n;
     f->o = *o;
+    /* §5.6: the reference always pads, even when P divides n */
+    f->slices = o->slices > 0 ? o->slices : 1;
+    f->n_s = o->slices > 0 ? (n + o->slices - n % o->slices) / o->slices : n;
     f->c_s = 1.0;
     f->u = calloc(n, sizeof(double));
     f->g2 = malloc(SCR_COUNT * n * sizeof(double));
@@ -58,13 +75,22 @@ int pd_fosi_set_eigen(pd_fosi_t *f, const double *lambda, const double *v, size_
         !pd_wire_all_finite(lambda, count) || !pd_wire_all_finite(v, count * f->n)) {
         return -EINVAL;
     }
-    rows = realloc(f->v, count * f->n * sizeof(double));
+    rows = realloc(f->v, f->slices * count * f->n_s * sizeof(double));
     if (rows == NULL) {
         return -ENOMEM;
     }
     f->v = rows;
-    memcpy(f->v, v, count * f->n * sizeof(double));
     f->count = count;
+    for (size_t p = 0; p < f->slices; p++) {
+        size_t len = slice_len(f, p);
+        for (size_t j = 0; j < count; j++) {
+            double *row = slice(f, p) + j * f->n_s;
+            if (len > 0) {
+                memcpy(row, v + j * f->n + p * f->n_s, len * sizeof(double));
+            }
+            memset(row + len, 0, (f->n_s - len) * sizeof(double));
+        }
+    }
     f->l = l;
     for (size_t j = 0; j < count; j++) {
         double shifted = lambda[j] + f->o.damping;
@@ -78,18 +104,40 @@ int pd_fosi_set_eigen(pd_fosi_t *f, const double *lambda, const double *v, size_
     return 0;
 }
 
-/* out = Vᵀ coef (n values). */
-static void span(const pd_fosi_t *f, const double *coef, double *out)
+size_t pd_fosi_slice_bytes(const pd_fosi_t *f)
 {
-    cblas_dgemv(CblasRowMajor, CblasTrans, (int)f->count, (int)f->n, 1.0, f->v, (int)f->n, coef,
-                1, 0.0, out, 1);
+    return sizeof(double) * f->count * f->n_s;
 }
 
-/* coef = V x (count values). */
+/* out = Vᵀ coef (n values), slice by slice. */
+static void span(const pd_fosi_t *f, const double *coef, double *out)
+{
+    for (size_t p = 0; p < f->slices; p++) {
+        size_t len = slice_len(f, p);
+        if (len > 0) {
+            cblas_dgemv(CblasRowMajor, CblasTrans, (int)f->count, (int)len, 1.0, slice(f, p),
+                        (int)f->n_s, coef, 1, 0.0, out + p * f->n_s, 1);
+        }
+    }
+}
+
+/* coef = V x (count values): the slices' partials V_p x_p added in slice order, the shards'
+ * reduction (one slice: the product itself, so replicated FOSI is unchanged). */
 static void coordinates(pd_fosi_t *f, const double *x)
 {
-    cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)f->count, (int)f->n, 1.0, f->v, (int)f->n, x,
-                1, 0.0, f->coef, 1);
+    memset(f->coef, 0, f->count * sizeof(double));
+    for (size_t p = 0; p < f->slices; p++) {
+        size_t len = slice_len(f, p);
+        double *into = p == 0 ? f->coef : f->partial;
+        if (len == 0) {
+            continue;
+        }
+        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)f->count, (int)len, 1.0, slice(f, p),
+                    (int)f->n_s, x + p * f->n_s, 1, 0.0, into, 1);
+        for (size_t j = 0; p > 0 && j < f->count; j++) {
+            f->coef[j] += f->partial[j];
+        }
+    }
 }
 
 /* The base optimiser's step on g at step size lr, without its regulariser (FOSI's weight
