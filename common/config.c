@@ -1193,15 +1193,16 @@ int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
                      c->apts_radius, c->apts_radius_min, c->apts_radius_max);
         }
     }
-    if (c->method == PD_METHOD_FOSI) {
+    if (c->method == PD_METHOD_FOSI || c->method == PD_METHOD_DHO2) {
+        const char *name = c->method == PD_METHOD_FOSI ? "fosi" : "dho2";
         /* Lanczos needs Hessian-vector products of one smooth loss; weight decay is in it. */
         if (c->model_type == PD_MODEL_NONE || c->model_type == PD_MODEL_QUADRATIC) {
-            sink_add(&sink, "[job] method = fosi: needs a model with training data and "
-                            "Hessian-vector products (logistic, softmax, lsq or mlp)");
+            sink_add(&sink, "[job] method = %s: needs a model with training data and "
+                            "Hessian-vector products (logistic, softmax, lsq or mlp)", name);
         }
         if (c->regularizer != PD_REG_NONE && c->regularizer != PD_REG_L2) {
-            sink_add(&sink, "[job] method = fosi: [optimizer] regularizer must be none or l2 "
-                            "(the eigenpairs are of one smooth objective)");
+            sink_add(&sink, "[job] method = %s: [optimizer] regularizer must be none or l2 "
+                            "(the eigenpairs are of one smooth objective)", name);
         }
         if (c->fosi_l > c->fosi_k) {
             sink_add(&sink, "[job] fosi_l = %lld: at most fosi_k = %lld",

@@ -19,6 +19,7 @@ typedef enum pd_method_kind {
     PD_METHOD_FREYA_PAGE,
     PD_METHOD_APTS,
     PD_METHOD_FOSI,
+    PD_METHOD_DHO2,
 } pd_method_kind_t;
 typedef enum pd_optimizer_kind { PD_OPT_SGD, PD_OPT_MOMENTUM, PD_OPT_ADAM } pd_optimizer_kind_t;
 typedef enum pd_schedule_kind { PD_SCHED_CONSTANT, PD_SCHED_INVSQRT, PD_SCHED_STEP } pd_schedule_kind_t;
@@ -60,6 +61,7 @@ typedef struct pd_config {
     int64_t max_staleness;
     int64_t staleness_bound;
     int64_t step_batch;
+    int64_t sync_parts;    /* 0: one per ready worker */
     int64_t freya_s;       /* 0: ceil(sqrt(m)) */
     double freya_p;        /* 0: S / (S + m) */
     int64_t block_size;    /* freya-page B_full */
@@ -77,6 +79,9 @@ typedef struct pd_config {
     int64_t fosi_k, fosi_l, fosi_period, fosi_warmup;
     double fosi_alpha, fosi_clip, fosi_damping;
     int64_t fosi_lanczos_order, fosi_ese_batch, fosi_hvp_parts;
+    int64_t dho2_slices;
+    double curv_fraction;
+    int64_t curv_max_staleness; /* -1: fosi_period */
     int stale_step; /* pd_stale_step_kind_t */
     int64_t eval_interval_ms;
     /* [model] */

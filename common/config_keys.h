@@ -65,14 +65,19 @@
       "append the .pub files of paramctl keygen). Required with server_key_file. Re-read on " \
       "SIGHUP; a worker whose key is removed stays connected until it reconnects. A path "   \
       "of public keys: nothing secret.")                                                      \
-    X(job, method, ENUM, method, "async-sgd", 0, 0, "sync-sgd|async-sgd|ssp|rennala-sgd|freya-page|apts|fosi", \
+    X(job, method, ENUM, method, "async-sgd", 0, 0, "sync-sgd|async-sgd|ssp|rennala-sgd|freya-page|apts|fosi|dho2", \
       PD_CF_JOB, "Optimisation method: the baselines, freya-page, apts (parallel trust "      \
-      "region by parameter blocks; no learning rate), or fosi (the [optimizer] with a "       \
-      "scaled Newton step on the top Hessian eigenvectors).")                                 \
+      "region by parameter blocks; no learning rate), fosi (the [optimizer] with a "          \
+      "scaled Newton step on the top Hessian eigenvectors), or dho2 (fosi with the "          \
+      "eigensystem in slices and its refresh overlapped with training).")                     \
     X(job, seed, INT, seed, "1", 0, 9.2e18, NULL, PD_CF_JOB,                                   \
       "Seed of every random choice of the server (minibatches, initialisation).")             \
     X(job, batch_size, INT, batch_size, "32", 1, 1048576, NULL, PD_CF_JOB,                     \
       "Samples per gradient task (per worker for sync-sgd and ssp).")                         \
+    X(job, sync_parts, INT, sync_parts, "0", 0, 4096, NULL, PD_CF_JOB,                         \
+      "sync-sgd (and fosi/dho2 fed by it): parts of batch_size samples per round. 0: one per " \
+      "worker ready when the round starts; N: always N, whoever computes them, so the "      \
+      "result is the same bits with any number of workers.")                                 \
     X(job, max_staleness, INT, max_staleness, "16", 0, 1000000, NULL, 0,                       \
       "async-sgd: gradients more than this many versions old are dropped and counted.")       \
     X(job, staleness_bound, INT, staleness_bound, "3", 0, 1000000, NULL, 0,                    \
@@ -143,6 +148,16 @@
     X(job, fosi_hvp_parts, INT, fosi_hvp_parts, "4", 1, 1024, NULL, PD_CF_JOB,                  \
       "fosi: HVP tasks one product is split into, whatever the number of workers, so the "    \
       "eigensystem is the same bits with any workers.")                                      \
+    X(job, dho2_slices, INT, dho2_slices, "4", 1, 1024, NULL, PD_CF_JOB,                        \
+      "dho2: slices P of the Lanczos basis and the eigenvectors, each reduced on its own as a " \
+      "server shard would (n_s = (n + P - n mod P) / P coordinates each).")                  \
+    X(job, curv_fraction, DOUBLE, curv_fraction, "0.25", 0, 0.99, NULL, PD_CF_JOB,              \
+      "dho2: share of the workers in the curvature pool, which runs the next refresh while "  \
+      "the others train with the current eigensystem (MR-DHO2). 0: training waits for the "  \
+      "refresh (synchronous DHO2, as fosi).")                                                \
+    X(job, curv_max_staleness, INT, curv_max_staleness, "-1", -1, 1000000, NULL, PD_CF_JOB,     \
+      "dho2: steps training may take during a refresh (its staleness tau_c); then the "      \
+      "training workers help with the refresh. -1: fosi_period; 0: none (as curv_fraction = 0).") \
     X(job, stale_step, ENUM, stale_step, "constant", 0, 0, "constant|inverse", 0,              \
       "async-sgd step for a gradient of staleness tau: constant, or divided by max(1, tau).") \
     X(job, eval_interval, DURATION, eval_interval_ms, "2s", 0, 86400000, NULL, 0,              \

@@ -87,9 +87,14 @@
     X(fosi_lanczos_order, GAUGE, "fosi: basis vectors of the last Lanczos run (fewer than the order after an early stop)") \
     X(fosi_orth_loss, GAUGE, "fosi: max |QQ' - I| of the last Lanczos basis")                \
     X(fosi_ritz_residual_max, GAUGE, "fosi: largest Ritz residual |Hv - lambda v| of the last refresh") \
-    X(fosi_curvature_staleness, GAUGE, "fosi: versions between the Lanczos snapshot and the swap of its eigensystem") \
-    X(fosi_lanczos_bytes, GAUGE, "fosi: bytes of the Lanczos basis (one slice: 8 order n_s)") \
-    X(fosi_eigvec_bytes, GAUGE, "fosi: bytes of the eigenvectors the server holds (8 (k + l) n)")
+    X(fosi_curvature_staleness, GAUGE, "fosi: steps taken between the Lanczos snapshot and the swap of its eigensystem (tau_c)") \
+    X(fosi_overlap_steps_total, COUNTER, "dho2: training steps taken while a refresh ran (the sum of tau_c)") \
+    X(fosi_training_held_seconds_total, COUNTER, "fosi: wall time training was held for a refresh (all of it when synchronous)") \
+    X(fosi_hvp_compute_seconds_total, COUNTER, "fosi: compute time the workers report for HVP tasks") \
+    X(fosi_curvature_workers, GAUGE, "dho2: workers in the curvature pool when the last refresh completed (all of them when synchronous)") \
+    X(fosi_slices, GAUGE, "fosi: slices of the Lanczos basis and the eigenvectors (1 for fosi, dho2_slices for dho2)") \
+    X(fosi_lanczos_bytes, GAUGE, "fosi: bytes of the Lanczos basis per slice (8 order n_s)") \
+    X(fosi_eigvec_bytes, GAUGE, "fosi: bytes of the eigenvectors per slice (8 (k + l) n replicated, 8 (k + l) n_s sliced)")
 
 /* Staleness histogram bucket upper bounds (versions); the last bucket is +Inf. */
 #define PD_STALENESS_BUCKETS 9

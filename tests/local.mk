@@ -182,6 +182,12 @@ tests_integration_eseref_LDADD = server/libpdserver.la
 # --- method = fosi: base equivalence, worker-count independence, kill -9 in an ESE (issue 8) ---
 TESTS += tests/integration/fosi.test
 EXTRA_DIST += tests/integration/fosi.test
+# --- sync-sgd with sync_parts: the same bits with 1, 3 and 3 workers of which one is stopped ---
+TESTS += tests/integration/sync_parts.test
+EXTRA_DIST += tests/integration/sync_parts.test
+# --- method = dho2: sliced Lanczos, equal to fosi, MR-DHO2 overlap and its staleness bound ---
+TESTS += tests/integration/dho2.test
+EXTRA_DIST += tests/integration/dho2.test
 # --- bench/apts --quick on the synthetic problem, 3 s per run (issue 14 item 5; ~30 s) ---
 TESTS += tests/integration/bench_apts.test
 EXTRA_DIST += tests/integration/bench_apts.test

@@ -17,6 +17,7 @@ static const pd_method_ops_t *const registry[] = {
     [PD_METHOD_FREYA_PAGE] = &pd_method_freya_page,
     [PD_METHOD_APTS] = &pd_method_apts,
     [PD_METHOD_FOSI] = &pd_method_fosi,
+    [PD_METHOD_DHO2] = &pd_method_dho2,
 };
 
 const pd_method_ops_t *pd_method_get(int kind)

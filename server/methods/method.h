@@ -39,6 +39,10 @@ extern const pd_method_ops_t pd_method_rennala_sgd;
 extern const pd_method_ops_t pd_method_freya_page;
 extern const pd_method_ops_t pd_method_apts;
 extern const pd_method_ops_t pd_method_fosi;
+extern const pd_method_ops_t pd_method_dho2;
+
+/* method_sync.c: a sync-sgd round is in progress (its parts handed out or pending). */
+bool pd_method_sync_round_active(const pd_daemon_t *d);
 
 /* method_fosi.c: the FOSI step on the mean gradient g (n values, overwritten: the loss's l2
  * term is added) at step lr, in place of the optimiser's step. 0 or PD_ENONFINITE. */

@@ -1,4 +1,4 @@
-/* method_fosi.c - FOSI on the parameter server (ALGORITHMS.md §5.3–§5.5): the job's
+/* method_fosi.c - FOSI and DHO2 on the parameter server (ALGORITHMS.md §5.3–§5.7): the job's
  * [optimizer] as the base, fed by sync-sgd rounds or bounded-staleness async-sgd
  * (fosi_gradients), with a scaled Newton step on the span of the top-k (and bottom-l) Hessian
  * eigenvectors, refreshed every fosi_period steps after fosi_warmup.
@@ -6,16 +6,28 @@
  * The gradient scheme is the sync-sgd or async-sgd method itself, running on
  * d->method_state; this file is a layer over it (d->fosi): every step of the scheme goes
  * through pd_method_fosi_step instead of the plain optimiser step, and while an eigensystem
- * refresh (ESE) runs, idle workers get HVP tasks instead of gradient tasks, so training waits
- * for the curvature (synchronous FOSI; gradients already in flight under async-sgd still land
- * and are applied with the eigensystem in use, §5.5).
+ * refresh (ESE) runs, idle workers get HVP tasks instead of gradient tasks.
  *
  * One ESE is a Lanczos run (common/lanczos.c) at the snapshot x_s of the version it starts at.
  * Each of its products H q is one round of fosi_hvp_parts HVP tasks over fixed positions of
  * the ESE batch (fosi_ese_batch samples drawn once from the job seed, the same batch at every
  * refresh), summed in part order and divided by the batch size, plus the l2 term's l2·q on
  * the weights; so the eigensystem depends on the job and its seed, never on which or how many
- * workers answered. A worker that leaves during a round has its part given to another. */
+ * workers answered. A worker that leaves during a round has its part given to another.
+ *
+ * fosi: the refresh is synchronous (training waits; gradients already in flight under
+ * async-sgd still land and are applied with the eigensystem in use, §5.5), V is replicated.
+ *
+ * dho2 (§5.6): the Lanczos basis and V are held in dho2_slices slices with per-slice
+ * reductions, and the refresh overlaps training (MR-DHO2). During an ESE the first idle
+ * workers, curv_fraction of those ready (at least one, and at most all but one), form the
+ * curvature pool and compute only HVP parts; the others go on training with the current
+ * eigensystem, whose replacement is swapped in between two steps when the run completes. The
+ * curvature staleness τ_c (steps taken between the snapshot and the swap) is bounded by
+ * curv_max_staleness: no gradient task is issued that could take it past the bound, and a
+ * training worker held back by it helps with the HVP parts instead (so τ_c ≤ bound always,
+ * and no refresh is thrown away, where §5.6 would discard and restart an ESE that went over;
+ * the bound 0 is synchronous DHO2, as is curv_fraction = 0). */
 #include <config.h>
 
 #include <errno.h>
@@ -44,8 +56,13 @@ struct pd_fosi_run {
     double l2;               /* the loss's weight decay (the [optimizer] l2) */
     uint64_t steps;          /* FOSI steps applied */
     uint64_t next_refresh;   /* an ESE starts before the step with this index */
+    size_t slices;           /* 0: fosi (replicated); P: dho2 */
+    double curv_fraction;    /* 0: synchronous refreshes */
+    uint64_t curv_bound;     /* steps training may take during an ESE */
     /* the ESE in progress */
     bool ese_active;
+    uint64_t snap_steps;     /* steps when x_s was taken */
+    uint64_t held_since_ms;  /* training held for the curvature since (0: not held) */
     pd_lanczos_t lz;
     pd_parts_t parts;
     pd_buf_t *snap;          /* x_s */
@@ -91,7 +108,9 @@ static int fosi_init(pd_daemon_t *d)
     const pd_config_t *c = &d->cfg;
     size_t dim = d->store.dim;
     uint64_t warmup = c->fosi_warmup > 0 ? (uint64_t)c->fosi_warmup : (uint64_t)c->fosi_period;
-    pd_fosi_opts_t o = {.alpha = c->fosi_alpha, .clip = c->fosi_clip, .damping = c->fosi_damping};
+    bool dho2 = c->method == PD_METHOD_DHO2;
+    pd_fosi_opts_t o = {.alpha = c->fosi_alpha, .clip = c->fosi_clip, .damping = c->fosi_damping,
+                        .slices = dho2 ? (size_t)c->dho2_slices : 0};
     size_t pairs = (size_t)(c->fosi_k + c->fosi_l);
     struct pd_fosi_run *st = calloc(1, sizeof(*st));
     int rc;
@@ -100,6 +119,11 @@ static int fosi_init(pd_daemon_t *d)
         return -ENOMEM;
     }
     st->scheme = c->fosi_gradients == 0 ? &pd_method_sync_sgd : &pd_method_async_sgd;
+    st->slices = o.slices;
+    st->curv_fraction = dho2 ? c->curv_fraction : 0.0;
+    st->curv_bound = !dho2                       ? 0
+                     : c->curv_max_staleness < 0 ? (uint64_t)c->fosi_period
+                                                 : (uint64_t)c->curv_max_staleness;
     st->l2 = d->optim.reg.kind == PD_REG_L2 ? d->optim.reg.l2 : 0.0;
     st->next_refresh = warmup - 1; /* §5.3: refresh when t + 1 ≥ W and (t + 1 − W) mod T = 0 */
     pd_sample_set_t ese = pd_method_fosi_ese_batch(d);
@@ -111,10 +135,10 @@ static int fosi_init(pd_daemon_t *d)
         rc = -ENOMEM;
         goto fail;
     }
-    if (pairs > dim || (uint64_t)c->fosi_hvp_parts > st->batch) {
+    if (pairs > dim || (uint64_t)c->fosi_hvp_parts > st->batch || o.slices > dim) {
         pd_log_err("fosi: fosi_k + fosi_l = %zu eigenpairs of %zu parameters, %" PRId64
-                   " HVP parts of a %" PRIu32 "-sample batch: too many",
-                   pairs, dim, c->fosi_hvp_parts, st->batch);
+                   " HVP parts of a %" PRIu32 "-sample batch, %zu slices: too many",
+                   pairs, dim, c->fosi_hvp_parts, st->batch, o.slices);
         rc = PD_ECONFIG;
         goto fail;
     }
@@ -122,11 +146,17 @@ static int fosi_init(pd_daemon_t *d)
         goto fail;
     }
     d->fosi = st;
+    d->metrics.fosi_slices = (double)st->core.slices;
     pd_log_info("fosi: base %s fed by %s, k = %" PRId64 ", l = %" PRId64 ", T = %" PRId64
                 ", W = %" PRIu64 ", alpha = %g, c = %g, ESE batch %" PRIu32 " in %" PRId64
                 " parts", c->optimizer == PD_OPT_ADAM ? "adam" : c->optimizer == PD_OPT_MOMENTUM
                 ? "momentum" : "sgd", st->scheme->name, c->fosi_k, c->fosi_l, c->fosi_period,
                 warmup, c->fosi_alpha, c->fosi_clip, st->batch, c->fosi_hvp_parts);
+    if (dho2) {
+        pd_log_info("dho2: %zu slices of %zu coordinates, curvature pool %g of the workers, "
+                    "at most %" PRIu64 " training steps per refresh",
+                    st->core.slices, st->core.n_s, st->curv_fraction, st->curv_bound);
+    }
     return 0;
 fail:
     free_run(st);
@@ -178,7 +208,8 @@ static int start_ese(pd_daemon_t *d, struct pd_fosi_run *st)
 {
     const pd_config_t *c = &d->cfg;
     pd_lanczos_opts_t o = {.k = (size_t)c->fosi_k, .l = (size_t)c->fosi_l,
-                           .order = (size_t)c->fosi_lanczos_order, .slices = 1, .seed = 0};
+                           .order = (size_t)c->fosi_lanczos_order,
+                           .slices = st->slices > 0 ? st->slices : 1, .seed = 0};
     int rc;
 
     pd_lanczos_free(&st->lz);
@@ -190,7 +221,9 @@ static int start_ese(pd_daemon_t *d, struct pd_fosi_run *st)
         return rc;
     }
     st->snap_version = d->store.version;
+    st->snap_steps = st->steps;
     st->ese_start_ms = pd_daemon_now_ms(d);
+    st->held_since_ms = st->curv_fraction == 0.0 || st->curv_bound == 0 ? st->ese_start_ms : 0;
     st->ese_active = true;
     d->metrics.fosi_lanczos_bytes = (double)pd_lanczos_slice_bytes(&st->lz);
     pd_log_debug("fosi: refresh before step %" PRIu64 " at version %" PRIu64 ": %zu products",
@@ -224,6 +257,47 @@ static bool send_part(pd_daemon_t *d, struct pd_fosi_run *st, pd_session_t *s)
     return true;
 }
 
+/* Training work s could be given during the ESE without taking τ_c past the bound: a new
+ * sync-sgd round is one step (the parts of the round in progress are within it), each async
+ * gradient in flight may be one. */
+static bool training_allowed(pd_daemon_t *d, const struct pd_fosi_run *st)
+{
+    uint64_t ahead = st->steps - st->snap_steps, in_flight = 0;
+
+    if (st->curv_fraction == 0.0 || ahead >= st->curv_bound) {
+        return false;
+    }
+    if (st->scheme == &pd_method_sync_sgd) {
+        return pd_method_sync_round_active(d) || ahead + 1 <= st->curv_bound;
+    }
+    for (size_t i = 0; i < d->sessions.n; i++) {
+        const pd_session_t *o = d->sessions.v[i];
+        in_flight += o->state == PD_SESSION_BUSY && o->task.kind == PD_TASK_GRAD;
+    }
+    return ahead + in_flight + 1 <= st->curv_bound;
+}
+
+/* s belongs to the curvature pool of this ESE, or joins it while the pool is short:
+ * curv_fraction of the ready workers, rounded, at least one and at most all but one (all of
+ * them for a synchronous refresh). */
+static bool in_curvature_pool(pd_daemon_t *d, const struct pd_fosi_run *st, pd_session_t *s)
+{
+    size_t ready = pd_sessions_count_ready(&d->sessions), members = 0, want = ready;
+
+    if (s->curv_pool) {
+        return true;
+    }
+    if (st->curv_fraction > 0.0 && ready >= 2) {
+        want = (size_t)lround(st->curv_fraction * (double)ready);
+        want = want < 1 ? 1 : want > ready - 1 ? ready - 1 : want;
+    }
+    for (size_t i = 0; i < d->sessions.n; i++) {
+        members += d->sessions.v[i]->curv_pool;
+    }
+    s->curv_pool = members < want;
+    return s->curv_pool;
+}
+
 static void fosi_on_idle(pd_daemon_t *d, pd_session_t *s)
 {
     struct pd_fosi_run *st = d->fosi;
@@ -235,15 +309,21 @@ static void fosi_on_idle(pd_daemon_t *d, pd_session_t *s)
             fail(d, rc);
             return;
         }
-        send_part(d, st, s);
-        pd_sched_kick(d); /* the other parts to the workers waiting idle */
+        pd_sched_kick(d); /* the parts to the workers waiting idle, s among them */
         return;
     }
-    if (st->ese_active) {
-        send_part(d, st, s); /* none pending: s waits for the product to complete */
+    if (!st->ese_active) {
+        st->scheme->on_idle(d, s);
         return;
     }
-    st->scheme->on_idle(d, s);
+    if (!in_curvature_pool(d, st, s) && training_allowed(d, st)) {
+        st->scheme->on_idle(d, s);
+        return;
+    }
+    if (!s->curv_pool && st->held_since_ms == 0) {
+        st->held_since_ms = pd_daemon_now_ms(d); /* the bound is reached: s helps instead */
+    }
+    send_part(d, st, s); /* none pending: s waits for the product to complete */
 }
 
 /* The run is complete: the new eigensystem replaces the old one between two steps. */
@@ -284,20 +364,30 @@ static int finish_ese(pd_daemon_t *d, struct pd_fosi_run *st)
     m->fosi_lanczos_order = (double)st->lz.m;
     m->fosi_orth_loss = pd_lanczos_orth_loss(&st->lz);
     m->fosi_ritz_residual_max = worst;
-    m->fosi_curvature_staleness = (double)(d->store.version - st->snap_version);
-    m->fosi_eigvec_bytes = (double)(8 * count * d->store.dim);
+    m->fosi_curvature_staleness = (double)(st->steps - st->snap_steps);
+    m->fosi_overlap_steps_total += (double)(st->steps - st->snap_steps);
+    if (st->held_since_ms != 0) {
+        m->fosi_training_held_seconds_total +=
+            (double)(pd_daemon_now_ms(d) - st->held_since_ms) / 1000.0;
+    }
+    m->fosi_eigvec_bytes = (double)pd_fosi_slice_bytes(&st->core);
     m->eigen.n = (uint32_t)count; /* count ≤ PD_LANCZOS_MAX_PAIRS = PD_METRICS_MAX_EIGEN */
     memcpy(m->eigen.lambda, st->lambda, count * sizeof(double));
     memcpy(m->eigen.residual, st->resid, count * sizeof(double));
-    pd_log_info("fosi: refresh %.0f before step %" PRIu64 " (%.2f s, %zu products%s): "
-                "eigenvalues [%s], c_s = %.4g",
+    pd_log_info("fosi: refresh %.0f before step %" PRIu64 " (%.2f s, %zu products%s, tau_c %"
+                PRIu64 "): eigenvalues [%s], c_s = %.4g",
                 m->fosi_refreshes_total, st->steps, seconds, st->lz.m,
-                st->lz.early ? ", invariant subspace" : "", list, st->core.c_s);
+                st->lz.early ? ", invariant subspace" : "", st->steps - st->snap_steps, list,
+                st->core.c_s);
     st->ese_active = false;
-    st->next_refresh += (uint64_t)d->cfg.fosi_period;
-    if (st->next_refresh <= st->steps) { /* async steps landed meanwhile */
-        st->next_refresh = st->steps + (uint64_t)d->cfg.fosi_period;
+    m->fosi_curvature_workers = 0;
+    for (size_t i = 0; i < d->sessions.n; i++) {
+        m->fosi_curvature_workers += d->sessions.v[i]->curv_pool;
+        d->sessions.v[i]->curv_pool = false;
     }
+    /* the next one fosi_period steps after this one started, or at once when training went
+     * that far meanwhile (MR-DHO2: the curvature pool then works without a pause) */
+    st->next_refresh += (uint64_t)d->cfg.fosi_period;
     return 0;
 }
 
@@ -313,6 +403,7 @@ static void hvp_result(pd_daemon_t *d, struct pd_fosi_run *st, const pd_task_t *
         d->metrics.results_discarded_total++;
         return;
     }
+    d->metrics.fosi_hvp_compute_seconds_total += m->compute_seconds;
     if (!pd_parts_complete(&st->parts)) {
         return;
     }
@@ -411,6 +502,18 @@ static int fosi_load(pd_daemon_t *d, const uint8_t *buf, size_t len)
 
 const pd_method_ops_t pd_method_fosi = {
     .name = "fosi",
+    .init = fosi_init,
+    .release = fosi_release,
+    .on_idle = fosi_on_idle,
+    .on_result = fosi_on_result,
+    .on_leave = fosi_on_leave,
+    .save = fosi_save,
+    .load = fosi_load,
+};
+
+/* The same layer: fosi_init reads the method and sets the slices and the overlap. */
+const pd_method_ops_t pd_method_dho2 = {
+    .name = "dho2",
     .init = fosi_init,
     .release = fosi_release,
     .on_idle = fosi_on_idle,

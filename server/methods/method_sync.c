@@ -1,6 +1,6 @@
 /* method_sync.c - synchronous minibatch SGD (ALGORITHMS.md §1.1): round k hands one part
- * (batch_size samples drawn from seed mix(mix(seed, k), part)) to every ready worker and
- * waits at a barrier for all parts. A departed worker's part goes back to pending and is
+ * (batch_size samples drawn from seed mix(mix(seed, k), part)) to every ready worker, or
+ * sync_parts parts to whichever workers are idle, and waits at a barrier for all parts. A departed worker's part goes back to pending and is
  * computed by another worker; since the samples come from the part's seed and the parts are
  * summed in part order (canonical reduction), who computes a part changes no bit of x. */
 #include <config.h>
@@ -63,10 +63,11 @@ static void sync_release(pd_daemon_t *d)
 
 static int start_round(pd_daemon_t *d, sync_state_t *st)
 {
-    size_t n = pd_sessions_count_ready(&d->sessions);
+    size_t ready = pd_sessions_count_ready(&d->sessions);
+    size_t n = d->cfg.sync_parts > 0 ? (size_t)d->cfg.sync_parts : ready;
     size_t dim = d->store.dim;
 
-    if (n == 0) {
+    if (ready == 0) {
         return -EAGAIN;
     }
     if (n > st->cap) {
@@ -130,15 +131,22 @@ static void sync_on_idle(pd_daemon_t *d, pd_session_t *s)
         return;
     }
     assign_part(d, st, s);
-    /* The other parts go to workers parked at the barrier. */
+    /* The other parts go to workers parked at the barrier (not to dho2's curvature pool). */
     for (size_t i = 0; i < d->sessions.n; i++) {
         pd_session_t *o = d->sessions.v[i];
-        if (o != s && o->state == PD_SESSION_IDLE && o->parked && !o->kv_only) {
+        if (o != s && o->state == PD_SESSION_IDLE && o->parked && !o->kv_only && !o->curv_pool) {
             if (!assign_part(d, st, o)) {
                 break;
             }
         }
     }
+}
+
+bool pd_method_sync_round_active(const pd_daemon_t *d)
+{
+    const sync_state_t *st = d->method_state;
+
+    return st->active;
 }
 
 static void sync_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t,

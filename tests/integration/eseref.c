@@ -1,10 +1,13 @@
-/* eseref.c - single-process reference of fosi's first eigensystem refresh for fosi.test.
+/* eseref.c - single-process reference of fosi's first eigensystem refresh for fosi.test and
+ * dho2.test.
  *
- * It reads a fosi job, builds the daemon object without a socket (pd_daemon_new_offline) and
+ * It reads a fosi or dho2 job, builds the daemon object without a socket
+ * (pd_daemon_new_offline) and
  * runs the Lanczos ESE that a job with fosi_warmup = 1 runs before its first step: at the
  * seeded initial parameters, on the job's ESE batch, each product H q the mean Hessian over
  * the whole batch computed here in one call (no parts, no workers, no wire) plus the l2
- * term. It prints the eigenvalues, bottom-l then top-k ascending, %.17g, one line.
+ * term, in one slice (so a dho2 job's sliced run is compared with plain Lanczos). It prints
+ * the eigenvalues, bottom-l then top-k ascending, %.17g, one line.
  * Exit 0 ok, 1 runtime error, 2 usage, 3 configuration. */
 #include <config.h>
 
@@ -85,8 +88,8 @@ int main(int argc, char **argv)
         code = 3;
         goto out;
     }
-    if (cfg.method != PD_METHOD_FOSI) {
-        fputs("eseref: the job is not method = fosi\n", stderr);
+    if (cfg.method != PD_METHOD_FOSI && cfg.method != PD_METHOD_DHO2) {
+        fputs("eseref: the job is not method = fosi or dho2\n", stderr);
         code = 3;
         goto out;
     }
