@@ -13,14 +13,16 @@
 #include "error.h"
 #include "wire.h"
 
-/* Scratch vectors of n values, in one allocation: the projected gradient, the base step, the
- * Newton direction, and copies of the state a refused step puts back. */
-enum { SCR_G2, SCR_DELTA, SCR_DN, SCR_U, SCR_OPT_U, SCR_OPT_V, SCR_COUNT };
+/* Scratch vectors of n values, in one allocation: the projected gradient, the base step, and
+ * copies of the state a refused step puts back. */
+enum { SCR_G2, SCR_DELTA, SCR_U, SCR_OPT_U, SCR_OPT_V, SCR_COUNT };
 
 static double *scratch(const pd_fosi_t *f, int which)
 {
     return f->g2 + (size_t)which * f->n;
 }
+
+static void coordinates(pd_fosi_t *f, const double *x);
 
 /* Slice p of V: count rows of n_s values. */
 static double *slice(const pd_fosi_t *f, size_t p)
@@ -101,6 +103,8 @@ int pd_fosi_set_eigen(pd_fosi_t *f, const double *lambda, const double *v, size_
     double ratio = f->r[count - 1] > 0.0 ? f->r[l] / f->r[count - 1] : 1.0;
     double c = base_kind == PD_OPT_ADAM ? 1.0 : f->o.clip;
     f->c_s = fmin(fmax(ratio, 1.0), c);
+    coordinates(f, f->u); /* the kept velocity in the new subspace */
+    memcpy(f->cu, f->coef, count * sizeof(double));
     return 0;
 }
 
@@ -157,40 +161,41 @@ static int base_step(pd_optim_t *o, double *x, const double *g, size_t n, double
     return rc;
 }
 
-int pd_fosi_step(pd_fosi_t *f, pd_optim_t *o, double *x, const double *g, double lr)
+int pd_fosi_step(pd_fosi_t *f, pd_optim_t *o, double *x, const double *g, double lr,
+                 double damp)
 {
-    size_t n = f->n;
-    double *g2 = scratch(f, SCR_G2), *delta = scratch(f, SCR_DELTA), *dn = scratch(f, SCR_DN);
+    size_t n = f->n, k = f->count;
+    double *g2 = scratch(f, SCR_G2), *delta = scratch(f, SCR_DELTA);
     double beta = o->kind == PD_OPT_ADAM ? o->beta1 : o->momentum;
+    double cu[PD_FOSI_MAX_PAIRS];
     uint64_t t = o->t;
 
-    if (f->count == 0) {
+    if (k == 0) {
         f->g1_ratio = 0.0;
         return base_step(o, x, g, n, lr, true);
     }
-    /* g1 = Vᵀ(V g) (in delta for now), g2 = g − g1 */
+    /* Four passes over V per step: V g, g1 = Vᵀ(V g), V Δ_b, and one Vᵀ for both the base
+     * step's projection and the Newton direction. V u needs none: for a fixed V it follows
+     * the velocity's own recursion in coordinates (set when V changes, pd_fosi_set_eigen). */
     coordinates(f, g);
-    double g1_norm = cblas_dnrm2((int)f->count, f->coef, 1); /* V's rows are orthonormal */
+    double g1_norm = cblas_dnrm2((int)k, f->coef, 1); /* V's rows are orthonormal */
     double g_norm = cblas_dnrm2((int)n, g, 1);
     f->g1_ratio = g_norm > 0.0 ? g1_norm / g_norm : 0.0;
-    span(f, f->coef, delta);
-    for (size_t i = 0; i < n; i++) {
-        g2[i] = g[i] - delta[i];
+    for (size_t j = 0; j < k; j++) {
+        cu[j] = o->kind == PD_OPT_MOMENTUM ? f->coef[j] + beta * f->cu[j]
+                : o->kind == PD_OPT_ADAM   ? (1.0 - beta) * f->coef[j] + beta * f->cu[j]
+                                           : f->coef[j];
     }
-    /* the Newton velocity and direction d_N = Vᵀ(r ⊙ (V u)) */
+    span(f, f->coef, delta); /* g1 */
     memcpy(scratch(f, SCR_U), f->u, n * sizeof(double));
     for (size_t i = 0; i < n; i++) {
         double g1 = delta[i];
+        g2[i] = g[i] - g1;
         f->u[i] = o->kind == PD_OPT_MOMENTUM ? g1 + beta * f->u[i]
                   : o->kind == PD_OPT_ADAM   ? (1.0 - beta) * g1 + beta * f->u[i]
                                              : g1;
     }
-    coordinates(f, f->u);
-    for (size_t j = 0; j < f->count; j++) {
-        f->coef[j] *= f->r[j];
-    }
-    span(f, f->coef, dn);
-    /* the base step Δ_b, taken on a copy of x, then kept orthogonal to V */
+    /* the base step Δ_b, taken on a copy of x */
     memcpy(scratch(f, SCR_OPT_U), o->u, n * sizeof(double));
     memcpy(scratch(f, SCR_OPT_V), o->v, n * sizeof(double));
     memcpy(delta, x, n * sizeof(double));
@@ -198,10 +203,14 @@ int pd_fosi_step(pd_fosi_t *f, pd_optim_t *o, double *x, const double *g, double
     for (size_t i = 0; i < n; i++) {
         delta[i] -= x[i];
     }
+    /* x + c_s(Δ_b − VᵀVΔ_b) − αVᵀ(r ⊙ V u) = x + c_sΔ_b − Vᵀ(c_s·VΔ_b + α·r ⊙ V u) */
     coordinates(f, delta);
-    span(f, f->coef, g2); /* g2 is free now: the step's component in the subspace */
+    for (size_t j = 0; j < k; j++) {
+        f->coef[j] = f->c_s * f->coef[j] + damp * f->o.alpha * f->r[j] * cu[j];
+    }
+    span(f, f->coef, g2); /* g2 is free now */
     for (size_t i = 0; i < n; i++) {
-        g2[i] = x[i] + f->c_s * (delta[i] - g2[i]) - f->o.alpha * dn[i];
+        g2[i] = x[i] + f->c_s * delta[i] - g2[i];
     }
     if (!pd_wire_all_finite(g2, n)) {
         memcpy(f->u, scratch(f, SCR_U), n * sizeof(double));
@@ -210,6 +219,7 @@ int pd_fosi_step(pd_fosi_t *f, pd_optim_t *o, double *x, const double *g, double
         o->t = t;
         return PD_ENONFINITE;
     }
+    memcpy(f->cu, cu, k * sizeof(double));
     memcpy(x, g2, n * sizeof(double));
     return 0;
 }

@@ -52,6 +52,7 @@ typedef struct pd_fosi {
     double *g2;        /* n scratch: the projected-off gradient */
     double *delta;     /* n scratch: the base step */
     double coef[PD_FOSI_MAX_PAIRS];
+    double cu[PD_FOSI_MAX_PAIRS];      /* V u, kept along with u while V is fixed */
     double partial[PD_FOSI_MAX_PAIRS]; /* one slice's share of a reduction */
     double g1_ratio;   /* ‖g1‖/‖g‖ of the last step (0 before the first ESE) */
 } pd_fosi_t;
@@ -74,9 +75,12 @@ int pd_fosi_set_eigen(pd_fosi_t *f, const double *lambda, const double *v, size_
 size_t pd_fosi_slice_bytes(const pd_fosi_t *f);
 
 /* One step on x with the mean gradient g (n values; the loss's l2 term included) and the
- * base optimiser o at step size lr (o's regulariser must be none). The velocity rule is the
- * one of o->kind. 0, or PD_ENONFINITE: the step would make x non-finite and nothing changed
- * (x, u and o's state as before). */
-int pd_fosi_step(pd_fosi_t *f, pd_optim_t *o, double *x, const double *g, double lr);
+ * base optimiser o at step size lr (o's regulariser must be none), the Newton step scaled by
+ * damp·α (damp: the factor a stale gradient's step size was cut by, 1 for none, so a stale
+ * gradient moves less along the eigenvectors too). The velocity rule is the one of o->kind.
+ * 0, or PD_ENONFINITE: the step would make x non-finite and nothing changed (x, u and o's
+ * state as before). */
+int pd_fosi_step(pd_fosi_t *f, pd_optim_t *o, double *x, const double *g, double lr,
+                 double damp);
 
 #endif

@@ -181,7 +181,9 @@ int pd_method_fosi_step(pd_daemon_t *d, double *g, double lr)
     for (size_t i = 0; i < d->store.dim; i++) {
         g[i] += st->l2 * d->mask[i] * x[i];
     }
-    rc = pd_fosi_step(&st->core, &d->optim, d->store.x, g, lr);
+    /* a stale gradient's step is cut by the scheme's rule (stale_step); so is its Newton step */
+    double base_lr = pd_optim_lr(&d->optim);
+    rc = pd_fosi_step(&st->core, &d->optim, d->store.x, g, lr, base_lr > 0.0 ? lr / base_lr : 1.0);
     if (rc == 0) {
         st->steps++;
         d->metrics.fosi_g1_ratio = st->core.g1_ratio;

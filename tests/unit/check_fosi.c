@@ -126,7 +126,7 @@ START_TEST(before_ese_equals_base)
         ck_assert_int_eq(pd_fosi_init(&f, D, &fo), 0);
         for (int step = 0; step < 50; step++) {
             quad_grad(&q, xf, g);
-            ck_assert_int_eq(pd_fosi_step(&f, &of, xf, g, pd_optim_lr(&of)), 0);
+            ck_assert_int_eq(pd_fosi_step(&f, &of, xf, g, pd_optim_lr(&of), 1.0), 0);
             quad_grad(&q, xb, g);
             pd_optim_apply(&ob, xb, 0, D, g, pd_optim_lr(&ob));
         }
@@ -159,7 +159,7 @@ START_TEST(full_subspace_newton_step)
         x[i] = 2.0 - 0.3 * (double)i;
     }
     quad_grad(&q, x, g);
-    ck_assert_int_eq(pd_fosi_step(&f, &o, x, g, pd_optim_lr(&o)), 0);
+    ck_assert_int_eq(pd_fosi_step(&f, &o, x, g, pd_optim_lr(&o), 1.0), 0);
     matvec(q.a, x, ax); /* A x = b at the solution */
     for (int i = 0; i < D; i++) {
         ck_assert_double_eq_tol(ax[i], q.b[i], 1e-8);
@@ -203,7 +203,7 @@ START_TEST(orthogonal_base_step_and_descent)
         for (int step = 0; step < 5; step++) {
             memcpy(x0, x, sizeof(x));
             quad_grad(&q, x, g);
-            ck_assert_int_eq(pd_fosi_step(&f, &o, x, g, pd_optim_lr(&o)), 0);
+            ck_assert_int_eq(pd_fosi_step(&f, &o, x, g, pd_optim_lr(&o), 1.0), 0);
             /* Δ_b = Δ − projection: x − x0 = c_sΔ_b − αd_N with d_N in the span, so the
              * component of the step off the span is c_sΔ_b, and V Δ_b = 0 means the span
              * component is exactly −α d_N */
@@ -266,9 +266,9 @@ START_TEST(sliced_update_equals_replicated)
             }
             for (int step = 0; step < 40; step++) {
                 quad_grad(&q, xr, g);
-                ck_assert_int_eq(pd_fosi_step(&fr, &or_, xr, g, pd_optim_lr(&or_)), 0);
+                ck_assert_int_eq(pd_fosi_step(&fr, &or_, xr, g, pd_optim_lr(&or_), 1.0), 0);
                 quad_grad(&q, xs, g);
-                ck_assert_int_eq(pd_fosi_step(&fs, &os, xs, g, pd_optim_lr(&os)), 0);
+                ck_assert_int_eq(pd_fosi_step(&fs, &os, xs, g, pd_optim_lr(&os), 1.0), 0);
             }
             for (int i = 0; i < D; i++) {
                 ck_assert_double_eq_tol(xs[i], xr[i], 1e-12 * fmax(1.0, fabs(xr[i])));
@@ -301,14 +301,14 @@ START_TEST(nonfinite_step_refused)
         x[i] = 0.5;
     }
     quad_grad(&q, x, g);
-    ck_assert_int_eq(pd_fosi_step(&f, &o, x, g, 0.01), 0);
+    ck_assert_int_eq(pd_fosi_step(&f, &o, x, g, 0.01, 1.0), 0);
     memcpy(x_before, x, sizeof(x));
     memcpy(u_before, f.u, sizeof(u_before));
     uint64_t t = o.t;
     for (int i = 0; i < D; i++) {
         g[i] = 1e308;
     }
-    ck_assert_int_eq(pd_fosi_step(&f, &o, x, g, 1e10), PD_ENONFINITE);
+    ck_assert_int_eq(pd_fosi_step(&f, &o, x, g, 1e10, 1.0), PD_ENONFINITE);
     ck_assert_int_eq(memcmp(x, x_before, sizeof(x)), 0);
     ck_assert_int_eq(memcmp(f.u, u_before, sizeof(u_before)), 0);
     ck_assert_uint_eq(o.t, t);
