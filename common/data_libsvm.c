@@ -18,6 +18,45 @@ static bool is_space(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
+/* 10^k for k ≤ 22: each is exactly a double. */
+static const double exact_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* The common token "[+-]digits[.digits]" whose digits, read as an integer M, fit in 2^53
+ * with at most 22 after the point: M and 10^k are then exact doubles, so M / 10^k, one
+ * correctly rounded division, is the correctly rounded value of the decimal, the same bits
+ * strtod() returns (Clinger's fast path). strtod() was half of the load time of a large file.
+ * false: not of that form (the caller asks strtod()). */
+static bool parse_decimal_fast(const char *s, double *v)
+{
+    bool neg = *s == '-';
+    uint64_t mant = 0;
+    int digits = 0, frac = -1;
+
+    s += *s == '-' || *s == '+';
+    for (;; s++) {
+        if (*s >= '0' && *s <= '9') {
+            if (mant > ((UINT64_C(1) << 53) - 9) / 10) {
+                return false; /* M could pass 2^53 */
+            }
+            mant = mant * 10 + (uint64_t)(*s - '0');
+            digits++;
+            frac += frac >= 0;
+        } else if (*s == '.' && frac < 0) {
+            frac = 0;
+        } else {
+            break;
+        }
+    }
+    if (*s != '\0' || digits == 0 || frac > 22) {
+        return false;
+    }
+    double r = (double)mant / exact_pow10[frac > 0 ? frac : 0];
+    *v = neg ? -r : r;
+    return true;
+}
+
 /* strtod() over the whole of a NUL-terminated token. strtod() follows LC_NUMERIC; paramd
  * never calls setlocale(), so the decimal point is '.'. */
 static bool parse_double(const char *tok, double *v)
@@ -25,6 +64,9 @@ static bool parse_double(const char *tok, double *v)
     char *end;
     if (*tok == '\0') {
         return false;
+    }
+    if (parse_decimal_fast(tok, v)) {
+        return true;
     }
     *v = strtod(tok, &end);
     return *end == '\0';
@@ -157,16 +199,13 @@ static int parse_line(builder_t *b, char *s, const pd_data_opts_t *opts, const c
         }
         prev = idx;
         const char *vtok = colon + 1;
-        size_t vl = strlen(vtok);
         double v;
-        if (!parse_double(vtok, &v)) {
-            rc = pd_data_fail(errbuf, errlen, PD_EDATA, "%s:%zu: bad value '%.*s%s'", path,
-                              lineno, pd_data_quote_len(vl), vtok, pd_data_quote_cut(vl));
-            goto out;
-        }
-        if (!isfinite(v)) {
-            rc = pd_data_fail(errbuf, errlen, PD_EDATA, "%s:%zu: non-finite value '%.*s%s'",
-                              path, lineno, pd_data_quote_len(vl), vtok, pd_data_quote_cut(vl));
+        bool parsed = parse_double(vtok, &v);
+        if (!parsed || !isfinite(v)) {
+            size_t vl = strlen(vtok);
+            rc = pd_data_fail(errbuf, errlen, PD_EDATA, "%s:%zu: %s value '%.*s%s'", path,
+                              lineno, parsed ? "non-finite" : "bad", pd_data_quote_len(vl), vtok,
+                              pd_data_quote_cut(vl));
             goto out;
         }
         if (idx > b->max_index) {

@@ -141,6 +141,68 @@ START_TEST(test_libsvm_good)
 }
 END_TEST
 
+/* Values are parsed by an exact fast path when they are short decimals, by strtod() when
+ * not; both must give strtod()'s bits for every spelling: lengths up to and past 2^53 and
+ * 22 decimals, signs, leading zeros, a bare point, exponents, and the forms strtod() alone
+ * takes (hex, inf in a label is refused elsewhere). */
+START_TEST(test_libsvm_values_as_strtod)
+{
+    enum { N = 20000 };
+    static const char *const fixed[] = {
+        "0.1", "-0.1", "+2.5", "1.", ".5", "-.5", "0.00390625", "9007199254740993",
+        "9007199254740992", "900719925474099.3", "0.3333333333333333333333", "1e-5", "2E3",
+        "123456789012345678901234567890", "0.0000000000000000000000001", "-0", "0x1p-3",
+        "4.9406564584124654e-324", "17976931348623157e292", "0.99609375", "1234567.125"};
+    size_t n_fixed = sizeof(fixed) / sizeof(fixed[0]);
+    char (*tok)[48] = calloc(N, sizeof(*tok));
+    char *text = malloc((size_t)N * 60);
+    char err[256];
+    pd_data_t *d = NULL;
+    uint64_t r = 88172645463325252ULL;
+    size_t len = 0;
+
+    ck_assert_ptr_nonnull(tok);
+    ck_assert_ptr_nonnull(text);
+    for (size_t i = 0; i < N; i++) {
+        if (i < n_fixed) {
+            snprintf(tok[i], sizeof(tok[i]), "%s", fixed[i]);
+        } else {
+            /* xorshift: digits before and after the point, a sign, sometimes an exponent */
+            r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+            int before = (int)(r % 12), after = (int)((r >> 8) % 26);
+            size_t k = 0;
+            tok[i][k++] = (r >> 20) % 3 == 0 ? '-' : '1';
+            for (int j = 0; j < before; j++) {
+                r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+                tok[i][k++] = (char)('0' + r % 10);
+            }
+            tok[i][k++] = '.';
+            for (int j = 0; j < after; j++) {
+                r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+                tok[i][k++] = (char)('0' + r % 10);
+            }
+            tok[i][k++] = '7';
+            if ((r >> 30) % 7 == 0) {
+                k += (size_t)snprintf(tok[i] + k, sizeof(tok[i]) - k, "e%d", (int)(r % 40) - 20);
+            }
+            tok[i][k] = '\0';
+        }
+        len += (size_t)sprintf(text + len, "1 1:%s\n", tok[i]);
+    }
+    ck_assert_int_eq(load(&d, write_bytes("values.svm", text, len, 0), NULL, err), 0);
+    ck_assert_uint_eq(d->m, N);
+    for (size_t i = 0; i < N; i++) {
+        double want = strtod(tok[i], NULL);
+        double got = d->row_ptr[i + 1] > d->row_ptr[i] ? d->val[d->row_ptr[i]] : 0.0;
+        ck_assert_msg(memcmp(&got, &want, sizeof(want)) == 0 || (want == 0.0 && got == 0.0),
+                      "'%s': %.17g, strtod %.17g", tok[i], got, want);
+    }
+    pd_data_free(d);
+    free(tok);
+    free(text);
+}
+END_TEST
+
 START_TEST(test_libsvm_n_features)
 {
     char err[256];
@@ -781,6 +843,7 @@ static Suite *data_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_libsvm_good);
+    tcase_add_test(tc, test_libsvm_values_as_strtod);
     tcase_add_test(tc, test_libsvm_n_features);
     tcase_add_test(tc, test_libsvm_gzip);
     tcase_add_test(tc, test_libsvm_gzip_truncated);
