@@ -44,10 +44,11 @@ static int logistic_hvp_sum(const pd_model_t *m, const pd_data_t *d, const doubl
 {
     for (size_t i = 0; i < n; i++) {
         size_t j = idx[i];
-        double z = pd_model_row_dot(m, d, j, x);
+        double z, zv;
+        pd_model_row_dot2(m, d, j, x, v, &z, &zv);
         /* sigma(z) sigma(-z) rather than s(1 - s): no cancellation when s is near 1 */
         double w = pd_sigmoid(z) * pd_sigmoid(-z);
-        pd_model_row_axpy(m, d, j, w * pd_model_row_dot(m, d, j, v), hv);
+        pd_model_row_axpy(m, d, j, w * zv, hv);
     }
     return 0;
 }
