@@ -1214,6 +1214,20 @@ int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
                      (long long)c->fosi_lanczos_order, (long long)(c->fosi_k + c->fosi_l));
         }
     }
+    if (c->method == PD_METHOD_NEWTON_CG || c->method == PD_METHOD_LBFGS) {
+        const char *name = c->method == PD_METHOD_NEWTON_CG ? "newton-cg" : "lbfgs";
+        /* Both take full steps on one smooth convex objective: their tests of decrease assume
+         * it, and a network's Hessian would mislead the conjugate gradient. */
+        if (c->model_type != PD_MODEL_LOGISTIC && c->model_type != PD_MODEL_SOFTMAX &&
+            c->model_type != PD_MODEL_LSQ) {
+            sink_add(&sink, "[job] method = %s: needs a convex model with training data "
+                            "(logistic, softmax or least-squares)", name);
+        }
+        if (c->regularizer != PD_REG_NONE && c->regularizer != PD_REG_L2) {
+            sink_add(&sink, "[job] method = %s: [optimizer] regularizer must be none or l2 "
+                            "(the objective must be smooth)", name);
+        }
+    }
     /* Refused here rather than falling back to stop at the divergence: the operator asked
      * for the job to go on, and learns at --check-config time that it could not. */
     if (c->on_divergence == PD_DIVERGE_RESTORE && empty(c->state_dir)) {

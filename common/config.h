@@ -20,6 +20,8 @@ typedef enum pd_method_kind {
     PD_METHOD_APTS,
     PD_METHOD_FOSI,
     PD_METHOD_DHO2,
+    PD_METHOD_NEWTON_CG,
+    PD_METHOD_LBFGS,
 } pd_method_kind_t;
 typedef enum pd_optimizer_kind { PD_OPT_SGD, PD_OPT_MOMENTUM, PD_OPT_ADAM } pd_optimizer_kind_t;
 typedef enum pd_schedule_kind { PD_SCHED_CONSTANT, PD_SCHED_INVSQRT, PD_SCHED_STEP } pd_schedule_kind_t;
@@ -82,6 +84,9 @@ typedef struct pd_config {
     int64_t dho2_slices;
     double curv_fraction;
     int64_t curv_max_staleness; /* -1: fosi_period */
+    int64_t solver_parts;
+    double solver_tolerance, cg_tolerance;
+    int64_t lbfgs_memory;
     int stale_step; /* pd_stale_step_kind_t */
     int64_t eval_interval_ms;
     /* [model] */
@@ -91,6 +96,7 @@ typedef struct pd_config {
     int mlp_activation; /* pd_activation_t (tanh, relu) */
     int64_t init_seed;
     bool bias;
+    bool bias_regularized;
     int64_t classes;
     int64_t dim;
     int64_t quad_samples;  /* type = quadratic: m, lambda_q, mu, generator seed */

@@ -65,11 +65,13 @@
       "append the .pub files of paramctl keygen). Required with server_key_file. Re-read on " \
       "SIGHUP; a worker whose key is removed stays connected until it reconnects. A path "   \
       "of public keys: nothing secret.")                                                      \
-    X(job, method, ENUM, method, "async-sgd", 0, 0, "sync-sgd|async-sgd|ssp|rennala-sgd|freya-page|apts|fosi|dho2", \
+    X(job, method, ENUM, method, "async-sgd", 0, 0, "sync-sgd|async-sgd|ssp|rennala-sgd|freya-page|apts|fosi|dho2|newton-cg|lbfgs", \
       PD_CF_JOB, "Optimisation method: the baselines, freya-page, apts (parallel trust "      \
       "region by parameter blocks; no learning rate), fosi (the [optimizer] with a "          \
-      "scaled Newton step on the top Hessian eigenvectors), or dho2 (fosi with the "          \
-      "eigensystem in slices and its refresh overlapped with training).")                     \
+      "scaled Newton step on the top Hessian eigenvectors), dho2 (fosi with the "            \
+      "eigensystem in slices and its refresh overlapped with training), or, for the convex " \
+      "models, newton-cg (trust-region Newton with conjugate gradient) and lbfgs, whose "    \
+      "full gradients, losses and Hessian-vector products are split over the workers.")     \
     X(job, seed, INT, seed, "1", 0, 9.2e18, NULL, PD_CF_JOB,                                   \
       "Seed of every random choice of the server (minibatches, initialisation).")             \
     X(job, batch_size, INT, batch_size, "32", 1, 1048576, NULL, PD_CF_JOB,                     \
@@ -158,6 +160,18 @@
     X(job, curv_max_staleness, INT, curv_max_staleness, "-1", -1, 1000000, NULL, PD_CF_JOB,     \
       "dho2: steps training may take during a refresh (its staleness tau_c); then the "      \
       "training workers help with the refresh. -1: fosi_period; 0: none (as curv_fraction = 0).") \
+    X(job, solver_parts, INT, solver_parts, "12", 1, 4096, NULL, PD_CF_JOB,                    \
+      "newton-cg, lbfgs: tasks each full pass (gradient, loss, Hessian-vector product) is "  \
+      "split into, whatever the number of workers, so the iterates are the same bits with "  \
+      "any workers.")                                                                         \
+    X(job, solver_tolerance, DOUBLE, solver_tolerance, "1e-6", 0, 1, NULL, PD_CF_JOB,          \
+      "newton-cg, lbfgs: the job ends as converged when the objective's gradient norm is at " \
+      "most this times its norm at the start (0: run until a [stop] criterion).")            \
+    X(job, cg_tolerance, DOUBLE, cg_tolerance, "0.1", 1e-12, 0.99, NULL, PD_CF_JOB,            \
+      "newton-cg: the conjugate-gradient solve of one Newton step stops when its residual "  \
+      "is at most this times the gradient norm (liblinear's 0.1).")                          \
+    X(job, lbfgs_memory, INT, lbfgs_memory, "10", 1, 100, NULL, PD_CF_JOB,                     \
+      "lbfgs: curvature pairs kept.")                                                         \
     X(job, stale_step, ENUM, stale_step, "constant", 0, 0, "constant|inverse", 0,              \
       "async-sgd step for a gradient of staleness tau: constant, or divided by max(1, tau).") \
     X(job, eval_interval, DURATION, eval_interval_ms, "2s", 0, 86400000, NULL, 0,              \
@@ -178,6 +192,9 @@
       "relu, biases 0), so every run of a job starts from the same point.")                  \
     X(model, bias, BOOL, bias, "yes", 0, 0, NULL, PD_CF_JOB,                                   \
       "Add an unregularised constant-1 feature.")                                             \
+    X(model, bias_regularized, BOOL, bias_regularized, "no", 0, 0, NULL, PD_CF_JOB,          \
+      "Penalise the bias coordinates with the l2 (and l1) terms like the weights, as "       \
+      "liblinear's -B 1 does; no: biases are never penalised.")                             \
     X(model, classes, INT, classes, "0", 0, 100000, NULL, PD_CF_JOB,                           \
       "softmax: number of classes (0: max label + 1).")                                      \
     X(model, dim, INT, dim, "0", 0, 2147483647.0, NULL, PD_CF_JOB,                             \

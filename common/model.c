@@ -323,9 +323,9 @@ void pd_model_bias_mask(const pd_model_t *m, double *mask)
     size_t row = m->p + (m->bias ? 1 : 0);
     size_t rows = m->kind == PD_MODEL_SOFTMAX ? m->n_classes : 1;
 
-    if (m->kind == PD_MODEL_QUADRATIC) {
+    if (m->kind == PD_MODEL_QUADRATIC || m->bias_regularized) {
         for (size_t i = 0; i < m->dim; i++) {
-            mask[i] = 1.0; /* no bias coordinate */
+            mask[i] = 1.0; /* no bias coordinate, or one penalised like the weights */
         }
         return;
     }

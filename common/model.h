@@ -36,6 +36,8 @@ typedef struct pd_model {
     size_t p;          /* features */
     size_t n_classes;  /* softmax: C >= 2; others 1 */
     bool bias;         /* a constant-1 feature (last coordinate of each row of W) */
+    bool bias_regularized; /* the regularisers penalise the bias coordinates too (set after
+                            * binding; pd_model_bias_mask reads it) */
     size_t dim;        /* parameters: (p + bias) * C for softmax, p + bias otherwise; for the
                         * MLP the sum over layers of width[l] * (width[l-1] + 1) */
     pd_mlp_shape_t mlp; /* MLP only (zero otherwise) */
@@ -74,7 +76,7 @@ size_t pd_model_tensors(const pd_model_t *m, size_t *lengths, size_t cap);
 /* Parameter layout: softmax W is C rows of (p + bias), row-major; the bias is the last entry
  * of a row. MLP: for l = 1..L, W_l (width[l] rows of width[l-1], row-major) then b_l
  * (width[l]). pd_model_bias_mask() writes 1.0 for coordinates that are regularised and 0.0
- * for bias coordinates (dim entries). */
+ * for bias coordinates (dim entries; all 1.0 with bias_regularized). */
 void pd_model_bias_mask(const pd_model_t *m, double *mask);
 
 /* Sum over the indices idx[0..n-1] (repeats allowed) of f_j(x) and grad f_j(x).

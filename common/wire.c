@@ -168,6 +168,7 @@ static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, si
         job.features = j->features;
         job.classes = j->classes;
         job.bias = j->bias;
+        job.bias_regularized = j->bias_regularized;
         job.train_path = (char *)j->train_path;
         job.train_labels_path = (char *)j->train_labels_path;
         job.test_path = (char *)j->test_path;
@@ -213,6 +214,7 @@ static int decode_job(const Paramd__Job *src, pd_job_desc_t *j)
     j->features = src->features;
     j->classes = src->classes;
     j->bias = src->bias;
+    j->bias_regularized = src->bias_regularized;
     j->train_fingerprint = src->train_fingerprint;
     j->test_fingerprint = src->test_fingerprint;
     j->train_samples = src->train_samples;

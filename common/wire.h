@@ -82,6 +82,7 @@ typedef struct pd_job_desc {
     uint64_t features;
     uint32_t classes;
     bool bias;
+    bool bias_regularized;
     char train_path[PD_WIRE_PATH];
     char train_labels_path[PD_WIRE_PATH];
     char test_path[PD_WIRE_PATH];

@@ -14,5 +14,6 @@ EXTRA_DIST += examples/kv.conf
 # breast-cancer set
 EXTRA_DIST += examples/breast-cancer-l1.conf examples/lasso.conf examples/export_sklearn.py \
 	examples/mlp-fashion-mnist.conf examples/apts-fashion-mnist.conf examples/fosi-fashion-mnist.conf \
+	examples/dho2-fashion-mnist.conf examples/breast-cancer-newton-cg.conf \
 	examples/sim-quadratic.conf \
 	examples/data/breast-cancer.train.svm examples/data/breast-cancer.test.svm

@@ -67,15 +67,14 @@ static int bind_model(pd_daemon_t *d, char *err, size_t errlen)
     int rc;
 
     if (c->model_type != PD_MODEL_MLP) {
-        return pd_model_bind(&d->model, (pd_model_kind_t)c->model_type, d->train,
-                             (size_t)c->classes, c->bias, err, errlen);
+        rc = pd_model_bind(&d->model, (pd_model_kind_t)c->model_type, d->train,
+                           (size_t)c->classes, c->bias, err, errlen);
+    } else if ((rc = pd_mlp_parse_layers(c->mlp_layers, &shape, err, errlen)) == 0) {
+        shape.activation = (pd_activation_t)c->mlp_activation;
+        rc = pd_model_bind_mlp(&d->model, d->train, &shape, err, errlen);
     }
-    rc = pd_mlp_parse_layers(c->mlp_layers, &shape, err, errlen);
-    if (rc != 0) {
-        return rc;
-    }
-    shape.activation = (pd_activation_t)c->mlp_activation;
-    return pd_model_bind_mlp(&d->model, d->train, &shape, err, errlen);
+    d->model.bias_regularized = c->bias_regularized;
+    return rc;
 }
 
 static void fill_job(pd_daemon_t *d)
@@ -92,6 +91,7 @@ static void fill_job(pd_daemon_t *d)
     j->features = d->model.p;
     j->classes = (uint32_t)d->model.n_classes;
     j->bias = d->model.bias;
+    j->bias_regularized = d->model.bias_regularized;
     snprintf(j->train_path, sizeof(j->train_path), "%s", c->train_path);
     snprintf(j->train_labels_path, sizeof(j->train_labels_path), "%s", c->train_labels_path);
     snprintf(j->test_path, sizeof(j->test_path), "%s", c->test_path);

@@ -94,7 +94,16 @@
     X(fosi_curvature_workers, GAUGE, "dho2: workers in the curvature pool when the last refresh completed (all of them when synchronous)") \
     X(fosi_slices, GAUGE, "fosi: slices of the Lanczos basis and the eigenvectors (1 for fosi, dho2_slices for dho2)") \
     X(fosi_lanczos_bytes, GAUGE, "fosi: bytes of the Lanczos basis per slice (8 order n_s)") \
-    X(fosi_eigvec_bytes, GAUGE, "fosi: bytes of the eigenvectors per slice (8 (k + l) n replicated, 8 (k + l) n_s sliced)")
+    X(fosi_eigvec_bytes, GAUGE, "fosi: bytes of the eigenvectors per slice (8 (k + l) n replicated, 8 (k + l) n_s sliced)") \
+    X(solver_objective, GAUGE, "newton-cg, lbfgs: objective at the current iterate (mean loss plus the l2 term, over all training samples)") \
+    X(solver_gradient_ratio, GAUGE, "newton-cg, lbfgs: gradient norm at the iterate over its norm at the start (the solver_tolerance test)") \
+    X(solver_radius, GAUGE, "newton-cg: trust-region radius") \
+    X(solver_cg_iterations_total, COUNTER, "newton-cg: conjugate-gradient iterations (one Hessian-vector product pass each)") \
+    X(solver_steps_rejected_total, COUNTER, "newton-cg: trial steps rejected by the trust-region test") \
+    X(solver_hvp_products_total, COUNTER, "newton-cg: Hessian-vector products over the training set") \
+    X(solver_trial_points_total, COUNTER, "lbfgs: line-search trial points evaluated") \
+    X(solver_lbfgs_pairs, GAUGE, "lbfgs: curvature pairs in the memory") \
+    X(solver_pass_seconds_total, COUNTER, "newton-cg, lbfgs: wall time of the passes over the workers (gradient, loss, product)")
 
 /* Staleness histogram bucket upper bounds (versions); the last bucket is +Inf. */
 #define PD_STALENESS_BUCKETS 9

@@ -191,3 +191,13 @@ EXTRA_DIST += tests/integration/dho2.test
 # --- bench/apts --quick on the synthetic problem, 3 s per run (issue 14 item 5; ~30 s) ---
 TESTS += tests/integration/bench_apts.test
 EXTRA_DIST += tests/integration/bench_apts.test
+
+check_PROGRAMS += tests/unit/check_solver
+TESTS += tests/unit/check_solver
+tests_unit_check_solver_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server/methods
+tests_unit_check_solver_CFLAGS = $(unit_cflags)
+tests_unit_check_solver_LDADD = server/libpdserver.la $(CHECK_LIBS)
+# --- newton-cg and lbfgs (issue 8 item 6): the optimum to 1e-8, the same bits with 1 and 3
+# workers, bias_regularized, a killed worker's part given to another ---
+TESTS += tests/integration/convex_solvers.test
+EXTRA_DIST += tests/integration/convex_solvers.test

@@ -170,10 +170,12 @@ static int bind_model(worker_t *w, pd_model_kind_t kind, const pd_job_desc_t *j,
                       size_t errlen)
 {
     pd_mlp_shape_t shape = {0};
-    int act;
+    int act, rc;
 
     if (kind != PD_MODEL_MLP) {
-        return pd_model_bind(&w->model, kind, w->train, j->classes, j->bias, err, errlen);
+        rc = pd_model_bind(&w->model, kind, w->train, j->classes, j->bias, err, errlen);
+        w->model.bias_regularized = j->bias_regularized;
+        return rc;
     }
     act = pd_activation_parse(j->activation);
     if (j->n_widths < 2 || j->n_widths > PD_MLP_MAX_LAYERS + 1 || act < 0) {
@@ -186,7 +188,9 @@ static int bind_model(worker_t *w, pd_model_kind_t kind, const pd_job_desc_t *j,
     for (size_t l = 0; l < j->n_widths; l++) {
         shape.width[l] = (size_t)j->widths[l];
     }
-    return pd_model_bind_mlp(&w->model, w->train, &shape, err, errlen);
+    rc = pd_model_bind_mlp(&w->model, w->train, &shape, err, errlen);
+    w->model.bias_regularized = j->bias_regularized;
+    return rc;
 }
 
 static int load_job(worker_t *w, const pd_job_desc_t *j)

@@ -18,6 +18,8 @@ static const pd_method_ops_t *const registry[] = {
     [PD_METHOD_APTS] = &pd_method_apts,
     [PD_METHOD_FOSI] = &pd_method_fosi,
     [PD_METHOD_DHO2] = &pd_method_dho2,
+    [PD_METHOD_NEWTON_CG] = &pd_method_newton_cg,
+    [PD_METHOD_LBFGS] = &pd_method_lbfgs,
 };
 
 const pd_method_ops_t *pd_method_get(int kind)

@@ -40,6 +40,8 @@ extern const pd_method_ops_t pd_method_freya_page;
 extern const pd_method_ops_t pd_method_apts;
 extern const pd_method_ops_t pd_method_fosi;
 extern const pd_method_ops_t pd_method_dho2;
+extern const pd_method_ops_t pd_method_newton_cg;
+extern const pd_method_ops_t pd_method_lbfgs;
 
 /* method_sync.c: a sync-sgd round is in progress (its parts handed out or pending). */
 bool pd_method_sync_round_active(const pd_daemon_t *d);

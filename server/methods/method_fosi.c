@@ -401,7 +401,7 @@ static void hvp_result(pd_daemon_t *d, struct pd_fosi_run *st, const pd_task_t *
     uint64_t samples;
     int rc;
 
-    if (!st->ese_active || !pd_parts_accept(&st->parts, t, hv_sum, m->n_samples)) {
+    if (!st->ese_active || !pd_parts_accept(&st->parts, t, hv_sum, m->n_samples, 0.0)) {
         d->metrics.results_discarded_total++;
         return;
     }
@@ -409,7 +409,7 @@ static void hvp_result(pd_daemon_t *d, struct pd_fosi_run *st, const pd_task_t *
     if (!pd_parts_complete(&st->parts)) {
         return;
     }
-    pd_parts_sum(&st->parts, st->w, &samples);
+    pd_parts_sum(&st->parts, st->w, &samples, NULL);
     for (size_t i = 0; i < dim; i++) {
         st->w[i] = st->w[i] / (double)samples + st->l2 * d->mask[i] * q[i];
     }

@@ -8,28 +8,41 @@
 
 enum { PART_PENDING = 0, PART_ASSIGNED, PART_DONE };
 
+/* Grows *v to n elements of size `size`; on failure *v is kept (pd_parts_free frees it). */
+static int grow(void *v, size_t n, size_t size)
+{
+    void *g = realloc(*(void **)v, n > 0 ? n * size : 1);
+
+    if (g == NULL) {
+        return -ENOMEM;
+    }
+    *(void **)v = g;
+    return 0;
+}
+
 int pd_parts_start(pd_parts_t *p, uint32_t n, uint64_t total, size_t dim)
 {
     if (n == 0 || n > total) {
         return -EINVAL;
     }
-    if (n > p->cap || dim != p->dim) {
-        uint8_t *state = realloc(p->state, n);
-        uint64_t *samples = state != NULL ? realloc(p->samples, n * sizeof(uint64_t)) : NULL;
-        double *sums = samples != NULL ? realloc(p->sums, n * dim * sizeof(double)) : NULL;
-        /* keep whatever realloc moved, so pd_parts_free frees it */
-        p->state = state != NULL ? state : p->state;
-        p->samples = samples != NULL ? samples : p->samples;
-        p->sums = sums != NULL ? sums : p->sums;
-        if (sums == NULL) {
-            p->n = p->cap = 0;
+    if (n > p->cap) {
+        if (grow(&p->state, n, 1) != 0 || grow(&p->samples, n, sizeof(uint64_t)) != 0 ||
+            grow(&p->loss, n, sizeof(double)) != 0) {
+            p->n = 0;
             return -ENOMEM;
         }
         p->cap = n;
-        p->dim = dim;
+    }
+    if ((size_t)n * dim > p->sums_cap) {
+        if (grow(&p->sums, (size_t)n * dim, sizeof(double)) != 0) {
+            p->n = 0;
+            return -ENOMEM;
+        }
+        p->sums_cap = (size_t)n * dim;
     }
     p->round++;
     p->n = n;
+    p->dim = dim;
     p->done = 0;
     p->total = total;
     memset(p->state, PART_PENDING, n);
@@ -65,13 +78,17 @@ static bool in_flight(const pd_parts_t *p, const pd_task_t *t)
     return t->round == p->round && t->part < p->n && p->state[t->part] == PART_ASSIGNED;
 }
 
-bool pd_parts_accept(pd_parts_t *p, const pd_task_t *t, const double *v, uint64_t samples)
+bool pd_parts_accept(pd_parts_t *p, const pd_task_t *t, const double *v, uint64_t samples,
+                     double loss)
 {
     if (!in_flight(p, t)) {
         return false;
     }
-    memcpy(p->sums + (size_t)t->part * p->dim, v, p->dim * sizeof(double));
+    if (p->dim > 0) {
+        memcpy(p->sums + (size_t)t->part * p->dim, v, p->dim * sizeof(double));
+    }
     p->samples[t->part] = samples;
+    p->loss[t->part] = loss;
     p->state[t->part] = PART_DONE;
     p->done++;
     return true;
@@ -91,9 +108,13 @@ bool pd_parts_complete(const pd_parts_t *p)
     return p->n > 0 && p->done == p->n;
 }
 
-void pd_parts_sum(const pd_parts_t *p, double *out, uint64_t *samples)
+void pd_parts_sum(const pd_parts_t *p, double *out, uint64_t *samples, double *loss)
 {
-    memset(out, 0, p->dim * sizeof(double));
+    double l = 0.0;
+
+    if (p->dim > 0) {
+        memset(out, 0, p->dim * sizeof(double));
+    }
     *samples = 0;
     for (uint32_t i = 0; i < p->n; i++) {
         const double *v = p->sums + (size_t)i * p->dim;
@@ -101,6 +122,10 @@ void pd_parts_sum(const pd_parts_t *p, double *out, uint64_t *samples)
             out[j] += v[j];
         }
         *samples += p->samples[i];
+        l += p->loss[i];
+    }
+    if (loss != NULL) {
+        *loss = l;
     }
 }
 
@@ -108,6 +133,7 @@ void pd_parts_free(pd_parts_t *p)
 {
     free(p->state);
     free(p->samples);
+    free(p->loss);
     free(p->sums);
     memset(p, 0, sizeof(*p));
 }

@@ -37,6 +37,7 @@ typedef struct ref_args {
     uint64_t features;
     int model;
     bool bias;
+    bool bias_regularized;
     uint64_t seed;
     uint32_t batch;
     uint64_t block;
@@ -54,7 +55,7 @@ typedef struct ref_args {
 static void usage(FILE *f)
 {
     fputs("usage: refsolve sgd|gd|optimum|objective --train FILE [--features P] [--model KIND]\n"
-          "         [--bias yes|no] [--seed S] [--batch B] [--block N] [--workers N] [--iters K]\n"
+          "         [--bias yes|no] [--bias-regularized yes|no] [--seed S] [--batch B] [--block N] [--workers N] [--iters K]\n"
           "         [--lr G] [--schedule constant|inverse-sqrt|step] [--decay-steps N]\n"
           "         [--decay-rate R] [--optimizer sgd|momentum] [--momentum B]\n"
           "         [--reg none|l1|l2|elastic-net|box|nonneg] [--l1 A] [--l2 B]\n"
@@ -77,6 +78,7 @@ static int parse_args(ref_args_t *a, int argc, char **argv)
     static const struct option opts[] = {
         {"train", required_argument, NULL, 't'},   {"features", required_argument, NULL, 'f'},
         {"model", required_argument, NULL, 'm'},   {"bias", required_argument, NULL, 'b'},
+        {"bias-regularized", required_argument, NULL, 'Z'},
         {"seed", required_argument, NULL, 's'},    {"batch", required_argument, NULL, 'B'},
         {"workers", required_argument, NULL, 'w'}, {"iters", required_argument, NULL, 'k'},
         {"lr", required_argument, NULL, 'g'},      {"schedule", required_argument, NULL, 'S'},
@@ -127,6 +129,7 @@ static int parse_args(ref_args_t *a, int argc, char **argv)
             a->model = v;
             break;
         case 'b': a->bias = strcmp(optarg, "yes") == 0; break;
+        case 'Z': a->bias_regularized = strcmp(optarg, "yes") == 0; break;
         case 's': a->seed = strtoull(optarg, NULL, 10); break;
         case 'B': a->batch = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'C': a->block = strtoull(optarg, NULL, 10); break;
@@ -471,6 +474,7 @@ int main(int argc, char **argv)
         rc = -ENOMEM;
         goto out;
     }
+    m.bias_regularized = a.bias_regularized;
     pd_model_bias_mask(&m, mask);
     if (strcmp(a.mode, "sgd") == 0) {
         rc = run_sgd(&a, &m, d, mask);

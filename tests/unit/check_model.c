@@ -709,6 +709,12 @@ START_TEST(test_mask_and_names)
     l.dim = 4;
     pd_model_bias_mask(&l, mask);
     ck_assert(mask[2] == 1.0 && mask[3] == 0.0);
+    /* bias_regularized: the bias is penalised like the weights (liblinear's -B 1) */
+    m.bias_regularized = true;
+    pd_model_bias_mask(&m, mask);
+    for (int k = 0; k < 9; k++) {
+        ck_assert_double_eq(mask[k], 1.0);
+    }
 
     for (int k = PD_MODEL_NONE; k <= PD_MODEL_LSQ; k++) {
         ck_assert_int_eq(pd_model_kind_parse(pd_model_kind_name((pd_model_kind_t)k)), k);
