@@ -44,3 +44,12 @@ bench-apts: $(bench_apts_deps)
 bench-apts-quick: $(bench_apts_deps)
 	PARAMD=./server/paramd$(EXEEXT) PARAMD_LBFGS=./bench/lbfgs$(EXEEXT) \
 		$(top_srcdir)/bench/apts --quick --problems synthetic --out bench/results-apts-quick
+
+# bench/convex (issue 8 item 6): newton-cg and lbfgs over 1 and 2 local workers against
+# liblinear-train (Debian liblinear-tools) on Fashion-MNIST even/odd logistic regression, with
+# the same objective, in the same run (about 4 minutes, plus a minute to write the LIBSVM
+# files the first time). results.csv and table.md go to bench/results-convex/.
+EXTRA_DIST += bench/convex
+.PHONY: bench-convex
+bench-convex: server/paramd$(EXEEXT) worker/paramd-worker$(EXEEXT)
+	PARAMD=./server/paramd$(EXEEXT) $(top_srcdir)/bench/convex --out bench/results-convex
