@@ -35,7 +35,7 @@ bench-heterogeneous-quick: server/paramd-sim$(EXEEXT)
 # the single-process bench/lbfgs, on Fashion-MNIST and a synthetic problem, in wall time and
 # gradient equivalents (about 20 minutes; the -quick target: about a minute, synthetic only).
 # CSV, table.md and PNG plots go to bench/results-apts[-quick]/.
-EXTRA_DIST += bench/apts
+EXTRA_DIST += bench/apts bench/benchlib.py
 .PHONY: bench-apts bench-apts-quick
 bench_apts_deps = server/paramd$(EXEEXT) worker/paramd-worker$(EXEEXT) bench/lbfgs$(EXEEXT)
 bench-apts: $(bench_apts_deps)
@@ -53,3 +53,17 @@ EXTRA_DIST += bench/convex
 .PHONY: bench-convex
 bench-convex: server/paramd$(EXEEXT) worker/paramd-worker$(EXEEXT)
 	PARAMD=./server/paramd$(EXEEXT) $(top_srcdir)/bench/convex --out bench/results-convex
+
+# bench/dho2 (issue 8 item 7): fosi, dho2 and MR-DHO2 against their base optimiser and
+# async-sgd (and on the convex problem newton-cg, lbfgs, liblinear-train), real processes on
+# Fashion-MNIST, and paramd-sim with 4, 16 and 64 heterogeneous workers (about 20 minutes;
+# -quick: about 3). CSV, table.md and PNG plots go to bench/results-dho2[-quick]/.
+EXTRA_DIST += bench/dho2
+.PHONY: bench-dho2 bench-dho2-quick
+bench_dho2_deps = server/paramd$(EXEEXT) server/paramd-sim$(EXEEXT) worker/paramd-worker$(EXEEXT)
+bench-dho2: $(bench_dho2_deps)
+	PARAMD=./server/paramd$(EXEEXT) PARAMD_SIM=./server/paramd-sim$(EXEEXT) \
+		$(top_srcdir)/bench/dho2 --out bench/results-dho2
+bench-dho2-quick: $(bench_dho2_deps)
+	PARAMD=./server/paramd$(EXEEXT) PARAMD_SIM=./server/paramd-sim$(EXEEXT) \
+		$(top_srcdir)/bench/dho2 --quick --out bench/results-dho2-quick
