@@ -4,9 +4,10 @@
  * object of pd_daemon_new_offline, never driven), and so starts from exactly the
  * parameters, data and objective paramd's methods see: mean loss over the training set plus
  * the l2 term of [optimizer] (mean loss + pd_prox_value, as the metrics' `objective`). Then it
- * minimises that objective with L-BFGS (two-loop recursion, `--memory` pairs, initial scaling
- * sᵀy/yᵀy, Armijo back-tracking from the unit step, pairs with too little curvature skipped, so
- * it also runs on the non-convex network objective) and writes one JSON line per iteration
+ * minimises that objective with the L-BFGS of method = lbfgs (server/methods/lbfgs_core.c:
+ * `--memory` pairs, Armijo back-tracking from the unit step, pairs with too little curvature
+ * skipped, so it also runs on the non-convex network objective), answering each evaluation it
+ * asks for in this process, and writes one JSON line per accepted step
  * with the keys of paramd's metrics log that bench/apts reads: elapsed_s, version, objective,
  * test_accuracy, gradient_equivalents_total (a value-and-gradient pass over m samples counts
  * m). The test accuracy's forward pass is not timed: paramd's evaluation rounds are not part
@@ -25,8 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
-
 #include "clock.h"
 #include "common/config.h"
 #include "apts_task.h"
@@ -34,13 +33,12 @@
 #include "error.h"
 #include "log.h"
 #include "server/daemon.h"
+#include "server/methods/lbfgs_core.h"
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_CONFIG = 3 };
 
 #define MAX_OVERRIDES 64
 #define MAX_MEMORY 100
-#define MAX_BACKTRACKS 30
-#define ARMIJO_C1 1e-4
 
 typedef struct lbfgs_args {
     const char *config_path;
@@ -59,13 +57,6 @@ typedef struct objective {
     double l2;
     double work; /* gradient equivalents so far */
 } objective_t;
-
-/* The L-BFGS state: pairs in a ring, newest at (head + count - 1) % mem. */
-typedef struct lbfgs {
-    size_t n, mem, count, head;
-    double *s, *y, *rho, *alpha;
-    double *x, *g, *dir, *x_new, *g_new;
-} lbfgs_t;
 
 static void usage(FILE *f)
 {
@@ -146,9 +137,9 @@ static int parse_args(lbfgs_args_t *a, int argc, char **argv)
     return 0;
 }
 
-/* *f and g at x over the whole training set: the objective of the metrics log and its
- * gradient (the regulariser is none or l2, checked by the caller). */
-static int value_and_grad(objective_t *o, const double *x, double *f, double *g)
+/* *f (and, when g is not NULL, g) at x over the whole training set: the objective of the
+ * metrics log and its gradient (the regulariser is none or l2, checked by the caller). */
+static int evaluate(objective_t *o, const double *x, double *f, double *g)
 {
     const pd_daemon_t *d = o->d;
     size_t dim = d->store.dim, n = 0;
@@ -156,14 +147,18 @@ static int value_and_grad(objective_t *o, const double *x, double *f, double *g)
     double loss = 0.0;
     int rc;
 
-    memset(g, 0, dim * sizeof(double));
-    rc = pd_task_grad_set(&o->ctx, x, &all, g, &loss, &n);
+    if (g != NULL) {
+        memset(g, 0, dim * sizeof(double));
+        rc = pd_task_grad_set(&o->ctx, x, &all, g, &loss, &n);
+    } else {
+        rc = pd_task_loss(&o->ctx, x, &all, &loss, &n);
+    }
     if (rc != 0) {
         return rc;
     }
     *f = pd_apts_objective(o->l2, d->mask, x, dim, loss, n, g);
-    o->work += (double)n;
-    return isfinite(*f) ? 0 : PD_ENONFINITE;
+    o->work += g != NULL ? (double)n : 0.5 * (double)n; /* a loss pass counts 1/2 */
+    return 0;
 }
 
 static double test_accuracy(const pd_daemon_t *d, const double *x)
@@ -178,7 +173,7 @@ static double test_accuracy(const pd_daemon_t *d, const double *x)
     return (double)correct / (double)d->test->m;
 }
 
-static void print_line(const pd_daemon_t *d, const objective_t *o, const lbfgs_t *b,
+static void print_line(const pd_daemon_t *d, const objective_t *o, const pd_lbfgs_t *b,
                        uint64_t k, double f, double elapsed, const char *event)
 {
     double acc = test_accuracy(d, b->x);
@@ -195,163 +190,55 @@ static void print_line(const pd_daemon_t *d, const objective_t *o, const lbfgs_t
     fflush(stdout);
 }
 
-static void lbfgs_free(lbfgs_t *b)
-{
-    free(b->s);
-    free(b->y);
-    free(b->rho);
-    free(b->alpha);
-    free(b->x);
-    free(b->g);
-    free(b->dir);
-    free(b->x_new);
-    free(b->g_new);
-    memset(b, 0, sizeof(*b));
-}
-
-static int lbfgs_init(lbfgs_t *b, size_t n, size_t mem)
-{
-    *b = (lbfgs_t){.n = n, .mem = mem};
-    b->s = malloc(n * mem * sizeof(double));
-    b->y = malloc(n * mem * sizeof(double));
-    b->rho = malloc(mem * sizeof(double));
-    b->alpha = malloc(mem * sizeof(double));
-    b->x = malloc(n * sizeof(double));
-    b->g = malloc(n * sizeof(double));
-    b->dir = malloc(n * sizeof(double));
-    b->x_new = malloc(n * sizeof(double));
-    b->g_new = malloc(n * sizeof(double));
-    if (b->s == NULL || b->y == NULL || b->rho == NULL || b->alpha == NULL || b->x == NULL ||
-        b->g == NULL || b->dir == NULL || b->x_new == NULL || b->g_new == NULL) {
-        lbfgs_free(b);
-        return -ENOMEM;
-    }
-    return 0;
-}
-
-/* dir = −H g by the two-loop recursion, H0 = (sᵀy / yᵀy) I of the newest pair (I when empty). */
-static void two_loop(lbfgs_t *b)
-{
-    size_t n = b->n;
-    int count = (int)b->count;
-    double gamma = 1.0;
-
-    for (size_t i = 0; i < n; i++) {
-        b->dir[i] = -b->g[i];
-    }
-    for (int j = count - 1; j >= 0; j--) {
-        size_t c = (b->head + (size_t)j) % b->mem;
-        b->alpha[c] = b->rho[c] * cblas_ddot((int)n, b->s + c * n, 1, b->dir, 1);
-        cblas_daxpy((int)n, -b->alpha[c], b->y + c * n, 1, b->dir, 1);
-    }
-    if (count > 0) {
-        size_t c = (b->head + (size_t)count - 1) % b->mem;
-        const double *yc = b->y + c * n;
-        gamma = 1.0 / (b->rho[c] * cblas_ddot((int)n, yc, 1, yc, 1));
-    }
-    cblas_dscal((int)n, gamma, b->dir, 1);
-    for (int j = 0; j < count; j++) {
-        size_t c = (b->head + (size_t)j) % b->mem;
-        double beta = b->rho[c] * cblas_ddot((int)n, b->y + c * n, 1, b->dir, 1);
-        cblas_daxpy((int)n, b->alpha[c] - beta, b->s + c * n, 1, b->dir, 1);
-    }
-}
-
-/* Keeps (s, y) = (x_new − x, g_new − g) when sᵀy > 1e-10 ‖s‖‖y‖ (dropping the oldest when
- * full); a pair with less curvature would make H indefinite on the non-convex objective. */
-static void push_pair(lbfgs_t *b)
-{
-    size_t n = b->n;
-    size_t c = b->count < b->mem ? (b->head + b->count) % b->mem : b->head;
-    double *s = b->s + c * n, *y = b->y + c * n;
-
-    for (size_t i = 0; i < n; i++) {
-        s[i] = b->x_new[i] - b->x[i];
-        y[i] = b->g_new[i] - b->g[i];
-    }
-    double sy = cblas_ddot((int)n, s, 1, y, 1);
-    if (!(sy > 1e-10 * cblas_dnrm2((int)n, s, 1) * cblas_dnrm2((int)n, y, 1))) {
-        return;
-    }
-    b->rho[c] = 1.0 / sy;
-    if (b->count < b->mem) {
-        b->count++;
-    } else {
-        b->head = (b->head + 1) % b->mem;
-    }
-}
-
-/* Iterates until the budget is spent or no descent step is found; 0 or a negative code. */
+/* Drives the solver until the budget is spent or it ends; 0 or a negative code. Only the
+ * solver's time is counted (print_line's test-accuracy pass is not). */
 static int run(const lbfgs_args_t *a, pd_daemon_t *d, objective_t *o)
 {
-    lbfgs_t b;
+    pd_lbfgs_t b;
+    pd_lbfgs_opts_t opts = {.memory = a->memory, .tolerance = 0.0};
     size_t n = d->store.dim;
-    double f, f_new = 0.0, t0, timed = 0.0, mark;
-    uint64_t k = 0;
+    double *g = malloc(n * sizeof(double));
+    double f = 0.0, timed = 0.0, mark = pd_clock_mono_s();
     const char *why = "time budget spent";
-    int rc = lbfgs_init(&b, n, a->memory);
+    int rc = g != NULL ? pd_lbfgs_init(&b, n, &opts, d->store.x) : -ENOMEM;
 
     if (rc != 0) {
+        free(g);
         return rc;
     }
-    memcpy(b.x, d->store.x, n * sizeof(double));
-    t0 = pd_clock_mono_s();
-    rc = value_and_grad(o, b.x, &f, b.g);
+    pd_solver_need_t need = pd_lbfgs_begin(&b);
+    rc = evaluate(o, pd_lbfgs_point(&b), &f, g);
     if (rc != 0) {
         goto out;
     }
-    timed = pd_clock_mono_s() - t0;
-    print_line(d, o, &b, k, f, timed, NULL);
-    while (timed < a->seconds && (a->max_iters == 0 || k < a->max_iters)) {
-        mark = pd_clock_mono_s();
-        two_loop(&b);
-        double slope = cblas_ddot((int)n, b.g, 1, b.dir, 1);
-        if (!(slope < 0.0)) {
-            /* H lost positive definiteness to rounding: restart from steepest descent */
-            b.count = 0;
-            two_loop(&b);
-            slope = cblas_ddot((int)n, b.g, 1, b.dir, 1);
+    need = pd_lbfgs_on_grad(&b, f, g);
+    timed = pd_clock_mono_s() - mark;
+    print_line(d, o, &b, 0, f, timed, NULL); /* the start */
+    mark = pd_clock_mono_s();
+    while (need != PD_SOLVER_DONE && timed < a->seconds &&
+           (a->max_iters == 0 || b.iters < a->max_iters)) {
+        bool want_grad = need == PD_SOLVER_GRAD;
+        rc = evaluate(o, pd_lbfgs_point(&b), &f, want_grad ? g : NULL);
+        if (rc != 0) {
+            goto out;
         }
-        if (!(slope < 0.0)) {
-            why = "stationary point (zero gradient)";
-            break;
-        }
-        /* The first step of an empty memory has no scale: make it 1 in the ∞-norm at most. */
-        double step = 1.0;
-        if (b.count == 0) {
-            double gmax = fabs(b.g[cblas_idamax((int)n, b.g, 1)]);
-            step = gmax > 1.0 ? 1.0 / gmax : 1.0;
-        }
-        int tries = 0;
-        for (; tries < MAX_BACKTRACKS; tries++, step *= 0.5) {
-            for (size_t i = 0; i < n; i++) {
-                b.x_new[i] = b.x[i] + step * b.dir[i];
-            }
-            rc = value_and_grad(o, b.x_new, &f_new, b.g_new);
-            if (rc != 0 && rc != PD_ENONFINITE) {
-                goto out;
-            }
-            if (rc == 0 && f_new <= f + ARMIJO_C1 * step * slope) {
-                break;
-            }
-        }
-        rc = 0;
-        if (tries == MAX_BACKTRACKS) {
-            why = "no decrease along the search direction";
-            break;
-        }
-        push_pair(&b);
-        memcpy(b.x, b.x_new, n * sizeof(double));
-        memcpy(b.g, b.g_new, n * sizeof(double));
-        f = f_new;
-        k++;
+        need = want_grad ? pd_lbfgs_on_grad(&b, f, g) : pd_lbfgs_on_loss(&b, f);
         timed += pd_clock_mono_s() - mark;
-        print_line(d, o, &b, k, f, timed, NULL);
+        if (b.moved) {
+            b.moved = false;
+            print_line(d, o, &b, b.iters, b.f, timed, NULL);
+        }
+        mark = pd_clock_mono_s();
     }
-    print_line(d, o, &b, k, f, timed, "done");
-    pd_log_info("%s after %" PRIu64 " iterations, %.1f s: objective %.10g", why, k, timed, f);
+    if (need == PD_SOLVER_DONE) {
+        why = b.why;
+    }
+    print_line(d, o, &b, b.iters, b.f, timed, "done");
+    pd_log_info("%s after %" PRIu64 " iterations, %.1f s: objective %.10g", why, b.iters, timed,
+                b.f);
 out:
-    lbfgs_free(&b);
+    pd_lbfgs_free(&b);
+    free(g);
     return rc;
 }
 
