@@ -21,7 +21,8 @@
     X(EFUTURE, "version from the future")                                 \
     X(ESTATE, "not allowed in the current state")                         \
     X(EFINGERPRINT, "data fingerprint mismatch")                          \
-    X(ETIMEOUT, "timed out")
+    X(ETIMEOUT, "timed out")                                              \
+    X(ECANCELED, "cancelled")
 
 enum {
     PD_E_FIRST = -1000,

@@ -6,6 +6,7 @@
 #ifndef PD_COMMON_MODEL_H
 #define PD_COMMON_MODEL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +39,9 @@ typedef struct pd_model {
     bool bias;         /* a constant-1 feature (last coordinate of each row of W) */
     bool bias_regularized; /* the regularisers penalise the bias coordinates too (set after
                             * binding; pd_model_bias_mask reads it) */
+    /* Not NULL: a flag another thread sets to stop the computations under way (paramd-worker
+     * on CANCEL); they then return PD_ECANCELED with partial sums. Set after binding. */
+    const atomic_int *cancel;
     size_t dim;        /* parameters: (p + bias) * C for softmax, p + bias otherwise; for the
                         * MLP the sum over layers of width[l] * (width[l-1] + 1) */
     pd_mlp_shape_t mlp; /* MLP only (zero otherwise) */

@@ -13,6 +13,7 @@
 #include <cblas.h>
 
 #include "data.h"
+#include "error.h"
 #include "model.h"
 
 /* One row per pd_model_kind_t. model.c checks everything that depends on the input before
@@ -39,6 +40,17 @@ extern const pd_model_ops_t pd_model_softmax_ops;
 extern const pd_model_ops_t pd_model_lsq_ops;
 extern const pd_model_ops_t pd_model_quad_ops;
 extern const pd_model_ops_t pd_model_mlp_ops;
+
+/* Whether the computation under way was asked to stop (pd_model_t.cancel). The loops check
+ * it between blocks of samples and return PD_ECANCELED: a computation that runs to its end
+ * sums exactly what it would without the checks. */
+static inline bool pd_model_stop(const pd_model_t *m)
+{
+    return m->cancel != NULL && atomic_load_explicit(m->cancel, memory_order_relaxed) != 0;
+}
+
+/* The per-sample loops check every this many samples. */
+#define PD_MODEL_STOP_EVERY 1024
 
 /* Rows per dgemm block: big enough to amortise the BLAS call, small enough that a block of
  * Fashion-MNIST rows (256 x 784 doubles, 1.6 MB) stays in L2/L3 between the two products. */

@@ -16,6 +16,9 @@ static int logistic_grad_sum(const pd_model_t *m, const pd_data_t *d, const doub
 {
     double loss = 0.0;
     for (size_t i = 0; i < n; i++) {
+        if (i % PD_MODEL_STOP_EVERY == 0 && pd_model_stop(m)) {
+            return PD_ECANCELED;
+        }
         size_t j = idx[i];
         double y = pd_logistic_sign(d->y[j]);
         double t = -y * pd_model_row_dot(m, d, j, x);
@@ -32,6 +35,9 @@ static int logistic_loss_sum(const pd_model_t *m, const pd_data_t *d, const doub
 {
     double loss = 0.0;
     for (size_t i = 0; i < n; i++) {
+        if (i % PD_MODEL_STOP_EVERY == 0 && pd_model_stop(m)) {
+            return PD_ECANCELED;
+        }
         size_t j = idx[i];
         loss += pd_softplus(-pd_logistic_sign(d->y[j]) * pd_model_row_dot(m, d, j, x));
     }
@@ -43,6 +49,9 @@ static int logistic_hvp_sum(const pd_model_t *m, const pd_data_t *d, const doubl
                             const double *v, const uint32_t *idx, size_t n, double *hv)
 {
     for (size_t i = 0; i < n; i++) {
+        if (i % PD_MODEL_STOP_EVERY == 0 && pd_model_stop(m)) {
+            return PD_ECANCELED;
+        }
         size_t j = idx[i];
         double z, zv;
         pd_model_row_dot2(m, d, j, x, v, &z, &zv);

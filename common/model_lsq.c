@@ -16,6 +16,9 @@ static int lsq_grad_sum(const pd_model_t *m, const pd_data_t *d, const double *x
 {
     double loss = 0.0;
     for (size_t i = 0; i < n; i++) {
+        if (i % PD_MODEL_STOP_EVERY == 0 && pd_model_stop(m)) {
+            return PD_ECANCELED;
+        }
         size_t j = idx[i];
         double r = pd_model_row_dot(m, d, j, x) - d->y[j];
         loss += 0.5 * r * r;
@@ -30,6 +33,9 @@ static int lsq_loss_sum(const pd_model_t *m, const pd_data_t *d, const double *x
 {
     double loss = 0.0;
     for (size_t i = 0; i < n; i++) {
+        if (i % PD_MODEL_STOP_EVERY == 0 && pd_model_stop(m)) {
+            return PD_ECANCELED;
+        }
         size_t j = idx[i];
         double r = pd_model_row_dot(m, d, j, x) - d->y[j];
         loss += 0.5 * r * r;
@@ -43,6 +49,9 @@ static int lsq_hvp_sum(const pd_model_t *m, const pd_data_t *d, const double *x,
 {
     (void)x;
     for (size_t i = 0; i < n; i++) {
+        if (i % PD_MODEL_STOP_EVERY == 0 && pd_model_stop(m)) {
+            return PD_ECANCELED;
+        }
         size_t j = idx[i];
         pd_model_row_axpy(m, d, j, pd_model_row_dot(m, d, j, v), hv);
     }

@@ -325,6 +325,7 @@ static int run_blocks(const pd_model_t *m, const pd_data_t *d, const double *x,
     size_t rows = n < PD_MODEL_BLOCK_ROWS ? n : PD_MODEL_BLOCK_ROWS;
     mlp_work_t w;
     double loss = 0.0;
+    int rc = 0;
 
     *loss_sum = 0.0;
     if (n == 0) {
@@ -336,6 +337,10 @@ static int run_blocks(const pd_model_t *m, const pd_data_t *d, const double *x,
     for (size_t b = 0; b < n; b += PD_MODEL_BLOCK_ROWS) {
         size_t nr = n - b < PD_MODEL_BLOCK_ROWS ? n - b : PD_MODEL_BLOCK_ROWS;
         const uint32_t *bidx = idx != NULL ? idx + b : NULL;
+        if (pd_model_stop(m)) {
+            rc = PD_ECANCELED;
+            break;
+        }
         gather_inputs(m, d, bidx, first + b, nr, w.act[0]);
         forward(s, x, nr, &w);
         loss += block_loss(m, d, bidx, first + b, nr, &w, correct);
@@ -349,7 +354,7 @@ static int run_blocks(const pd_model_t *m, const pd_data_t *d, const double *x,
     }
     free(w.mem);
     *loss_sum = loss;
-    return 0;
+    return rc;
 }
 
 static int mlp_grad_sum(const pd_model_t *m, const pd_data_t *d, const double *x,

@@ -175,6 +175,10 @@ static int softmax_forward(const pd_model_t *m, const pd_data_t *d, const double
     for (size_t b = 0; b < n; b += PD_MODEL_BLOCK_ROWS) {
         size_t nr = n - b < PD_MODEL_BLOCK_ROWS ? n - b : PD_MODEL_BLOCK_ROWS;
         const uint32_t *bidx = idx != NULL ? idx + b : NULL;
+        if (pd_model_stop(m)) {
+            rc = PD_ECANCELED;
+            break;
+        }
         const double *a = block_rows(m, d, bidx, first + b, nr, &s);
         block_logits(m, d, a, bidx, first + b, nr, x, s.z);
         for (size_t i = 0; i < nr; i++) {
@@ -193,7 +197,7 @@ static int softmax_forward(const pd_model_t *m, const pd_data_t *d, const double
         *correct = ok;
     }
     free(s.mem);
-    return 0;
+    return rc;
 }
 
 static int softmax_grad_sum(const pd_model_t *m, const pd_data_t *d, const double *x,
@@ -225,6 +229,10 @@ static int softmax_hvp_sum(const pd_model_t *m, const pd_data_t *d, const double
     }
     for (size_t b = 0; b < n; b += PD_MODEL_BLOCK_ROWS) {
         size_t nr = n - b < PD_MODEL_BLOCK_ROWS ? n - b : PD_MODEL_BLOCK_ROWS;
+        if (pd_model_stop(m)) {
+            rc = PD_ECANCELED;
+            break;
+        }
         const double *a = block_rows(m, d, idx + b, 0, nr, &s);
         block_logits(m, d, a, idx + b, 0, nr, x, s.z);
         block_logits(m, d, a, idx + b, 0, nr, v, s.zd);
@@ -244,7 +252,7 @@ static int softmax_hvp_sum(const pd_model_t *m, const pd_data_t *d, const double
         block_scatter(m, d, a, idx + b, 0, nr, s.zd, hv);
     }
     free(s.mem);
-    return 0;
+    return rc;
 }
 
 const pd_model_ops_t pd_model_softmax_ops = {

@@ -12,7 +12,7 @@
 #include "lsr1.h"
 #include "paramd.pb-c.h"
 
-_Static_assert((int)PD_MSG_DATA == (int)PARAMD__MSG_TYPE__DATA, "msg types follow the .proto");
+_Static_assert((int)PD_MSG_CANCEL == (int)PARAMD__MSG_TYPE__CANCEL, "msg types follow the .proto");
 _Static_assert((int)PD_TASK_GRAD_DIFF == (int)PARAMD__TASK_KIND__GRAD_DIFF, "task kinds follow the .proto");
 _Static_assert((int)PD_TASK_LOCAL_TR == (int)PARAMD__TASK_KIND__LOCAL_TR && PD_TASK__COUNT == 7,
                "task kinds follow the .proto");
@@ -24,7 +24,7 @@ _Static_assert((int)PD_FILE_TEST_LABELS == (int)PARAMD__DATA_FILE__FILE_TEST_LAB
 
 static const char *const msg_type_names[PD_MSG__COUNT] = {
     "NONE", "HELLO", "WELCOME", "READY", "TASK", "RESULT", "PULL", "PARAMS", "PUSH", "ACK",
-    "HEARTBEAT", "BYE", "ERROR", "FETCH", "DATA",
+    "HEARTBEAT", "BYE", "ERROR", "FETCH", "DATA", "CANCEL",
 };
 
 static const char *const wire_error_names[PD_WERR__COUNT] = {

@@ -214,6 +214,16 @@ static void handle_result(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     pd_wire_error_t code;
     pd_task_t t;
 
+    if (m->task_id != 0 && m->task_id <= s->cancelled_upto &&
+        (!s->has_task || m->task_id != s->task.id)) {
+        /* The worker computed on past our CANCEL (it was busy, or predates CANCEL): nothing
+         * is wrong, and the task is already forgotten. */
+        d->metrics.results_cancelled_late_total++;
+        d->metrics.results_discarded_total++;
+        pd_log_debug("dropped the late result of cancelled task %" PRIu64 " from worker=%" PRIu32
+                     " name=%s", m->task_id, s->id, s->hello.name);
+        return;
+    }
     if (!s->has_task || m->task_id != s->task.id) {
         /* A result for a task we no longer wait for (reassigned, or duplicated). */
         d->metrics.results_discarded_total++;

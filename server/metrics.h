@@ -24,6 +24,9 @@
     X(gradient_estimate_norm, GAUGE, "freya-page: norm of the gradient estimate g_k of the last step") \
     X(tasks_sent_total, COUNTER, "Tasks sent to workers")                                     \
     X(tasks_rescheduled_total, COUNTER, "Tasks of evicted or departed workers given to others") \
+    X(tasks_cancelled_total, COUNTER, "Tasks the server told their worker to abandon (CANCEL: a round ended, a step was taken, a duplicate came in)") \
+    X(cancelled_compute_saved_seconds_total, COUNTER, "Compute time the cancelled tasks probably had left (the worker's mean time per sample; exact on paramd-sim)") \
+    X(results_cancelled_late_total, COUNTER, "Results of cancelled tasks that still came (a worker that computed on); dropped") \
     X(eval_rounds_total, COUNTER, "Completed evaluation rounds")                              \
     X(pulls_total, COUNTER, "Key-value pulls answered")                                      \
     X(pulls_not_modified_total, COUNTER, "Pulls answered not_modified")                      \

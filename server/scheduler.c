@@ -3,9 +3,11 @@
 #include "scheduler.h"
 
 #include <errno.h>
+#include <math.h>
 
 #include "error.h"
 #include "methods/method.h"
+#include "task_kind.h"
 
 void pd_sched_idle(pd_daemon_t *d, pd_session_t *s)
 {
@@ -34,6 +36,49 @@ void pd_sched_kick(pd_daemon_t *d)
             pd_sched_idle(d, s);
         }
     }
+}
+
+/* The compute time task t of s probably has left: the worker's mean time per sample so far
+ * times the task's samples, less the time since it was sent (0 when unknown). */
+static double time_left(pd_daemon_t *d, const pd_session_t *s, const pd_task_t *t)
+{
+    uint64_t samples = pd_task_expected_samples(t->kind, t->batch, t->range_begin, t->range_end);
+    double elapsed = (double)(pd_daemon_now_ms(d) - t->sent_ms) / 1000.0;
+
+    if (s->samples == 0) {
+        return 0.0;
+    }
+    return fmax(0.0, s->compute_seconds / (double)s->samples * (double)samples - elapsed);
+}
+
+size_t pd_sched_cancel_where(pd_daemon_t *d, bool (*useless)(const pd_task_t *t, void *arg),
+                             void *arg)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < d->sessions.n; i++) {
+        pd_session_t *s = d->sessions.v[i];
+        pd_msg_t m;
+
+        if (!s->has_task || s->task.kind == PD_TASK_EVAL || !useless(&s->task, arg)) {
+            continue;
+        }
+        pd_msg_init(&m, PD_MSG_CANCEL);
+        m.worker_id = s->id;
+        m.job_id = d->job.job_id;
+        m.task_id = s->task.id;
+        m.round_id = s->task.round;
+        m.kind = s->task.kind;
+        /* Sent or not (a vanished peer), the server stops waiting for the task. */
+        (void)pd_daemon_send(d, s->rid, s->rid_len, &m, NULL, 0);
+        d->metrics.tasks_cancelled_total++;
+        d->metrics.cancelled_compute_saved_seconds_total += time_left(d, s, &s->task);
+        s->cancelled_upto = s->task.id;
+        s->has_task = false;
+        s->state = PD_SESSION_IDLE;
+        n++;
+    }
+    return n;
 }
 
 /* snap_y non-NULL: a two-frame task, both frames sent. last non-NULL: one more frame after

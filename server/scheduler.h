@@ -10,6 +10,13 @@
 void pd_sched_idle(pd_daemon_t *d, pd_session_t *s);
 /* New work may be available (a round started, a worker left): offer it to idle workers. */
 void pd_sched_kick(pd_daemon_t *d);
+/* Tasks that became useless: every worker whose task in flight (not an evaluation piece)
+ * satisfies useless(task, arg) is sent CANCEL for it and is idle at once (its late RESULT, if
+ * it computes on, is dropped quietly); the caller then offers work with pd_sched_kick().
+ * Counted in tasks_cancelled_total, with the compute time the task probably had left (the
+ * worker's mean time per sample) in cancelled_compute_saved_seconds_total. Returns the count. */
+size_t pd_sched_cancel_where(pd_daemon_t *d, bool (*useless)(const pd_task_t *t, void *arg),
+                             void *arg);
 /* Send a GRAD task at the current version. 0, or a negative code (s is left idle). */
 int pd_sched_send_grad(pd_daemon_t *d, pd_session_t *s, uint64_t round, uint64_t seed,
                        uint32_t batch, uint32_t part);

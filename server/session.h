@@ -51,6 +51,9 @@ typedef struct pd_session {
     uint64_t last_seen_ms;
     bool has_task;
     pd_task_t task;
+    uint64_t cancelled_upto; /* the newest task this worker was told to abandon (CANCEL): a
+                              * late RESULT of it or of an older task, from a worker that
+                              * computed on, is dropped quietly (task ids only grow) */
     bool has_params;         /* the worker holds the parameters of version have_version */
     uint64_t have_version;
     uint64_t clock;          /* ssp: gradients pushed */

@@ -116,24 +116,17 @@ static bool before(const pd_sim_t *sim, uint32_t a, uint32_t b)
     return x->finish < y->finish || (x->finish == y->finish && a < b);
 }
 
+static void sift_up(pd_sim_t *sim, size_t k);
+
 static void heap_push(pd_sim_t *sim, uint32_t i)
 {
-    size_t k = sim->heap_n++;
-    sim->heap[k] = i;
-    while (k > 0 && before(sim, sim->heap[k], sim->heap[(k - 1) / 2])) {
-        uint32_t t = sim->heap[k];
-        sim->heap[k] = sim->heap[(k - 1) / 2];
-        sim->heap[(k - 1) / 2] = t;
-        k = (k - 1) / 2;
-    }
+    sim->heap[sim->heap_n] = i;
+    sift_up(sim, sim->heap_n++);
 }
 
-static uint32_t heap_pop(pd_sim_t *sim)
+/* Moves the entry at k down to where it belongs. */
+static void sift_down(pd_sim_t *sim, size_t k)
 {
-    uint32_t top = sim->heap[0];
-    size_t k = 0;
-
-    sim->heap[0] = sim->heap[--sim->heap_n];
     for (;;) {
         size_t l = 2 * k + 1, r = l + 1, m = k;
         if (l < sim->heap_n && before(sim, sim->heap[l], sim->heap[m])) {
@@ -150,7 +143,40 @@ static uint32_t heap_pop(pd_sim_t *sim)
         sim->heap[m] = t;
         k = m;
     }
+}
+
+static void sift_up(pd_sim_t *sim, size_t k)
+{
+    while (k > 0 && before(sim, sim->heap[k], sim->heap[(k - 1) / 2])) {
+        uint32_t t = sim->heap[k];
+        sim->heap[k] = sim->heap[(k - 1) / 2];
+        sim->heap[(k - 1) / 2] = t;
+        k = (k - 1) / 2;
+    }
+}
+
+static uint32_t heap_pop(pd_sim_t *sim)
+{
+    uint32_t top = sim->heap[0];
+
+    sim->heap[0] = sim->heap[--sim->heap_n];
+    sift_down(sim, 0);
     return top;
+}
+
+/* Worker i's pending result leaves the queue (its task was cancelled). */
+static void heap_remove(pd_sim_t *sim, uint32_t i)
+{
+    for (size_t k = 0; k < sim->heap_n; k++) {
+        if (sim->heap[k] == i) {
+            sim->heap[k] = sim->heap[--sim->heap_n];
+            if (k < sim->heap_n) {
+                sift_up(sim, k);
+                sift_down(sim, k);
+            }
+            return;
+        }
+    }
 }
 
 /* ---- the transport: what the daemon sends to a simulated worker --------------------------- */
@@ -295,6 +321,14 @@ static int sim_send(void *ctx, const void *rid, size_t rid_len, const pd_msg_t *
             fail(sim, rc);
         }
         return rc;
+    case PD_MSG_CANCEL:
+        /* ALGORITHMS.md §0.5: a cancelled worker is free at the current simulated time and
+         * its partial work is lost (the authors' stop_all_calculations) */
+        if (w->busy && w->res.task_id == m->task_id) {
+            heap_remove(sim, (uint32_t)(w - sim->w));
+            w->busy = false;
+        }
+        return 0;
     case PD_MSG_ERROR:
         /* The daemon refused one of our results: a simulator bug, never part of a run. */
         pd_log_err("sim: the daemon refused a message of %s: %s: %s", w->rid,

@@ -201,3 +201,11 @@ tests_unit_check_solver_LDADD = server/libpdserver.la $(CHECK_LIBS)
 # workers, bias_regularized, a killed worker's part given to another ---
 TESTS += tests/integration/convex_solvers.test
 EXTRA_DIST += tests/integration/convex_solvers.test
+# --- CANCEL (issue 11 item 1): Freya PAGE's rounds on paramd-sim's clock follow the event
+# rule once stale work is cancelled at round ends ---
+TESTS += tests/integration/sim_cancel.test
+EXTRA_DIST += tests/integration/sim_cancel.test
+# --- CANCEL with real processes (issue 11 item 1): abandoned by paramd-worker, ignored by an
+# old worker ---
+TESTS += tests/integration/cancel.test
+EXTRA_DIST += tests/integration/cancel.test

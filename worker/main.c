@@ -38,6 +38,9 @@ static void usage(FILE *out)
             "  -x, --slowdown X       take X times as long per task (X >= 1), to emulate a\n"
             "                         slower machine\n"
             "      --join-timeout S   give up after S seconds without a server (default: never)\n"
+            "      --ignore-cancel    finish every task and send its result even when the\n"
+            "                         server cancels it, as workers from before CANCEL do (to\n"
+            "                         test that the server still copes with them)\n"
             "      --server-key KEY   CURVE: the server's public key (Z85, or a file holding\n"
             "                         it, e.g. server.pub); default $PARAMD_SERVER_KEY\n"
             "      --key-file FILE    CURVE: this worker's key pair (the .key file of paramctl\n"
@@ -112,6 +115,7 @@ int main(int argc, char **argv)
         {"threads", required_argument, NULL, 't'},
         {"slowdown", required_argument, NULL, 'x'},
         {"join-timeout", required_argument, NULL, 'J'},
+        {"ignore-cancel", no_argument, NULL, 'I'},
         {"log-level", required_argument, NULL, 'l'},
         {"server-key", required_argument, NULL, 'K'},
         {"key-file", required_argument, NULL, 'k'},
@@ -155,6 +159,9 @@ int main(int argc, char **argv)
                 return PD_WORKER_EXIT_USAGE;
             }
             o.slowdown = v;
+            break;
+        case 'I':
+            o.ignore_cancel = true;
             break;
         case 'J':
             if (parse_number("--join-timeout", optarg, 0, 1e6, &v) != 0) {

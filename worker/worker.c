@@ -3,12 +3,15 @@
  *   on WELCOME: load the job's data if it is not already loaded, check its fingerprint, READY;
  *   RUN: answer TASKs with RESULTs, send a HEARTBEAT when idle; silence from the server for
  *        longer than its worker_timeout, or ERROR unknown-worker, sends us back to JOIN.
+ *        A task that runs on the helper thread (see run_with_heartbeats) can be CANCELled:
+ *        the computation stops at its next block of samples and no RESULT is sent.
  * Data stays loaded across rejoins of the same job, so a server restart costs one round trip. */
 #include <config.h>
 #include "worker.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <libgen.h>
 #include <poll.h>
 #include <pthread.h>
@@ -29,6 +32,11 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define JOIN_AGAIN (-1) /* join_once(): the server was lost while loading; say HELLO again */
+/* Messages that arrive while a task computes, kept for the main loop: the server sends a
+ * TASK right after a CANCEL, and BYE or ERROR may come; heartbeat answers are not kept. */
+#define PENDING_MAX 8
+/* How often the thread that owns the socket looks for a CANCEL while a task computes. */
+#define BUSY_POLL_MS 10
 
 typedef struct worker {
     const pd_worker_opts_t *o;
@@ -55,6 +63,10 @@ typedef struct worker {
     uint32_t hb_ms;
     uint32_t timeout_ms;
     double last_seconds[PD_TASK__COUNT]; /* duration of the last task of each kind */
+    atomic_int cancel;      /* set when the task computing is CANCELled (pd_model_t.cancel) */
+    uint64_t running_task;  /* id of the task computing, 0 when none */
+    pd_wire_in_t *pending[PENDING_MAX]; /* received while busy, oldest first (malloc'd) */
+    size_t n_pending;
 } worker_t;
 
 static void sleep_ms(uint64_t ms)
@@ -175,6 +187,7 @@ static int bind_model(worker_t *w, pd_model_kind_t kind, const pd_job_desc_t *j,
     if (kind != PD_MODEL_MLP) {
         rc = pd_model_bind(&w->model, kind, w->train, j->classes, j->bias, err, errlen);
         w->model.bias_regularized = j->bias_regularized;
+        w->model.cancel = &w->cancel;
         return rc;
     }
     act = pd_activation_parse(j->activation);
@@ -190,6 +203,7 @@ static int bind_model(worker_t *w, pd_model_kind_t kind, const pd_job_desc_t *j,
     }
     rc = pd_model_bind_mlp(&w->model, w->train, &shape, err, errlen);
     w->model.bias_regularized = j->bias_regularized;
+    w->model.cancel = &w->cancel;
     return rc;
 }
 
@@ -283,6 +297,57 @@ static void *bg_main(void *p)
     return NULL;
 }
 
+/* A CANCEL that arrived while a task computes: of that task, it stops it; of a TASK still
+ * waiting in w->pending, it removes that TASK (the server gives a cancelled worker its next
+ * task at once, so TASK, CANCEL pairs arrive faster than a slow task ends). */
+static void cancel_while_busy(worker_t *w, uint64_t task_id)
+{
+    if (task_id == w->running_task) {
+        if (!w->o->ignore_cancel) {
+            atomic_store(&w->cancel, 1);
+        }
+        return;
+    }
+    for (size_t i = 0; i < w->n_pending; i++) {
+        pd_wire_in_t *in = w->pending[i];
+        if (in->msg.type == PD_MSG_TASK && in->msg.task_id == task_id && !w->o->ignore_cancel) {
+            pd_wire_in_release(in);
+            free(in);
+            memmove(w->pending + i, w->pending + i + 1,
+                    (w->n_pending - i - 1) * sizeof(w->pending[0]));
+            w->n_pending--;
+            return;
+        }
+    }
+}
+
+/* The messages the server sent while a task computes: a CANCEL is acted on at once, a
+ * heartbeat answer only shows the server is there, anything else waits in w->pending. When
+ * that is full, the rest waits in the socket. */
+static void read_while_busy(worker_t *w)
+{
+    while (w->n_pending < PENDING_MAX) {
+        pd_wire_in_t *in = malloc(sizeof(*in));
+        if (in == NULL) {
+            return; /* the messages wait in the socket */
+        }
+        if (pd_client_recv_msg(w->client, in, 0) != 0) {
+            free(in);
+            return;
+        }
+        w->last_heard_ms = pd_clock_mono_ms();
+        if (in->msg.type == PD_MSG_CANCEL || in->msg.type == PD_MSG_HEARTBEAT) {
+            if (in->msg.type == PD_MSG_CANCEL) {
+                cancel_while_busy(w, in->msg.task_id);
+            }
+            pd_wire_in_release(in);
+            free(in);
+        } else {
+            w->pending[w->n_pending++] = in;
+        }
+    }
+}
+
 static int run_with_heartbeats(worker_t *w, int (*fn)(void *), void *arg)
 {
     bg_call_t c = {fn, arg, 0, -1};
@@ -300,11 +365,12 @@ static int run_with_heartbeats(worker_t *w, int (*fn)(void *), void *arg)
     }
     for (;;) {
         struct pollfd p = {fds[0], POLLIN, 0};
-        int n = poll(&p, 1, (int)w->hb_ms);
+        int n = poll(&p, 1, BUSY_POLL_MS);
         if (n > 0) {
             break;
         }
         heartbeat_if_due(w);
+        read_while_busy(w);
     }
     pthread_join(tid, NULL);
     close(fds[0]);
@@ -408,10 +474,21 @@ static int join_once(worker_t *w, volatile sig_atomic_t *stop)
     return rc == 0 ? 0 : PD_WORKER_EXIT_FAILURE;
 }
 
+/* Messages kept while a task computed, of a session being left behind. */
+static void drop_pending(worker_t *w)
+{
+    for (size_t i = 0; i < w->n_pending; i++) {
+        pd_wire_in_release(w->pending[i]);
+        free(w->pending[i]);
+    }
+    w->n_pending = 0;
+}
+
 static int join(worker_t *w, volatile sig_atomic_t *stop)
 {
     int code;
 
+    drop_pending(w);
     while ((code = join_once(w, stop)) == JOIN_AGAIN) {
     }
     return code;
@@ -435,10 +512,16 @@ static int compute_task(void *arg)
 
     secs = pd_clock_mono_s() - t0;
     if (rc == 0 && w->o->slowdown > 1.0) {
-        sleep_ms((uint64_t)((w->o->slowdown - 1.0) * secs * 1000.0));
+        /* in slices, so a CANCEL ends the emulated part as promptly as the computation */
+        uint64_t left = (uint64_t)((w->o->slowdown - 1.0) * secs * 1000.0);
+        while (left > 0 && !atomic_load(&w->cancel)) {
+            uint64_t ms = left < BUSY_POLL_MS ? left : BUSY_POLL_MS;
+            sleep_ms(ms);
+            left -= ms;
+        }
     }
     c->seconds = pd_clock_mono_s() - t0;
-    return rc;
+    return rc == 0 && atomic_load(&w->cancel) ? PD_ECANCELED : rc;
 }
 
 /* The TASK's parameter frames into w->x (and w->y for a second frame), or the cached x.
@@ -561,14 +644,22 @@ static int run_task(worker_t *w, pd_wire_in_t *in)
     /* The last task of the same kind predicts this one: a quarter of the heartbeat interval
      * is where a helper thread starts to pay for itself. A slowed-down worker always uses it,
      * since even its first task may outlast the server's patience. */
+    atomic_store(&w->cancel, 0);
+    w->running_task = t->task_id;
     if (w->o->slowdown > 1.0 || w->last_seconds[t->kind] * 1000.0 >= w->hb_ms / 4.0) {
         rc = run_with_heartbeats(w, compute_task, &call);
     } else {
-        rc = compute_task(&call);
+        rc = compute_task(&call); /* too short to be worth cancelling */
     }
-    w->last_seconds[t->kind] = call.seconds;
+    w->running_task = 0;
     /* We were computing, not listening: the server's silence meanwhile says nothing. */
     w->last_heard_ms = pd_clock_mono_ms();
+    if (rc == PD_ECANCELED) {
+        pd_log_debug("task %" PRIu64 " cancelled by the server after %.3f s", t->task_id,
+                     call.seconds);
+        return 0; /* the server expects nothing for it */
+    }
+    w->last_seconds[t->kind] = call.seconds;
     if (rc != 0) {
         pd_log_err("task %" PRIu64 " failed: %s", t->task_id, pd_strerror(rc));
         return rc;
@@ -597,6 +688,39 @@ static int run_task(worker_t *w, pd_wire_in_t *in)
         return rc;
     }
     return 0; /* EAGAIN: no connection; the silence timeout will rejoin */
+}
+
+/* One message from the server, released here. Returns 0 to go on, or the exit code. */
+static int handle_message(worker_t *w, pd_wire_in_t *in, volatile sig_atomic_t *stop)
+{
+    int code = 0;
+
+    switch (in->msg.type) {
+    case PD_MSG_TASK:
+        if (run_task(w, in) != 0) {
+            code = join(w, stop);
+        }
+        break;
+    case PD_MSG_CANCEL:
+        break; /* of a task that is no longer computing (ours finished first) */
+    case PD_MSG_BYE:
+        pd_log_info("the server ended the job: %s", in->msg.reason);
+        *stop = 1;
+        break;
+    case PD_MSG_ERROR:
+        if (in->msg.error == PD_WERR_UNKNOWN_WORKER) {
+            pd_log_notice("the server does not know us (it restarted?); rejoining");
+            pd_wire_in_release(in);
+            return join(w, stop);
+        }
+        pd_log_warn("the server refused a message: %s: %s",
+                    pd_wire_error_name(in->msg.error), in->msg.reason);
+        break;
+    default:
+        break; /* HEARTBEAT answers and leftovers */
+    }
+    pd_wire_in_release(in);
+    return code;
 }
 
 int pd_worker_run(const pd_worker_opts_t *o, volatile sig_atomic_t *stop)
@@ -634,7 +758,15 @@ int pd_worker_run(const pd_worker_opts_t *o, volatile sig_atomic_t *stop)
             code = join(&w, stop);
             continue;
         }
-        rc = pd_client_recv_msg(w.client, &in, (int)w.hb_ms);
+        pd_wire_in_t *msg = &in;
+        if (w.n_pending > 0) {
+            /* received while a task computed: handled in the order they came */
+            msg = w.pending[0];
+            memmove(w.pending, w.pending + 1, --w.n_pending * sizeof(w.pending[0]));
+            rc = 0;
+        } else {
+            rc = pd_client_recv_msg(w.client, &in, (int)w.hb_ms);
+        }
         if (rc == -ETIMEDOUT || rc == -EINTR) {
             continue;
         }
@@ -643,31 +775,12 @@ int pd_worker_run(const pd_worker_opts_t *o, volatile sig_atomic_t *stop)
             continue;
         }
         w.last_heard_ms = pd_clock_mono_ms();
-        switch (in.msg.type) {
-        case PD_MSG_TASK:
-            if (run_task(&w, &in) != 0) {
-                code = join(&w, stop);
-            }
-            break;
-        case PD_MSG_BYE:
-            pd_log_info("the server ended the job: %s", in.msg.reason);
-            *stop = 1;
-            break;
-        case PD_MSG_ERROR:
-            if (in.msg.error == PD_WERR_UNKNOWN_WORKER) {
-                pd_log_notice("the server does not know us (it restarted?); rejoining");
-                pd_wire_in_release(&in);
-                code = join(&w, stop);
-                continue;
-            }
-            pd_log_warn("the server refused a message: %s: %s",
-                        pd_wire_error_name(in.msg.error), in.msg.reason);
-            break;
-        default:
-            break; /* HEARTBEAT answers and leftovers */
+        code = handle_message(&w, msg, stop);
+        if (msg != &in) {
+            free(msg);
         }
-        pd_wire_in_release(&in);
     }
+    drop_pending(&w);
     unload(&w);
     pd_client_free(w.client); /* says BYE if we are still joined */
     return code;

@@ -14,6 +14,7 @@ typedef struct pd_worker_opts {
     const char *cache_dir;  /* copies fetched from the server (NULL: fetch.c's default) */
     unsigned threads;
     double slowdown;        /* >= 1: sleep (slowdown - 1) x compute time after each task */
+    bool ignore_cancel;     /* compute on past a CANCEL, as workers from before it did */
     int join_timeout_ms;    /* give up when no server answers for this long (0: never) */
     /* CURVE (all three, Z85) or none: the server's public key and our key pair. */
     const char *server_key;

@@ -199,6 +199,12 @@ static double norm2(const double *v, size_t n)
     return sqrt(s);
 }
 
+static bool of_other_round(const pd_task_t *t, void *arg)
+{
+    const freya_state_t *st = arg;
+    return t->round != st->round;
+}
+
 /* g_k is complete: take the step x_{k+1} = x_k - gamma g_k, flip the coin and start the
  * round that computes g_{k+1}. */
 static void step_and_continue(pd_daemon_t *d, freya_state_t *st)
@@ -236,6 +242,9 @@ static void step_and_continue(pd_daemon_t *d, freya_state_t *st)
     }
     next = pd_rng_uniform(&st->coin) < st->p ? PHASE_CG : PHASE_CBD;
     if (start_round(d, st, next) == 0) {
+        /* ALGORITHMS.md §3.4, §3.5: the calculations of the finished round stop at once, so
+         * its workers start on the new one now rather than when they would have finished */
+        pd_sched_cancel_where(d, of_other_round, st);
         pd_sched_kick(d);
     }
 }

@@ -50,6 +50,12 @@ static void rennala_on_idle(pd_daemon_t *d, pd_session_t *s)
     pd_sched_send_grad(d, s, d->store.version, seed, (uint32_t)d->cfg.batch_size, 0);
 }
 
+static bool at_old_version(const pd_task_t *t, void *arg)
+{
+    const pd_daemon_t *d = arg;
+    return t->version != d->store.version;
+}
+
 static void rennala_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t,
                               const pd_msg_t *m, const double *grad_sum)
 {
@@ -75,6 +81,10 @@ static void rennala_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *
     st->samples = 0;
     pd_method_apply(d, st->acc, n, pd_optim_lr(&d->optim), 0);
     memset(st->acc, 0, dim * sizeof(double));
+    /* every gradient still being computed is at the old point, which Rennala never uses */
+    if (d->state == PD_STATE_RUNNING && pd_sched_cancel_where(d, at_old_version, d) > 0) {
+        pd_sched_kick(d);
+    }
 }
 
 static void rennala_on_leave(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t)
