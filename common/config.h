@@ -26,6 +26,7 @@ typedef enum pd_method_kind {
 typedef enum pd_optimizer_kind { PD_OPT_SGD, PD_OPT_MOMENTUM, PD_OPT_ADAM } pd_optimizer_kind_t;
 typedef enum pd_schedule_kind { PD_SCHED_CONSTANT, PD_SCHED_INVSQRT, PD_SCHED_STEP } pd_schedule_kind_t;
 typedef enum pd_stale_step_kind { PD_STALE_CONSTANT, PD_STALE_INVERSE } pd_stale_step_kind_t;
+typedef enum pd_staleness_unit { PD_STALENESS_VERSIONS, PD_STALENESS_RECEIVED } pd_staleness_unit_t;
 typedef enum pd_divergence_kind { PD_DIVERGE_STOP, PD_DIVERGE_RESTORE } pd_divergence_kind_t;
 typedef enum pd_progress_kind { PD_PROGRESS_AUTO, PD_PROGRESS_YES, PD_PROGRESS_NO } pd_progress_kind_t;
 
@@ -87,6 +88,7 @@ typedef struct pd_config {
     int64_t solver_parts;
     double solver_tolerance, cg_tolerance;
     int64_t lbfgs_memory;
+    int staleness_unit; /* pd_staleness_unit_t */
     int stale_step; /* pd_stale_step_kind_t */
     int64_t eval_interval_ms;
     /* [model] */

@@ -172,6 +172,12 @@
       "is at most this times the gradient norm (liblinear's 0.1).")                          \
     X(job, lbfgs_memory, INT, lbfgs_memory, "10", 1, 100, NULL, PD_CF_JOB,                     \
       "lbfgs: curvature pairs kept.")                                                         \
+    X(job, staleness_unit, ENUM, staleness_unit, "versions", 0, 0, "versions|received",         \
+      PD_CF_JOB,                                                                              \
+      "async-sgd: what a gradient's staleness tau counts: the versions applied since its "    \
+      "task was sent (versions), or the results received since then, dropped ones included " \
+      "(received: the rule of the Freya PAGE authors' simulator). max_staleness and "        \
+      "stale_step apply to it either way.")                                                   \
     X(job, stale_step, ENUM, stale_step, "constant", 0, 0, "constant|inverse", 0,              \
       "async-sgd step for a gradient of staleness tau: constant, or divided by max(1, tau).") \
     X(job, eval_interval, DURATION, eval_interval_ms, "2s", 0, 86400000, NULL, 0,              \

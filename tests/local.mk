@@ -209,3 +209,6 @@ EXTRA_DIST += tests/integration/sim_cancel.test
 # old worker ---
 TESTS += tests/integration/cancel.test
 EXTRA_DIST += tests/integration/cancel.test
+# --- async-sgd staleness_unit = received (issue 11 item 3) against a replay of the rule ---
+TESTS += tests/integration/staleness_unit.test
+EXTRA_DIST += tests/integration/staleness_unit.test

@@ -1,36 +1,53 @@
 /* method_async.c - asynchronous (proximal) minibatch SGD with bounded staleness
  * (ALGORITHMS.md §1.2 and §2): every gradient is applied when it arrives, at whatever version
- * it was computed; staleness tau = current version - computed-at version, and a gradient with
- * tau > max_staleness is dropped and counted (the `reject` policy). The proximal step of the
- * regulariser runs inside pd_optim_apply. */
+ * it was computed; a gradient with staleness tau > max_staleness is dropped and counted (the
+ * `reject` policy). tau is the versions applied since its task was sent (current version -
+ * computed-at version), or with staleness_unit = received the results received since then,
+ * dropped ones included, as the Freya PAGE authors' simulator counts it: each task carries
+ * the count of results received when it was sent in its round field. The proximal step of
+ * the regulariser runs inside pd_optim_apply. */
 #include <config.h>
 
+#include <errno.h>
+#include <stdlib.h>
+
+#include "common/config.h"
 #include "method.h"
 #include "rng.h"
 #include "../scheduler.h"
 
+typedef struct async_state {
+    uint64_t received; /* results received (staleness_unit = received) */
+} async_state_t;
+
 static int async_init(pd_daemon_t *d)
 {
-    (void)d;
-    return 0;
+    d->method_state = calloc(1, sizeof(async_state_t));
+    return d->method_state != NULL ? 0 : -ENOMEM;
 }
 
 static void async_release(pd_daemon_t *d)
 {
-    (void)d;
+    free(d->method_state);
+    d->method_state = NULL;
 }
 
 static void async_on_idle(pd_daemon_t *d, pd_session_t *s)
 {
+    const async_state_t *st = d->method_state;
     uint64_t seed = pd_rng_mix((uint64_t)d->cfg.seed, ++d->task_seq);
-    pd_sched_send_grad(d, s, 0, seed, (uint32_t)d->cfg.batch_size, 0);
+    pd_sched_send_grad(d, s, st->received, seed, (uint32_t)d->cfg.batch_size, 0);
 }
 
 static void async_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t,
                             const pd_msg_t *m, const double *grad_sum)
 {
-    uint64_t tau = d->store.version - t->version;
+    async_state_t *st = d->method_state;
+    uint64_t tau = d->cfg.staleness_unit == PD_STALENESS_RECEIVED ? st->received - t->round
+                                                                   : d->store.version - t->version;
     double lr;
+
+    st->received++;
 
     if (tau > (uint64_t)d->cfg.max_staleness) {
         d->metrics.gradients_dropped_stale_total++;
