@@ -22,6 +22,7 @@ typedef enum pd_method_kind {
     PD_METHOD_DHO2,
     PD_METHOD_NEWTON_CG,
     PD_METHOD_LBFGS,
+    PD_METHOD_SYNC_PAGE,
 } pd_method_kind_t;
 typedef enum pd_optimizer_kind { PD_OPT_SGD, PD_OPT_MOMENTUM, PD_OPT_ADAM } pd_optimizer_kind_t;
 typedef enum pd_schedule_kind { PD_SCHED_CONSTANT, PD_SCHED_INVSQRT, PD_SCHED_STEP } pd_schedule_kind_t;

@@ -65,8 +65,9 @@
       "append the .pub files of paramctl keygen). Required with server_key_file. Re-read on " \
       "SIGHUP; a worker whose key is removed stays connected until it reconnects. A path "   \
       "of public keys: nothing secret.")                                                      \
-    X(job, method, ENUM, method, "async-sgd", 0, 0, "sync-sgd|async-sgd|ssp|rennala-sgd|freya-page|apts|fosi|dho2|newton-cg|lbfgs", \
-      PD_CF_JOB, "Optimisation method: the baselines, freya-page, apts (parallel trust "      \
+    X(job, method, ENUM, method, "async-sgd", 0, 0, "sync-sgd|async-sgd|ssp|rennala-sgd|freya-page|apts|fosi|dho2|newton-cg|lbfgs|sync-page", \
+      PD_CF_JOB, "Optimisation method: the baselines (sync-page is synchronous PAGE, the "  \
+      "baseline of the Freya PAGE paper), freya-page, apts (parallel trust "      \
       "region by parameter blocks; no learning rate), fosi (the [optimizer] with a "          \
       "scaled Newton step on the top Hessian eigenvectors), dho2 (fosi with the "            \
       "eigensystem in slices and its refresh overlapped with training), or, for the convex " \
@@ -87,9 +88,11 @@
     X(job, step_batch, INT, step_batch, "64", 1, 1073741824, NULL, PD_CF_JOB,                   \
       "rennala-sgd: samples collected at one point per update (B); late ones are discarded.") \
     X(job, freya_s, INT, freya_s, "0", 0, 1073741824, NULL, PD_CF_JOB,                          \
-      "freya-page: samples S of a gradient-difference round (0: ceil(sqrt(m))).")             \
+      "freya-page and sync-page: samples S of a gradient-difference round (0: "              \
+      "ceil(sqrt(m))).")                                                                      \
     X(job, freya_p, DOUBLE, freya_p, "0", 0, 1, NULL, PD_CF_JOB,                                \
-      "freya-page: probability p of a full-gradient round after a step (0: S/(S+m)).")        \
+      "freya-page and sync-page: probability p of a full-gradient round after a step (0: "   \
+      "S/(S+m)).")                                                                            \
     X(job, block_size, INT, block_size, "64", 1, 1073741824, NULL, PD_CF_JOB,                   \
       "freya-page: samples per full-gradient task (B_full; the last block may be shorter).")  \
     X(job, diff_chunk, INT, diff_chunk, "8", 1, 1048576, NULL, PD_CF_JOB,                       \

@@ -18,6 +18,7 @@ server_libpdserver_la_SOURCES = \
 	server/methods/fosi_core.c server/methods/fosi_core.h server/methods/method_fosi.c \
 	server/methods/parts.c server/methods/parts.h \
 	server/methods/solver.h server/methods/method_solver.c \
+	server/methods/method_syncpage.c \
 	server/methods/tron_core.c server/methods/tron_core.h \
 	server/methods/lbfgs_core.c server/methods/lbfgs_core.h \
 	server/metrics.c server/metrics.h \

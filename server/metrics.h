@@ -17,10 +17,10 @@
     X(results_discarded_total, COUNTER, "Results of finished, reassigned or unknown tasks discarded") \
     X(results_discarded_round_total, COUNTER, "freya-page: results of a finished round discarded (also in results_discarded_total)") \
     X(duplicate_blocks_total, COUNTER, "freya-page: full-gradient blocks received twice in a round (discarded)") \
-    X(rounds_cg_total, COUNTER, "freya-page: completed full-gradient (ComputeGradient) rounds") \
-    X(rounds_cbd_total, COUNTER, "freya-page: completed gradient-difference (ComputeBatchDifference) rounds") \
-    X(round_cg_seconds_mean, GAUGE, "freya-page: mean wall time of a full-gradient round")      \
-    X(round_cbd_seconds_mean, GAUGE, "freya-page: mean wall time of a gradient-difference round") \
+    X(rounds_cg_total, COUNTER, "freya-page, sync-page: completed full-gradient (ComputeGradient) rounds") \
+    X(rounds_cbd_total, COUNTER, "freya-page, sync-page: completed gradient-difference (ComputeBatchDifference) rounds") \
+    X(round_cg_seconds_mean, GAUGE, "freya-page, sync-page: mean wall time of a full-gradient round (simulated units on paramd-sim)")      \
+    X(round_cbd_seconds_mean, GAUGE, "freya-page, sync-page: mean wall time of a gradient-difference round (simulated units on paramd-sim)") \
     X(gradient_estimate_norm, GAUGE, "freya-page: norm of the gradient estimate g_k of the last step") \
     X(tasks_sent_total, COUNTER, "Tasks sent to workers")                                     \
     X(tasks_rescheduled_total, COUNTER, "Tasks of evicted or departed workers given to others") \

@@ -212,3 +212,7 @@ EXTRA_DIST += tests/integration/cancel.test
 # --- async-sgd staleness_unit = received (issue 11 item 3) against a replay of the rule ---
 TESTS += tests/integration/staleness_unit.test
 EXTRA_DIST += tests/integration/staleness_unit.test
+# --- method = sync-page (issue 11 item 2): one worker = single-process PAGE; the slowest
+# worker sets each phase's time on paramd-sim ---
+TESTS += tests/integration/sync_page.test
+EXTRA_DIST += tests/integration/sync_page.test

@@ -20,6 +20,7 @@ static const pd_method_ops_t *const registry[] = {
     [PD_METHOD_DHO2] = &pd_method_dho2,
     [PD_METHOD_NEWTON_CG] = &pd_method_newton_cg,
     [PD_METHOD_LBFGS] = &pd_method_lbfgs,
+    [PD_METHOD_SYNC_PAGE] = &pd_method_sync_page,
 };
 
 const pd_method_ops_t *pd_method_get(int kind)

@@ -42,6 +42,14 @@ extern const pd_method_ops_t pd_method_fosi;
 extern const pd_method_ops_t pd_method_dho2;
 extern const pd_method_ops_t pd_method_newton_cg;
 extern const pd_method_ops_t pd_method_lbfgs;
+extern const pd_method_ops_t pd_method_sync_page;
+
+/* method_syncpage.c, shared with the tests' single-process replay: the samples of part `part`
+ * of `parts` of step k's difference phase (total S samples: that part's share, drawn from its
+ * own seed), and the seed of the coin stream. */
+pd_sample_set_t pd_method_sync_page_part(uint64_t seed, uint64_t k, uint32_t part,
+                                         uint64_t total, uint32_t parts);
+uint64_t pd_method_sync_page_coin_seed(uint64_t seed);
 
 /* method_sync.c: a sync-sgd round is in progress (its parts handed out or pending). */
 bool pd_method_sync_round_active(const pd_daemon_t *d);

@@ -4,6 +4,9 @@
  *            pd_rng_mix(pd_rng_mix(seed, k), i), the parts are summed in part order, divided by
  *            the sample count and applied with pd_optim_apply at pd_optim_lr (the server's own
  *            optimiser code), so the daemon's save_params must match it to rounding;
+ *   page     replays sync-page with one worker (--page-s S, --page-p p; 0: the defaults):
+ *            the same coin stream, full gradients over [0, m) and difference batches drawn
+ *            as the daemon draws them, --iters steps;
  *   gd       replays freya-page with p = 1 (full-batch gradient descent): the full gradient is
  *            formed as the daemon forms it (sums over blocks [b*block, min(m, (b+1)*block)),
  *            added in block order, times 1/m) and applied with pd_optim_apply, --iters times;
@@ -28,6 +31,9 @@
 #include "model.h"
 #include "prox.h"
 #include "rng.h"
+#include "compute.h"
+#include "server/methods/freya_core.h"
+#include "server/methods/method.h"
 #include "server/optim.h"
 
 typedef struct ref_args {
@@ -44,6 +50,8 @@ typedef struct ref_args {
     uint32_t workers;
     uint64_t iters;
     double lr;
+    uint64_t page_s;
+    double page_p;
     int schedule;
     int64_t decay_steps;
     double decay_rate;
@@ -54,11 +62,13 @@ typedef struct ref_args {
 
 static void usage(FILE *f)
 {
-    fputs("usage: refsolve sgd|gd|optimum|objective --train FILE [--features P] [--model KIND]\n"
-          "         [--bias yes|no] [--bias-regularized yes|no] [--seed S] [--batch B] [--block N] [--workers N] [--iters K]\n"
+    fputs("usage: refsolve sgd|page|gd|optimum|objective --train FILE [--features P] [--model KIND]\n"
+          "         [--bias yes|no] [--bias-regularized yes|no] [--seed S] [--batch B]\n"
+          "         [--block N] [--workers N] [--iters K]\n"
           "         [--lr G] [--schedule constant|inverse-sqrt|step] [--decay-steps N]\n"
           "         [--decay-rate R] [--optimizer sgd|momentum] [--momentum B]\n"
           "         [--reg none|l1|l2|elastic-net|box|nonneg] [--l1 A] [--l2 B]\n"
+          "         [--page-s S] [--page-p P]\n"
           "         [--lower L] [--upper U] [--params FILE]\n",
           f);
 }
@@ -89,6 +99,7 @@ static int parse_args(ref_args_t *a, int argc, char **argv)
         {"l1", required_argument, NULL, '1'},      {"l2", required_argument, NULL, '2'},
         {"lower", required_argument, NULL, 'L'},   {"upper", required_argument, NULL, 'U'},
         {"params", required_argument, NULL, 'p'},  {"block", required_argument, NULL, 'C'},
+        {"page-s", required_argument, NULL, 'P'},  {"page-p", required_argument, NULL, 'Q'},
         {NULL, 0, NULL, 0},
     };
     static const char *const schedules[] = {"constant", "inverse-sqrt", "step"};
@@ -133,6 +144,8 @@ static int parse_args(ref_args_t *a, int argc, char **argv)
         case 's': a->seed = strtoull(optarg, NULL, 10); break;
         case 'B': a->batch = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'C': a->block = strtoull(optarg, NULL, 10); break;
+        case 'P': a->page_s = strtoull(optarg, NULL, 10); break;
+        case 'Q': a->page_p = strtod(optarg, NULL); break;
         case 'w': a->workers = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'k': a->iters = strtoull(optarg, NULL, 10); break;
         case 'g': a->lr = strtod(optarg, NULL); break;
@@ -191,6 +204,28 @@ static double objective(const pd_model_t *m, const pd_data_t *d, const pd_reg_t 
     return loss / (double)d->m + pd_prox_value(reg, x, mask, m->dim);
 }
 
+/* The server's optimiser as server/job.c sets it up from the job. 0 or -ENOMEM. */
+static int optim_setup(const ref_args_t *a, pd_optim_t *o, size_t dim, double *mask)
+{
+    int rc = pd_optim_init(o, dim);
+
+    if (rc != 0) {
+        return rc;
+    }
+    o->kind = a->optimizer;
+    o->schedule = a->schedule;
+    o->lr = a->lr;
+    o->decay_steps = a->decay_steps;
+    o->decay_rate = a->decay_rate;
+    o->momentum = a->momentum;
+    o->beta1 = 0.9;
+    o->beta2 = 0.999;
+    o->epsilon = 1e-8;
+    o->reg = a->reg;
+    o->mask = mask;
+    return 0;
+}
+
 static int run_sgd(const ref_args_t *a, const pd_model_t *m, const pd_data_t *d, double *mask)
 {
     size_t dim = m->dim;
@@ -207,22 +242,10 @@ static int run_sgd(const ref_args_t *a, const pd_model_t *m, const pd_data_t *d,
         rc = -ENOMEM;
         goto out;
     }
-    rc = pd_optim_init(&o, dim);
+    rc = optim_setup(a, &o, dim, mask);
     if (rc != 0) {
         goto out;
     }
-    /* As server/job.c setup_optim(). */
-    o.kind = a->optimizer;
-    o.schedule = a->schedule;
-    o.lr = a->lr;
-    o.decay_steps = a->decay_steps;
-    o.decay_rate = a->decay_rate;
-    o.momentum = a->momentum;
-    o.beta1 = 0.9;
-    o.beta2 = 0.999;
-    o.epsilon = 1e-8;
-    o.reg = a->reg;
-    o.mask = mask;
     for (uint64_t k = 0; k < a->iters; k++) {
         uint64_t round_seed = pd_rng_mix(a->seed, k);
         uint64_t n_total = 0;
@@ -260,6 +283,70 @@ out:
     return rc;
 }
 
+/* sync-page with one worker (server/methods/method_syncpage.c): a full gradient over
+ * [0, m) in one range task, then per step the PAGE coin from its own stream, and either a
+ * full gradient or a difference over the S samples of part 0 of 1, g += diff / S. */
+static int run_page(const ref_args_t *a, const pd_model_t *m, const pd_data_t *d, double *mask)
+{
+    size_t dim = m->dim;
+    uint64_t s_count = a->page_s > 0 ? a->page_s : pd_freya_default_s(d->m);
+    double p = a->page_p > 0 ? a->page_p : pd_freya_default_p(s_count, d->m);
+    double *x = calloc(dim, sizeof(double));
+    double *x_prev = calloc(dim, sizeof(double));
+    double *g = calloc(dim, sizeof(double));
+    double *sum = calloc(dim, sizeof(double));
+    double *scratch = calloc(dim, sizeof(double));
+    pd_task_ctx_t ctx;
+    pd_optim_t o;
+    pd_rng_t coin;
+    double loss;
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    memset(&ctx, 0, sizeof(ctx));
+    if (x == NULL || x_prev == NULL || g == NULL || sum == NULL || scratch == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if ((rc = optim_setup(a, &o, dim, mask)) != 0 ||
+        (rc = pd_task_ctx_init(&ctx, m, d, NULL, 1)) != 0) {
+        goto out;
+    }
+    pd_rng_seed(&coin, pd_method_sync_page_coin_seed(a->seed));
+    bool full = true;
+    for (uint64_t k = 0; k < a->iters; k++) {
+        if (full) {
+            rc = pd_task_grad_range(&ctx, x, 0, d->m, sum, &loss);
+            double inv = 1.0 / (double)d->m;
+            for (size_t j = 0; j < dim; j++) {
+                g[j] = sum[j] * inv;
+            }
+        } else {
+            pd_sample_set_t set = pd_method_sync_page_part(a->seed, k, 0, s_count, 1);
+            rc = pd_task_grad_diff(&ctx, x, x_prev, set.seed, set.batch, sum, scratch, &loss);
+            for (size_t j = 0; j < dim; j++) {
+                g[j] += sum[j] / (double)set.batch;
+            }
+        }
+        if (rc != 0) {
+            goto out;
+        }
+        memcpy(x_prev, x, dim * sizeof(double));
+        pd_optim_apply(&o, x, 0, dim, g, pd_optim_lr(&o));
+        full = pd_rng_uniform(&coin) < p;
+    }
+    print_vec(x, dim);
+out:
+    pd_task_ctx_release(&ctx);
+    pd_optim_release(&o);
+    free(x);
+    free(x_prev);
+    free(g);
+    free(sum);
+    free(scratch);
+    return rc;
+}
+
 static int run_gd(const ref_args_t *a, const pd_model_t *m, const pd_data_t *d, double *mask)
 {
     size_t dim = m->dim;
@@ -276,22 +363,10 @@ static int run_gd(const ref_args_t *a, const pd_model_t *m, const pd_data_t *d, 
         rc = -ENOMEM;
         goto out;
     }
-    rc = pd_optim_init(&o, dim);
+    rc = optim_setup(a, &o, dim, mask);
     if (rc != 0) {
         goto out;
     }
-    /* As server/job.c setup_optim(). */
-    o.kind = a->optimizer;
-    o.schedule = a->schedule;
-    o.lr = a->lr;
-    o.decay_steps = a->decay_steps;
-    o.decay_rate = a->decay_rate;
-    o.momentum = a->momentum;
-    o.beta1 = 0.9;
-    o.beta2 = 0.999;
-    o.epsilon = 1e-8;
-    o.reg = a->reg;
-    o.mask = mask;
     for (uint64_t k = 0; k < a->iters; k++) {
         double loss;
 
@@ -478,6 +553,8 @@ int main(int argc, char **argv)
     pd_model_bias_mask(&m, mask);
     if (strcmp(a.mode, "sgd") == 0) {
         rc = run_sgd(&a, &m, d, mask);
+    } else if (strcmp(a.mode, "page") == 0) {
+        rc = run_page(&a, &m, d, mask);
     } else if (strcmp(a.mode, "gd") == 0) {
         rc = run_gd(&a, &m, d, mask);
     } else if (strcmp(a.mode, "optimum") == 0) {
