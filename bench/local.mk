@@ -35,7 +35,7 @@ bench-heterogeneous-quick: server/paramd-sim$(EXEEXT)
 # the single-process bench/lbfgs, on Fashion-MNIST and a synthetic problem, in wall time and
 # gradient equivalents (about 20 minutes; the -quick target: about a minute, synthetic only).
 # CSV, table.md and PNG plots go to bench/results-apts[-quick]/.
-EXTRA_DIST += bench/apts bench/benchlib.py
+EXTRA_DIST += bench/apts bench/benchlib.py bench/quadratic_problem.py
 .PHONY: bench-apts bench-apts-quick
 bench_apts_deps = server/paramd$(EXEEXT) worker/paramd-worker$(EXEEXT) bench/lbfgs$(EXEEXT)
 bench-apts: $(bench_apts_deps)

@@ -188,7 +188,9 @@
     X(model, type, ENUM, model_type, "softmax", 0, 0,                                          \
       "none|logistic|softmax|least-squares|quadratic|mlp", PD_CF_JOB,                         \
       "Model: none is a plain key-value vector of `dim` for user training code; quadratic is " \
-      "the synthetic tridiagonal finite sum, generated in-process (paramd-sim only); mlp is "  \
+      "the synthetic tridiagonal finite sum (paramd-sim only), generated in-process or read " \
+      "from [data] train, a CSV file of lines b',c,sigma: f_j(x) = 1/2 x'(c T + sigma I)x - " \
+      "b' x_1 with T = tridiag(-1, 2, -1); mlp is "                                          \
       "a multilayer perceptron with softmax cross-entropy (see layers, activation).")        \
     X(model, layers, STRING, mlp_layers, "", 0, 0, NULL, PD_CF_JOB,                            \
       "type = mlp: layer widths from the input to the output, e.g. 784,128,10 (the first "    \

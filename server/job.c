@@ -30,7 +30,10 @@ static int load_set(pd_data_t **out, const pd_config_t *c, const char *path, con
     return rc;
 }
 
-/* The synthetic quadratic (quad.h) is generated here, not read from a file. Workers cannot
+/* The synthetic quadratic (quad.h): generated here from [model] samples, noise, mu and seed,
+ * or, with [data] train, its components read from a CSV file, one per line: b'_j, c_j,
+ * sigma_j with A_j = c_j T + sigma_j I and b_j = b'_j e_1 (a problem generated elsewhere, such
+ * as the Freya PAGE authors' construction, bench/quadratic_problem.py). Workers cannot
  * generate it (the job description does not carry its parameters), so only the simulator,
  * whose workers live in this process, runs it. */
 static int load_quadratic(pd_daemon_t *d)
@@ -38,6 +41,7 @@ static int load_quadratic(pd_daemon_t *d)
     const pd_config_t *c = &d->cfg;
     pd_quad_params_t q = {.dim = (size_t)c->dim, .m = (size_t)c->quad_samples,
                           .noise = c->quad_noise, .mu = c->quad_mu, .seed = (uint64_t)c->quad_seed};
+    bool from_file = c->train_path[0] != '\0';
     char err[256] = "";
     int rc;
 
@@ -46,15 +50,30 @@ static int load_quadratic(pd_daemon_t *d)
                    "paramd-sim");
         return PD_ECONFIG;
     }
-    rc = pd_quad_generate(&d->train, &q);
+    if (from_file) {
+        rc = load_set(&d->train, c, c->train_path, "", 2);
+        if (rc != 0) {
+            return rc;
+        }
+    } else {
+        rc = pd_quad_generate(&d->train, &q);
+    }
     if (rc == 0) {
         rc = pd_model_bind_quadratic(&d->model, d->train, q.dim, err, sizeof(err));
     }
     if (rc != 0) {
-        pd_log_err("cannot generate the quadratic: %s", err[0] != '\0' ? err : pd_strerror(rc));
+        pd_log_err("%s: %s%s", from_file ? c->train_path : "cannot generate the quadratic",
+                   err[0] != '\0' ? err : pd_strerror(rc),
+                   from_file ? " (a CSV file of lines b',c,sigma is expected)" : "");
         return rc;
     }
-    pd_log_info("generated a quadratic: d=%zu m=%zu noise=%g mu=%g", q.dim, q.m, q.noise, q.mu);
+    if (from_file) {
+        pd_log_info("read a quadratic of %zu components from %s: d=%zu", d->train->m,
+                    c->train_path, q.dim);
+    } else {
+        pd_log_info("generated a quadratic: d=%zu m=%zu noise=%g mu=%g", q.dim, q.m, q.noise,
+                    q.mu);
+    }
     return 0;
 }
 

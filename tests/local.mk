@@ -216,3 +216,6 @@ EXTRA_DIST += tests/integration/staleness_unit.test
 # worker sets each phase's time on paramd-sim ---
 TESTS += tests/integration/sync_page.test
 EXTRA_DIST += tests/integration/sync_page.test
+# --- [model] type = quadratic read from a CSV file (issue 11 item 4) ---
+TESTS += tests/integration/quadratic_file.test
+EXTRA_DIST += tests/integration/quadratic_file.test
