@@ -44,6 +44,9 @@ typedef struct pd_eval {
     uint64_t samples;
     uint64_t correct;
     uint64_t started_ms;
+    double last_objective;   /* of the previous round (when rounds_seen > 0) */
+    uint64_t rounds_seen;
+    unsigned rises;          /* rounds in a row whose objective rose over the previous one */
 } pd_eval_t;
 
 /* Where messages to peers go and what time it is. The daemon uses its ZeroMQ socket and the

@@ -3,6 +3,7 @@
  * go back to pending, so a round always covers every sample exactly once. Loop thread only. */
 #include <config.h>
 
+#include <inttypes.h>
 #include <math.h>
 
 #include "error.h"
@@ -83,6 +84,29 @@ bool pd_eval_take(pd_daemon_t *d, pd_session_t *s)
     return false;
 }
 
+/* A step size too large for the problem shows as an objective that keeps rising while the
+ * run goes on (it may never turn non-finite, so on_divergence would not act): say so once per
+ * streak of OBJECTIVE_RISES rounds in a row, and count the streaks. Equal objectives (no
+ * update in between) neither extend nor break a streak. */
+#define OBJECTIVE_RISES 3
+static void watch_objective(pd_daemon_t *d, pd_eval_t *e)
+{
+    double f = d->metrics.objective;
+
+    if (e->rounds_seen++ > 0 && f > e->last_objective) {
+        if (++e->rises == OBJECTIVE_RISES) {
+            d->metrics.objective_rise_streaks_total++;
+            pd_log_warn("the objective rose at %u evaluations in a row (to %.6g at version %"
+                        PRIu64 "): the steps may be too large for this problem ([optimizer] "
+                        "learning_rate = %g)", OBJECTIVE_RISES, f, e->version,
+                        d->cfg.learning_rate);
+        }
+    } else if (f < e->last_objective) {
+        e->rises = 0;
+    }
+    e->last_objective = f;
+}
+
 void pd_eval_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t, const pd_msg_t *m)
 {
     pd_eval_t *e = &d->eval;
@@ -107,6 +131,7 @@ void pd_eval_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t, cons
     d->metrics.test_accuracy = pd_daemon_has_accuracy(d) ? (double)e->correct / (double)d->test->m
                                                           : NAN;
     d->metrics.evaluated_version = (double)e->version;
+    watch_objective(d, e);
     pd_daemon_after_eval(d);
 }
 

@@ -28,6 +28,7 @@
     X(cancelled_compute_saved_seconds_total, COUNTER, "Compute time the cancelled tasks probably had left (the worker's mean time per sample; exact on paramd-sim)") \
     X(results_cancelled_late_total, COUNTER, "Results of cancelled tasks that still came (a worker that computed on); dropped") \
     X(eval_rounds_total, COUNTER, "Completed evaluation rounds")                              \
+    X(objective_rise_streaks_total, COUNTER, "Times the evaluated objective rose at 3 evaluations in a row (each also logged: the step may be too large)") \
     X(pulls_total, COUNTER, "Key-value pulls answered")                                      \
     X(pulls_not_modified_total, COUNTER, "Pulls answered not_modified")                      \
     X(pushes_applied_total, COUNTER, "Key-value pushes applied")                              \

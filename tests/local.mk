@@ -219,3 +219,6 @@ EXTRA_DIST += tests/integration/sync_page.test
 # --- [model] type = quadratic read from a CSV file (issue 11 item 4) ---
 TESTS += tests/integration/quadratic_file.test
 EXTRA_DIST += tests/integration/quadratic_file.test
+# --- the warning when the objective keeps rising (issue 11 item 6) ---
+TESTS += tests/integration/objective_rises.test
+EXTRA_DIST += tests/integration/objective_rises.test
