@@ -112,7 +112,9 @@ int pd_metrics_write_jsonl(const pd_metrics_t *m, FILE *out, double wall_time, d
     if (event != NULL) {
         json_object_set_new(obj, "event", json_string(event));
     }
-    text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    /* 17 significant digits: every double read back is the one written (to compare with a
+     * reference optimum, or between runs) */
+    text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(17));
     if (text == NULL) {
         goto out;
     }
