@@ -248,7 +248,8 @@ static void handle_result(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     }
     s->tasks_done++;
     if (t.kind != PD_TASK_EVAL) {
-        s->samples += m->n_samples;
+        /* per-sample gradients computed: a difference is two of them */
+        s->samples += m->n_samples * (t.kind == PD_TASK_GRAD_DIFF ? 2 : 1);
         d->metrics.gradients_received_total++;
         d->metrics.gradient_equivalents_total += pd_task_result_cost(m);
     }

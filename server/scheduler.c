@@ -42,7 +42,8 @@ void pd_sched_kick(pd_daemon_t *d)
  * times the task's samples, less the time since it was sent (0 when unknown). */
 static double time_left(pd_daemon_t *d, const pd_session_t *s, const pd_task_t *t)
 {
-    uint64_t samples = pd_task_expected_samples(t->kind, t->batch, t->range_begin, t->range_end);
+    uint64_t samples = pd_task_expected_samples(t->kind, t->batch, t->range_begin, t->range_end) *
+                       (t->kind == PD_TASK_GRAD_DIFF ? 2 : 1); /* counted as s->samples is */
     double elapsed = (double)(pd_daemon_now_ms(d) - t->sent_ms) / 1000.0;
 
     if (s->samples == 0) {

@@ -60,7 +60,8 @@ typedef struct pd_session {
     uint64_t grads_applied;
     uint64_t grads_dropped;
     uint64_t tasks_done;
-    uint64_t samples;        /* samples summed in this worker's gradient results */
+    uint64_t samples;        /* per-sample gradients in this worker's results (a GRAD_DIFF
+                              * sample counts two) */
     double compute_seconds;
     double staleness_sum;
     pd_ratelimit_t rl_bad;   /* log lines about this peer's bad messages */
