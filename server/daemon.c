@@ -288,16 +288,21 @@ static void print_summary(pd_daemon_t *d)
     if (isfinite(m->test_accuracy)) {
         snprintf(acc, sizeof(acc), "%.4f", m->test_accuracy);
     }
+    /* paramd-sim's clock counts simulated time units, not seconds */
+    bool sim = d->opts.transport != NULL;
+    double rate = t > 0 ? (m->updates_total - d->updates_at_start) / t : 0;
+    char rate_text[48];
+    snprintf(rate_text, sizeof(rate_text), sim ? "%.3g/unit" : "%.0f/s", rate);
     fprintf(stderr,
-            "paramd: job finished (%s) after %.1f s\n"
+            "%s: job finished (%s) after %.1f %s\n"
             "  method %s, model %s, %zu parameters, %zu training samples\n"
-            "  updates %.0f (%.0f/s), gradients applied %.0f, dropped as stale %.0f, "
+            "  updates %.0f (%s), gradients applied %.0f, dropped as stale %.0f, "
             "mean staleness %.2f\n"
             "  final objective %.6g, test accuracy %s, workers joined %.0f, evicted %.0f\n",
-            d->stop_reason, t, d->method->name, pd_model_kind_name(d->model.kind), d->store.dim,
+            sim ? "paramd-sim" : "paramd", d->stop_reason, t, sim ? "time units" : "s",
+            d->method->name, pd_model_kind_name(d->model.kind), d->store.dim,
             d->train != NULL ? d->train->m : 0, m->updates_total,
-            t > 0 ? (m->updates_total - d->updates_at_start) / t : 0,
-            m->gradients_applied_total, m->gradients_dropped_stale_total, m->staleness_mean,
+            rate_text, m->gradients_applied_total, m->gradients_dropped_stale_total, m->staleness_mean,
             m->objective, acc, m->workers_joined_total, m->workers_evicted_total);
     for (size_t i = 0; i < d->sessions.n; i++) {
         const pd_session_t *s = d->sessions.v[i];
