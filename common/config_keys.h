@@ -93,10 +93,18 @@
     X(job, freya_p, DOUBLE, freya_p, "0", 0, 1, NULL, PD_CF_JOB,                                \
       "freya-page and sync-page: probability p of a full-gradient round after a step (0: "   \
       "S/(S+m)).")                                                                            \
-    X(job, block_size, INT, block_size, "64", 1, 1073741824, NULL, PD_CF_JOB,                   \
-      "freya-page: samples per full-gradient task (B_full; the last block may be shorter).")  \
-    X(job, diff_chunk, INT, diff_chunk, "8", 1, 1048576, NULL, PD_CF_JOB,                       \
-      "freya-page: samples per gradient-difference task (c); a round ends once >= S are in.") \
+    X(job, block_size, INT, block_size, "0", 0, 1073741824, NULL, PD_CF_JOB,                    \
+      "freya-page: samples per full-gradient task (B_full; the last block may be shorter). "  \
+      "0: m / (4 n) for the n workers ready when a round starts, within 64..8192, so each "   \
+      "worker gets about 4 blocks a round and a task's compute outweighs its round trip "     \
+      "(a fraction of a millisecond, plus a result of dim doubles to send and add). The "     \
+      "authors' simulator uses 1, which only the simulated clock, where tasks cost nothing "  \
+      "but their samples, can afford.")                                                      \
+    X(job, diff_chunk, INT, diff_chunk, "0", 0, 1048576, NULL, PD_CF_JOB,                       \
+      "freya-page: samples per gradient-difference task (c); a round ends once >= S are in. " \
+      "0: S / (2 n) for the n ready workers, at least 1 (two tasks per worker per round). "   \
+      "Larger chunks mean fewer round trips per round, smaller ones let fast workers take "   \
+      "more of the round.")                                                                   \
     X(job, dedupe_inflight, BOOL, dedupe_inflight, "no", 0, 0, NULL, 0,                        \
       "freya-page: give idle workers blocks nobody computes yet before duplicating one.")     \
     X(job, apts_blocks, INT, apts_blocks, "0", 0, 16, NULL, PD_CF_JOB,                          \

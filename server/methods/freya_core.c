@@ -219,6 +219,21 @@ void pd_freya_sum_result(const pd_freya_sum_t *r, double *out)
     }
 }
 
+uint64_t pd_freya_auto_block(uint64_t m, uint64_t n)
+{
+    uint64_t b = m / (4 * (n > 0 ? n : 1));
+
+    b = b < 64 ? 64 : b > 8192 ? 8192 : b;
+    return b < m ? b : (m > 0 ? m : 1);
+}
+
+uint32_t pd_freya_auto_chunk(uint64_t s, uint64_t n)
+{
+    uint64_t c = (s + 2 * (n > 0 ? n : 1) - 1) / (2 * (n > 0 ? n : 1));
+
+    return c < 1 ? 1 : c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
+}
+
 uint64_t pd_freya_default_s(uint64_t m)
 {
     uint64_t s = (uint64_t)ceil(sqrt((double)m));

@@ -98,4 +98,13 @@ static inline uint64_t pd_freya_block_end(uint64_t b, uint64_t block, uint64_t m
 uint64_t pd_freya_default_s(uint64_t m);
 double pd_freya_default_p(uint64_t s, uint64_t m);
 
+/* The task sizes block_size = 0 and diff_chunk = 0 choose for m samples, S and n workers
+ * (doc/config.md). With real workers a task's round trip costs a fraction of a millisecond
+ * whatever its size, and a full-gradient block also costs a dim-long result to send and add;
+ * one sample's gradient costs microseconds. So: blocks of m / (4n) samples (each worker gets
+ * about 4 per round, enough for a slow one not to hold the round up), between 64 and 8192;
+ * differences in chunks of S / (2n) (two tasks per worker per round), at least 1. */
+uint64_t pd_freya_auto_block(uint64_t m, uint64_t n);
+uint32_t pd_freya_auto_chunk(uint64_t s, uint64_t n);
+
 #endif

@@ -83,12 +83,47 @@ static void freya_release(pd_daemon_t *d)
     d->method_state = NULL;
 }
 
+/* block_size and diff_chunk, or, where they are 0, the sizes for n workers
+ * (pd_freya_auto_block, pd_freya_auto_chunk); the block pool and the ordered sum follow the
+ * number of blocks. Called at init and, with automatic sizes, when a round starts. */
+static int size_tasks(pd_daemon_t *d, freya_state_t *st, uint64_t n)
+{
+    const pd_config_t *c = &d->cfg;
+    uint64_t block = c->block_size > 0 ? (uint64_t)c->block_size : pd_freya_auto_block(st->m, n);
+    uint64_t n_blocks;
+    int rc;
+
+    block = block < st->m ? block : st->m;
+    st->chunk = c->diff_chunk > 0 ? (uint32_t)c->diff_chunk : pd_freya_auto_chunk(st->s, n);
+    if (block == st->block && st->n_blocks > 0) {
+        return 0;
+    }
+    n_blocks = (st->m + block - 1) / block;
+    if (n_blocks > UINT32_MAX) {
+        pd_log_err("freya-page: %" PRIu64 " blocks of %" PRIu64 " samples are too many; raise "
+                   "[job] block_size", n_blocks, block);
+        return PD_ECONFIG;
+    }
+    pd_freya_pool_release(&st->pool);
+    pd_freya_sum_release(&st->full);
+    st->block = block;
+    st->n_blocks = (uint32_t)n_blocks;
+    if ((rc = pd_freya_pool_init(&st->pool, st->n_blocks)) != 0 ||
+        (rc = pd_freya_sum_init(&st->full, d->store.dim, st->n_blocks,
+                                PD_FREYA_CANONICAL_MAX_BYTES)) != 0) {
+        st->n_blocks = 0;
+        return rc;
+    }
+    pd_log_debug("freya-page: block_size %" PRIu64 " (%" PRIu32 " blocks), diff_chunk %" PRIu32
+                 " for %" PRIu64 " workers", st->block, st->n_blocks, st->chunk, n);
+    return 0;
+}
+
 static int freya_init(pd_daemon_t *d)
 {
     const pd_config_t *c = &d->cfg;
     size_t dim = d->store.dim;
     freya_state_t *st;
-    uint64_t n_blocks;
     int rc;
 
     if (d->train == NULL || d->train->m == 0) {
@@ -103,33 +138,24 @@ static int freya_init(pd_daemon_t *d)
     st->m = d->train->m;
     st->s = c->freya_s > 0 ? (uint64_t)c->freya_s : pd_freya_default_s(st->m);
     st->p = c->freya_p > 0 ? c->freya_p : pd_freya_default_p(st->s, st->m);
-    st->block = (uint64_t)c->block_size < st->m ? (uint64_t)c->block_size : st->m;
-    st->chunk = (uint32_t)c->diff_chunk;
     st->dedupe = c->dedupe_inflight;
-    n_blocks = (st->m + st->block - 1) / st->block;
-    if (n_blocks > UINT32_MAX) {
-        pd_log_err("freya-page: %" PRIu64 " blocks of %" PRIu64 " samples are too many; raise "
-                   "[job] block_size", n_blocks, st->block);
-        return PD_ECONFIG;
-    }
-    st->n_blocks = (uint32_t)n_blocks;
     st->g = calloc(dim, sizeof(double));
     st->tmp = calloc(dim, sizeof(double));
     if (st->g == NULL || st->tmp == NULL) {
         return -ENOMEM;
     }
-    if ((rc = pd_freya_pool_init(&st->pool, st->n_blocks)) != 0 ||
-        (rc = pd_freya_sum_init(&st->full, dim, st->n_blocks, PD_FREYA_CANONICAL_MAX_BYTES)) != 0 ||
-        (rc = pd_neumaier_init(&st->diff, dim)) != 0) {
+    if ((rc = size_tasks(d, st, 1)) != 0 || (rc = pd_neumaier_init(&st->diff, dim)) != 0) {
         return rc;
     }
     pd_rng_seed(&st->coin, (uint64_t)c->seed);
     pd_rng_seed(&st->draw, pd_rng_mix((uint64_t)c->seed, 0x46524559u)); /* "FREY" */
     pd_log_info("freya-page: m=%" PRIu64 " S=%" PRIu64 " p=%.6g block_size=%" PRIu64
-                " (%" PRIu32 " blocks, %s reduction) diff_chunk=%" PRIu32 "%s",
+                " (%" PRIu32 " blocks, %s reduction) diff_chunk=%" PRIu32 "%s%s",
                 st->m, st->s, st->p, st->block, st->n_blocks,
                 st->full.canonical ? "canonical" : "compensated", st->chunk,
-                st->dedupe ? " dedupe_inflight" : "");
+                st->dedupe ? " dedupe_inflight" : "",
+                c->block_size == 0 || c->diff_chunk == 0 ? " (sized for 1 worker; resized "
+                                                           "for the workers at each round)" : "");
     return 0;
 }
 
@@ -138,8 +164,15 @@ static int freya_init(pd_daemon_t *d)
 static int start_round(pd_daemon_t *d, freya_state_t *st, freya_phase_t phase)
 {
     pd_buf_t *snap = NULL;
-    int rc = pd_store_snapshot(&d->store, &snap);
+    int rc = 0;
 
+    if (d->cfg.block_size == 0 || d->cfg.diff_chunk == 0) {
+        size_t ready = pd_sessions_count_ready(&d->sessions);
+        rc = size_tasks(d, st, ready > 0 ? ready : 1);
+    }
+    if (rc == 0) {
+        rc = pd_store_snapshot(&d->store, &snap);
+    }
     if (rc != 0) {
         pd_log_err("freya-page: cannot snapshot the parameters: %s", pd_strerror(rc));
         return rc;

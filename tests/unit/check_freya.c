@@ -188,6 +188,15 @@ START_TEST(defaults)
     ck_assert_uint_eq(pd_freya_default_s(4294967296ull), 65536);
     ck_assert_uint_eq(pd_freya_default_s(4294967297ull), 65537);
     ck_assert_double_eq(pd_freya_default_p(10, 100), 10.0 / 110.0);
+    /* block_size = 0, diff_chunk = 0: about 4 blocks and 2 chunks per worker and round */
+    ck_assert_uint_eq(pd_freya_auto_block(60000, 2), 7500);
+    ck_assert_uint_eq(pd_freya_auto_block(60000, 1), 8192);  /* at most 8192 */
+    ck_assert_uint_eq(pd_freya_auto_block(10000, 64), 64);   /* at least 64 */
+    ck_assert_uint_eq(pd_freya_auto_block(50, 2), 50);       /* at most m */
+    ck_assert_uint_eq(pd_freya_auto_block(5000, 0), 1250);   /* no worker counts as one */
+    ck_assert_uint_eq(pd_freya_auto_chunk(245, 2), 62);
+    ck_assert_uint_eq(pd_freya_auto_chunk(100, 16), 4);
+    ck_assert_uint_eq(pd_freya_auto_chunk(1, 8), 1);
 }
 END_TEST
 
