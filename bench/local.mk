@@ -20,7 +20,7 @@ bench: bench/wire$(EXEEXT) server/paramd$(EXEEXT)
 	OPENBLAS_NUM_THREADS=1 ./bench/wire$(EXEEXT) --paramd ./server/paramd$(EXEEXT)
 
 # bench/heterogeneous (issue 5): the Freya PAGE paper's two experiments on paramd-sim's
-# simulated clock (about 15 minutes on 2 cores; the -quick target: well under a minute).
+# simulated clock (about 25 minutes on 2 cores; the -quick target: well under a minute).
 # CSV, PNG plots and the time-to-eps table go to bench/results-heterogeneous[-quick]/.
 EXTRA_DIST += bench/heterogeneous
 .PHONY: bench-heterogeneous bench-heterogeneous-quick
