@@ -222,3 +222,6 @@ EXTRA_DIST += tests/integration/quadratic_file.test
 # --- the warning when the objective keeps rising (issue 11 item 6) ---
 TESTS += tests/integration/objective_rises.test
 EXTRA_DIST += tests/integration/objective_rises.test
+# --- paramd-worker's command line: --version, the tcp:// hint, options documented ---
+TESTS += tests/integration/worker_cli.test
+EXTRA_DIST += tests/integration/worker_cli.test

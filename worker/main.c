@@ -46,7 +46,8 @@ static void usage(FILE *out)
             "      --key-file FILE    CURVE: this worker's key pair (the .key file of paramctl\n"
             "                         keygen); default $PARAMD_KEY_FILE\n"
             "  -l, --log-level LEVEL  err, warning, notice, info (default), debug\n"
-            "  -h, --help             this help\n");
+            "  -h, --help             this help\n"
+            "  -V, --version          print the version\n");
 }
 
 /* An environment default: unset and empty both mean none. */
@@ -120,6 +121,7 @@ int main(int argc, char **argv)
         {"server-key", required_argument, NULL, 'K'},
         {"key-file", required_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     pd_worker_opts_t o = {0};
@@ -131,7 +133,7 @@ int main(int argc, char **argv)
 
     o.threads = 1;
     o.slowdown = 1.0;
-    while ((c = getopt_long(argc, argv, "s:n:d:D:C:t:x:l:h", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:n:d:D:C:t:x:l:hV", long_opts, NULL)) != -1) {
         switch (c) {
         case 's':
             o.server = optarg;
@@ -185,6 +187,9 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             return PD_WORKER_EXIT_OK;
+        case 'V':
+            printf("paramd-worker %s\n", PACKAGE_VERSION);
+            return PD_WORKER_EXIT_OK;
         default:
             usage(stderr);
             return PD_WORKER_EXIT_USAGE;
@@ -194,6 +199,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "paramd-worker: %s\n",
                 o.server == NULL ? "--server ENDPOINT is required" : "unexpected argument");
         usage(stderr);
+        return PD_WORKER_EXIT_USAGE;
+    }
+    if (strstr(o.server, "://") == NULL) {
+        /* ZeroMQ would only say "Invalid argument" */
+        fprintf(stderr, "paramd-worker: --server %s is not a ZeroMQ endpoint (did you mean "
+                "tcp://%s?)\n", o.server, o.server);
         return PD_WORKER_EXIT_USAGE;
     }
     c = load_security(&o, server_key, key_file);
