@@ -537,6 +537,58 @@ static const key_row_t *find_row(const char *sec, size_t sec_len, const char *ke
     return NULL;
 }
 
+/* Edit distance between a[0..an) and b[0..bn) (insertions, deletions, substitutions), or
+ * SIZE_MAX when either is longer than a key can reasonably be. */
+static size_t edit_distance(const char *a, size_t an, const char *b, size_t bn)
+{
+    size_t prev[65], cur[65];
+
+    if (an > 64 || bn > 64) {
+        return SIZE_MAX;
+    }
+    for (size_t j = 0; j <= bn; j++) {
+        prev[j] = j;
+    }
+    for (size_t i = 1; i <= an; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= bn; j++) {
+            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+        memcpy(prev, cur, (bn + 1) * sizeof(size_t));
+    }
+    return prev[bn];
+}
+
+/* For an unknown key: " (did you mean [section] key?)" naming the same key in another
+ * section, or the key of this section closest in spelling (at most 2 edits, and fewer than
+ * half its length, so "l1" is not offered for "l3"), or "" when nothing is close. */
+static void suggest_key(const char *sec, size_t sec_len, const char *key, size_t key_len,
+                        char *out, size_t out_len)
+{
+    const key_row_t *best = NULL;
+    size_t best_d = SIZE_MAX;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < N_ROWS; i++) {
+        const key_row_t *r = &rows[i];
+        bool same_sec = strlen(r->section) == sec_len && memcmp(r->section, sec, sec_len) == 0;
+        if (!same_sec && strlen(r->name) == key_len && memcmp(r->name, key, key_len) == 0) {
+            snprintf(out, out_len, " (did you mean [%s] %s?)", r->section, r->name);
+            return;
+        }
+        size_t d = same_sec ? edit_distance(key, key_len, r->name, strlen(r->name)) : SIZE_MAX;
+        if (d < best_d) {
+            best_d = d;
+            best = r;
+        }
+    }
+    if (best != NULL && best_d <= 2 && 2 * best_d < key_len) {
+        snprintf(out, out_len, " (did you mean %s?)", best->name);
+    }
+}
+
 static const key_row_t *row_by_field(size_t offset)
 {
     for (size_t i = 0; i < N_ROWS; i++) {
@@ -911,7 +963,10 @@ static int on_key(void *user, const char *section, const char *name, const char 
     }
     const key_row_t *r = find_row(section, strlen(section), name, strlen(name));
     if (r == NULL) {
-        sink_add(lc->sink, "%s:%d: [%s] %s: unknown key", lc->file, lc->lineno, section, name);
+        char hint[160];
+        suggest_key(section, strlen(section), name, strlen(name), hint, sizeof(hint));
+        sink_add(lc->sink, "%s:%d: [%s] %s: unknown key%s", lc->file, lc->lineno, section, name,
+                 hint);
         return 1;
     }
     int rc = set_value(lc->cfg, r, value, lc->base_dir, why, sizeof(why));
@@ -1046,8 +1101,10 @@ int pd_config_set_override(pd_config_t *c, const char *assignment, char *errbuf,
     }
     const key_row_t *r = find_row(lhs, sec_len, key, key_len);
     if (r == NULL) {
-        sink_add(&sink, "-o %s: [%.*s] %.*s: unknown key", assignment, (int)sec_len, lhs,
-                 (int)key_len, key);
+        char hint[160];
+        suggest_key(lhs, sec_len, key, key_len, hint, sizeof(hint));
+        sink_add(&sink, "-o %s: [%.*s] %.*s: unknown key%s", assignment, (int)sec_len, lhs,
+                 (int)key_len, key, hint);
         rc = PD_ECONFIG;
         goto out;
     }

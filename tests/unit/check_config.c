@@ -315,7 +315,7 @@ START_TEST(test_load_bad_file_reports_every_error)
     ck_assert_int_eq(rc, PD_ECONFIG);
     expect_error(path, 4, "[optimizer] learning_rate: 'abc' is not a number");
     expect_error(path, 5, "[optimizer] momentum: '2' is out of range (allowed: 0..0.999999)");
-    expect_error(path, 7, "[job] methdo: unknown key");
+    expect_error(path, 7, "[job] methdo: unknown key (did you mean method?)");
     expect_error(path, 8, "[job] seed: '12x' is not an integer");
     expect_error(path, 9, "[job] method: 'asgd' is not one of sync-sgd|async-sgd|ssp");
     expect_error(path, 10, "[sever]: unknown section");
@@ -430,7 +430,16 @@ START_TEST(test_overrides)
     ck_assert_str_eq(errbuf, "");
 
     ck_assert_int_eq(set(&c, "job.batchsize=4"), PD_ECONFIG);
-    ck_assert_str_eq(errbuf, "-o job.batchsize=4: [job] batchsize: unknown key\n");
+    ck_assert_str_eq(errbuf,
+                     "-o job.batchsize=4: [job] batchsize: unknown key (did you mean batch_size?)\n");
+    errbuf[0] = '\0';
+    /* a key of another section is named with its section; nothing close, no hint */
+    ck_assert_int_eq(set(&c, "job.learning_rate=0.1"), PD_ECONFIG);
+    ck_assert_str_eq(errbuf, "-o job.learning_rate=0.1: [job] learning_rate: unknown key "
+                             "(did you mean [optimizer] learning_rate?)\n");
+    errbuf[0] = '\0';
+    ck_assert_int_eq(set(&c, "job.zzzzzz=1"), PD_ECONFIG);
+    ck_assert_str_eq(errbuf, "-o job.zzzzzz=1: [job] zzzzzz: unknown key\n");
     errbuf[0] = '\0';
     ck_assert_int_eq(set(&c, "job.batch_size"), PD_ECONFIG);
     ck_assert_str_eq(errbuf, "-o job.batch_size: missing '=' (expected section.key=value)\n");
