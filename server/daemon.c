@@ -293,13 +293,17 @@ static void print_summary(pd_daemon_t *d)
     double rate = t > 0 ? (m->updates_total - d->updates_at_start) / t : 0;
     char rate_text[48];
     snprintf(rate_text, sizeof(rate_text), sim ? "%.3g/unit" : "%.0f/s", rate);
+    /* "job finished (max_updates reached)", but "terminated (SIGTERM)" for a signal: the job
+     * did not finish, and a restart resumes it from its checkpoint */
+    char head[160];
+    snprintf(head, sizeof(head), d->stop_by_signal ? "%s" : "job finished (%s)", d->stop_reason);
     fprintf(stderr,
-            "%s: job finished (%s) after %.1f %s\n"
+            "%s: %s after %.1f %s\n"
             "  method %s, model %s, %zu parameters, %zu training samples\n"
             "  updates %.0f (%s), gradients applied %.0f, dropped as stale %.0f, "
             "mean staleness %.2f\n"
             "  final objective %.6g, test accuracy %s, workers joined %.0f, evicted %.0f\n",
-            sim ? "paramd-sim" : "paramd", d->stop_reason, t, sim ? "time units" : "s",
+            sim ? "paramd-sim" : "paramd", head, t, sim ? "time units" : "s",
             d->method->name, pd_model_kind_name(d->model.kind), d->store.dim,
             d->train != NULL ? d->train->m : 0, m->updates_total,
             rate_text, m->gradients_applied_total, m->gradients_dropped_stale_total, m->staleness_mean,
