@@ -29,6 +29,7 @@
 #include "compute.h"
 #include "task_kind.h"
 
+#define WAITING_SAY_EVERY_MS 60000 /* "still no answer" while joining */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define JOIN_AGAIN (-1) /* join_once(): the server was lost while loading; say HELLO again */
@@ -412,7 +413,7 @@ static int join_once(worker_t *w, volatile sig_atomic_t *stop)
 {
     uint64_t backoff = BACKOFF_MIN_MS;
     uint64_t started = pd_clock_mono_ms();
-    uint64_t hint_ms = 0;
+    uint64_t hint_ms = 0, said_ms = 0;
     pd_msg_t ready;
     int rc;
 
@@ -437,6 +438,17 @@ static int join_once(worker_t *w, volatile sig_atomic_t *stop)
                                                            "(see above)"
                                                          : "");
             return PD_WORKER_EXIT_NO_SERVER;
+        }
+        /* not silent while the server is away: once at once, then once a minute */
+        uint64_t now = pd_clock_mono_ms();
+        if (said_ms == 0) {
+            pd_log_info("waiting for the server at %s (no answer yet; retrying%s)", w->o->server,
+                        w->o->join_timeout_ms > 0 ? "" : " until it comes, or --join-timeout");
+            said_ms = now;
+        } else if (now - said_ms >= WAITING_SAY_EVERY_MS) {
+            pd_log_notice("still no answer from %s after %" PRIu64 " s", w->o->server,
+                          (now - started) / 1000);
+            said_ms = now;
         }
         pd_log_debug("no welcome from %s yet (%s); retrying in %" PRIu64 " ms", w->o->server,
                      pd_strerror(rc), backoff);
