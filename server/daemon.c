@@ -81,11 +81,18 @@ void pd_daemon_send_error(pd_daemon_t *d, const void *rid, size_t rid_len, pd_se
     va_start(ap, fmt);
     vsnprintf(m.reason, sizeof(m.reason), fmt, ap);
     va_end(ap);
-    d->metrics.bad_messages_total++;
+    /* "unknown worker" answers a peer the server evicted or forgot (it restarted): the
+     * worker's rejoin, not a bad message; counted by its code only, logged at info */
+    bool rejoin = code == PD_WERR_UNKNOWN_WORKER;
+    if (!rejoin) {
+        d->metrics.bad_messages_total++;
+    }
     if ((unsigned)code < 16) {
         d->metrics.errors_by_code[code]++;
     }
-    if (pd_ratelimit_ok(rl, pd_daemon_now_ms(d))) {
+    if (rejoin && pd_ratelimit_ok(rl, pd_daemon_now_ms(d))) {
+        pd_log_info("told an unknown peer to rejoin: %s", m.reason);
+    } else if (!rejoin && pd_ratelimit_ok(rl, pd_daemon_now_ms(d))) {
         if (s != NULL) {
             pd_log_warn("refused message worker=%" PRIu32 " name=%s err=%s: %s", s->id,
                         s->hello.name, pd_wire_error_name(code), m.reason);

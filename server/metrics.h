@@ -38,7 +38,7 @@
     X(updates_rejected_nonfinite_total, COUNTER, "Optimiser steps and key-value pushes not applied because a parameter would become NaN or Inf") \
     X(divergence_events_total, COUNTER, "Divergences acted on by [stop] on_divergence (stop or restore)") \
     X(divergence_restores_total, COUNTER, "Checkpoints reloaded after a divergence (on_divergence = restore-checkpoint)") \
-    X(bad_messages_total, COUNTER, "Messages refused with an ERROR reply (any reason)")       \
+    X(bad_messages_total, COUNTER, "Messages refused with an ERROR reply (any reason but unknown-worker, the answer that makes an evicted or forgotten worker rejoin)") \
     X(auth_failures_total, COUNTER, "Connections refused by CURVE authentication (key not in authorized_workers)") \
     X(authorized_keys, GAUGE, "Worker public keys in authorized_workers (0 with CURVE off)")  \
     X(send_failures_total, COUNTER, "Replies that could not be sent (peer gone or queue full)") \

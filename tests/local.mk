@@ -225,3 +225,6 @@ EXTRA_DIST += tests/integration/objective_rises.test
 # --- paramd-worker's command line: --version, the tcp:// hint, options documented ---
 TESTS += tests/integration/worker_cli.test
 EXTRA_DIST += tests/integration/worker_cli.test
+# --- a forgotten (evicted, or the server restarted) worker's rejoin is not a bad message ---
+TESTS += tests/integration/forgotten_worker.test
+EXTRA_DIST += tests/integration/forgotten_worker.test
