@@ -145,6 +145,11 @@ int main(int argc, char **argv)
         if (err[0] == '\0' || err[strlen(err) - 1] != '\n') {
             fputc('\n', stderr);
         }
+        if (opts.config_path == NULL) {
+            /* the defaults alone describe no job: say what is missing first */
+            fprintf(stderr, "paramd: no configuration file: give one with -c FILE (see "
+                            "paramd.conf(5) and the examples/ of the source)\n");
+        }
         code = EXIT_CONFIG;
         goto out;
     }
