@@ -167,7 +167,9 @@ TESTS += tests/integration/curve.test
 EXTRA_DIST += tests/integration/curve.test
 # --- browser: the dashboard in headless Chromium (make check-browser; not in make check) ---
 EXTRA_DIST += tests/browser/dashboard.test
-check-browser: all
+# refsolve and paramd-datagen are check programs the test uses: built here, so the target
+# works on a fresh build (it said "refsolve is not built (run make check)", issue 12 item 7)
+check-browser: all tests/integration/refsolve$(EXEEXT) examples/paramd-datagen$(EXEEXT)
 	top_builddir='$(abs_top_builddir)' top_srcdir='$(abs_top_srcdir)' OPENBLAS_NUM_THREADS=1 \
 		$(SHELL) $(srcdir)/tests/browser/dashboard.test
 .PHONY: check-browser
