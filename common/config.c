@@ -15,12 +15,15 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -1734,6 +1737,36 @@ uint64_t pd_config_job_hash(const pd_config_t *c)
         h = fnv1a(h, "\n");
     }
     return h;
+}
+
+int pd_config_check_files(const pd_config_t *c, char *errbuf, size_t errlen)
+{
+    const struct {
+        const char *key, *path;
+    } files[] = {{"train", c->train_path},
+                 {"train_labels", c->train_labels_path},
+                 {"test", c->test_path},
+                 {"test_labels", c->test_labels_path}};
+    err_sink_t sink;
+
+    sink_init(&sink, errbuf, errlen);
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        const char *p = files[i].path;
+        struct stat st;
+        if (empty(p)) {
+            continue;
+        }
+        int fd = open(p, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) {
+            sink_add(&sink, "[data] %s = %s: cannot read: %s", files[i].key, p, strerror(errno));
+            continue;
+        }
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            sink_add(&sink, "[data] %s = %s: not a regular file", files[i].key, p);
+        }
+        close(fd);
+    }
+    return sink.count == 0 ? 0 : PD_ECONFIG;
 }
 
 int pd_config_build(pd_config_t *c, const char *path, const char *const *overrides,

@@ -169,6 +169,12 @@ int pd_config_build(pd_config_t *c, const char *path, const char *const *overrid
  * Errors appended to errbuf one per line; returns 0 or PD_ECONFIG. */
 int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen);
 
+/* What --check-config adds to the rest (it binds nothing): each data file the job names
+ * ([data] train, train_labels, test, test_labels) can be opened for reading and is a regular
+ * file. Opened without blocking, so a FIFO is reported, not waited on. Errors appended to
+ * errbuf one per line, "[data] KEY = PATH: problem"; returns 0 or PD_ECONFIG. */
+int pd_config_check_files(const pd_config_t *c, char *errbuf, size_t errlen);
+
 /* Walk every key: emit(section, name, value-as-text, flags, doc, ctx), secrets redacted as
  * "(redacted)". Used by /status and the reference generator. */
 typedef void (*pd_config_emit_fn)(const char *section, const char *name, const char *value,

@@ -154,6 +154,13 @@ int main(int argc, char **argv)
         goto out;
     }
     if (check_only) {
+        /* the start would refuse unreadable data files; so must the check (ExecStartPre) */
+        err[0] = '\0';
+        if (pd_config_check_files(&cfg, err, sizeof(err)) != 0) {
+            fprintf(stderr, "%s", err);
+            code = EXIT_CONFIG;
+            goto out;
+        }
         printf("%s: configuration OK\n", opts.config_path != NULL ? opts.config_path : "(defaults)");
         goto out;
     }
