@@ -10,20 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wire.h"
+
 #define ARMIJO_C1 1e-4
 #define MAX_BACKTRACKS 30
 
 enum { WANT_GRAD = 0, WANT_TRIAL_GRAD, WANT_TRIAL_LOSS, WANT_GRAD_AFTER_LOSS, FINISHED };
-
-static double dot(const double *a, const double *b, size_t n)
-{
-    double s = 0.0;
-
-    for (size_t i = 0; i < n; i++) {
-        s += a[i] * b[i];
-    }
-    return s;
-}
 
 int pd_lbfgs_init(pd_lbfgs_t *b, size_t n, const pd_lbfgs_opts_t *o, const double *x0)
 {
@@ -100,7 +92,7 @@ static void two_loop(pd_lbfgs_t *b)
     for (size_t j = b->count; j-- > 0;) {
         size_t c = (b->head + j) % b->mem;
         const double *s = b->s + c * n, *y = b->y + c * n;
-        b->alpha[c] = b->rho[c] * dot(s, b->dir, n);
+        b->alpha[c] = b->rho[c] * pd_solver_dot(s, b->dir, n);
         for (size_t i = 0; i < n; i++) {
             b->dir[i] -= b->alpha[c] * y[i];
         }
@@ -108,7 +100,7 @@ static void two_loop(pd_lbfgs_t *b)
     if (b->count > 0) {
         size_t c = (b->head + b->count - 1) % b->mem;
         const double *y = b->y + c * n;
-        gamma = 1.0 / (b->rho[c] * dot(y, y, n));
+        gamma = 1.0 / (b->rho[c] * pd_solver_dot(y, y, n));
     }
     for (size_t i = 0; i < n; i++) {
         b->dir[i] *= gamma;
@@ -116,7 +108,7 @@ static void two_loop(pd_lbfgs_t *b)
     for (size_t j = 0; j < b->count; j++) {
         size_t c = (b->head + j) % b->mem;
         const double *s = b->s + c * n, *y = b->y + c * n;
-        double beta = b->rho[c] * dot(y, b->dir, n);
+        double beta = b->rho[c] * pd_solver_dot(y, b->dir, n);
         for (size_t i = 0; i < n; i++) {
             b->dir[i] += (b->alpha[c] - beta) * s[i];
         }
@@ -134,8 +126,8 @@ static void push_pair(pd_lbfgs_t *b)
         s[i] = b->x[i] - b->x_prev[i];
         y[i] = b->g[i] - b->g_prev[i];
     }
-    double sy = dot(s, y, n);
-    if (!(sy > 1e-10 * sqrt(dot(s, s, n)) * sqrt(dot(y, y, n)))) {
+    double sy = pd_solver_dot(s, y, n);
+    if (!(sy > 1e-10 * sqrt(pd_solver_dot(s, s, n)) * sqrt(pd_solver_dot(y, y, n)))) {
         b->pairs_skipped++;
         return;
     }
@@ -157,7 +149,7 @@ static void set_trial(pd_lbfgs_t *b)
 /* x and g are the new iterate's: stop, or the next direction's unit step as a GRAD trial. */
 static pd_solver_need_t next_iteration(pd_lbfgs_t *b)
 {
-    b->gnorm = sqrt(dot(b->g, b->g, b->n));
+    b->gnorm = sqrt(pd_solver_dot(b->g, b->g, b->n));
     if (b->gnorm0 == 0.0) {
         b->gnorm0 = b->gnorm;
     }
@@ -165,7 +157,7 @@ static pd_solver_need_t next_iteration(pd_lbfgs_t *b)
         return finish(b, "converged (gradient norm below solver_tolerance)");
     }
     two_loop(b);
-    b->slope = dot(b->g, b->dir, b->n);
+    b->slope = pd_solver_dot(b->g, b->dir, b->n);
     if (!(b->slope < 0.0)) {
         /* H lost positive definiteness to rounding: start again from steepest descent */
         b->count = 0;
@@ -211,11 +203,8 @@ static void accept(pd_lbfgs_t *b, double fnew)
 
 pd_solver_need_t pd_lbfgs_on_grad(pd_lbfgs_t *b, double f, const double *g)
 {
-    bool finite = isfinite(f);
+    bool finite = isfinite(f) && pd_wire_all_finite(g, b->n);
 
-    for (size_t i = 0; finite && i < b->n; i++) {
-        finite = isfinite(g[i]);
-    }
     switch (b->phase) {
     case WANT_GRAD:
     case WANT_GRAD_AFTER_LOSS:

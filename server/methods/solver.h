@@ -6,11 +6,25 @@
 #ifndef PD_SERVER_SOLVER_H
 #define PD_SERVER_SOLVER_H
 
+#include <stddef.h>
+
 typedef enum pd_solver_need {
     PD_SOLVER_GRAD = 0, /* F and ∇F at the solver's point */
     PD_SOLVER_LOSS,     /* F at the solver's point */
     PD_SOLVER_HVP,      /* ∇²F at the iterate times the solver's direction */
     PD_SOLVER_DONE,     /* finished: the reason is in the solver's `why` */
 } pd_solver_need_t;
+
+/* aᵀb summed in index order: the solvers' one inner product, so a run is the same bits
+ * wherever its inputs are. */
+static inline double pd_solver_dot(const double *a, const double *b, size_t n)
+{
+    double s = 0.0;
+
+    for (size_t i = 0; i < n; i++) {
+        s += a[i] * b[i];
+    }
+    return s;
+}
 
 #endif

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wire.h"
+
 #define ETA0 1e-4
 #define ETA1 0.25
 #define ETA2 0.75
@@ -19,26 +21,6 @@
 #define SIGMA3 4.0
 
 enum { WANT_GRAD = 0, WANT_HVP, WANT_LOSS, FINISHED };
-
-static double dot(const double *a, const double *b, size_t n)
-{
-    double s = 0.0;
-
-    for (size_t i = 0; i < n; i++) {
-        s += a[i] * b[i];
-    }
-    return s;
-}
-
-static bool all_finite(const double *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(v[i])) {
-            return false;
-        }
-    }
-    return true;
-}
 
 int pd_tron_init(pd_tron_t *t, size_t n, const pd_tron_opts_t *o, const double *x0)
 {
@@ -124,12 +106,12 @@ pd_solver_need_t pd_tron_on_grad(pd_tron_t *t, double f, const double *g)
     if (t->phase != WANT_GRAD) {
         return PD_SOLVER_DONE;
     }
-    if (!isfinite(f) || !all_finite(g, t->n)) {
+    if (!isfinite(f) || !pd_wire_all_finite(g, t->n)) {
         return finish(t, "the objective or its gradient is not finite at the iterate");
     }
     memcpy(t->g, g, t->n * sizeof(double));
     t->f = f;
-    t->gnorm = sqrt(dot(g, g, t->n));
+    t->gnorm = sqrt(pd_solver_dot(g, g, t->n));
     if (t->gnorm0 == 0.0) {
         t->gnorm0 = t->gnorm;
     }
@@ -145,7 +127,8 @@ pd_solver_need_t pd_tron_on_grad(pd_tron_t *t, double f, const double *g)
 /* τ ≥ 0 with ‖s + τd‖ = radius, for s inside the ball (TRON's stable form of the root). */
 static double to_boundary(const pd_tron_t *t)
 {
-    double sd = dot(t->s, t->d, t->n), ss = dot(t->s, t->s, t->n), dd = dot(t->d, t->d, t->n);
+    double sd = pd_solver_dot(t->s, t->d, t->n), ss = pd_solver_dot(t->s, t->s, t->n);
+    double dd = pd_solver_dot(t->d, t->d, t->n);
     double gap = t->radius * t->radius - ss;
     double rad = sqrt(sd * sd + dd * gap);
 
@@ -158,10 +141,10 @@ static pd_solver_need_t end_cg(pd_tron_t *t)
     for (size_t i = 0; i < t->n; i++) {
         t->trial[i] = t->x[i] + t->s[i];
     }
-    t->gs = dot(t->g, t->s, t->n);
+    t->gs = pd_solver_dot(t->g, t->s, t->n);
     /* q(s) = gᵀs + ½sᵀHs and Hs = −g − r, so −q(s) = −½(gᵀs − sᵀr) */
-    t->prered = -0.5 * (t->gs - dot(t->s, t->r, t->n));
-    t->snorm = sqrt(dot(t->s, t->s, t->n));
+    t->prered = -0.5 * (t->gs - pd_solver_dot(t->s, t->r, t->n));
+    t->snorm = sqrt(pd_solver_dot(t->s, t->s, t->n));
     t->phase = WANT_LOSS;
     return PD_SOLVER_LOSS;
 }
@@ -173,12 +156,12 @@ pd_solver_need_t pd_tron_on_hvp(pd_tron_t *t, const double *hd)
     if (t->phase != WANT_HVP) {
         return PD_SOLVER_DONE;
     }
-    if (!all_finite(hd, n)) {
+    if (!pd_wire_all_finite(hd, n)) {
         return finish(t, "a Hessian-vector product is not finite");
     }
     t->cg_iters++;
     t->cg_in_step++;
-    double dhd = dot(t->d, hd, n);
+    double dhd = pd_solver_dot(t->d, hd, n);
     double alpha = dhd > 0.0 ? t->rtr / dhd : INFINITY;
     bool outside = !(dhd > 0.0);
     if (!outside) {
@@ -203,7 +186,7 @@ pd_solver_need_t pd_tron_on_hvp(pd_tron_t *t, const double *hd)
         t->s[i] += alpha * t->d[i];
         t->r[i] -= alpha * hd[i];
     }
-    double rnew = dot(t->r, t->r, n);
+    double rnew = pd_solver_dot(t->r, t->r, n);
     if (sqrt(rnew) <= t->cg_stop || t->cg_in_step >= t->o.cg_max) {
         return end_cg(t);
     }
