@@ -61,6 +61,7 @@ typedef struct pd_config {
     /* [job] */
     int method; /* pd_method_kind_t */
     int64_t seed;
+    int64_t min_workers;   /* training waits until this many workers are ready */
     int64_t batch_size;
     int64_t max_staleness;
     int64_t staleness_bound;

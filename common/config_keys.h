@@ -75,6 +75,10 @@
       "full gradients, losses and Hessian-vector products are split over the workers.")     \
     X(job, seed, INT, seed, "1", 0, 9.2e18, NULL, PD_CF_JOB,                                   \
       "Seed of every random choice of the server (minibatches, initialisation).")             \
+    X(job, min_workers, INT, min_workers, "1", 1, 65536, NULL, PD_CF_RELOADABLE,               \
+      "Training begins when this many workers are ready (evaluation of the starting point "  \
+      "may run before); then it goes on with any number. max_seconds and elapsed_s count "    \
+      "from that moment. Lowering it with SIGHUP starts a job that is still waiting.")        \
     X(job, batch_size, INT, batch_size, "32", 1, 1048576, NULL, PD_CF_JOB,                     \
       "Samples per gradient task (per worker for sync-sgd and ssp).")                         \
     X(job, sync_parts, INT, sync_parts, "0", 0, 4096, NULL, PD_CF_JOB,                         \

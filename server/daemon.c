@@ -135,15 +135,18 @@ bool pd_daemon_has_accuracy(const pd_daemon_t *d)
            pd_model_classifies(&d->model);
 }
 
-static double elapsed_s(pd_daemon_t *d)
+double pd_daemon_training_seconds(pd_daemon_t *d)
 {
-    return (double)(pd_daemon_now_ms(d) - d->start_ms) / 1000.0;
+    if (!d->training_begun) {
+        return 0.0;
+    }
+    return (double)(pd_daemon_now_ms(d) - d->training_start_ms) / 1000.0;
 }
 
 static void write_metrics_line(pd_daemon_t *d, const char *event)
 {
     if (d->metrics_log != NULL &&
-        pd_metrics_write_jsonl(&d->metrics, d->metrics_log, pd_clock_wall_s(), elapsed_s(d),
+        pd_metrics_write_jsonl(&d->metrics, d->metrics_log, pd_clock_wall_s(), pd_daemon_training_seconds(d),
                                event) != 0) {
         pd_log_err("cannot write the metrics log %s; no more lines will be written",
                    d->cfg.metrics_log);
@@ -288,7 +291,7 @@ out:
 
 static void print_summary(pd_daemon_t *d)
 {
-    double t = elapsed_s(d);
+    double t = pd_daemon_training_seconds(d);
     const pd_metrics_t *m = &d->metrics;
     char acc[32] = "n/a";
 
@@ -387,6 +390,7 @@ void pd_daemon_stop(pd_daemon_t *d, const char *reason, int exit_code)
         pd_notify_stopping(d, reason);
     }
     uv_timer_stop(&d->eval_timer);
+    uv_timer_stop(&d->deadline);
     pd_progress_clear(d);
     final_evaluation(d);
     write_metrics_line(d, "done");
@@ -522,15 +526,27 @@ static void on_tick(uv_timer_t *t)
     d->last_tick_ms = now;
     d->last_tick_updates = d->metrics.updates_total;
     evict_silent(d, now);
-    if (d->state == PD_STATE_RUNNING && d->method->on_tick != NULL) {
+    if (d->state == PD_STATE_RUNNING && d->training_begun && d->method->on_tick != NULL) {
         d->method->on_tick(d);
-    }
-    if (d->cfg.max_seconds_ms > 0 && now - d->start_ms >= (uint64_t)d->cfg.max_seconds_ms) {
-        pd_daemon_stop(d, "max_seconds reached", 0);
-        return;
     }
     pd_notify_status(d, false);
     pd_progress_draw(d);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    pd_daemon_stop(t->data, "max_seconds reached", 0);
+}
+
+int pd_daemon_arm_deadline(pd_daemon_t *d)
+{
+    uint64_t now = pd_daemon_now_ms(d);
+    uint64_t end = d->training_start_ms + (uint64_t)d->cfg.max_seconds_ms;
+
+    if (d->cfg.max_seconds_ms <= 0 || !d->training_begun) {
+        return uv_timer_stop(&d->deadline);
+    }
+    return uv_timer_start(&d->deadline, on_deadline, end > now ? end - now : 0, 0);
 }
 
 static void on_eval_timer(uv_timer_t *t)
@@ -684,6 +700,7 @@ static int init_loop(pd_daemon_t *d)
     d->zpoll.data = d;
     d->zidle.data = d;
     d->tick.data = d;
+    d->deadline.data = d;
     d->eval_timer.data = d;
     d->drain_timer.data = d;
     d->sig_int.data = d;
@@ -691,6 +708,7 @@ static int init_loop(pd_daemon_t *d)
     d->sig_hup.data = d;
     if ((rc = uv_idle_init(&d->loop, &d->zidle)) != 0 ||
         (rc = uv_timer_init(&d->loop, &d->tick)) != 0 ||
+        (rc = uv_timer_init(&d->loop, &d->deadline)) != 0 ||
         (rc = uv_timer_init(&d->loop, &d->eval_timer)) != 0 ||
         (rc = uv_timer_init(&d->loop, &d->drain_timer)) != 0 ||
         (rc = uv_signal_init(&d->loop, &d->sig_int)) != 0 ||
@@ -813,6 +831,7 @@ int pd_daemon_run(pd_daemon_t *d)
 
     d->state = PD_STATE_RUNNING;
     d->start_ms = uv_now(&d->loop);
+    d->training_begun = false;
     d->last_tick_ms = d->start_ms;
     /* A restored checkpoint brings its update count; rates count only this run's updates. */
     d->last_tick_updates = d->metrics.updates_total;

@@ -85,7 +85,8 @@ struct pd_daemon {
     uv_loop_t loop;
     uv_poll_t zpoll;
     uv_idle_t zidle;          /* resumes draining when a wake-up ran out of budget */
-    uv_timer_t tick;          /* 1 s: eviction, stop by time, progress line, rates */
+    uv_timer_t tick;          /* 1 s: eviction, progress line, rates */
+    uv_timer_t deadline;      /* max_seconds after training began: stop */
     uv_timer_t eval_timer;    /* every eval_interval: start an evaluation round */
     uv_timer_t drain_timer;   /* bounds the DRAINING phase */
     uv_signal_t sig_int, sig_term, sig_hup;
@@ -122,7 +123,9 @@ struct pd_daemon {
     pd_metrics_t metrics;
     FILE *metrics_log;
     bool progress_on;
-    uint64_t start_ms;
+    uint64_t start_ms;        /* the daemon began serving (status uptime) */
+    bool training_begun;      /* min_workers were ready once: training tasks may go out */
+    uint64_t training_start_ms; /* when it began: max_seconds and elapsed_s count from here */
     uint64_t last_tick_ms;
     double last_tick_updates;
     double updates_at_start; /* updates_total when this process started running */
@@ -156,6 +159,12 @@ void pd_daemon_free(pd_daemon_t *d);
 
 /* Internal API shared by the server files. */
 uint64_t pd_daemon_now_ms(pd_daemon_t *d);
+/* Seconds of training so far: since min_workers workers were first ready (0 before). Data
+ * loading on the workers and waiting for them are not training time. */
+double pd_daemon_training_seconds(pd_daemon_t *d);
+/* (Re)start the max_seconds timer for the training time left; called when training begins
+ * and after a reload (max_seconds is reloadable). 0 on success or a negative errno. */
+int pd_daemon_arm_deadline(pd_daemon_t *d);
 /* Send to a session; failures are counted (send_failures_total), never fatal. */
 int pd_daemon_send(pd_daemon_t *d, const void *rid, size_t rid_len, const pd_msg_t *m,
                    const pd_wire_frame_t *frames, size_t n_frames);

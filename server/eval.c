@@ -27,6 +27,11 @@ void pd_eval_start(pd_daemon_t *d)
     if (e->active || d->train == NULL || ready == 0 || d->state != PD_STATE_RUNNING) {
         return;
     }
+    /* While the job waits for min_workers the parameters do not change: one reading of the
+     * starting point is enough. */
+    if (!d->training_begun && d->metrics.eval_rounds_total > 0) {
+        return;
+    }
     pd_buf_unref(e->snapshot);
     e->snapshot = NULL;
     rc = pd_store_snapshot(&d->store, &e->snapshot);

@@ -224,8 +224,13 @@ static void print_status(json_t *st)
     json_t *m = json_object_get(st, "metrics");
 
     printf("state              %s\n", str(st, "state"));
-    printf("paramd             %s, up %s s\n", str(st, "version"),
-           num(json_object_get(st, "uptime_s"), 4, a, sizeof(a)));
+    printf("paramd             %s, up %s s, training %s s\n", str(st, "paramd_version"),
+           num(json_object_get(st, "uptime_s"), 4, a, sizeof(a)),
+           num(json_object_get(st, "training_s"), 4, b, sizeof(b)));
+    if (json_integer_value(json_object_get(st, "waiting_for_workers")) > 0) {
+        printf("waiting for        %s more worker(s) before training begins (min_workers)\n",
+               num(json_object_get(st, "waiting_for_workers"), 10, a, sizeof(a)));
+    }
     printf("job                %s  %s  model %s  dim %s  samples %s\n", str(job, "id"),
            str(job, "method"), str(job, "model"),
            num(json_object_get(job, "dim"), 10, b, sizeof(b)),

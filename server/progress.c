@@ -39,7 +39,7 @@ void pd_progress_draw(pd_daemon_t *d)
     if (!d->progress_on) {
         return;
     }
-    pd_progress_format(&d->metrics, (double)(uv_now(&d->loop) - d->start_ms) / 1000.0, line,
+    pd_progress_format(&d->metrics, pd_daemon_training_seconds(d), line,
                        sizeof(line));
     if (isatty(STDERR_FILENO)) {
         fprintf(stderr, "\r%s\033[K", line);

@@ -3,14 +3,43 @@
 #include "scheduler.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 
 #include "error.h"
+#include "log.h"
 #include "methods/method.h"
 #include "task_kind.h"
 
+/* Training begins when min_workers workers are ready for the first time; from then on it
+ * goes on with whoever is there. Waiting keeps a synchronous job's first rounds (and a short
+ * job altogether) from being run by whichever worker finished loading its data first. */
+static bool training_may_run(pd_daemon_t *d)
+{
+    size_t ready;
+
+    if (d->training_begun) {
+        return true;
+    }
+    ready = pd_sessions_count_ready(&d->sessions);
+    if (ready < (size_t)d->cfg.min_workers) {
+        return false;
+    }
+    d->training_begun = true;
+    d->training_start_ms = pd_daemon_now_ms(d);
+    pd_log_info("training begins: %zu worker%s ready (min_workers = %" PRId64 ")", ready,
+                ready == 1 ? "" : "s", d->cfg.min_workers);
+    int rc = pd_daemon_arm_deadline(d);
+    if (rc != 0) { /* a uv timer does not fail on a live loop; say so if it ever does */
+        pd_log_err("cannot start the max_seconds timer: %s", pd_strerror(rc));
+    }
+    return true;
+}
+
 void pd_sched_idle(pd_daemon_t *d, pd_session_t *s)
 {
+    bool begins;
+
     s->state = PD_SESSION_IDLE;
     s->has_task = false;
     s->parked = false;
@@ -18,6 +47,15 @@ void pd_sched_idle(pd_daemon_t *d, pd_session_t *s)
         return;
     }
     if (pd_eval_take(d, s)) {
+        return;
+    }
+    begins = !d->training_begun;
+    if (!training_may_run(d)) {
+        s->parked = true; /* woken by the kick when the last awaited worker is ready */
+        return;
+    }
+    if (begins) {
+        pd_sched_kick(d); /* every parked worker, this one included, gets its first task */
         return;
     }
     d->method->on_idle(d, s);

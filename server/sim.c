@@ -599,6 +599,8 @@ static int join_all(pd_sim_t *sim)
     }
     d->state = PD_STATE_RUNNING;
     d->start_ms = 0;
+    d->training_begun = true; /* every simulated worker is ready at time 0 */
+    d->training_start_ms = 0;
     pd_log_info("simulating %zu workers: job %016" PRIx64 " method=%s model=%s dim=%zu samples=%zu",
                 sim->n, d->job.job_id, d->method->name, pd_model_kind_name(d->model.kind),
                 d->store.dim, d->train->m);

@@ -230,3 +230,5 @@ EXTRA_DIST += tests/integration/worker_cli.test
 # --- a forgotten (evicted, or the server restarted) worker's rejoin is not a bad message ---
 TESTS += tests/integration/forgotten_worker.test
 EXTRA_DIST += tests/integration/forgotten_worker.test
+TESTS += tests/integration/min_workers.test
+EXTRA_DIST += tests/integration/min_workers.test

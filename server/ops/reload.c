@@ -16,6 +16,7 @@
 #include "error.h"
 #include "log.h"
 #include "notify.h"
+#include "../scheduler.h"
 #include "zap.h"
 
 typedef struct diff_ctx {
@@ -112,9 +113,14 @@ out:
     pd_notify_reloaded(d);
     /* A max_updates that is already met stops the job now rather than at the next update
      * (max_seconds is checked every tick, the targets at every evaluation). After READY=1,
-     * so that STOPPING=1 is the manager's last word. */
+     * so that STOPPING=1 is the manager's last word. A lowered min_workers lets a waiting
+     * job begin with the workers it has. */
     if (rc == 0 && d->state == PD_STATE_RUNNING) {
         pd_daemon_after_update(d);
+    }
+    if (rc == 0 && d->state == PD_STATE_RUNNING) {
+        pd_sched_kick(d);
+        rc = pd_daemon_arm_deadline(d);
     }
     return rc;
 }

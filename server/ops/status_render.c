@@ -415,10 +415,21 @@ int pd_render_status_json(char **out, const pd_daemon_t *d, uint64_t now_ms,
     }
     bool started = d->state != PD_STATE_STARTING;
     json_object_set_new(st, "state", json_string(pd_render_state_name((int)d->state)));
-    json_object_set_new(st, "version", json_string(PACKAGE_VERSION));
+    /* "paramd_version", not "version": beside parameter_version the short name misled. */
+    json_object_set_new(st, "paramd_version", json_string(PACKAGE_VERSION));
     json_object_set_new(st, "uptime_s", json_real(started && now_ms > d->start_ms
                                                       ? (double)(now_ms - d->start_ms) / 1000.0
                                                       : 0.0));
+    json_object_set_new(st, "training_s",
+                        json_real(d->training_begun && now_ms > d->training_start_ms
+                                      ? (double)(now_ms - d->training_start_ms) / 1000.0
+                                      : 0.0));
+    size_t ready = pd_sessions_count_ready(&d->sessions);
+    json_object_set_new(st, "waiting_for_workers",
+                        json_integer(!d->training_begun && started &&
+                                             (size_t)d->cfg.min_workers > ready
+                                         ? (json_int_t)((size_t)d->cfg.min_workers - ready)
+                                         : 0));
     if (d->stop_reason[0] != '\0') {
         json_object_set_new(st, "stop_reason", json_string(d->stop_reason));
     }
@@ -436,8 +447,7 @@ int pd_render_status_json(char **out, const pd_daemon_t *d, uint64_t now_ms,
     json_object_set_new(st, "parameter_version", json_number(d->metrics.version));
     json_object_set_new(st, "objective", json_number(d->metrics.objective));
     json_object_set_new(st, "test_accuracy", json_number(d->metrics.test_accuracy));
-    json_object_set_new(st, "workers",
-                        json_integer((json_int_t)pd_sessions_count_ready(&d->sessions)));
+    json_object_set_new(st, "workers", json_integer((json_int_t)ready));
     json_object_set_new(st, "sessions", json_integer((json_int_t)d->sessions.n));
     if (metrics_endpoint != NULL) {
         json_object_set_new(st, "metrics_endpoint", json_string(metrics_endpoint));
