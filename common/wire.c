@@ -122,6 +122,7 @@ static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, si
     h.error = (Paramd__ErrorCode)m->error;
     h.reason = (char *)m->reason;
     h.not_modified = m->not_modified;
+    h.job_continues = m->job_continues;
     h.learning_rate = m->learning_rate;
     h.version_y = m->version_y;
     h.data_file = (Paramd__DataFile)m->data_file;
@@ -279,6 +280,7 @@ int pd_wire_decode(const void *buf, size_t len, pd_msg_t *m, pd_job_desc_t *job_
     m->staleness = h->staleness;
     m->error = (pd_wire_error_t)h->error;
     m->not_modified = h->not_modified;
+    m->job_continues = h->job_continues;
     m->learning_rate = h->learning_rate;
     m->version_y = h->version_y;
     m->data_file = (pd_data_file_t)h->data_file;

@@ -129,6 +129,7 @@ typedef struct pd_msg {
     pd_wire_error_t error;
     char reason[PD_WIRE_STR];
     bool not_modified;
+    bool job_continues; /* BYE from the server: it stops, the job does not (restart) */
     double learning_rate;
     uint64_t version_y; /* GRAD_DIFF: version of the second parameter frame (y) */
     pd_data_file_t data_file; /* FETCH, DATA */

@@ -135,6 +135,17 @@ bool pd_daemon_has_accuracy(const pd_daemon_t *d)
            pd_model_classifies(&d->model);
 }
 
+void pd_daemon_init_bye(const pd_daemon_t *d, pd_msg_t *bye)
+{
+    pd_msg_init(bye, PD_MSG_BYE);
+    /* A signal stops this process, not the job: systemctl restart, or a stop for
+     * maintenance; the next paramd resumes it (from the checkpoint, with a state_dir). */
+    bye->job_continues = d->stop_by_signal;
+    snprintf(bye->reason, sizeof(bye->reason), "%s: %s",
+             d->stop_by_signal ? "the server is stopping, the job is not over" : "job is over",
+             d->stop_reason);
+}
+
 double pd_daemon_training_seconds(pd_daemon_t *d)
 {
     if (!d->training_begun) {
@@ -405,8 +416,7 @@ void pd_daemon_stop(pd_daemon_t *d, const char *reason, int exit_code)
     if (pd_checkpoint_final(d) != 0 && d->exit_code == 0) {
         d->exit_code = 1;
     }
-    pd_msg_init(&bye, PD_MSG_BYE);
-    snprintf(bye.reason, sizeof(bye.reason), "job is over: %s", reason);
+    pd_daemon_init_bye(d, &bye);
     for (size_t i = 0; i < d->sessions.n; i++) {
         pd_session_t *s = d->sessions.v[i];
         bye.worker_id = s->id;

@@ -162,6 +162,9 @@ uint64_t pd_daemon_now_ms(pd_daemon_t *d);
 /* Seconds of training so far: since min_workers workers were first ready (0 before). Data
  * loading on the workers and waiting for them are not training time. */
 double pd_daemon_training_seconds(pd_daemon_t *d);
+/* The BYE the server sends when its job ends, or when a signal stops it (job_continues:
+ * workers wait and rejoin the next paramd). */
+void pd_daemon_init_bye(const pd_daemon_t *d, pd_msg_t *bye);
 /* (Re)start the max_seconds timer for the training time left; called when training begins
  * and after a reload (max_seconds is reloadable). 0 on success or a negative errno. */
 int pd_daemon_arm_deadline(pd_daemon_t *d);

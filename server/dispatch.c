@@ -41,8 +41,7 @@ static void handle_hello(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
         return;
     }
     if (d->state != PD_STATE_RUNNING && !(d->state == PD_STATE_DONE && m->hello.kv_only)) {
-        pd_msg_init(&bye, PD_MSG_BYE);
-        snprintf(bye.reason, sizeof(bye.reason), "job is over: %s", d->stop_reason);
+        pd_daemon_init_bye(d, &bye);
         pd_daemon_send(d, in->routing_id, in->routing_id_len, &bye, NULL, 0);
         return;
     }

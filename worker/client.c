@@ -288,7 +288,11 @@ int pd_client_hello(pd_client_t *c, const pd_hello_t *hello, int timeout_ms)
             pd_wire_in_release(&in);
             return 0;
         }
-        rc = in.msg.type == PD_MSG_BYE ? -ECONNREFUSED : in.msg.type == PD_MSG_ERROR ? PD_ESTATE : 0;
+        /* A server going down for a restart says so (job_continues): that is no answer yet,
+         * the caller keeps trying until the next one is up. */
+        rc = in.msg.type == PD_MSG_BYE && !in.msg.job_continues ? -ECONNREFUSED
+             : in.msg.type == PD_MSG_ERROR                       ? PD_ESTATE
+                                                                  : 0;
         pd_wire_in_release(&in);
         if (rc != 0) {
             return rc; /* the reason is in pd_client_last_reason() */

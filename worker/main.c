@@ -38,6 +38,9 @@ static void usage(FILE *out)
             "  -x, --slowdown X       take X times as long per task (X >= 1), to emulate a\n"
             "                         slower machine\n"
             "      --join-timeout S   give up after S seconds without a server (default: never)\n"
+            "      --exit-with-server exit when the server stops (SIGTERM) before the job is\n"
+            "                         over; by default the worker keeps its data, waits for\n"
+            "                         the server to come back (a restart) and rejoins\n"
             "      --ignore-cancel    finish every task and send its result even when the\n"
             "                         server cancels it, as workers from before CANCEL do (to\n"
             "                         test that the server still copes with them)\n"
@@ -117,6 +120,7 @@ int main(int argc, char **argv)
         {"slowdown", required_argument, NULL, 'x'},
         {"join-timeout", required_argument, NULL, 'J'},
         {"ignore-cancel", no_argument, NULL, 'I'},
+        {"exit-with-server", no_argument, NULL, 'E'},
         {"log-level", required_argument, NULL, 'l'},
         {"server-key", required_argument, NULL, 'K'},
         {"key-file", required_argument, NULL, 'k'},
@@ -164,6 +168,9 @@ int main(int argc, char **argv)
             break;
         case 'I':
             o.ignore_cancel = true;
+            break;
+        case 'E':
+            o.exit_with_server = true;
             break;
         case 'J':
             if (parse_number("--join-timeout", optarg, 0, 1e6, &v) != 0) {

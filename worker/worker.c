@@ -716,6 +716,13 @@ static int handle_message(worker_t *w, pd_wire_in_t *in, volatile sig_atomic_t *
     case PD_MSG_CANCEL:
         break; /* of a task that is no longer computing (ours finished first) */
     case PD_MSG_BYE:
+        if (in->msg.job_continues && !w->o->exit_with_server) {
+            /* systemctl restart paramd: keep the data, wait for the next server, rejoin */
+            pd_log_notice("%s; waiting for the server to come back (--exit-with-server to "
+                          "leave instead)", in->msg.reason);
+            pd_wire_in_release(in);
+            return join(w, stop);
+        }
         pd_log_info("the server ended the job: %s", in->msg.reason);
         *stop = 1;
         break;

@@ -16,6 +16,7 @@ typedef struct pd_worker_opts {
     double slowdown;        /* >= 1: sleep (slowdown - 1) x compute time after each task */
     bool ignore_cancel;     /* compute on past a CANCEL, as workers from before it did */
     int join_timeout_ms;    /* give up when no server answers for this long (0: never) */
+    bool exit_with_server;  /* leave when the server stops, even if the job is not over */
     /* CURVE (all three, Z85) or none: the server's public key and our key pair. */
     const char *server_key;
     const char *public_key;

@@ -95,6 +95,7 @@ int pd_local_workers_start(pd_daemon_t *d)
     args[n_args++] = d->endpoint;
     args[n_args++] = "--name";
     args[n_args++] = name;
+    args[n_args++] = "--exit-with-server"; /* they live and die with this paramd */
     args[n_args++] = "--log-level";
     args[n_args++] = pd_log_level() >= PD_LOG_DEBUG ? "debug" : "notice";
     for (size_t i = 0; d->opts.worker_args != NULL && d->opts.worker_args[i] != NULL; i++) {
