@@ -73,6 +73,22 @@ const char *pd_log_level_name(int level)
     return level_names[level];
 }
 
+static char status_text[256];
+static int status_len; /* 0: no status line shown */
+
+void pd_log_status_line(const char *line)
+{
+    int saved_errno = errno;
+
+    status_len = snprintf(status_text, sizeof(status_text), "%s", line != NULL ? line : "");
+    if (status_len >= (int)sizeof(status_text)) {
+        status_len = (int)sizeof(status_text) - 1;
+    }
+    fprintf(stderr, "\r%.*s\033[K", status_len, status_text);
+    fflush(stderr);
+    errno = saved_errno;
+}
+
 void pd_logv(int level, const char *fmt, va_list ap)
 {
     int saved_errno = errno;
@@ -104,7 +120,14 @@ void pd_logv(int level, const char *fmt, va_list ap)
         off = sizeof(line) - 2; /* truncated: still one line */
     }
     line[off++] = '\n';
+    if (status_len > 0) {
+        fputs("\r\033[K", stderr); /* the log line takes the status line's row */
+    }
     fwrite(line, 1, off, stderr);
+    if (status_len > 0) {
+        fprintf(stderr, "%.*s\033[K", status_len, status_text);
+        fflush(stderr);
+    }
     errno = saved_errno;
 }
 

@@ -29,6 +29,12 @@ const char *pd_log_level_name(int level);
 void pd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pd_logv(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
+/* A status line kept below the log on a terminal (paramd's progress line): each log line is
+ * written over it, on a row of its own, and the status line redrawn under it, so the two
+ * never share a row. "" or NULL removes it. Only for a terminal on stderr: the caller
+ * decides that (and keeps the line narrower than the terminal, or it wraps). */
+void pd_log_status_line(const char *line);
+
 #define pd_log_err(...) pd_log(PD_LOG_ERR, __VA_ARGS__)
 #define pd_log_warn(...) pd_log(PD_LOG_WARNING, __VA_ARGS__)
 #define pd_log_notice(...) pd_log(PD_LOG_NOTICE, __VA_ARGS__)

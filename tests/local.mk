@@ -232,3 +232,5 @@ TESTS += tests/integration/forgotten_worker.test
 EXTRA_DIST += tests/integration/forgotten_worker.test
 TESTS += tests/integration/min_workers.test
 EXTRA_DIST += tests/integration/min_workers.test
+TESTS += tests/integration/progress_tty.test
+EXTRA_DIST += tests/integration/progress_tty.test tests/integration/pty_run.py
