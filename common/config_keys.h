@@ -31,7 +31,8 @@
     X(server, heartbeat_interval, DURATION, heartbeat_interval_ms, "1s", 10, 3600000, NULL, 0,  \
       "How often workers send a heartbeat while busy or idle.")                                \
     X(server, metrics_log, PATH, metrics_log, "", 0, 0, NULL, 0,                                \
-      "JSON-lines metrics log (one line per evaluation, last line event=done). Empty: none.") \
+      "JSON-lines metrics log (one line per evaluation, last line event=done). A job "        \
+      "resumed from a checkpoint appends, after a line with event=resumed. Empty: none.")     \
     X(server, status, STRING, status, "", 0, 0, NULL, 0,                                        \
       "Status socket unix:PATH (HTTP: /status, /workers, /metrics, POST /checkpoint and "     \
       "/workers/ID/evict, and a dashboard at /), mode 0660. Empty: none.")                    \

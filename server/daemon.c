@@ -808,11 +808,16 @@ int pd_daemon_new(pd_daemon_t **out, const pd_config_t *cfg, const pd_daemon_opt
         goto fail;
     }
     if (d->cfg.metrics_log[0] != '\0') {
-        d->metrics_log = fopen(d->cfg.metrics_log, "w");
+        /* A job resumed from a checkpoint keeps its history: append, and mark the seam. */
+        bool resumed = d->metrics.updates_total > 0;
+        d->metrics_log = fopen(d->cfg.metrics_log, resumed ? "a" : "w");
         if (d->metrics_log == NULL) {
             rc = -errno;
             pd_log_err("cannot open metrics_log %s: %s", d->cfg.metrics_log, pd_strerror(rc));
             goto fail;
+        }
+        if (resumed) {
+            write_metrics_line(d, "resumed");
         }
     }
     if (d->opts.transport == NULL && d->cfg.endpoint_file[0] != '\0') {

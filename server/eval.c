@@ -117,7 +117,10 @@ void pd_eval_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t, cons
     pd_eval_t *e = &d->eval;
 
     (void)s;
-    if (!e->active || t->round != e->round || e->piece_state[t->part] != PIECE_ASSIGNED) {
+    /* After the stop the server has evaluated the final parameters itself and written the
+     * "done" line: a round finishing late would put an older reading after it. */
+    if (d->state != PD_STATE_RUNNING || !e->active || t->round != e->round ||
+        e->piece_state[t->part] != PIECE_ASSIGNED) {
         d->metrics.results_discarded_total++;
         return;
     }

@@ -234,3 +234,5 @@ TESTS += tests/integration/min_workers.test
 EXTRA_DIST += tests/integration/min_workers.test
 TESTS += tests/integration/progress_tty.test
 EXTRA_DIST += tests/integration/progress_tty.test tests/integration/pty_run.py
+TESTS += tests/integration/metrics_log_end.test
+EXTRA_DIST += tests/integration/metrics_log_end.test
