@@ -60,7 +60,9 @@
       "CURVE: the server's key pair (the .key file of paramctl keygen, mode 0600). Set: the "   \
       "worker socket is encrypted, only authorized_workers may join, and a non-loopback "      \
       "listen needs no allow_insecure. Empty: CURVE off. Not marked secret: the value is a "  \
-      "path, and the key stays in the file.")                                                 \
+      "path, and the key stays in the file. Under systemd a credential of the file's base "   \
+      "name ($CREDENTIALS_DIRECTORY/server.key, which paramd.service loads from "             \
+      "/etc/paramd/server.key) is read instead, so the file can stay root's.")               \
     X(security, authorized_workers, PATH, authorized_workers, "", 0, 0, NULL, PD_CF_RELOADABLE, \
       "CURVE: the worker public keys admitted, one 'KEY [NAME]' per line ('#' comments; "     \
       "append the .pub files of paramctl keygen). Required with server_key_file. Re-read on " \

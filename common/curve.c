@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zmq.h>
 
 #include "error.h"
@@ -179,8 +180,52 @@ static bool split_assignment(char *s, char **name, char **value)
     return true;
 }
 
+/* True when the file holds nothing but blanks: the unit's SetCredential= default ("\n"; an
+ * empty value is not allowed there), which stands for "no credential". */
+static bool file_is_blank(const char *path)
+{
+    char head[64];
+    size_t n;
+    FILE *f = fopen(path, "re");
+
+    if (f == NULL) {
+        return false; /* unreadable: let the real open say why */
+    }
+    n = fread(head, 1, sizeof(head), f);
+    fclose(f);
+    if (n == sizeof(head)) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (head[i] != ' ' && head[i] != '\t' && head[i] != '\n' && head[i] != '\r') {
+            return false;
+        }
+    }
+    return true;
+}
+
+const char *pd_curve_keypair_source(const char *path, char *buf, size_t len)
+{
+    const char *dir = getenv("CREDENTIALS_DIRECTORY");
+    const char *base = strrchr(path, '/');
+    struct stat st;
+    int n;
+
+    base = base != NULL ? base + 1 : path;
+    if (dir == NULL || dir[0] == '\0' || base[0] == '\0') {
+        return path;
+    }
+    n = snprintf(buf, len, "%s/%s", dir, base);
+    if (n < 0 || (size_t)n >= len || stat(buf, &st) != 0 || !S_ISREG(st.st_mode) ||
+        file_is_blank(buf)) {
+        return path;
+    }
+    return buf;
+}
+
 int pd_curve_load_keypair(const char *path, pd_curve_keypair_t *kp, char *err, size_t errlen)
 {
+    char cred[4096];
     char line[LINE_MAX_LEN + 2];
     char derived[PD_CURVE_KEY_LEN + 1];
     bool have_pub = false, have_sec = false;
@@ -190,7 +235,15 @@ int pd_curve_load_keypair(const char *path, pd_curve_keypair_t *kp, char *err, s
     FILE *f;
 
     memset(kp, 0, sizeof(*kp));
+    path = pd_curve_keypair_source(path, cred, sizeof(cred));
     f = open_file(path, err, errlen, &rc);
+    if (f == NULL && rc == -EACCES) {
+        add_err(err, errlen,
+                "%s: this user may not read the secret key: pass the file as the systemd "
+                "credential '%s' (LoadCredential=, as paramd.service does), or let the user "
+                "read it",
+                path, strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path);
+    }
     if (f == NULL) {
         return rc;
     }

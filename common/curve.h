@@ -40,9 +40,17 @@ typedef struct pd_curve_list {
 /* True when text[0..len) is exactly one Z85 key (40 characters of the Z85 alphabet). */
 bool pd_curve_key_valid(const char *text, size_t len);
 
-/* Read a key-pair file. The secret key must be present; a public key, when present, must
- * belong to it (else it is derived from the secret key). Returns 0, PD_ECONFIG with
- * "FILE:LINE: ..." lines appended to err, or -errno ("FILE: reason" in err). */
+/* Where the key pair of `path` is read from: under systemd, the service credential named
+ * after its base name when there is a non-empty one ($CREDENTIALS_DIRECTORY/server.key for
+ * /etc/paramd/server.key: paramd.service passes the root-only file with LoadCredential=),
+ * else path itself (also when the credential is blank: the unit's default when there is no
+ * key file). buf holds the credential's path. */
+const char *pd_curve_keypair_source(const char *path, char *buf, size_t len);
+
+/* Read a key-pair file (from pd_curve_keypair_source(path)). The secret key must be present;
+ * a public key, when present, must belong to it (else it is derived from the secret key).
+ * Returns 0, PD_ECONFIG with "FILE:LINE: ..." lines appended to err, or -errno ("FILE:
+ * reason" in err, with a hint when the service user may not read it). */
 int pd_curve_load_keypair(const char *path, pd_curve_keypair_t *kp, char *err, size_t errlen);
 
 /* A public key given as Z85 text, or as a file holding it (a .pub file, or a key-pair file's

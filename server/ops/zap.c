@@ -238,7 +238,14 @@ int pd_zap_setup(pd_daemon_t *d)
         log_lines("", err);
         return rc == -ENOMEM ? rc : PD_ECONFIG;
     }
-    warn_if_readable(d->cfg.server_key_file);
+    char cred[4096];
+    const char *source = pd_curve_keypair_source(d->cfg.server_key_file, cred, sizeof(cred));
+    if (source != d->cfg.server_key_file) {
+        pd_log_info("CURVE key pair of %s read from the service credential %s",
+                    d->cfg.server_key_file, source);
+    } else {
+        warn_if_readable(source); /* a credential's mode is systemd's business */
+    }
     rc = load_list(d->cfg.authorized_workers, &z->keys, "");
     if (rc != 0) {
         goto out;
