@@ -249,8 +249,9 @@
       "Use at most this many samples of each file (0: all).")                                 \
     X(optimizer, type, ENUM, optimizer, "sgd", 0, 0, "sgd|momentum|adam", PD_CF_JOB,           \
       "Server-side optimiser applied to each accepted gradient (ALGORITHMS.md §1.6).")        \
-    X(optimizer, learning_rate, DOUBLE, learning_rate, "0.1", 0, 1e6, NULL, PD_CF_JOB,        \
-      "Base step size gamma.")                                                                \
+    X(optimizer, learning_rate, DOUBLE, learning_rate, "0.1", 0, 1e6, NULL, PD_CF_RELOADABLE, \
+      "Base step size gamma. Reloadable, and not part of the job's identity: a job that "     \
+      "diverges or stalls can go on from its checkpoint with another step size.")            \
     X(optimizer, schedule, ENUM, schedule, "constant", 0, 0, "constant|inverse-sqrt|step",    \
       PD_CF_JOB, "Step-size schedule over applied updates k: gamma, gamma/sqrt(1+k/decay_steps), " \
       "or gamma*decay_rate^floor(k/decay_steps).")                                            \

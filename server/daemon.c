@@ -156,6 +156,7 @@ double pd_daemon_training_seconds(pd_daemon_t *d)
 
 static void write_metrics_line(pd_daemon_t *d, const char *event)
 {
+    d->metrics.learning_rate = pd_optim_lr(&d->optim);
     if (d->metrics_log != NULL &&
         pd_metrics_write_jsonl(&d->metrics, d->metrics_log, pd_clock_wall_s(), pd_daemon_training_seconds(d),
                                event) != 0) {
@@ -535,6 +536,7 @@ static void on_tick(uv_timer_t *t)
     }
     d->last_tick_ms = now;
     d->last_tick_updates = d->metrics.updates_total;
+    d->metrics.learning_rate = pd_optim_lr(&d->optim);
     evict_silent(d, now);
     if (d->state == PD_STATE_RUNNING && d->training_begun && d->method->on_tick != NULL) {
         d->method->on_tick(d);

@@ -103,7 +103,7 @@ static void watch_objective(pd_daemon_t *d, pd_eval_t *e)
             d->metrics.objective_rise_streaks_total++;
             pd_log_warn("the objective rose at %u evaluations in a row (to %.6g at version %"
                         PRIu64 "): the steps may be too large for this problem ([optimizer] "
-                        "learning_rate = %g)", OBJECTIVE_RISES, f, e->version,
+                        "learning_rate = %g; a reload, SIGHUP, can lower it)", OBJECTIVE_RISES, f, e->version,
                         d->cfg.learning_rate);
         }
     } else if (f < e->last_objective) {

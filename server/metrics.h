@@ -62,6 +62,7 @@
     X(checkpoint_last_duration_seconds, GAUGE, "Last checkpoint: snapshot to directory fsync") \
     X(checkpoint_last_time_seconds, GAUGE, "Wall time (Unix s) of the newest durable checkpoint") \
     X(updates_per_second, GAUGE, "Updates per second over the last progress interval")    \
+    X(learning_rate, GAUGE, "Step size of the next update (learning_rate after the schedule)") \
     X(apts_iterations_total, COUNTER, "apts: completed outer iterations")                     \
     X(apts_radius, GAUGE, "apts: trust-region radius of the next outer iteration")            \
     X(apts_rho, GAUGE, "apts: rho of the last global step (combined step without the global pass)") \

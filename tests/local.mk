@@ -236,3 +236,5 @@ TESTS += tests/integration/progress_tty.test
 EXTRA_DIST += tests/integration/progress_tty.test tests/integration/pty_run.py
 TESTS += tests/integration/metrics_log_end.test
 EXTRA_DIST += tests/integration/metrics_log_end.test
+TESTS += tests/integration/lr_reload.test
+EXTRA_DIST += tests/integration/lr_reload.test

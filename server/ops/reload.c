@@ -92,6 +92,8 @@ int pd_reload(pd_daemon_t *d)
         goto out;
     }
     pd_log_set_level(d->cfg.log_level + PD_LOG_ERR);
+    d->optim.lr = d->cfg.learning_rate; /* the schedule goes on from the new base */
+    d->metrics.learning_rate = pd_optim_lr(&d->optim);
     /* Validated above; only a file changed in between can fail here (the old keys stay). */
     bool keys_changed = false;
     rc = pd_zap_reload(d, &keys_changed);

@@ -255,10 +255,10 @@ pd_version_at_least() {
     pd_float_cmp "$v" ">=" "$1"
 }
 
-# pd_float_cmp A OP B  (OP: < <= > >=) with awk's doubles
+# pd_float_cmp A OP B  (OP: < <= > >= ==) with awk's doubles
 pd_float_cmp() {
     awk -v a="$1" -v b="$3" -v op="$2" 'BEGIN {
-        if (op == "<") r = a < b; else if (op == "<=") r = a <= b;
+        if (op == "<") r = a < b; else if (op == "<=") r = a <= b; else if (op == "==") r = a == b;
         else if (op == ">") r = a > b; else if (op == ">=") r = a >= b; else r = 0;
         exit !r }'
 }
