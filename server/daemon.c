@@ -156,9 +156,16 @@ double pd_daemon_training_seconds(pd_daemon_t *d)
 
 static void write_metrics_line(pd_daemon_t *d, const char *event)
 {
+    double now = pd_clock_wall_s();
+
     d->metrics.learning_rate = pd_optim_lr(&d->optim);
+    if (event == NULL || strcmp(event, "done") == 0) {
+        pd_history_point_t p = {now, d->metrics.evaluated_version, d->metrics.objective,
+                                d->metrics.test_accuracy, d->metrics.updates_per_second};
+        pd_history_add(&d->history, &p);
+    }
     if (d->metrics_log != NULL &&
-        pd_metrics_write_jsonl(&d->metrics, d->metrics_log, pd_clock_wall_s(), pd_daemon_training_seconds(d),
+        pd_metrics_write_jsonl(&d->metrics, d->metrics_log, now, pd_daemon_training_seconds(d),
                                event) != 0) {
         pd_log_err("cannot write the metrics log %s; no more lines will be written",
                    d->cfg.metrics_log);
@@ -772,6 +779,7 @@ int pd_daemon_new(pd_daemon_t **out, const pd_config_t *cfg, const pd_daemon_opt
     d->opts = *opts;
     pd_sessions_init(&d->sessions);
     pd_metrics_init(&d->metrics);
+    pd_history_init(&d->history);
     pd_ratelimit_init(&d->rl_unknown, 10000, 5);
     rc = pd_config_copy(&d->cfg, cfg);
     if (rc != 0) {
@@ -812,6 +820,11 @@ int pd_daemon_new(pd_daemon_t **out, const pd_config_t *cfg, const pd_daemon_opt
     if (d->cfg.metrics_log[0] != '\0') {
         /* A job resumed from a checkpoint keeps its history: append, and mark the seam. */
         bool resumed = d->metrics.updates_total > 0;
+        FILE *earlier = resumed ? fopen(d->cfg.metrics_log, "re") : NULL;
+        if (earlier != NULL) { /* the dashboard's chart starts where the job started */
+            pd_metrics_read_history(earlier, &d->history);
+            fclose(earlier);
+        }
         d->metrics_log = fopen(d->cfg.metrics_log, resumed ? "a" : "w");
         if (d->metrics_log == NULL) {
             rc = -errno;

@@ -121,6 +121,7 @@ struct pd_daemon {
     pd_eval_t eval;
 
     pd_metrics_t metrics;
+    pd_history_t history;     /* evaluations of this job, for GET /history (the dashboard) */
     FILE *metrics_log;
     bool progress_on;
     uint64_t start_ms;        /* the daemon began serving (status uptime) */

@@ -22,6 +22,7 @@ server_libpdserver_la_SOURCES = \
 	server/methods/tron_core.c server/methods/tron_core.h \
 	server/methods/lbfgs_core.c server/methods/lbfgs_core.h \
 	server/metrics.c server/metrics.h \
+	server/history.c server/history.h \
 	server/progress.c server/progress.h \
 	server/ops/local_workers.c server/ops/local_workers.h \
 	server/ops/notify.c server/ops/notify.h server/ops/reload.c server/ops/reload.h \
@@ -32,6 +33,15 @@ server_libpdserver_la_SOURCES = \
 	server/ops/status_render.c server/ops/status_render.h \
 	server/ops/status_http.c server/ops/status_http.h \
 	server/ops/zap.c server/ops/zap.h
+# The dashboard page (GET /) is built into the daemon as a C string.
+nodist_server_libpdserver_la_SOURCES = server/ops/dashboard_html.c
+BUILT_SOURCES += server/ops/dashboard_html.c
+CLEANFILES += server/ops/dashboard_html.c
+EXTRA_DIST += server/ops/dashboard.html server/ops/html_to_c.sh
+server/ops/dashboard_html.c: $(srcdir)/server/ops/dashboard.html $(srcdir)/server/ops/html_to_c.sh
+	$(AM_V_GEN)$(MKDIR_P) server/ops && \
+	$(SHELL) $(srcdir)/server/ops/html_to_c.sh $(srcdir)/server/ops/dashboard.html >$@.tmp && \
+	mv $@.tmp $@
 server_libpdserver_la_CPPFLAGS = $(AM_CPPFLAGS) -DPD_BINDIR='"$(bindir)"'
 server_libpdserver_la_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(ZMQ_CFLAGS) $(JANSSON_CFLAGS) $(OPENBLAS_CFLAGS) \
 	$(SYSTEMD_CFLAGS)

@@ -87,6 +87,36 @@ json_t *pd_metrics_eigen_json(const pd_metrics_t *m)
     return a;
 }
 
+/* A number of a metrics line: null (written for non-finite values) and absence read as NaN. */
+static double field(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+size_t pd_metrics_read_history(FILE *in, pd_history_t *h)
+{
+    char line[1 << 16];
+    size_t added = 0;
+
+    while (fgets(line, sizeof(line), in) != NULL) {
+        json_t *obj = json_loads(line, 0, NULL);
+        /* NULL for an evaluation line; the seam of a restart is not an evaluation */
+        const char *event = json_string_value(json_object_get(obj, "event"));
+        if (json_is_object(obj) && isfinite(field(obj, "time")) &&
+            isfinite(field(obj, "evaluated_version")) &&
+            (event == NULL || strcmp(event, "done") == 0)) {
+            pd_history_point_t p = {field(obj, "time"), field(obj, "evaluated_version"),
+                                    field(obj, "objective"), field(obj, "test_accuracy"),
+                                    field(obj, "updates_per_s")};
+            pd_history_add(h, &p);
+            added++;
+        }
+        json_decref(obj);
+    }
+    return added;
+}
+
 int pd_metrics_write_jsonl(const pd_metrics_t *m, FILE *out, double wall_time, double elapsed_s,
                            const char *event)
 {

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "history.h"
+
 #define PD_METRICS(X)                                                                        \
     X(updates_total, COUNTER, "Parameter updates applied (each one bumps the version)")      \
     X(gradients_received_total, COUNTER, "Gradient results received from workers")           \
@@ -167,5 +169,10 @@ struct json_t *pd_metrics_eigen_json(const pd_metrics_t *m);
  * ("done" for the last line). Non-finite values are written as null. 0 or -EIO/-ENOMEM. */
 int pd_metrics_write_jsonl(const pd_metrics_t *m, FILE *out, double wall_time, double elapsed_s,
                            const char *event);
+
+/* Read back the evaluations of a metrics log written by pd_metrics_write_jsonl (a resumed
+ * job's earlier runs) into h. Lines that are not such objects (a line cut short by a crash,
+ * an event=resumed seam) are skipped. Returns the number of points added. */
+size_t pd_metrics_read_history(FILE *in, pd_history_t *h);
 
 #endif

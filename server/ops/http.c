@@ -163,6 +163,7 @@ int pd_http_route(pd_http_method_t method, const char *url, bool read_only,
         {"/status", PD_ROUTE_STATUS, PD_HTTP_GET, true},
         {"/workers", PD_ROUTE_WORKERS, PD_HTTP_GET, true},
         {"/metrics", PD_ROUTE_METRICS, PD_HTTP_GET, true},
+        {"/history", PD_ROUTE_HISTORY, PD_HTTP_GET, true},
         {"/checkpoint", PD_ROUTE_CHECKPOINT, PD_HTTP_POST, false},
     };
     size_t len = strcspn(url, "?#");

@@ -46,6 +46,7 @@ typedef enum pd_http_route {
     PD_ROUTE_STATUS,        /* GET /status */
     PD_ROUTE_WORKERS,       /* GET /workers */
     PD_ROUTE_METRICS,       /* GET /metrics */
+    PD_ROUTE_HISTORY,       /* GET /history */
     PD_ROUTE_CHECKPOINT,    /* POST /checkpoint */
     PD_ROUTE_EVICT,         /* POST /workers/ID/evict */
 } pd_http_route_t;

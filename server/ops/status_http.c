@@ -346,6 +346,12 @@ static void handle_request(conn_t *c)
         }
         respond_json(c, 200, text);
         return;
+    case PD_ROUTE_HISTORY:
+        if (pd_render_history_json(&text, &d->history) != 0) {
+            text = NULL;
+        }
+        respond_json(c, 200, text);
+        return;
     case PD_ROUTE_METRICS: {
         pd_render_buf_t b;
         pd_render_buf_init(&b);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "common/config.h"
 #include "../daemon.h"
 #include "../methods/method.h"
@@ -368,12 +369,12 @@ static json_t *workers_array(const pd_sessions_t *t, uint64_t now_ms)
     return a;
 }
 
-static int dump(char **out, json_t *v)
+static int dump_flags(char **out, json_t *v, size_t flags)
 {
     if (v == NULL) {
         return -ENOMEM;
     }
-    char *text = json_dumps(v, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
+    char *text = json_dumps(v, flags | JSON_REAL_PRECISION(12));
     json_decref(v);
     if (text == NULL) {
         return -ENOMEM;
@@ -382,14 +383,90 @@ static int dump(char **out, json_t *v)
     return 0;
 }
 
+/* For people (curl, paramctl --json): indented. */
+static int dump(char **out, json_t *v)
+{
+    return dump_flags(out, v, JSON_INDENT(2));
+}
+
 int pd_render_workers_json(char **out, const pd_sessions_t *workers, uint64_t now_ms)
 {
     return dump(out, workers_array(workers, now_ms));
 }
 
+int pd_render_history_json(char **out, const pd_history_t *h)
+{
+    json_t *points = json_array();
+
+    for (size_t i = 0; points != NULL && i < h->n; i++) {
+        const pd_history_point_t *p = &h->v[i];
+        json_array_append_new(points, json_pack("[ooooo]", json_number(p->wall_time),
+                                                json_number(p->version),
+                                                json_number(p->objective),
+                                                json_number(p->test_accuracy),
+                                                json_number(p->updates_per_second)));
+    }
+    /* compact: up to PD_HISTORY_CAP rows, polled by every open dashboard */
+    return dump_flags(out, json_pack("{s:[sssss],s:o*}", "fields", "time", "version",
+                                     "objective", "test_accuracy", "updates_per_second", "points",
+                                     points),
+                      JSON_COMPACT);
+}
+
 int pd_render_error_json(char **out, const char *msg)
 {
     return dump(out, json_pack("{s:s}", "error", msg));
+}
+
+/* "stop": the criteria that are set (null: not set), how far the job is toward the nearest
+ * of max_updates and max_seconds (0..1), and an estimate of the seconds left from the
+ * current rate (null when there is no such criterion or no rate yet). */
+static json_t *stop_json(const pd_daemon_t *d, double training_s)
+{
+    const pd_config_t *c = &d->cfg;
+    const pd_metrics_t *m = &d->metrics;
+    double progress = NAN, left = NAN;
+
+    if (c->max_updates > 0) {
+        progress = m->updates_total / (double)c->max_updates;
+        if (m->updates_per_second > 0) {
+            left = ((double)c->max_updates - m->updates_total) / m->updates_per_second;
+        }
+    }
+    if (c->max_seconds_ms > 0 && d->training_begun) {
+        double limit = (double)c->max_seconds_ms / 1000.0;
+        progress = isnan(progress) ? training_s / limit : fmax(progress, training_s / limit);
+        left = isnan(left) ? limit - training_s : fmin(left, limit - training_s);
+    }
+    return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}",
+                     "max_updates", c->max_updates > 0 ? json_integer(c->max_updates) : json_null(),
+                     "max_seconds",
+                     c->max_seconds_ms > 0 ? json_real((double)c->max_seconds_ms / 1000.0)
+                                           : json_null(),
+                     "target_loss", c->target_loss > 0 ? json_real(c->target_loss) : json_null(),
+                     "target_accuracy",
+                     c->target_accuracy > 0 ? json_real(c->target_accuracy) : json_null(),
+                     "progress", json_number(fmin(fmax(progress, 0.0), 1.0)),
+                     "seconds_left", json_number(isnan(left) ? NAN : fmax(left, 0.0)));
+}
+
+/* "checkpoint": off without a state_dir; else the interval, and the newest durable one's
+ * version and age (null before the first). */
+static json_t *checkpoint_json(const pd_daemon_t *d)
+{
+    const pd_metrics_t *m = &d->metrics;
+    bool any = m->checkpoint_last_time_seconds > 0;
+
+    if (d->cfg.state_dir[0] == '\0') {
+        return json_pack("{s:b}", "enabled", 0);
+    }
+    return json_pack("{s:b,s:o,s:o,s:o,s:I,s:I}", "enabled", 1, "interval_s",
+                     json_real((double)d->cfg.checkpoint_interval_ms / 1000.0), "last_version",
+                     any ? json_number(m->checkpoint_last_version) : json_null(), "last_age_s",
+                     any ? json_real(fmax(0.0, pd_clock_wall_s() - m->checkpoint_last_time_seconds))
+                         : json_null(),
+                     "written", (json_int_t)m->checkpoints_written_total, "failed",
+                     (json_int_t)m->checkpoint_failures_total);
 }
 
 int pd_render_status_json(char **out, const pd_daemon_t *d, uint64_t now_ms,
@@ -420,10 +497,12 @@ int pd_render_status_json(char **out, const pd_daemon_t *d, uint64_t now_ms,
     json_object_set_new(st, "uptime_s", json_real(started && now_ms > d->start_ms
                                                       ? (double)(now_ms - d->start_ms) / 1000.0
                                                       : 0.0));
-    json_object_set_new(st, "training_s",
-                        json_real(d->training_begun && now_ms > d->training_start_ms
-                                      ? (double)(now_ms - d->training_start_ms) / 1000.0
-                                      : 0.0));
+    double training_s = d->training_begun && now_ms > d->training_start_ms
+                            ? (double)(now_ms - d->training_start_ms) / 1000.0
+                            : 0.0;
+    json_object_set_new(st, "training_s", json_real(training_s));
+    json_object_set_new(st, "stop", stop_json(d, training_s));
+    json_object_set_new(st, "checkpoint", checkpoint_json(d));
     size_t ready = pd_sessions_count_ready(&d->sessions);
     json_object_set_new(st, "waiting_for_workers",
                         json_integer(!d->training_begun && started &&
@@ -485,83 +564,3 @@ int pd_render_status_json(char **out, const pd_daemon_t *d, uint64_t now_ms,
 
 /* ---- dashboard ----------------------------------------------------------------------------- */
 
-/* Self-contained: no external script, font or style, so it works offline and under a strict
- * Content-Security-Policy-free daemon. History lives in the browser (the server keeps none):
- * a reload starts the curves afresh. */
-const char pd_render_dashboard_html[] =
-    "<!DOCTYPE html>\n"
-    "<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-    "<title>paramd</title>\n"
-    "<style>\n"
-    "body{font:14px sans-serif;margin:1em 2em;color:#222}\n"
-    "h1{font-size:20px}#state{font-weight:bold}\n"
-    "table{border-collapse:collapse;margin-top:1em}\n"
-    "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\n"
-    "th{background:#eee}td.l,th.l{text-align:left}\n"
-    "#err{color:#b00}.k{color:#666}\n"
-    "</style></head><body>\n"
-    "<h1>paramd <span id=\"ver\"></span></h1>\n"
-    "<div id=\"summary\"><span class=\"k\">state</span> <span id=\"state\">?</span>\n"
-    " &middot; <span class=\"k\">job</span> <span id=\"job\"></span>\n"
-    " &middot; <span class=\"k\">version</span> <span id=\"pversion\"></span>\n"
-    " &middot; <span class=\"k\">updates/s</span> <span id=\"rate\"></span>\n"
-    " &middot; <span class=\"k\">objective</span> <span id=\"obj\"></span>\n"
-    " &middot; <span class=\"k\">test accuracy</span> <span id=\"acc\"></span>\n"
-    " &middot; <span class=\"k\">uptime</span> <span id=\"up\"></span></div>\n"
-    "<div id=\"err\"></div>\n"
-    "<canvas id=\"chart\" width=\"900\" height=\"320\"></canvas>\n"
-    "<table id=\"workers\"><thead><tr><th>id</th><th class=\"l\">name</th><th class=\"l\">host</th>"
-    "<th>cores</th><th class=\"l\">state</th><th>last seen (s)</th><th>tasks</th>"
-    "<th>applied</th><th>dropped</th><th>compute (s)</th><th>mean staleness</th></tr></thead>"
-    "<tbody id=\"wbody\"></tbody></table>\n"
-    "<script>\n"
-    "'use strict';\n"
-    "var hist=[];var MAXH=3600;\n"
-    "function fmt(v,d){return (v===null||v===undefined)?'-':(typeof v==='number'?"
-    "(Number.isInteger(v)?String(v):v.toPrecision(d||5)):String(v));}\n"
-    "function txt(id,v){document.getElementById(id).textContent=v;}\n"
-    "function getJSON(u){return fetch(u,{cache:'no-store'}).then(function(r){"
-    "if(!r.ok)throw new Error(u+': HTTP '+r.status);return r.json();});}\n"
-    "function draw(){\n"
-    " var c=document.getElementById('chart'),g=c.getContext('2d'),W=c.width,H=c.height;\n"
-    " var L=60,R=60,T=20,B=30;g.clearRect(0,0,W,H);g.strokeStyle='#999';g.strokeRect(L,T,W-L-R,H-T-B);\n"
-    " g.fillStyle='#222';g.font='12px sans-serif';\n"
-    " var pts=hist.filter(function(p){return p.obj!==null;});c.setAttribute('data-points',String(pts.length));\n"
-    " if(hist.length<1){g.fillText('waiting for data',L+10,T+20);return;}\n"
-    " var t0=hist[0].t,t1=Math.max(hist[hist.length-1].t,t0+1);\n"
-    " var lo=Infinity,hi=-Infinity;pts.forEach(function(p){lo=Math.min(lo,p.obj);hi=Math.max(hi,p.obj);});\n"
-    " if(!(hi>lo)){hi=(isFinite(hi)?hi:1)+0.5;lo=(isFinite(lo)?lo:0)-0.5;}\n"
-    " function X(t){return L+(W-L-R)*(t-t0)/(t1-t0);}\n"
-    " function Y1(v){return T+(H-T-B)*(1-(v-lo)/(hi-lo));}\n"
-    " function Y2(v){return T+(H-T-B)*(1-v);}\n"
-    " g.fillText(fmt(hi,4),4,T+10);g.fillText(fmt(lo,4),4,H-B);g.fillText('1',W-R+6,T+10);"
-    "g.fillText('0',W-R+6,H-B);\n"
-    " g.fillText((t1-t0).toFixed(0)+' s shown',W/2-30,H-8);\n"
-    " function line(sel,Y,col){g.strokeStyle=col;g.lineWidth=2;g.beginPath();var first=true;\n"
-    "  hist.forEach(function(p){var v=sel(p);if(v===null)return;if(first){g.moveTo(X(p.t),Y(v));first=false;}"
-    "else g.lineTo(X(p.t),Y(v));});g.stroke();}\n"
-    " line(function(p){return p.obj;},Y1,'#1f77b4');line(function(p){return p.acc;},Y2,'#d62728');\n"
-    " g.fillStyle='#1f77b4';g.fillText('objective',L+8,T+14);g.fillStyle='#d62728';"
-    "g.fillText('test accuracy',L+80,T+14);\n"
-    "}\n"
-    "function workers(ws){var tb=document.getElementById('wbody');tb.textContent='';\n"
-    " ws.forEach(function(w){var tr=document.createElement('tr');\n"
-    "  [w.id,w.name,w.host,w.cores,w.state,fmt(w.last_seen_s,2),w.tasks_done,w.gradients_applied,"
-    "w.gradients_dropped,fmt(w.compute_seconds,4),fmt(w.staleness_mean,3)].forEach(function(v,i){\n"
-    "   var td=document.createElement('td');if(i>=1&&i<=4)td.className='l';td.textContent=String(v);"
-    "tr.appendChild(td);});\n"
-    "  tb.appendChild(tr);});}\n"
-    "function tick(){\n"
-    " Promise.all([getJSON('/status'),getJSON('/workers')]).then(function(r){var s=r[0];\n"
-    "  txt('err','');txt('ver',s.version);txt('state',s.state);txt('job',s.job.method+' / '+s.job.model+"
-    "' dim '+s.job.dim);\n"
-    "  txt('pversion',fmt(s.parameter_version));txt('rate',fmt(s.metrics.updates_per_second,4));\n"
-    "  txt('obj',fmt(s.objective,6));txt('acc',fmt(s.test_accuracy,4));txt('up',fmt(s.uptime_s,3)+' s');\n"
-    "  var last=hist.length?hist[hist.length-1]:null;\n"
-    "  if(!last||last.ev!==s.metrics.evaluated_version||last.obj!==s.objective){\n"
-    "   hist.push({t:s.uptime_s,obj:s.objective,acc:s.test_accuracy,ev:s.metrics.evaluated_version});\n"
-    "   if(hist.length>MAXH)hist.shift();}\n"
-    "  draw();workers(r[1]);document.body.setAttribute('data-updated',String(Date.now()));\n"
-    " }).catch(function(e){txt('err',String(e));});}\n"
-    "tick();setInterval(tick,1000);\n"
-    "</script></body></html>\n";

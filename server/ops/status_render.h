@@ -34,6 +34,11 @@ void pd_render_printf(pd_render_buf_t *b, const char *fmt, ...)
 int pd_render_metrics(pd_render_buf_t *b, const pd_metrics_t *m, const pd_sessions_t *workers,
                       const char *version);
 
+/* /history: {"fields": [...], "points": [[time, version, objective, test_accuracy,
+ * updates_per_second], ...]} oldest first (history.h), non-finite values as null. Arrays, not
+ * objects: a whole job's history is what a dashboard loads when it opens. free(*out). */
+int pd_render_history_json(char **out, const pd_history_t *h);
+
 /* /workers: a JSON array, one object per session. *out is returned: free(). 0 or -ENOMEM. */
 int pd_render_workers_json(char **out, const pd_sessions_t *workers, uint64_t now_ms);
 
@@ -46,8 +51,9 @@ int pd_render_status_json(char **out, const pd_daemon_t *d, uint64_t now_ms,
 /* {"error": msg}. *out is returned: free(). 0 or -ENOMEM. */
 int pd_render_error_json(char **out, const char *msg);
 
-/* The dashboard: one self-contained HTML page (inline CSS and JS, a canvas chart) that polls
- * /status and /workers every second and keeps its own history. */
+/* The dashboard (server/ops/dashboard.html, built in as a string): one self-contained page,
+ * no external script, font or style, so it works offline. It draws the job's history from
+ * /history and polls /status and /workers every second. */
 extern const char pd_render_dashboard_html[];
 
 /* "starting", "running", ... for a pd_daemon_state_t. */

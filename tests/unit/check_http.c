@@ -2,7 +2,9 @@
  * complete, split, malformed, oversized and truncated requests), the router (every route,
  * 404/405/403, the read-only endpoint, worker ids), the response text, and the renderers
  * (server/ops/status_render.c: Prometheus text with HELP/TYPE for every metric of the walk, the
- * staleness histogram, label escaping, per-worker series; /workers JSON). No loop, no I/O. */
+ * staleness histogram, label escaping, per-worker series; /workers JSON), and the dashboard's
+ * history (server/history.c, /history JSON, read back from a metrics log). No loop, no
+ * sockets. */
 #include <config.h>
 #include "http.h"
 
@@ -164,6 +166,8 @@ START_TEST(test_routes)
     ck_assert_int_eq(rt, PD_ROUTE_WORKERS);
     ck_assert_int_eq(route(PD_HTTP_GET, "/metrics", false, &rt, &id, &allow), 200);
     ck_assert_int_eq(rt, PD_ROUTE_METRICS);
+    ck_assert_int_eq(route(PD_HTTP_GET, "/history", false, &rt, &id, &allow), 200);
+    ck_assert_int_eq(rt, PD_ROUTE_HISTORY);
     ck_assert_int_eq(route(PD_HTTP_POST, "/checkpoint", false, &rt, &id, &allow), 200);
     ck_assert_int_eq(rt, PD_ROUTE_CHECKPOINT);
     ck_assert_int_eq(route(PD_HTTP_POST, "/workers/12/evict", false, &rt, &id, &allow), 200);
@@ -217,6 +221,7 @@ START_TEST(test_route_read_only)
     /* the read-only endpoint serves the dashboard and what it polls, to browsers */
     ck_assert_int_eq(route(PD_HTTP_GET, "/workers", true, &rt, &id, &allow), 200);
     ck_assert_int_eq(route(PD_HTTP_GET, "/", true, &rt, &id, &allow), 200);
+    ck_assert_int_eq(route(PD_HTTP_GET, "/history", true, &rt, &id, &allow), 200);
     ck_assert_int_eq(route(PD_HTTP_GET, "/nothing", true, &rt, &id, &allow), 404);
     ck_assert_int_eq(route(PD_HTTP_GET, "/workers/1/evict", true, &rt, &id, &allow), 404);
 }
@@ -402,11 +407,108 @@ START_TEST(test_dashboard_page)
     ck_assert_ptr_nonnull(strstr(h, "<script>"));
     ck_assert_ptr_nonnull(strstr(h, "'/status'"));
     ck_assert_ptr_nonnull(strstr(h, "'/workers'"));
+    ck_assert_ptr_nonnull(strstr(h, "'/history'"));
+    ck_assert_ptr_nonnull(strstr(h, "computer\\'s clock")); /* a backslash survived the build */
     ck_assert_ptr_null(strstr(h, "src=\"http")); /* self-contained */
     char *err = NULL;
     ck_assert_int_eq(pd_render_error_json(&err, "a \"b\""), 0);
     ck_assert_str_eq(err, "{\n  \"error\": \"a \\\"b\\\"\"\n}");
     free(err);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ history */
+
+static pd_history_point_t point(double i)
+{
+    pd_history_point_t p = {1.8e9 + i, i, 1.0 / (1.0 + i), NAN, 100.0};
+    return p;
+}
+
+/* 10,000 evaluations into 1,024 places: the first is kept, the newest is last, the kept ones
+ * are evenly spaced (every stride-th), in order, and at least half the places are used. */
+START_TEST(test_history_bounded_even)
+{
+    static pd_history_t h;
+    pd_history_init(&h);
+    for (int i = 0; i < 10000; i++) {
+        pd_history_point_t p = point(i);
+        pd_history_add(&h, &p);
+        ck_assert_uint_le(h.n, PD_HISTORY_CAP);
+        ck_assert_double_eq(h.v[h.n - 1].version, i);
+    }
+    ck_assert_uint_ge(h.n, PD_HISTORY_CAP / 2);
+    ck_assert_double_eq(h.v[0].version, 0);
+    ck_assert_uint_eq(h.stride, 16); /* 10000 / 16 = 625 kept, 10000 / 8 would not fit */
+    for (size_t i = 0; i + 1 < h.n; i++) {
+        ck_assert_double_eq(h.v[i].version, (double)(i * h.stride));
+    }
+    ck_assert_double_eq(h.v[h.n - 1].version, 9999);
+}
+END_TEST
+
+/* A few evaluations are all kept, exactly as given. */
+START_TEST(test_history_short)
+{
+    static pd_history_t h;
+    pd_history_init(&h);
+    for (int i = 0; i < 5; i++) {
+        pd_history_point_t p = point(i);
+        pd_history_add(&h, &p);
+    }
+    ck_assert_uint_eq(h.n, 5);
+    for (size_t i = 0; i < 5; i++) {
+        ck_assert_double_eq(h.v[i].objective, 1.0 / (1.0 + (double)i));
+    }
+}
+END_TEST
+
+/* GET /history's JSON, and a metrics log read back into a history (a resumed job): the
+ * evaluations and the done line count, the restart seam and a line cut short do not. */
+START_TEST(test_history_json_and_log)
+{
+    static pd_history_t h, back;
+    pd_metrics_t m;
+    char *text = NULL;
+    FILE *f = tmpfile();
+
+    ck_assert_ptr_nonnull(f);
+    pd_history_init(&h);
+    pd_metrics_init(&m);
+    for (int i = 0; i < 3; i++) {
+        pd_history_point_t p = point(i);
+        pd_history_add(&h, &p);
+        m.evaluated_version = i;
+        m.objective = p.objective;
+        m.updates_per_second = p.updates_per_second;
+        ck_assert_int_eq(pd_metrics_write_jsonl(&m, f, p.wall_time, i, i == 2 ? "done" : NULL), 0);
+    }
+    ck_assert_int_eq(pd_metrics_write_jsonl(&m, f, 1.8e9 + 3, 0, "resumed"), 0);
+    fputs("{\"time\": 1800000004, \"evaluated_ver", f); /* a crash mid-line */
+    rewind(f);
+    pd_history_init(&back);
+    ck_assert_uint_eq(pd_metrics_read_history(f, &back), 3);
+    fclose(f);
+    ck_assert_uint_eq(back.n, 3);
+    for (size_t i = 0; i < 3; i++) {
+        ck_assert_double_eq(back.v[i].wall_time, h.v[i].wall_time);
+        ck_assert_double_eq(back.v[i].version, h.v[i].version);
+        ck_assert_double_eq(back.v[i].objective, h.v[i].objective); /* 17 digits: exact */
+        ck_assert(isnan(back.v[i].test_accuracy));
+    }
+
+    ck_assert_int_eq(pd_render_history_json(&text, &h), 0);
+    json_t *j = json_loads(text, 0, NULL);
+    free(text);
+    ck_assert_ptr_nonnull(j);
+    json_t *pts = json_object_get(j, "points");
+    ck_assert_uint_eq(json_array_size(pts), 3);
+    json_t *last = json_array_get(pts, 2);
+    ck_assert_double_eq_tol(json_number_value(json_array_get(last, 2)), 1.0 / 3.0, 1e-11);
+    ck_assert(json_is_null(json_array_get(last, 3))); /* no accuracy: null, not NaN */
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(j, "fields"), 1)),
+                     "version");
+    json_decref(j);
 }
 END_TEST
 
@@ -436,6 +538,12 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_render_buf_grows);
     tcase_add_test(tc, test_workers_json);
     tcase_add_test(tc, test_dashboard_page);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("history");
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, test_history_bounded_even);
+    tcase_add_test(tc, test_history_short);
+    tcase_add_test(tc, test_history_json_and_log);
     suite_add_tcase(s, tc);
     return s;
 }
