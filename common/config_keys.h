@@ -248,7 +248,8 @@
     X(data, max_samples, INT, max_samples, "0", 0, 2147483647.0, NULL, PD_CF_JOB,              \
       "Use at most this many samples of each file (0: all).")                                 \
     X(optimizer, type, ENUM, optimizer, "sgd", 0, 0, "sgd|momentum|adam", PD_CF_JOB,           \
-      "Server-side optimiser applied to each accepted gradient (ALGORITHMS.md §1.6).")        \
+      "Server-side optimiser applied to each accepted gradient (exact formulas: "             \
+      "doc/optimizers.md).")                                                                  \
     X(optimizer, learning_rate, DOUBLE, learning_rate, "0.1", 0, 1e6, NULL, PD_CF_RELOADABLE, \
       "Base step size gamma. Reloadable, and not part of the job's identity: a job that "     \
       "diverges or stalls can go on from its checkpoint with another step size.")            \
@@ -266,7 +267,8 @@
     X(optimizer, epsilon, DOUBLE, epsilon, "1e-8", 1e-300, 1, NULL, PD_CF_JOB, "Adam epsilon.") \
     X(optimizer, regularizer, ENUM, regularizer, "none", 0, 0,                                 \
       "none|l1|l2|elastic-net|box|nonneg", PD_CF_JOB,                                         \
-      "Regulariser Psi, applied by a server-side proximal step (ALGORITHMS.md §2.3).")        \
+      "Regulariser Psi, applied by a server-side proximal step (exact formulas: "            \
+      "doc/optimizers.md).")                                                                  \
     X(optimizer, l1, DOUBLE, l1, "0", 0, 1e12, NULL, PD_CF_JOB, "lambda_1 of l1 / elastic-net.") \
     X(optimizer, l2, DOUBLE, l2, "0", 0, 1e12, NULL, PD_CF_JOB,                                \
       "lambda_2 of l2 / elastic-net: Psi includes (l2/2)||x||^2.")                            \

@@ -18,15 +18,21 @@ common_opt_sources = common/trust_region.c common/trust_region.h common/apts_blo
 	common/apts_task.h common/lsr1.c common/lsr1.h \
 	common/lanczos.c common/lanczos.h
 # configuration table and parser
-common_config_sources = common/config.c common/config.h common/config_keys.h \
-	common/curve.c common/curve.h
-# wire protocol: encode/decode/validate of protobuf headers + raw frames
-common_wire_sources = common/wire.c common/wire.h common/ckpt.c common/ckpt.h \
-	common/filesum.c common/filesum.h
+common_config_sources = common/config.c common/config.h common/config_keys.h
+# checkpoint files and data checksums
+common_file_sources = common/ckpt.c common/ckpt.h common/filesum.c common/filesum.h
 
-common_libpdcommon_la_SOURCES = $(common_core_sources) $(common_data_sources) \
-	$(common_model_sources) $(common_opt_sources) $(common_config_sources) $(common_wire_sources)
+# libpdwire.la: what a client of the wire protocol needs and no more (no OpenBLAS, no inih,
+# no zlib), so the installed libparamd-client links only libzmq and libprotobuf-c.
+noinst_LTLIBRARIES += common/libpdwire.la
+common_libpdwire_la_SOURCES = $(common_core_sources) common/wire.c common/wire.h \
+	common/curve.c common/curve.h
+common_libpdwire_la_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS) $(PROTOBUF_C_CFLAGS)
+common_libpdwire_la_LIBADD = proto/libpdproto.la $(ZMQ_LIBS) $(PROTOBUF_C_LIBS)
+
+common_libpdcommon_la_SOURCES = $(common_data_sources) $(common_model_sources) \
+	$(common_opt_sources) $(common_config_sources) $(common_file_sources)
 common_libpdcommon_la_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS) $(PROTOBUF_C_CFLAGS) $(OPENBLAS_CFLAGS) \
 	$(INIH_CFLAGS) $(ZLIB_CFLAGS)
-common_libpdcommon_la_LIBADD = proto/libpdproto.la $(ZMQ_LIBS) $(PROTOBUF_C_LIBS) $(OPENBLAS_LIBS) \
-	$(INIH_LIBS) $(ZLIB_LIBS) -lpthread -lm
+common_libpdcommon_la_LIBADD = common/libpdwire.la $(ZMQ_LIBS) $(PROTOBUF_C_LIBS) \
+	$(OPENBLAS_LIBS) $(INIH_LIBS) $(ZLIB_LIBS) -lpthread -lm

@@ -9,11 +9,14 @@ noinst_PROGRAMS += examples/kv-client
 examples_kv_client_SOURCES = examples/kv_client.c
 examples_kv_client_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
 examples_kv_client_LDADD = worker/libparamd-client.la -lm
-EXTRA_DIST += examples/kv.conf
-# job configurations a new user runs first, and the scikit-learn export behind the committed
-# breast-cancer set
-EXTRA_DIST += examples/breast-cancer-l1.conf examples/lasso.conf examples/export_sklearn.py \
+# Job configurations a new user runs first, the scikit-learn export behind the committed
+# breast-cancer set, and the set itself: installed together under $(docdir)/examples, where
+# the configurations' relative data paths still hold.
+examplesdir = $(docdir)/examples
+dist_examples_DATA = examples/kv.conf examples/fashion-mnist.conf \
+	examples/breast-cancer-l1.conf examples/lasso.conf examples/export_sklearn.py \
 	examples/mlp-fashion-mnist.conf examples/apts-fashion-mnist.conf examples/fosi-fashion-mnist.conf \
 	examples/dho2-fashion-mnist.conf examples/breast-cancer-newton-cg.conf \
-	examples/sim-quadratic.conf \
-	examples/data/breast-cancer.train.svm examples/data/breast-cancer.test.svm
+	examples/sim-quadratic.conf examples/kv_client.c
+examplesdatadir = $(docdir)/examples/data
+dist_examplesdata_DATA = examples/data/breast-cancer.train.svm examples/data/breast-cancer.test.svm

@@ -48,7 +48,8 @@ server_libpdserver_la_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(ZMQ_CFLAGS) $(JANSSON
 server_libpdserver_la_LIBADD = common/libpdcommon.la $(UV_LIBS) $(ZMQ_LIBS) $(JANSSON_LIBS) \
 	$(SYSTEMD_LIBS) $(HTTP_PARSER_LIBS)
 
-bin_PROGRAMS += server/paramd
+# a daemon, documented in section 8: /usr/sbin, as Debian's policy has it
+sbin_PROGRAMS += server/paramd
 server_paramd_SOURCES = server/main.c
 server_paramd_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(ZMQ_CFLAGS)
 server_paramd_LDADD = server/libpdserver.la

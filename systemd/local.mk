@@ -21,7 +21,7 @@ uninstall-sysusers:
 .PHONY: install-sysusers uninstall-sysusers
 
 subst_unit = $(MKDIR_P) systemd && \
-	sed -e 's|@bindir[@]|$(bindir)|g' -e 's|@docdir[@]|$(docdir)|g' \
+	sed -e 's|@bindir[@]|$(bindir)|g' -e 's|@sbindir[@]|$(sbindir)|g' -e 's|@docdir[@]|$(docdir)|g' \
 	    -e 's|@sysconfdir[@]|$(sysconfdir)|g'
 systemd/paramd.service: $(srcdir)/systemd/paramd.service.in Makefile
 	$(AM_V_GEN)$(subst_unit) $(srcdir)/systemd/paramd.service.in >$@

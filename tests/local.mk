@@ -238,3 +238,5 @@ TESTS += tests/integration/metrics_log_end.test
 EXTRA_DIST += tests/integration/metrics_log_end.test
 TESTS += tests/integration/lr_reload.test
 EXTRA_DIST += tests/integration/lr_reload.test
+TESTS += tests/integration/install.test
+EXTRA_DIST += tests/integration/install.test

@@ -4,7 +4,7 @@ noinst_LTLIBRARIES += worker/libpdclient.la
 worker_libpdclient_la_SOURCES = worker/client.c worker/client_internal.h worker/paramd/client.h
 worker_libpdclient_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
 worker_libpdclient_la_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS)
-worker_libpdclient_la_LIBADD = common/libpdcommon.la
+worker_libpdclient_la_LIBADD = common/libpdwire.la
 
 lib_LTLIBRARIES += worker/libparamd-client.la
 worker_libparamd_client_la_SOURCES =
@@ -13,6 +13,10 @@ worker_libparamd_client_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 \
 	-export-symbols-regex '^pd_client_'
 paramdincludedir = $(includedir)/paramd
 paramdinclude_HEADERS = worker/paramd/client.h
+# The library is found through pkg-config or -lparamd-client: a libtool archive (.la) in
+# $(libdir) is of no use to anyone, and Debian's policy says not to ship one.
+install-exec-hook:
+	rm -f '$(DESTDIR)$(libdir)/libparamd-client.la'
 pkgconfigdir = $(libdir)/pkgconfig
 pkgconfig_DATA = worker/libparamd-client.pc
 
@@ -21,4 +25,4 @@ worker_paramd_worker_SOURCES = worker/main.c worker/worker.c worker/worker.h
 worker_paramd_worker_SOURCES += worker/fetch.c worker/fetch.h
 worker_paramd_worker_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
 worker_paramd_worker_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS)
-worker_paramd_worker_LDADD = worker/libpdclient.la -lpthread
+worker_paramd_worker_LDADD = worker/libpdclient.la common/libpdcommon.la -lpthread
