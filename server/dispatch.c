@@ -43,6 +43,12 @@ static void handle_hello(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     if (d->state != PD_STATE_RUNNING && !(d->state == PD_STATE_DONE && m->hello.kv_only)) {
         pd_daemon_init_bye(d, &bye);
         pd_daemon_send(d, in->routing_id, in->routing_id_len, &bye, NULL, 0);
+        /* A worker told that the server stops for a restart answers with a HELLO (meant for
+         * the next server), not a BYE: that is its goodbye, so the drain need not wait for
+         * its deadline and the next paramd can start sooner. */
+        if (s != NULL && d->state == PD_STATE_DRAINING) {
+            pd_daemon_drop_session(d, s, "gone to wait for the next server");
+        }
         return;
     }
     if (s != NULL) {

@@ -240,3 +240,5 @@ TESTS += tests/integration/lr_reload.test
 EXTRA_DIST += tests/integration/lr_reload.test
 TESTS += tests/integration/install.test
 EXTRA_DIST += tests/integration/install.test
+TESTS += tests/integration/restart.test
+EXTRA_DIST += tests/integration/restart.test
