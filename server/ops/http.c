@@ -164,6 +164,8 @@ int pd_http_route(pd_http_method_t method, const char *url, bool read_only,
         {"/workers", PD_ROUTE_WORKERS, PD_HTTP_GET, true},
         {"/metrics", PD_ROUTE_METRICS, PD_HTTP_GET, true},
         {"/history", PD_ROUTE_HISTORY, PD_HTTP_GET, true},
+        {"/dygraph.min.js", PD_ROUTE_CHART_JS, PD_HTTP_GET, true},
+        {"/dygraph.min.css", PD_ROUTE_CHART_CSS, PD_HTTP_GET, true},
         {"/checkpoint", PD_ROUTE_CHECKPOINT, PD_HTTP_POST, false},
     };
     size_t len = strcspn(url, "?#");

@@ -47,6 +47,8 @@ typedef enum pd_http_route {
     PD_ROUTE_WORKERS,       /* GET /workers */
     PD_ROUTE_METRICS,       /* GET /metrics */
     PD_ROUTE_HISTORY,       /* GET /history */
+    PD_ROUTE_CHART_JS,      /* GET /dygraph.min.js: the dashboard's chart library */
+    PD_ROUTE_CHART_CSS,     /* GET /dygraph.min.css */
     PD_ROUTE_CHECKPOINT,    /* POST /checkpoint */
     PD_ROUTE_EVICT,         /* POST /workers/ID/evict */
 } pd_http_route_t;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "chart_lib.h"
 #include "checkpoint.h"
 #include "../daemon.h"
 #include "error.h"
@@ -60,6 +61,7 @@ struct pd_status {
     char metrics_ep[300];
     uid_t uid;
     pd_ratelimit_t rl_accept;
+    pd_chart_lib_t chart; /* the dashboard's chart library, in memory */
 };
 
 typedef enum conn_phase { PH_READING, PH_WRITING, PH_LINGER } conn_phase_t;
@@ -92,6 +94,7 @@ struct conn {
 static void maybe_free_status(pd_status_t *st)
 {
     if (st->closing && st->open_handles == 0 && st->n_conns == 0) {
+        pd_chart_lib_release(&st->chart);
         free(st);
     }
 }
@@ -351,6 +354,18 @@ static void handle_request(conn_t *c)
             text = NULL;
         }
         respond_json(c, 200, text);
+        return;
+    case PD_ROUTE_CHART_JS:
+    case PD_ROUTE_CHART_CSS:
+        if (!pd_chart_lib_present(&st->chart)) {
+            respond_error(c, 404, NULL, "the chart library (Debian package libjs-dygraphs) is "
+                                        "not installed on the server");
+        } else if (route == PD_ROUTE_CHART_JS) {
+            respond(c, 200, "text/javascript; charset=utf-8", NULL, st->chart.js,
+                    st->chart.js_len);
+        } else {
+            respond(c, 200, "text/css; charset=utf-8", NULL, st->chart.css, st->chart.css_len);
+        }
         return;
     case PD_ROUTE_METRICS: {
         pd_render_buf_t b;
@@ -755,6 +770,7 @@ int pd_status_new(pd_status_t **out, pd_daemon_t *d)
     st->resume_timer.data = st;
     st->timer_open = true;
     st->open_handles = 1;
+    pd_chart_lib_load(&st->chart);
 
     if (cfg->status[0] != '\0') {
         if (strncmp(cfg->status, "unix:", 5) != 0) {

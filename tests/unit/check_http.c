@@ -222,6 +222,10 @@ START_TEST(test_route_read_only)
     ck_assert_int_eq(route(PD_HTTP_GET, "/workers", true, &rt, &id, &allow), 200);
     ck_assert_int_eq(route(PD_HTTP_GET, "/", true, &rt, &id, &allow), 200);
     ck_assert_int_eq(route(PD_HTTP_GET, "/history", true, &rt, &id, &allow), 200);
+    ck_assert_int_eq(route(PD_HTTP_GET, "/dygraph.min.js", true, &rt, &id, &allow), 200);
+    ck_assert_int_eq(rt, PD_ROUTE_CHART_JS);
+    ck_assert_int_eq(route(PD_HTTP_GET, "/dygraph.min.css", true, &rt, &id, &allow), 200);
+    ck_assert_int_eq(rt, PD_ROUTE_CHART_CSS);
     ck_assert_int_eq(route(PD_HTTP_GET, "/nothing", true, &rt, &id, &allow), 404);
     ck_assert_int_eq(route(PD_HTTP_GET, "/workers/1/evict", true, &rt, &id, &allow), 404);
 }
@@ -403,11 +407,12 @@ END_TEST
 START_TEST(test_dashboard_page)
 {
     const char *h = pd_render_dashboard_html;
-    ck_assert_ptr_nonnull(strstr(h, "<canvas id=\"chart\""));
+    ck_assert_ptr_nonnull(strstr(h, "<div id=\"chart\""));
     ck_assert_ptr_nonnull(strstr(h, "<script>"));
     ck_assert_ptr_nonnull(strstr(h, "'/status'"));
     ck_assert_ptr_nonnull(strstr(h, "'/workers'"));
     ck_assert_ptr_nonnull(strstr(h, "'/history'"));
+    ck_assert_ptr_nonnull(strstr(h, "<script src=\"/dygraph.min.js\">"));
     ck_assert_ptr_nonnull(strstr(h, "computer\\'s clock")); /* a backslash survived the build */
     ck_assert_ptr_null(strstr(h, "src=\"http")); /* self-contained */
     char *err = NULL;
