@@ -9,8 +9,12 @@ worker_libpdclient_la_LIBADD = common/libpdwire.la
 lib_LTLIBRARIES += worker/libparamd-client.la
 worker_libparamd_client_la_SOURCES =
 worker_libparamd_client_la_LIBADD = worker/libpdclient.la
-worker_libparamd_client_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 \
-	-export-symbols-regex '^pd_client_'
+# soname libparamd-client.so.1 (PD_CLIENT_API_VERSION 1; Debian package libparamd-client1).
+# Exported: exactly the functions of <paramd/client.h>, listed in libparamd-client.sym
+# (client.c has more pd_client_* functions, for paramd-worker, which links it statically).
+worker_libparamd_client_la_LDFLAGS = $(AM_LDFLAGS) -version-info 1:0:0 \
+	-export-symbols $(srcdir)/worker/libparamd-client.sym
+EXTRA_DIST += worker/libparamd-client.sym
 paramdincludedir = $(includedir)/paramd
 paramdinclude_HEADERS = worker/paramd/client.h
 # The library is found through pkg-config or -lparamd-client: a libtool archive (.la) in
