@@ -13,7 +13,7 @@ if [ ! -x "$base/bin/bash" ]; then
     command -v debootstrap >/dev/null 2>&1 || { echo "SKIP: debootstrap is not installed"; exit 77; }
     echo "creating the base system in $base (once)"
     debootstrap --variant=minbase bookworm "$base" http://deb.debian.org/debian >/dev/null 2>&1 ||
-        fail "debootstrap failed"
+        { rm -rf "$base"; echo "SKIP: debootstrap failed (no Debian mirror?)"; exit 77; }
 fi
 root=$(mktemp -d)
 cleanup() {
@@ -28,7 +28,8 @@ mount -t proc proc "$root/proc" && mount --bind /dev "$root/dev" && mount --bind
 mkdir -p "$root/tmp/debs" && cp "$debdir"/*.deb "$root/tmp/debs/"
 in_root() { chroot "$root" /bin/sh -c "$1"; }
 
-in_root 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+in_root 'apt-get update -qq' >/dev/null 2>&1 || { echo "SKIP: apt-get update failed (no Debian mirror?)"; exit 77; }
+in_root 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
     /tmp/debs/paramd_*.deb /tmp/debs/libparamd-client1_*.deb /tmp/debs/libparamd-client-dev_*.deb \
     man-db gcc libc6-dev pkg-config' >"$root/../install.log.$$" 2>&1 ||
     { tail -20 "$root/../install.log.$$"; rm -f "$root/../install.log.$$"; fail "apt-get install of the packages failed"; }
