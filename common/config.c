@@ -717,9 +717,11 @@ static int set_value(pd_config_t *c, const key_row_t *r, const char *text, const
     case KT_PATH: break;
     }
 
-    /* Strings: an empty PATH means "none" and stays empty; absolute ones stay as written. */
+    /* Strings: an empty PATH means "none" and stays empty; absolute ones stay as written;
+     * outputs stay relative to the working directory. */
     char *s = NULL;
-    if (r->type == KT_PATH && base_dir != NULL && text[0] != '\0' && text[0] != '/') {
+    if (r->type == KT_PATH && !(r->flags & PD_CF_OUTPUT) && base_dir != NULL && text[0] != '\0' &&
+        text[0] != '/') {
         size_t dl = strlen(base_dir);
         size_t tl = strlen(text);
         s = malloc(dl + tl + 1);
@@ -1369,7 +1371,11 @@ static void md_allowed(FILE *out, const key_row_t *r)
         }
         fputc('`', out);
         break;
-    case KT_PATH: fputs("file path; relative to the configuration file", out); break;
+    case KT_PATH:
+        fputs((r->flags & PD_CF_OUTPUT) ? "file path; relative to the working directory"
+                                        : "file path; relative to the configuration file",
+              out);
+        break;
     case KT_ENDPOINT:
         fputs("`tcp://HOST:PORT` (PORT may be `*`), `ipc://PATH`, `inproc://NAME`", out);
         break;
@@ -1478,7 +1484,11 @@ static void man_allowed(FILE *out, const key_row_t *r)
         }
         fputs("\\fR", out);
         break;
-    case KT_PATH: fputs("a file path, relative to the configuration file", out); break;
+    case KT_PATH:
+        fputs((r->flags & PD_CF_OUTPUT) ? "a file path, relative to the working directory"
+                                        : "a file path, relative to the configuration file",
+              out);
+        break;
     case KT_ENDPOINT:
         man_text(out, "`tcp://HOST:PORT` (PORT may be `*`), `ipc://PATH`, `inproc://NAME`", false);
         break;

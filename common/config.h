@@ -9,7 +9,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum { PD_CF_RELOADABLE = 1, PD_CF_SECRET = 2, PD_CF_REQUIRED = 4, PD_CF_JOB = 8 };
+/* PD_CF_OUTPUT: a PATH the daemon writes; relative to the working directory (paramd.service:
+ * /var/lib/paramd), not to the configuration file like the paths it reads. */
+enum { PD_CF_RELOADABLE = 1, PD_CF_SECRET = 2, PD_CF_REQUIRED = 4, PD_CF_JOB = 8, PD_CF_OUTPUT = 16 };
 
 typedef enum pd_method_kind {
     PD_METHOD_SYNC_SGD,

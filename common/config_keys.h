@@ -13,11 +13,11 @@
 #define PD_CONFIG_KEYS(X)                                                                       \
     X(server, listen, ENDPOINT, listen, "tcp://127.0.0.1:5555", 0, 0, NULL, 0,                  \
       "ZeroMQ endpoint the daemon binds (ROUTER). tcp://HOST:0 or :* picks a free port.")      \
-    X(server, endpoint_file, PATH, endpoint_file, "", 0, 0, NULL, 0,                            \
+    X(server, endpoint_file, PATH, endpoint_file, "", 0, 0, NULL, PD_CF_OUTPUT,                    \
       "If set, the bound endpoint is written to this file (atomically) once listening.")      \
-    X(server, save_params, PATH, save_params, "", 0, 0, NULL, 0,                                \
+    X(server, save_params, PATH, save_params, "", 0, 0, NULL, PD_CF_OUTPUT,                        \
       "If set, the final parameters are written here (one value per line) when the job ends.") \
-    X(server, state_dir, PATH, state_dir, "", 0, 0, NULL, 0,                                    \
+    X(server, state_dir, PATH, state_dir, "", 0, 0, NULL, PD_CF_OUTPUT,                            \
       "Directory of the checkpoints (ckpt-VERSION.pdckpt, the last two kept; created if "     \
       "missing). Empty: no checkpoints. The systemd unit uses /var/lib/paramd.")              \
     X(server, checkpoint_interval, DURATION, checkpoint_interval_ms, "60s", 0, 86400000, NULL, \
@@ -30,7 +30,7 @@
       "A worker silent for this long is evicted and its tasks are given to others.")          \
     X(server, heartbeat_interval, DURATION, heartbeat_interval_ms, "1s", 10, 3600000, NULL, 0,  \
       "How often workers send a heartbeat while busy or idle.")                                \
-    X(server, metrics_log, PATH, metrics_log, "", 0, 0, NULL, 0,                                \
+    X(server, metrics_log, PATH, metrics_log, "", 0, 0, NULL, PD_CF_OUTPUT,                        \
       "JSON-lines metrics log (one line per evaluation, last line event=done). A job "        \
       "resumed from a checkpoint appends, after a line with event=resumed. Empty: none.")     \
     X(server, status, STRING, status, "", 0, 0, NULL, 0,                                        \
@@ -300,7 +300,7 @@
       "paramd-sim: stop at this simulated time (0: no limit).")                              \
     X(sim, log_every, INT, sim_log_every, "10", 1, 9.2e18, NULL, 0,                             \
       "paramd-sim: write a log line every this many updates.")                               \
-    X(sim, log, PATH, sim_log, "", 0, 0, NULL, 0,                                               \
+    X(sim, log, PATH, sim_log, "", 0, 0, NULL, PD_CF_OUTPUT,                                       \
       "paramd-sim: JSON-lines log (sim_time, version, objective, grad_norm2, gap); "          \
       "empty: standard output.")
 

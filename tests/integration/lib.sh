@@ -71,6 +71,7 @@ pd_cleanup() {
             tail -n 3 "$T/metrics.jsonl" >&2
         fi
     fi
+    cd / || :
     if [ -n "$T" ] && [ -d "$T" ] && [ -z "${PD_KEEP_TMP:-}" ]; then
         rm -rf "$T"
     elif [ -n "$T" ]; then
@@ -90,6 +91,9 @@ pd_setup() {
     [ -x "$PYTHON" ] || pd_skip "$PYTHON is not available (needed to read the metrics log)"
     T=$(mktemp -d "${TMPDIR:-/tmp}/paramd-it.XXXXXXXX") || pd_hard_error "mktemp failed"
     PD_CONF=$T/paramd.conf
+    # the daemon writes its outputs (metrics log, endpoint file, state_dir, save_params)
+    # relative to its working directory: the test's directory, next to its configuration
+    cd "$T" || pd_hard_error "cannot enter $T"
     trap pd_cleanup EXIT
     trap 'exit 99' INT TERM
 }
