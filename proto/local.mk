@@ -11,3 +11,8 @@ noinst_LTLIBRARIES += proto/libpdproto.la
 nodist_proto_libpdproto_la_SOURCES = proto/paramd.pb-c.c proto/paramd.pb-c.h
 proto_libpdproto_la_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) -Wno-missing-prototypes
 proto_libpdproto_la_LIBADD = $(PROTOBUF_C_LIBS)
+# The sources that include the generated header wait for it, also when one program is asked
+# for (`make server/paramd` in a fresh build directory): BUILT_SOURCES only orders all,
+# check and install.
+common/libpdwire_la-wire.lo common/libpdcommon_la-ckpt.lo \
+	tests/unit/check_wire-check_wire.o: proto/paramd.pb-c.h
