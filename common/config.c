@@ -5,6 +5,7 @@
 /* <config.h> with angle brackets: a quoted "config.h" would find common/config.h beside this
  * file before the autoconf header in the build directory. */
 #include <config.h>
+#define _XOPEN_SOURCE 700 /* realpath; before any system header */
 #include "common/config.h"
 
 #include "common/config_keys.h"
@@ -1739,12 +1740,17 @@ uint64_t pd_config_job_hash(const pd_config_t *c)
         if (!(r->flags & PD_CF_JOB)) {
             continue;
         }
+        const char *text = value_text(c, r, buf, sizeof(buf));
+        /* A file is the same job's file however its path is spelled (-c /abs/job.conf or
+         * -c job.conf, ./data or data/../data): its canonical path when it exists. */
+        char *canon = r->type == KT_PATH && text[0] != '\0' ? realpath(text, NULL) : NULL;
         h = fnv1a(h, r->section);
         h = fnv1a(h, ".");
         h = fnv1a(h, r->name);
         h = fnv1a(h, "=");
-        h = fnv1a(h, value_text(c, r, buf, sizeof(buf)));
+        h = fnv1a(h, canon != NULL ? canon : text);
         h = fnv1a(h, "\n");
+        free(canon);
     }
     return h;
 }

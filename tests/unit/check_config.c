@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The test's own view of the table, so that it checks the rows without config.c's help. */
@@ -57,7 +58,7 @@ static void clear_errbuf(void)
 static void teardown_dir(void)
 {
     char cmd[sizeof(tmpdir) + 16];
-    /* The fixture only ever creates plain files one level deep. */
+    /* The fixture creates files, and one empty directory, one level deep. */
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
     ck_assert_int_eq(system(cmd), 0);
 }
@@ -627,6 +628,35 @@ END_TEST
 
 /* ---- hash, copy ---- */
 
+/* The same job whatever the spelling of its files' paths (issue 9 item 4): a configuration
+ * loaded as tmpdir/job.conf and as tmpdir/sub/../job.conf names the same data file. A
+ * different file is a different job. */
+START_TEST(test_job_hash_path_spelling)
+{
+    char data[512], conf[512], other[512], assign[600];
+    pd_config_t a, b;
+
+    write_file("d.svm", "1 1:1\n", data, sizeof(data));
+    write_file("e.svm", "1 1:1\n", other, sizeof(other));
+    write_file("job.conf", "[data]\ntrain = d.svm\n", conf, sizeof(conf));
+    snprintf(conf, sizeof(conf), "%s/sub", tmpdir);
+    ck_assert_int_eq(mkdir(conf, 0700), 0);
+    ck_assert_int_eq(pd_config_init(&a), 0);
+    ck_assert_int_eq(pd_config_init(&b), 0);
+    snprintf(conf, sizeof(conf), "%s/job.conf", tmpdir);
+    ck_assert_int_eq(pd_config_load_file(&a, conf, errbuf, sizeof(errbuf)), 0);
+    snprintf(conf, sizeof(conf), "%s/sub/../job.conf", tmpdir);
+    ck_assert_int_eq(pd_config_load_file(&b, conf, errbuf, sizeof(errbuf)), 0);
+    ck_assert_str_ne(a.train_path, b.train_path); /* spelled differently */
+    ck_assert_uint_eq(pd_config_job_hash(&a), pd_config_job_hash(&b));
+    snprintf(assign, sizeof(assign), "data.train=%s", other);
+    ck_assert_int_eq(set(&b, assign), 0);
+    ck_assert_uint_ne(pd_config_job_hash(&a), pd_config_job_hash(&b));
+    pd_config_release(&a);
+    pd_config_release(&b);
+}
+END_TEST
+
 START_TEST(test_job_hash)
 {
     pd_config_t a;
@@ -824,6 +854,7 @@ static Suite *config_suite(void)
     tcase_add_test(files, test_load_errors_outside_sections_and_nul);
     tcase_add_test(files, test_load_missing_file);
     tcase_add_test(files, test_small_errbuf_keeps_verdict);
+    tcase_add_test(files, test_job_hash_path_spelling);
     suite_add_tcase(s, files);
 
     TCase *values = tcase_create("values");
