@@ -73,6 +73,28 @@ const char *pd_log_level_name(int level)
     return level_names[level];
 }
 
+/* Format the message and append it to line[off..cap) with every control byte (a newline or
+ * an escape sequence from a data file or a config value, say) written as \xHH, so one event
+ * stays one line and cannot drive the terminal. Returns the new length (<= cap). */
+static size_t escape_into(char *line, size_t off, size_t cap, const char *fmt, va_list ap)
+{
+    char msg[2048];
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1;
+
+    for (size_t i = 0; i < len && off < cap; i++) {
+        unsigned char ch = (unsigned char)msg[i];
+        if (ch >= 0x20 && ch != 0x7f) {
+            line[off++] = (char)ch;
+        } else if (off + 4 <= cap) {
+            off += (size_t)snprintf(line + off, cap - off + 1, "\\x%02x", ch);
+        } else {
+            break; /* no room for the escape: truncated, still one line */
+        }
+    }
+    return off;
+}
+
 static char status_text[256];
 static int status_len; /* 0: no status line shown */
 
@@ -113,11 +135,7 @@ void pd_logv(int level, const char *fmt, va_list ap)
                                 ts.tv_nsec / 1000000, log_ident, level_names[level]);
     }
     if (off < sizeof(line)) {
-        int n = vsnprintf(line + off, sizeof(line) - off, fmt, ap);
-        off = n < 0 ? off : off + (size_t)n;
-    }
-    if (off >= sizeof(line) - 1) {
-        off = sizeof(line) - 2; /* truncated: still one line */
+        off = escape_into(line, off, sizeof(line) - 1, fmt, ap);
     }
     line[off++] = '\n';
     if (status_len > 0) {
