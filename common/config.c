@@ -837,6 +837,7 @@ typedef struct load_ctx {
     int fatal_rc;     /* -ENOMEM from the handler */
     char section[64]; /* our view of the current section, for messages only */
     char line[512];
+    int set_at[N_ROWS]; /* line where each key was set in this file (0: not yet) */
 } load_ctx_t;
 
 /* A line that looked like "key = value" to us but made inih call no handler is a syntax error;
@@ -922,6 +923,12 @@ static char *on_read_line(char *str, int num, void *stream)
      * previous value, and paramd has no multi-line values, so indenting only means layout. */
     start += strspn(start, " \t");
 
+    /* A comment may be as long as its writer likes: nothing in it is read. */
+    if (!nul && (*start == ';' || *start == '#')) {
+        lc->kind = LINE_BLANK;
+        str[0] = '\0';
+        return str;
+    }
     if (nul || content > n) {
         const char *eq = strchr(start, '=');
         const char *what = nul ? "line contains a NUL byte" : "line is too long";
@@ -975,6 +982,15 @@ static int on_key(void *user, const char *section, const char *name, const char 
                  hint);
         return 1;
     }
+    /* Last-one-wins would hide a typo or a merge gone wrong: a key is given once per file
+     * (-o overrides are the way to change one). */
+    int *first = &lc->set_at[r - rows];
+    if (*first != 0) {
+        sink_add(lc->sink, "%s:%d: [%s] %s: given twice (first at line %d); keep one",
+                 lc->file, lc->lineno, section, name, *first);
+        return 1;
+    }
+    *first = lc->lineno;
     int rc = set_value(lc->cfg, r, value, lc->base_dir, why, sizeof(why));
     if (rc == PD_ECONFIG) {
         sink_add(lc->sink, "%s:%d: [%s] %s: %s", lc->file, lc->lineno, section, name, why);

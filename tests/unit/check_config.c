@@ -251,8 +251,7 @@ START_TEST(test_load_good_file)
                "epsilon = 1e-6\n"
                "[stop]\n"
                "max_seconds = 1h\n"
-               "max_updates = 1000\n"
-               "max_updates = 2000\n", /* later wins */
+               "max_updates = 2000\n",
                path, sizeof(path));
     int rc = pd_config_load_file(&c, path, errbuf, sizeof(errbuf));
     ck_assert_msg(rc == 0, "rc=%d: %s", rc, errbuf);
@@ -358,6 +357,37 @@ START_TEST(test_load_long_line_is_reported)
     expect_error(path, 4, "[job] batch_size: 'x' is not an integer");
     ck_assert_int_eq(count_lines(errbuf), 2);
     ck_assert_str_eq(c.train_path, "");
+    pd_config_release(&c);
+}
+END_TEST
+
+/* Issue 9 item 6: a comment of any length is just a comment (one over 199 characters made
+ * the whole file invalid, with a message about the previous section's key), and a key given
+ * twice is an error naming both lines instead of the last silently winning. */
+START_TEST(test_load_long_comment_and_duplicate_key)
+{
+    char path[PATH_MAX];
+    char text[2048];
+    pd_config_t c;
+    int n = snprintf(text, sizeof(text), "[job]\nbatch_size = 8\n# ");
+
+    for (int i = 0; i < 400; i++) {
+        text[n++] = i % 50 == 0 ? '=' : 'c'; /* an '=' in a comment is still a comment */
+    }
+    snprintf(text + n, sizeof(text) - (size_t)n, "\n    ; indented, and also long %0300d\nseed = 4\n",
+             0);
+    ck_assert_int_eq(pd_config_init(&c), 0);
+    write_file("comment.conf", text, path, sizeof(path));
+    ck_assert_msg(pd_config_load_file(&c, path, errbuf, sizeof(errbuf)) == 0, "%s", errbuf);
+    ck_assert_int_eq(c.batch_size, 8);
+    ck_assert_int_eq(c.seed, 4);
+
+    write_file("twice.conf", "[job]\nbatch_size = 8\nseed = 4\n[model]\ntype = logistic\n"
+                             "[job]\nbatch_size = 16\n", path, sizeof(path));
+    ck_assert_int_eq(pd_config_load_file(&c, path, errbuf, sizeof(errbuf)), PD_ECONFIG);
+    expect_error(path, 7, "[job] batch_size: given twice (first at line 2); keep one");
+    ck_assert_int_eq(count_lines(errbuf), 1);
+    ck_assert_int_eq(c.batch_size, 8); /* a file with errors changes nothing */
     pd_config_release(&c);
 }
 END_TEST
@@ -851,6 +881,7 @@ static Suite *config_suite(void)
     tcase_add_test(files, test_load_good_file);
     tcase_add_test(files, test_load_bad_file_reports_every_error);
     tcase_add_test(files, test_load_long_line_is_reported);
+    tcase_add_test(files, test_load_long_comment_and_duplicate_key);
     tcase_add_test(files, test_load_errors_outside_sections_and_nul);
     tcase_add_test(files, test_load_missing_file);
     tcase_add_test(files, test_small_errbuf_keeps_verdict);
