@@ -1178,6 +1178,41 @@ static bool empty(const char *s)
     return s == NULL || s[0] == '\0';
 }
 
+bool pd_endpoint_is_loopback(const char *ep)
+{
+    const char *host;
+
+    if (strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "inproc://", 9) == 0) {
+        return true;
+    }
+    if (strncmp(ep, "tcp://", 6) != 0) {
+        return false;
+    }
+    host = ep + 6;
+    return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost:", 10) == 0 ||
+           strncmp(host, "[::1]:", 6) == 0 || strncmp(host, "lo:", 3) == 0;
+}
+
+/* Who may reach the endpoints: checked here, so --check-config refuses what the start would
+ * (it used to pass these, and the start then exited 3 or 1). */
+static void check_exposure(const pd_config_t *c, err_sink_t *sink)
+{
+    if (!pd_endpoint_is_loopback(c->listen) && !c->allow_insecure && empty(c->server_key_file)) {
+        sink_add(sink, "[server] listen = %s: not a loopback address, and without encryption "
+                       "anyone on the network could join or read the model: bind 127.0.0.1, "
+                       "turn on CURVE ([security] server_key_file), or set [server] "
+                       "allow_insecure = yes",
+                 c->listen);
+    }
+    if (!empty(c->metrics_listen) && !pd_endpoint_is_loopback(c->metrics_listen) &&
+        !c->allow_insecure) {
+        sink_add(sink, "[server] metrics_listen = %s: not a loopback address; the endpoint is "
+                       "plain HTTP (metrics, status, the dashboard) for anyone who can reach "
+                       "it: bind 127.0.0.1, or set [server] allow_insecure = yes",
+                 c->metrics_listen);
+    }
+}
+
 /* [security]: the key files are part of the configuration, so --check-config and a reload
  * read them too, and a broken one is reported as FILE:LINE like any other config error. */
 static void check_security(const pd_config_t *c, err_sink_t *sink)
@@ -1334,6 +1369,7 @@ int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
                  format_duration(c->worker_timeout_ms, b, sizeof(b)));
     }
     check_security(c, &sink);
+    check_exposure(c, &sink);
     return sink.count > 0 ? PD_ECONFIG : 0;
 }
 
@@ -1771,7 +1807,37 @@ uint64_t pd_config_job_hash(const pd_config_t *c)
     return h;
 }
 
-int pd_config_check_files(const pd_config_t *c, char *errbuf, size_t errlen)
+/* The directory a file will be written in (its path up to the last slash; "." without one)
+ * must exist and be writable by this user. */
+static void check_writable_dir_of(err_sink_t *sink, const char *key, const char *path,
+                                  bool path_is_dir)
+{
+    char dir[4096], trimmed[4096];
+    struct stat st;
+    size_t n = (size_t)snprintf(trimmed, sizeof(trimmed), "%s", path);
+
+    while (n > 1 && n < sizeof(trimmed) && trimmed[n - 1] == '/') {
+        trimmed[--n] = '\0'; /* state_dir = state/ is the directory state */
+    }
+    path = trimmed;
+    const char *slash = strrchr(path, '/');
+    if (path_is_dir && stat(path, &st) == 0) {
+        snprintf(dir, sizeof(dir), "%s", path); /* an existing state_dir itself */
+    } else if (slash == NULL) {
+        snprintf(dir, sizeof(dir), ".");
+    } else {
+        snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    }
+    if (stat(dir, &st) != 0) {
+        sink_add(sink, "%s = %s: directory %s: %s", key, path, dir, strerror(errno));
+    } else if (!S_ISDIR(st.st_mode)) {
+        sink_add(sink, "%s = %s: %s is not a directory", key, path, dir);
+    } else if (access(dir, W_OK | X_OK) != 0) {
+        sink_add(sink, "%s = %s: cannot write in %s: %s", key, path, dir, strerror(errno));
+    }
+}
+
+int pd_config_check_environment(const pd_config_t *c, char *errbuf, size_t errlen)
 {
     const struct {
         const char *key, *path;
@@ -1797,6 +1863,18 @@ int pd_config_check_files(const pd_config_t *c, char *errbuf, size_t errlen)
             sink_add(&sink, "[data] %s = %s: not a regular file", files[i].key, p);
         }
         close(fd);
+    }
+    if (!empty(c->status) && strncmp(c->status, "unix:", 5) == 0) {
+        check_writable_dir_of(&sink, "[server] status", c->status + 5, false);
+    }
+    if (!empty(c->state_dir)) {
+        check_writable_dir_of(&sink, "[server] state_dir", c->state_dir, true);
+    }
+    if (!empty(c->metrics_log)) {
+        check_writable_dir_of(&sink, "[server] metrics_log", c->metrics_log, false);
+    }
+    if (!empty(c->save_params)) {
+        check_writable_dir_of(&sink, "[server] save_params", c->save_params, false);
     }
     return sink.count == 0 ? 0 : PD_ECONFIG;
 }

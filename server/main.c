@@ -153,14 +153,15 @@ int main(int argc, char **argv)
         code = EXIT_CONFIG;
         goto out;
     }
+    /* The same checks before --check-config's verdict and before a start, so that
+     * ExecStartPre catches what the start would refuse, with the same exit status. */
+    err[0] = '\0';
+    if (pd_config_check_environment(&cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s", err);
+        code = EXIT_CONFIG;
+        goto out;
+    }
     if (check_only) {
-        /* the start would refuse unreadable data files; so must the check (ExecStartPre) */
-        err[0] = '\0';
-        if (pd_config_check_files(&cfg, err, sizeof(err)) != 0) {
-            fprintf(stderr, "%s", err);
-            code = EXIT_CONFIG;
-            goto out;
-        }
         printf("%s: configuration OK\n", opts.config_path != NULL ? opts.config_path : "(defaults)");
         goto out;
     }

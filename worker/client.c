@@ -173,10 +173,13 @@ int pd_client_open(pd_client_t **out, const char *endpoint, const pd_client_opts
         goto fail;
     }
     /* IMMEDIATE: while disconnected, sends fail instead of queueing stale heartbeats and
-     * results for a server that may come back as a different process. */
+     * results for a server that may come back as a different process. IPV6: a server at
+     * tcp://[::1]:PORT (an IPv6 literal) is reachable only with it on. */
+    int ipv6 = strchr(endpoint, '[') != NULL;
     if (zmq_setsockopt(c->sock, ZMQ_ROUTING_ID, c->rid, strlen(c->rid)) != 0 ||
         zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
-        zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &one, sizeof(one)) != 0) {
+        zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &one, sizeof(one)) != 0 ||
+        zmq_setsockopt(c->sock, ZMQ_IPV6, &ipv6, sizeof(ipv6)) != 0) {
         rc = -zmq_errno();
         goto fail;
     }

@@ -620,14 +620,8 @@ out:
     return rc;
 }
 
-static bool host_is_loopback(const char *host)
-{
-    return strncmp(host, "127.", 4) == 0 || strcmp(host, "localhost") == 0 ||
-           strcmp(host, "::1") == 0;
-}
-
 /* "tcp://HOST:PORT" (HOST may be [v6]); the real endpoint (port 0 resolved) goes to ep. */
-static int open_tcp(const char *spec, bool allow_insecure, int *out_fd, char *ep, size_t eplen)
+static int open_tcp(const char *spec, int *out_fd, char *ep, size_t eplen)
 {
     char host[256];
     char port[16];
@@ -652,9 +646,6 @@ static int open_tcp(const char *spec, bool allow_insecure, int *out_fd, char *ep
     memcpy(host, h, hl);
     host[hl] = '\0';
     snprintf(port, sizeof(port), "%s", strcmp(colon + 1, "*") == 0 ? "0" : colon + 1);
-    if (!allow_insecure && !host_is_loopback(host)) {
-        return -EPERM;
-    }
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -799,12 +790,11 @@ int pd_status_new(pd_status_t **out, pd_daemon_t *d)
         pd_log_info("status socket listening on unix:%s", path);
     }
     if (cfg->metrics_listen[0] != '\0') {
-        rc = open_tcp(cfg->metrics_listen, cfg->allow_insecure, &fd, st->metrics_ep,
-                      sizeof(st->metrics_ep));
+        /* its exposure was checked with the configuration (pd_endpoint_is_loopback) */
+        rc = open_tcp(cfg->metrics_listen, &fd, st->metrics_ep, sizeof(st->metrics_ep));
         if (rc != 0) {
-            pd_log_err("cannot listen on metrics_listen %s: %s%s", cfg->metrics_listen,
-                       rc == -EINVAL ? "not tcp://HOST:PORT" : pd_strerror(rc),
-                       rc == -EPERM ? " (not a loopback address; set allow_insecure = yes)" : "");
+            pd_log_err("cannot listen on metrics_listen %s: %s", cfg->metrics_listen,
+                       rc == -EINVAL ? "not tcp://HOST:PORT" : pd_strerror(rc));
             goto fail;
         }
         rc = listener_start(st, &st->lis[1], fd, false);
