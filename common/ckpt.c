@@ -358,6 +358,22 @@ int pd_ckpt_load_mem(const void *buf, size_t len, pd_ckpt_t *out, char *errbuf, 
     if (memcmp(p, ckpt_magic, 8) != 0) {
         return fail(PD_ECORRUPT, errbuf, errlen, "not a paramd checkpoint (bad magic)");
     }
+    /* The frame every format version keeps (end magic, checksum) first: only a file that is
+     * intact may claim to be of a newer format. A flipped bit in the version field is damage,
+     * to be set aside like any other, not a reason to refuse to start. */
+    if (memcmp(p + len - 8, ckpt_end_magic, 8) != 0) {
+        return fail(PD_ECORRUPT, errbuf, errlen, "bad end magic (truncated or overwritten)");
+    }
+    /* The trailer is outside the checksum, so each of its bytes is checked by value. */
+    if (get_u32(p + len - 12) != 0) {
+        return fail(PD_ECORRUPT, errbuf, errlen, "reserved trailer bytes are not zero");
+    }
+    crc = crc_update(0, p, len - PD_CKPT_TRAILER_BYTES);
+    if (crc != get_u32(p + len - PD_CKPT_TRAILER_BYTES)) {
+        return fail(PD_ECORRUPT, errbuf, errlen,
+                    "checksum mismatch: crc32 %08" PRIx32 ", trailer says %08" PRIx32, crc,
+                    get_u32(p + len - PD_CKPT_TRAILER_BYTES));
+    }
     version = get_u32(p + 8);
     if (version > PD_CKPT_FORMAT_VERSION) {
         return fail(PD_EVERSION, errbuf, errlen,
@@ -383,19 +399,6 @@ int pd_ckpt_load_mem(const void *buf, size_t len, pd_ckpt_t *out, char *errbuf, 
         meta_len > len - PD_CKPT_HEADER_BYTES - PD_CKPT_TRAILER_BYTES) {
         return fail(PD_ECORRUPT, errbuf, errlen,
                     "metadata length %" PRIu64 " does not fit in %zu bytes", meta_len, len);
-    }
-    if (memcmp(p + len - 8, ckpt_end_magic, 8) != 0) {
-        return fail(PD_ECORRUPT, errbuf, errlen, "bad end magic (truncated or overwritten)");
-    }
-    /* The trailer is outside the checksum, so each of its bytes is checked by value. */
-    if (get_u32(p + len - 12) != 0) {
-        return fail(PD_ECORRUPT, errbuf, errlen, "reserved trailer bytes are not zero");
-    }
-    crc = crc_update(0, p, len - PD_CKPT_TRAILER_BYTES);
-    if (crc != get_u32(p + len - PD_CKPT_TRAILER_BYTES)) {
-        return fail(PD_ECORRUPT, errbuf, errlen,
-                    "checksum mismatch: crc32 %08" PRIx32 ", trailer says %08" PRIx32, crc,
-                    get_u32(p + len - PD_CKPT_TRAILER_BYTES));
     }
 
     /* The bytes are what was written. The metadata still gets the same distrust: it could

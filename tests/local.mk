@@ -246,3 +246,5 @@ TESTS += tests/integration/install.test
 EXTRA_DIST += tests/integration/install.test
 TESTS += tests/integration/restart.test
 EXTRA_DIST += tests/integration/restart.test
+TESTS += tests/integration/checkpoint_damage.test
+EXTRA_DIST += tests/integration/checkpoint_damage.test

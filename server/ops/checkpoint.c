@@ -314,35 +314,75 @@ static void remove_stale_temps(int dirfd, const char *dir_name)
     closedir(dir);
 }
 
+/* Load the checkpoint file fname of dirfd. A FIFO or any other non-regular file named like a
+ * checkpoint is refused, not read (reading a FIFO would hang the start). */
+static int load_one(int dirfd, const char *fname, pd_ckpt_t *c, char *err, size_t errlen)
+{
+    struct stat st;
+    int fd = openat(dirfd, fname, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    int rc;
+
+    if (fd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "open: %s", pd_strerror(rc));
+        return rc;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "not a regular file");
+        close(fd);
+        return PD_ECORRUPT;
+    }
+    rc = pd_ckpt_load_fd(fd, c, err, errlen);
+    close(fd);
+    return rc;
+}
+
+/* A checkpoint whose name says another version than its content (copied in by hand) would
+ * pass for the newest at every start and never be pruned: it gets the name of its content,
+ * or is set aside as <name>.misnamed when a file of that name exists. */
+static void rename_to_content(int dirfd, const char *dir_name, const char *fname,
+                              uint64_t version)
+{
+    char right[64], aside[80];
+    struct stat st;
+
+    snprintf(right, sizeof(right), CKPT_PREFIX "%" PRIu64 CKPT_SUFFIX, version);
+    if (fstatat(dirfd, right, &st, 0) != 0 && renameat(dirfd, fname, dirfd, right) == 0) {
+        pd_log_warn("checkpoint %s/%s holds version %" PRIu64 ": renamed to %s", dir_name,
+                    fname, version, right);
+        return;
+    }
+    snprintf(aside, sizeof(aside), "%s.misnamed", fname);
+    if (renameat(dirfd, fname, dirfd, aside) == 0) {
+        pd_log_warn("checkpoint %s/%s holds version %" PRIu64 ": set aside as %s", dir_name,
+                    fname, version, aside);
+    }
+}
+
 int pd_checkpoint_load_dir(int dirfd, const char *dir_name, bool quarantine, pd_ckpt_t *out,
                            char *name, size_t name_len, unsigned *n_rejected)
 {
     uint64_t *v = NULL;
     size_t n = 0;
+    bool have = false;
+    pd_ckpt_t best;
     int rc = list_versions(dirfd, &v, &n);
 
     if (rc != 0) {
         return rc;
     }
+    memset(&best, 0, sizeof(best));
     rc = -ENOENT;
+    /* Every file is read (a state_dir holds two or three): the newest is the one whose
+     * verified content has the highest version, not the one with the highest name. */
     for (size_t i = 0; i < n; i++) {
         char fname[64], err[256] = "";
         pd_ckpt_t c;
-        int fd, lrc;
+        int lrc;
 
         snprintf(fname, sizeof(fname), CKPT_PREFIX "%" PRIu64 CKPT_SUFFIX, v[i]);
-        fd = openat(dirfd, fname, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            lrc = -errno;
-            snprintf(err, sizeof(err), "open: %s", pd_strerror(lrc));
-        } else {
-            lrc = pd_ckpt_load_fd(fd, &c, err, sizeof(err));
-            close(fd);
-        }
-        if (lrc == 0 && c.version != v[i]) {
-            /* Copied in under another name: the metadata is the truth, but say so. */
-            pd_log_warn("checkpoint %s/%s holds version %" PRIu64, dir_name, fname, c.version);
-        }
+        memset(&c, 0, sizeof(c));
+        lrc = load_one(dirfd, fname, &c, err, sizeof(err));
         if (lrc == PD_EVERSION) {
             pd_log_err("checkpoint %s/%s: %s", dir_name, fname, err);
             (*n_rejected)++;
@@ -364,12 +404,33 @@ int pd_checkpoint_load_dir(int dirfd, const char *dir_name, bool quarantine, pd_
             }
             continue;
         }
+        if (c.version != v[i]) {
+            if (quarantine) {
+                rename_to_content(dirfd, dir_name, fname, c.version);
+            } else {
+                pd_log_warn("checkpoint %s/%s holds version %" PRIu64, dir_name, fname,
+                            c.version);
+            }
+            snprintf(fname, sizeof(fname), CKPT_PREFIX "%" PRIu64 CKPT_SUFFIX, c.version);
+        }
+        if (have && c.version <= best.version) {
+            pd_ckpt_release(&c);
+            continue;
+        }
+        if (have) {
+            pd_ckpt_release(&best);
+        }
+        best = c;
+        have = true;
         if (name != NULL) {
             snprintf(name, name_len, "%s", fname);
         }
-        *out = c;
+    }
+    if (have && rc != PD_EVERSION) {
+        *out = best;
         rc = 0;
-        break;
+    } else if (have) {
+        pd_ckpt_release(&best);
     }
     free(v);
     return rc;
@@ -417,6 +478,31 @@ static int apply(pd_daemon_t *d, const pd_ckpt_t *c)
     return 0;
 }
 
+/* Files set aside as damaged (*.pdckpt.corrupt) by this or an earlier start. */
+static unsigned count_set_aside(int dirfd)
+{
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const char *suffix = CKPT_SUFFIX ".corrupt";
+    unsigned n = 0;
+    struct dirent *e;
+    DIR *dir;
+
+    if (fd < 0 || (dir = fdopendir(fd)) == NULL) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return 0;
+    }
+    while ((e = readdir(dir)) != NULL) {
+        size_t len = strlen(e->d_name), sl = strlen(suffix);
+        if (len > sl && strcmp(e->d_name + len - sl, suffix) == 0) {
+            n++;
+        }
+    }
+    closedir(dir);
+    return n;
+}
+
 static int restore(pd_checkpoint_t *ck)
 {
     pd_daemon_t *d = ck->d;
@@ -430,8 +516,22 @@ static int restore(pd_checkpoint_t *ck)
     rc = pd_checkpoint_load_dir(ck->dirfd, dir, true, &c, name, sizeof(name), &rejected);
     d->metrics.checkpoints_rejected_total += rejected;
     if (rc == -ENOENT) {
-        pd_log_info("no checkpoint in %s%s: starting at version 0", dir,
-                    rejected > 0 ? " that loads" : "");
+        /* Damaged checkpoints and none that loads: starting at version 0 would quietly throw
+         * the job's progress away (and the next start would not even see them). */
+        unsigned damaged = count_set_aside(ck->dirfd);
+        if (damaged > 0 && !d->cfg.checkpoint_force) {
+            pd_log_err("refusing to start: no checkpoint in %s loads, and %u %s set aside as "
+                       "*.corrupt; starting at version 0 would lose the job's progress. Move "
+                       "them away, or set [server] checkpoint_force = yes to start afresh",
+                       dir, damaged, damaged == 1 ? "is" : "are");
+            return PD_ECORRUPT;
+        }
+        if (damaged > 0) {
+            pd_log_warn("no checkpoint in %s loads (%u set aside as *.corrupt): starting at "
+                        "version 0 (checkpoint_force = yes)", dir, damaged);
+        } else {
+            pd_log_info("no checkpoint in %s: starting at version 0", dir);
+        }
         return 0;
     }
     if (rc == PD_EVERSION) {

@@ -46,11 +46,14 @@ int pd_checkpoint_restore_running(pd_daemon_t *d);
 /* After uv_loop_close(): release the directory and its lock. Accepts d->ckpt == NULL. */
 void pd_checkpoint_free(pd_daemon_t *d);
 
-/* Find and load the newest valid checkpoint in the directory dirfd (borrowed). Files that do
- * not load are logged at ERR (with dir_name for the message), counted in *n_rejected and, when
- * quarantine is set, renamed to <name>.corrupt. Returns 0 with *out filled (release with
+/* Find and load the newest valid checkpoint in the directory dirfd (borrowed): every
+ * ckpt-*.pdckpt is read and verified, and the highest version inside wins (not the highest
+ * name). Files that do not load (damaged, or not regular files) are logged at ERR (with
+ * dir_name for the message), counted in *n_rejected and, when quarantine is set, renamed to
+ * <name>.corrupt; with quarantine a file named for another version than it holds is renamed
+ * to its version's name (or to <name>.misnamed). Returns 0 with *out filled (release with
  * pd_ckpt_release) and its file name in name (may be NULL), -ENOENT when there is none,
- * PD_EVERSION when the newest is in a newer format, or -errno. */
+ * PD_EVERSION when one is in a newer format, or -errno. */
 int pd_checkpoint_load_dir(int dirfd, const char *dir_name, bool quarantine, pd_ckpt_t *out,
                            char *name, size_t name_len, unsigned *n_rejected);
 
