@@ -40,7 +40,9 @@
       "Read-only HTTP endpoint tcp://HOST:PORT serving GET /metrics and /status (PORT 0: "    \
       "any free port). Empty: none.")                                                         \
     X(server, status_max_clients, INT, status_max_clients, "64", 1, 4096, NULL, 0,              \
-      "Most status and metrics connections served at once; more wait in the backlog.")       \
+      "Most connections open at once on each of the status socket and the metrics endpoint "  \
+      "(separate budgets). At the limit a new one replaces the oldest that has not sent its " \
+      "request; requests must arrive within 10 s (status socket) or 3 s (metrics endpoint).") \
     X(server, log_level, ENUM, log_level, "info", 0, 0, "err|warning|notice|info|debug",      \
       PD_CF_RELOADABLE, "Most verbose log level printed to stderr.")                          \
     X(server, progress, ENUM, progress, "auto", 0, 0, "auto|yes|no", 0,                        \

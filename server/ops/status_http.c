@@ -43,6 +43,7 @@ typedef struct listener {
     bool is_unix;
     bool open;      /* poll handle initialised (and not yet closed) */
     bool polling;
+    size_t n_conns; /* each endpoint has its own budget of status_max_clients connections */
 } listener_t;
 
 struct pd_status {
@@ -51,9 +52,9 @@ struct pd_status {
     uv_timer_t resume_timer;
     bool timer_open;
     bool paused_emfile;
-    conn_t *conns;
-    size_t n_conns;
-    size_t max_conns;
+    conn_t *conns;  /* newest first */
+    size_t n_conns; /* of both listeners */
+    size_t max_conns; /* per listener */
     unsigned open_handles; /* initialised handles not yet through their close callback */
     bool closing;
     char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -68,6 +69,7 @@ typedef enum conn_phase { PH_READING, PH_WRITING, PH_LINGER } conn_phase_t;
 
 struct conn {
     pd_status_t *st;
+    listener_t *lis; /* the endpoint it came in on */
     conn_t *prev, *next;
     union {
         uv_handle_t handle;
@@ -123,7 +125,7 @@ static void set_accepting(pd_status_t *st, bool on)
 
 static void maybe_resume(pd_status_t *st)
 {
-    if (!st->closing && !st->paused_emfile && st->n_conns < st->max_conns) {
+    if (!st->closing && !st->paused_emfile) {
         set_accepting(st, true);
     }
 }
@@ -152,6 +154,7 @@ static void on_conn_closed(uv_handle_t *h)
         c->next->prev = c->prev;
     }
     st->n_conns--;
+    c->lis->n_conns--;
     free(c->resp);
     free(c);
     maybe_resume(st);
@@ -447,6 +450,7 @@ static int conn_start(pd_status_t *st, listener_t *l, int fd)
         return -ENOMEM;
     }
     c->st = st;
+    c->lis = l;
     c->read_only = !l->is_unix;
     c->is_unix = l->is_unix;
     c->peer_uid = (uid_t)-1;
@@ -479,6 +483,7 @@ static int conn_start(pd_status_t *st, listener_t *l, int fd)
     }
     st->conns = c;
     st->n_conns++;
+    l->n_conns++;
     if (rc != 0) {
         close(fd);
         c->closing = true;
@@ -491,12 +496,38 @@ static int conn_start(pd_status_t *st, listener_t *l, int fd)
         conn_close(c);
         return rc;
     }
-    if ((rc = uv_timer_start(&c->timer, on_conn_timeout, PD_STATUS_CONN_TIMEOUT_MS, 0)) != 0 ||
+    if ((rc = uv_timer_start(&c->timer, on_conn_timeout,
+                             l->is_unix ? PD_STATUS_CONN_TIMEOUT_MS : PD_STATUS_TCP_CONN_TIMEOUT_MS,
+                             0)) != 0 ||
         (rc = uv_read_start(&c->h.stream, on_alloc, on_read)) != 0) {
         conn_close(c);
         return rc;
     }
     return 0;
+}
+
+/* At an endpoint's cap a newcomer takes the place of the oldest connection there that has not
+ * yet sent its whole request: idle or slow clients cannot lock out a scrape or an operator,
+ * whose requests arrive at once. False when every slot is busy answering. */
+static bool make_room(listener_t *l)
+{
+    conn_t *oldest = NULL;
+
+    for (conn_t *c = l->st->conns; c != NULL; c = c->next) {
+        if (c->lis == l && !c->closing && c->phase == PH_READING) {
+            oldest = c; /* the list is newest first: the last match is the oldest */
+        }
+    }
+    if (oldest == NULL) {
+        return false;
+    }
+    if (pd_ratelimit_ok(&l->st->rl_accept, pd_daemon_now_ms(l->st->d))) {
+        pd_log_info("status %s: %zu connections open, the most allowed: closing the oldest "
+                    "idle one for a new one",
+                    l->is_unix ? "socket" : "endpoint", l->n_conns);
+    }
+    conn_close(oldest);
+    return true;
 }
 
 static void on_listen_readable(uv_poll_t *h, int status, int events)
@@ -510,8 +541,14 @@ static void on_listen_readable(uv_poll_t *h, int status, int events)
         return;
     }
     for (int i = 0; i < ACCEPT_BUDGET; i++) {
-        if (st->n_conns >= st->max_conns) {
-            /* At the cap: leave the rest in the kernel backlog until a slot frees. */
+        /* Closing connections still count until their handles are closed, so the budget
+         * may be passed by the few being evicted. */
+        size_t closing = 0;
+        for (conn_t *c = st->conns; c != NULL; c = c->next) {
+            closing += c->lis == l && c->closing;
+        }
+        if (l->n_conns - closing >= st->max_conns && !make_room(l)) {
+            /* Every slot is answering: leave the rest in the kernel backlog a moment. */
             set_accepting(st, false);
             return;
         }

@@ -12,8 +12,10 @@ typedef struct pd_daemon pd_daemon_t;
 typedef struct pd_status pd_status_t;
 
 /* Every connection is closed this long after it was accepted, whatever it is doing, so slow
- * or idle clients cannot hold slots for ever. */
+ * or idle clients cannot hold slots for ever: on the admin (unix) socket, and, shorter, on the
+ * read-only TCP endpoint, which anyone who can reach it may connect to. */
 #define PD_STATUS_CONN_TIMEOUT_MS 10000
+#define PD_STATUS_TCP_CONN_TIMEOUT_MS 3000
 
 /* Bind the endpoints d->cfg asks for and start accepting (the loop serves them once it
  * runs). *out is NULL when neither is configured. d is borrowed and must outlive the
