@@ -27,6 +27,7 @@
 #include "scheduler.h"
 #include "serve.h"
 #include "ops/status_http.h"
+#include "ops/handshake_monitor.h"
 #include "ops/zap.h"
 
 /* Messages handled per wake-up before yielding to timers; the idle handle resumes draining
@@ -684,6 +685,10 @@ static int open_socket(pd_daemon_t *d)
     if (zap_rc != 0) {
         return zap_rc;
     }
+    zap_rc = pd_handshake_monitor_start(d, &d->hs_monitor);
+    if (zap_rc != 0) {
+        return zap_rc;
+    }
     if (zmq_bind(d->zsock, bind_ep) != 0) {
         int rc = -zmq_errno();
         pd_log_err("cannot listen on %s: %s", d->cfg.listen, zmq_strerror(-rc));
@@ -898,6 +903,7 @@ void pd_daemon_free(pd_daemon_t *d)
     pd_checkpoint_free(d);
     pd_serve_free(d); /* after uv_run: no read is left on the pool */
     pd_zap_free(d->zap); /* its socket is in zctx: closed before zmq_ctx_term */
+    pd_handshake_monitor_free(d->hs_monitor);
     if (d->zsock != NULL) {
         zmq_close(d->zsock);
     }

@@ -42,6 +42,9 @@
     X(divergence_restores_total, COUNTER, "Checkpoints reloaded after a divergence (on_divergence = restore-checkpoint)") \
     X(bad_messages_total, COUNTER, "Messages refused with an ERROR reply (any reason but unknown-worker, the answer that makes an evicted or forgotten worker rejoin)") \
     X(auth_failures_total, COUNTER, "Connections refused by CURVE authentication (key not in authorized_workers)") \
+    X(handshake_failures_mechanism_total, COUNTER, "Handshakes failed: security mechanism mismatch (CURVE on one side only)") \
+    X(handshake_failures_crypto_total, COUNTER, "Handshakes failed: cryptographic error (a wrong server key)") \
+    X(handshake_failures_other_total, COUNTER, "Handshakes failed otherwise (protocol error, connection lost)") \
     X(authorized_keys, GAUGE, "Worker public keys in authorized_workers (0 with CURVE off)")  \
     X(send_failures_total, COUNTER, "Replies that could not be sent (peer gone or queue full)") \
     X(received_bytes_total, COUNTER, "Bytes received on the worker socket")                  \

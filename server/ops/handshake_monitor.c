@@ -1,0 +1,183 @@
+/* handshake_monitor.c - see handshake_monitor.h. */
+#include <config.h>
+#include "handshake_monitor.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "../daemon.h"
+#include "error.h"
+#include "log.h"
+
+#define MONITOR_ENDPOINT "inproc://paramd-handshake-monitor"
+#define DRAIN_BUDGET 64 /* events per wake-up before timers get a turn */
+
+struct pd_handshake_monitor {
+    pd_daemon_t *d;
+    void *pair;
+    uv_poll_t poll;
+    uv_idle_t idle;    /* resumes draining when a wake-up ran out of budget */
+    pd_ratelimit_t rl[3]; /* per reason (mechanism, crypto, other): peers trigger the lines */
+};
+
+/* What a failed handshake most likely means, for the operator reading the log. */
+static const char *reason_text(uint16_t event, uint32_t value)
+{
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+        value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+        return "security mechanism mismatch: a peer without CURVE at a CURVE server, or with "
+               "CURVE at a plain one";
+    }
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+        value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC) {
+        return "cryptographic error: the peer has a wrong server public key (--server-key)";
+    }
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+        return "protocol error in the handshake";
+    }
+    return "connection lost during the handshake";
+}
+
+static void record(pd_handshake_monitor_t *m, uint16_t event, uint32_t value, const char *ep)
+{
+    pd_metrics_t *mt = &m->d->metrics;
+    int reason;
+
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+        return; /* ZAP said no: counted and logged with the key by zap.c */
+    }
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+        value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+        mt->handshake_failures_mechanism_total++;
+        reason = 0;
+    } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+               value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC) {
+        mt->handshake_failures_crypto_total++;
+        reason = 1;
+    } else {
+        mt->handshake_failures_other_total++;
+        reason = 2;
+    }
+    /* libzmq names only the listening endpoint, not the peer */
+    if (pd_ratelimit_ok(&m->rl[reason], pd_daemon_now_ms(m->d))) {
+        pd_log_warn("a security handshake on %s failed: %s (0x%" PRIx32 ")", ep,
+                    reason_text(event, value), value);
+    }
+}
+
+/* Read up to budget events; returns the budget left (0: more may be queued). */
+static unsigned drain(pd_handshake_monitor_t *m, unsigned budget)
+{
+    for (; budget > 0; budget--) {
+        zmq_msg_t head, addr;
+        uint16_t event = 0;
+        uint32_t value = 0;
+        char ep[256] = "";
+
+        zmq_msg_init(&head);
+        if (zmq_msg_recv(&head, m->pair, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&head);
+            break;
+        }
+        if (zmq_msg_size(&head) >= 6) {
+            memcpy(&event, zmq_msg_data(&head), 2);
+            memcpy(&value, (char *)zmq_msg_data(&head) + 2, 4);
+        }
+        zmq_msg_close(&head);
+        zmq_msg_init(&addr); /* the second frame: the endpoint */
+        if (zmq_msg_recv(&addr, m->pair, 0) >= 0) {
+            size_t n = zmq_msg_size(&addr) < sizeof(ep) - 1 ? zmq_msg_size(&addr) : sizeof(ep) - 1;
+            memcpy(ep, zmq_msg_data(&addr), n);
+            ep[n] = '\0';
+        }
+        zmq_msg_close(&addr);
+        record(m, event, value, ep);
+    }
+    return budget;
+}
+
+static void on_idle(uv_idle_t *h);
+
+/* ZMQ_FD is edge-triggered: drain, then ask libzmq whether input is still pending. */
+static void drain_and_rearm(pd_handshake_monitor_t *m)
+{
+    int events = 0;
+    size_t len = sizeof(events);
+
+    if (drain(m, DRAIN_BUDGET) == 0 ||
+        (zmq_getsockopt(m->pair, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLIN))) {
+        uv_idle_start(&m->idle, on_idle);
+    } else {
+        uv_idle_stop(&m->idle);
+    }
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    if (status < 0) {
+        pd_log_err("handshake monitor: poll failed: %s", pd_strerror(status));
+        return;
+    }
+    drain_and_rearm(h->data);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    drain_and_rearm(h->data);
+}
+
+int pd_handshake_monitor_start(pd_daemon_t *d, pd_handshake_monitor_t **out)
+{
+    pd_handshake_monitor_t *m = calloc(1, sizeof(*m));
+    int zero = 0, fd;
+    size_t fd_len = sizeof(fd);
+    int rc;
+
+    if (m == NULL) {
+        return -ENOMEM;
+    }
+    *out = m; /* from here on pd_handshake_monitor_free (through pd_daemon_free) cleans up */
+    m->d = d;
+    for (size_t i = 0; i < sizeof(m->rl) / sizeof(m->rl[0]); i++) {
+        pd_ratelimit_init(&m->rl[i], 10000, 5);
+    }
+    if (zmq_socket_monitor(d->zsock, MONITOR_ENDPOINT,
+                           ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0 ||
+        (m->pair = zmq_socket(d->zctx, ZMQ_PAIR)) == NULL ||
+        zmq_setsockopt(m->pair, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+        zmq_connect(m->pair, MONITOR_ENDPOINT) != 0 ||
+        zmq_getsockopt(m->pair, ZMQ_FD, &fd, &fd_len) != 0) {
+        rc = -zmq_errno();
+        goto fail;
+    }
+    m->poll.data = m;
+    m->idle.data = m;
+    if ((rc = uv_idle_init(&d->loop, &m->idle)) != 0 ||
+        (rc = uv_poll_init_socket(&d->loop, &m->poll, fd)) != 0 ||
+        (rc = uv_poll_start(&m->poll, UV_READABLE, on_readable)) != 0 ||
+        /* an edge may already have passed: look once when the loop starts */
+        (rc = uv_idle_start(&m->idle, on_idle)) != 0) {
+        goto fail; /* initialised handles are closed by the daemon's walk of the loop */
+    }
+    return 0;
+fail:
+    pd_log_err("cannot watch the worker socket's handshakes: %s", pd_strerror(rc));
+    return rc;
+}
+
+void pd_handshake_monitor_free(pd_handshake_monitor_t *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    if (m->pair != NULL) {
+        zmq_close(m->pair);
+    }
+    free(m);
+}
