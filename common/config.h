@@ -49,6 +49,7 @@ typedef struct pd_config {
     char *metrics_log;
     char *status;          /* "unix:PATH" or "" */
     char *metrics_listen;  /* "tcp://HOST:PORT" or "" */
+    int64_t max_connections;   /* worker port; 0: from RLIMIT_NOFILE */
     int64_t status_max_clients;
     int log_level; /* index of err|warning|notice|info|debug: syslog level = index + 3 */
     int progress;  /* pd_progress_kind_t */

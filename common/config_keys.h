@@ -39,6 +39,10 @@
     X(server, metrics_listen, STRING, metrics_listen, "", 0, 0, NULL, 0,                        \
       "Read-only HTTP endpoint tcp://HOST:PORT serving GET /metrics and /status (PORT 0: "    \
       "any free port). Empty: none.")                                                         \
+    X(server, max_connections, INT, max_connections, "0", 0, 1048576, NULL, 0,                   \
+      "Most connections open at once on the worker port; more are dropped as they come and "  \
+      "counted (connections_dropped_total). 0: the open-file limit (raised to its hard limit " \
+      "at start) less 256 kept for checkpoints, data, logs and the status socket.")          \
     X(server, status_max_clients, INT, status_max_clients, "64", 1, 4096, NULL, 0,              \
       "Most connections open at once on each of the status socket and the metrics endpoint "  \
       "(separate budgets). At the limit a new one replaces the oldest that has not sent its " \

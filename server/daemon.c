@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -27,7 +28,7 @@
 #include "scheduler.h"
 #include "serve.h"
 #include "ops/status_http.h"
-#include "ops/handshake_monitor.h"
+#include "ops/conn_monitor.h"
 #include "ops/zap.h"
 
 /* Messages handled per wake-up before yielding to timers; the idle handle resumes draining
@@ -632,6 +633,40 @@ static int write_endpoint_file(const char *path, const char *endpoint)
     return rc;
 }
 
+/* File descriptors kept out of the worker port's budget: checkpoints being written, data files
+ * served, the status socket and its clients, logs, libzmq's own. */
+#define FD_RESERVE 256
+#define HANDSHAKE_IVL_MS 5000 /* a connection that has not greeted by then is closed */
+
+/* The open-file limit, raised to the hard limit (a service of ours may hold many worker
+ * connections), and the worker port's share of it: max_connections, or all but FD_RESERVE. */
+static size_t connection_budget(const pd_config_t *c)
+{
+    struct rlimit rl;
+    rlim_t before;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return c->max_connections > 0 ? (size_t)c->max_connections : 1024;
+    }
+    before = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+            pd_log_info("open files: limit raised from %llu to %llu", (unsigned long long)before,
+                        (unsigned long long)rl.rlim_cur);
+        } else {
+            rl.rlim_cur = before;
+        }
+    }
+    if (c->max_connections > 0) {
+        return (size_t)c->max_connections;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY) {
+        return 65536;
+    }
+    return rl.rlim_cur > FD_RESERVE + 16 ? (size_t)(rl.rlim_cur - FD_RESERVE) : 16;
+}
+
 /* What libzmq is asked to bind for [server] listen: it takes a host name only as the name of
  * an interface (tcp://localhost:0 fails with "No such device"), so localhost becomes
  * 127.0.0.1, and it binds an IPv6 literal only with ZMQ_IPV6 on (*ipv6). */
@@ -650,6 +685,7 @@ static int open_socket(pd_daemon_t *d)
     int one = 1;
     int linger_ms = 2000;
     int64_t hard_limit;
+    int handshake_ivl = HANDSHAKE_IVL_MS;
     char ep[sizeof(d->endpoint)];
     size_t ep_len = sizeof(ep);
     int fd;
@@ -674,7 +710,8 @@ static int open_socket(pd_daemon_t *d)
     if (zmq_setsockopt(d->zsock, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) != 0 ||
         zmq_setsockopt(d->zsock, ZMQ_ROUTER_HANDOVER, &one, sizeof(one)) != 0 ||
         zmq_setsockopt(d->zsock, ZMQ_LINGER, &linger_ms, sizeof(linger_ms)) != 0 ||
-        zmq_setsockopt(d->zsock, ZMQ_MAXMSGSIZE, &hard_limit, sizeof(hard_limit)) != 0) {
+        zmq_setsockopt(d->zsock, ZMQ_MAXMSGSIZE, &hard_limit, sizeof(hard_limit)) != 0 ||
+        zmq_setsockopt(d->zsock, ZMQ_HANDSHAKE_IVL, &handshake_ivl, sizeof(handshake_ivl)) != 0) {
         return -zmq_errno();
     }
     bind_address(d->cfg.listen, bind_ep, sizeof(bind_ep), &ipv6);
@@ -685,7 +722,9 @@ static int open_socket(pd_daemon_t *d)
     if (zap_rc != 0) {
         return zap_rc;
     }
-    zap_rc = pd_handshake_monitor_start(d, &d->hs_monitor);
+    size_t budget = connection_budget(&d->cfg);
+    pd_log_info("worker port: at most %zu connections at once (max_connections)", budget);
+    zap_rc = pd_conn_monitor_start(d, budget, &d->conn_monitor);
     if (zap_rc != 0) {
         return zap_rc;
     }
@@ -903,7 +942,7 @@ void pd_daemon_free(pd_daemon_t *d)
     pd_checkpoint_free(d);
     pd_serve_free(d); /* after uv_run: no read is left on the pool */
     pd_zap_free(d->zap); /* its socket is in zctx: closed before zmq_ctx_term */
-    pd_handshake_monitor_free(d->hs_monitor);
+    pd_conn_monitor_free(d->conn_monitor);
     if (d->zsock != NULL) {
         zmq_close(d->zsock);
     }

@@ -136,7 +136,7 @@ struct pd_daemon {
     struct pd_status *status; /* status_http.c: status socket and metrics endpoint, or NULL */
     struct pd_checkpoint *ckpt; /* checkpoint.c; NULL without a state_dir */
     struct pd_zap *zap;       /* zap.c: CURVE key list and ZAP handler; NULL with CURVE off */
-    struct pd_handshake_monitor *hs_monitor; /* failed handshakes on zsock */
+    struct pd_conn_monitor *conn_monitor; /* failed handshakes on zsock */
     struct pd_serve *serve;   /* serve.c: data files for FETCH; NULL when not served */
     /* A sign of divergence seen while handling the current message, acted on once that
      * message is done (pd_daemon_act_on_divergence): a restore must not free method state

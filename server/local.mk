@@ -34,7 +34,7 @@ server_libpdserver_la_SOURCES = \
 	server/ops/status_http.c server/ops/status_http.h \
 	server/ops/chart_lib.c server/ops/chart_lib.h \
 	server/ops/zap.c server/ops/zap.h \
-	server/ops/handshake_monitor.c server/ops/handshake_monitor.h
+	server/ops/conn_monitor.c server/ops/conn_monitor.h
 # The dashboard page (GET /) is built into the daemon as a C string.
 nodist_server_libpdserver_la_SOURCES = server/ops/dashboard_html.c
 BUILT_SOURCES += server/ops/dashboard_html.c

@@ -45,6 +45,8 @@
     X(handshake_failures_mechanism_total, COUNTER, "Handshakes failed: security mechanism mismatch (CURVE on one side only)") \
     X(handshake_failures_crypto_total, COUNTER, "Handshakes failed: cryptographic error (a wrong server key)") \
     X(handshake_failures_other_total, COUNTER, "Handshakes failed otherwise (protocol error, connection lost)") \
+    X(connections, GAUGE, "Connections open on the worker port") \
+    X(connections_dropped_total, COUNTER, "Connections to the worker port dropped over max_connections") \
     X(authorized_keys, GAUGE, "Worker public keys in authorized_workers (0 with CURVE off)")  \
     X(send_failures_total, COUNTER, "Replies that could not be sent (peer gone or queue full)") \
     X(received_bytes_total, COUNTER, "Bytes received on the worker socket")                  \

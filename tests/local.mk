@@ -248,3 +248,5 @@ TESTS += tests/integration/restart.test
 EXTRA_DIST += tests/integration/restart.test
 TESTS += tests/integration/checkpoint_damage.test
 EXTRA_DIST += tests/integration/checkpoint_damage.test
+TESTS += tests/integration/fd_budget.test
+EXTRA_DIST += tests/integration/fd_budget.test

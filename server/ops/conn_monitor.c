@@ -1,27 +1,62 @@
-/* handshake_monitor.c - see handshake_monitor.h. */
+/* conn_monitor.c - see conn_monitor.h. */
 #include <config.h>
-#include "handshake_monitor.h"
+#include "conn_monitor.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <zmq.h>
 
 #include "../daemon.h"
 #include "error.h"
 #include "log.h"
 
-#define MONITOR_ENDPOINT "inproc://paramd-handshake-monitor"
+#define MONITOR_ENDPOINT "inproc://paramd-conn-monitor"
 #define DRAIN_BUDGET 64 /* events per wake-up before timers get a turn */
 
-struct pd_handshake_monitor {
+struct pd_conn_monitor {
     pd_daemon_t *d;
     void *pair;
     uv_poll_t poll;
     uv_idle_t idle;    /* resumes draining when a wake-up ran out of budget */
-    pd_ratelimit_t rl[3]; /* per reason (mechanism, crypto, other): peers trigger the lines */
+    pd_ratelimit_t rl[4]; /* per reason (mechanism, crypto, other; over budget) */
+    size_t budget;        /* max_connections */
+    size_t n_open;
+    uint8_t *open;        /* one flag per fd below n_fds: accepted and not yet disconnected */
+    size_t n_fds;
 };
+
+/* A connection came in (ACCEPTED, value = its fd) or went (DISCONNECTED). Past the budget the
+ * newcomer is shut down: libzmq then sees it end and closes it as usual (never close() a
+ * descriptor libzmq owns: the number could be reused under it). */
+static void track(pd_conn_monitor_t *m, uint16_t event, uint32_t fd)
+{
+    if (fd >= m->n_fds) {
+        return;
+    }
+    if (event == ZMQ_EVENT_DISCONNECTED) {
+        if (m->open[fd]) {
+            m->open[fd] = 0;
+            m->n_open--;
+        }
+    } else if (!m->open[fd]) {
+        m->open[fd] = 1;
+        m->n_open++;
+        if (m->n_open > m->budget) {
+            shutdown((int)fd, SHUT_RDWR);
+            m->d->metrics.connections_dropped_total++;
+            if (pd_ratelimit_ok(&m->rl[3], pd_daemon_now_ms(m->d))) {
+                pd_log_warn("worker port: max_connections (%zu) are open: dropping new ones "
+                            "(connections_dropped_total)",
+                            m->budget);
+            }
+        }
+    }
+    m->d->metrics.connections = (double)m->n_open;
+}
 
 /* What a failed handshake most likely means, for the operator reading the log. */
 static const char *reason_text(uint16_t event, uint32_t value)
@@ -41,11 +76,15 @@ static const char *reason_text(uint16_t event, uint32_t value)
     return "connection lost during the handshake";
 }
 
-static void record(pd_handshake_monitor_t *m, uint16_t event, uint32_t value, const char *ep)
+static void record(pd_conn_monitor_t *m, uint16_t event, uint32_t value, const char *ep)
 {
     pd_metrics_t *mt = &m->d->metrics;
     int reason;
 
+    if (event == ZMQ_EVENT_ACCEPTED || event == ZMQ_EVENT_DISCONNECTED) {
+        track(m, event, value);
+        return;
+    }
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
         return; /* ZAP said no: counted and logged with the key by zap.c */
     }
@@ -69,7 +108,7 @@ static void record(pd_handshake_monitor_t *m, uint16_t event, uint32_t value, co
 }
 
 /* Read up to budget events; returns the budget left (0: more may be queued). */
-static unsigned drain(pd_handshake_monitor_t *m, unsigned budget)
+static unsigned drain(pd_conn_monitor_t *m, unsigned budget)
 {
     for (; budget > 0; budget--) {
         zmq_msg_t head, addr;
@@ -102,7 +141,7 @@ static unsigned drain(pd_handshake_monitor_t *m, unsigned budget)
 static void on_idle(uv_idle_t *h);
 
 /* ZMQ_FD is edge-triggered: drain, then ask libzmq whether input is still pending. */
-static void drain_and_rearm(pd_handshake_monitor_t *m)
+static void drain_and_rearm(pd_conn_monitor_t *m)
 {
     int events = 0;
     size_t len = sizeof(events);
@@ -130,23 +169,34 @@ static void on_idle(uv_idle_t *h)
     drain_and_rearm(h->data);
 }
 
-int pd_handshake_monitor_start(pd_daemon_t *d, pd_handshake_monitor_t **out)
+int pd_conn_monitor_start(pd_daemon_t *d, size_t max_connections, pd_conn_monitor_t **out)
 {
-    pd_handshake_monitor_t *m = calloc(1, sizeof(*m));
+    pd_conn_monitor_t *m = calloc(1, sizeof(*m));
     int zero = 0, fd;
     size_t fd_len = sizeof(fd);
+    struct rlimit rl;
     int rc;
 
     if (m == NULL) {
         return -ENOMEM;
     }
-    *out = m; /* from here on pd_handshake_monitor_free (through pd_daemon_free) cleans up */
+    *out = m; /* from here on pd_conn_monitor_free (through pd_daemon_free) cleans up */
     m->d = d;
+    m->budget = max_connections;
+    m->n_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+                       rl.rlim_cur < (1u << 22)
+                   ? (size_t)rl.rlim_cur
+                   : (size_t)1 << 22;
+    m->open = calloc(m->n_fds, 1);
+    if (m->open == NULL) {
+        return -ENOMEM;
+    }
     for (size_t i = 0; i < sizeof(m->rl) / sizeof(m->rl[0]); i++) {
         pd_ratelimit_init(&m->rl[i], 10000, 5);
     }
     if (zmq_socket_monitor(d->zsock, MONITOR_ENDPOINT,
-                           ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                           ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
                                ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                                ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0 ||
         (m->pair = zmq_socket(d->zctx, ZMQ_PAIR)) == NULL ||
@@ -171,7 +221,7 @@ fail:
     return rc;
 }
 
-void pd_handshake_monitor_free(pd_handshake_monitor_t *m)
+void pd_conn_monitor_free(pd_conn_monitor_t *m)
 {
     if (m == NULL) {
         return;
@@ -179,5 +229,6 @@ void pd_handshake_monitor_free(pd_handshake_monitor_t *m)
     if (m->pair != NULL) {
         zmq_close(m->pair);
     }
+    free(m->open);
     free(m);
 }
