@@ -91,9 +91,11 @@
     X(job, batch_size, INT, batch_size, "32", 1, 1048576, NULL, PD_CF_JOB,                     \
       "Samples per gradient task (per worker for sync-sgd and ssp).")                         \
     X(job, sync_parts, INT, sync_parts, "0", 0, 4096, NULL, PD_CF_JOB,                         \
-      "sync-sgd (and fosi/dho2 fed by it): parts of batch_size samples per round. 0: one per " \
-      "worker ready when the round starts; N: always N, whoever computes them, so the "      \
-      "result is the same bits with any number of workers.")                                 \
+      "sync-sgd (and fosi/dho2 fed by it), sync-page and apts: parts per round (sync-sgd: "   \
+      "of batch_size samples; sync-page: of each phase; apts: of each gradient and loss "     \
+      "pass). 0: one per worker ready when the round starts; N: always N, whoever computes "  \
+      "them, summed in part order, so the result is the same bits with any number of "       \
+      "workers (newton-cg and lbfgs have solver_parts).")                                     \
     X(job, max_staleness, INT, max_staleness, "16", 0, 1000000, NULL, 0,                       \
       "async-sgd: gradients more than this many versions old are dropped and counted.")       \
     X(job, staleness_bound, INT, staleness_bound, "3", 0, 1000000, NULL, 0,                    \

@@ -250,3 +250,5 @@ TESTS += tests/integration/checkpoint_damage.test
 EXTRA_DIST += tests/integration/checkpoint_damage.test
 TESTS += tests/integration/fd_budget.test
 EXTRA_DIST += tests/integration/fd_budget.test
+TESTS += tests/integration/sync_bitwise.test
+EXTRA_DIST += tests/integration/sync_bitwise.test

@@ -272,11 +272,13 @@ static int set_point(pd_daemon_t *d, apts_state_t *st, const double *x)
     return rc;
 }
 
-/* A GRAD or LOSS pass at the core's point: one part per ready worker. */
+/* A GRAD or LOSS pass at the core's point: one part per ready worker, or [job] sync_parts
+ * parts whoever computes them (summed in part order: the same bits with any workers). */
 static int start_pass(pd_daemon_t *d, apts_state_t *st, pd_apts_need_t need)
 {
     uint64_t n = st->n_samples;
-    uint64_t parts = pd_sessions_count_ready(&d->sessions);
+    uint64_t parts = d->cfg.sync_parts > 0 ? (uint64_t)d->cfg.sync_parts
+                                           : pd_sessions_count_ready(&d->sessions);
     int rc;
 
     parts = parts == 0 ? 1 : parts > n ? n : parts;

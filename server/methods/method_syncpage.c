@@ -108,11 +108,14 @@ static int page_init(pd_daemon_t *d)
     return 0;
 }
 
-/* A phase at the current version: one part per ready worker (at most the samples). */
+/* A phase at the current version: one part per ready worker (at most the samples), or
+ * [job] sync_parts parts whoever computes them, so that the result is the same bits with
+ * any number of workers (the parts are summed in part order). */
 static int start_phase(pd_daemon_t *d, page_state_t *st, page_phase_t phase)
 {
     uint64_t total = phase == PHASE_CG ? st->m : st->s;
-    uint64_t n = pd_sessions_count_ready(&d->sessions);
+    uint64_t n = d->cfg.sync_parts > 0 ? (uint64_t)d->cfg.sync_parts
+                                       : pd_sessions_count_ready(&d->sessions);
     pd_buf_t *snap = NULL;
     int rc = pd_store_snapshot(&d->store, &snap);
 
