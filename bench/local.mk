@@ -1,11 +1,20 @@
 # bench/: `make bench` builds and runs the benchmarks (never part of `make all` or `make check`;
 # timing belongs here, not in tests). plot_metrics.py turns a metrics_log into a PNG.
-EXTRA_PROGRAMS = bench/wire
-bench_wire_SOURCES = bench/wire.c
+EXTRA_PROGRAMS = bench/wire bench/load
+bench_wire_SOURCES = bench/wire.c bench/bench_daemon.c bench/bench_daemon.h
 bench_wire_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
 bench_wire_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS)
 bench_wire_LDADD = worker/libpdclient.la common/libpdcommon.la $(ZMQ_LIBS) -lpthread
 CLEANFILES += bench/wire$(EXEEXT)
+# bench/load (issue 9): N = 1, 8, 64 clients against one daemon; fails if applied != acked
+bench_load_SOURCES = bench/load.c bench/bench_daemon.c bench/bench_daemon.h
+bench_load_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
+bench_load_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS)
+bench_load_LDADD = worker/libpdclient.la common/libpdwire.la $(ZMQ_LIBS) -lpthread -lm
+CLEANFILES += bench/load$(EXEEXT)
+.PHONY: bench-load
+bench-load: bench/load$(EXEEXT) server/paramd$(EXEEXT)
+	OPENBLAS_NUM_THREADS=1 ./bench/load$(EXEEXT) --paramd ./server/paramd$(EXEEXT)
 # bench/lbfgs: the single-process full-batch L-BFGS that bench/apts compares APTS with (a
 # check program too: tests/integration/bench_apts.test runs the bench's driver).
 check_PROGRAMS += bench/lbfgs

@@ -11,26 +11,22 @@
 #include <config.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
+#include "bench_daemon.h"
 #include "paramd/client.h"
-
-extern char **environ;
 
 #define DIM 131072u       /* doubles: the 1 MiB block is the whole vector */
 #define MAX_DEPTH 16
@@ -76,7 +72,7 @@ static double clock_s(clockid_t id)
 
 static double now_s(void)
 {
-    return clock_s(CLOCK_MONOTONIC);
+    return bench_now_s();
 }
 
 /* CPU seconds used so far by both ends of a transport. This process holds the client and
@@ -297,152 +293,7 @@ static void summarise(samples_t *sm, result_t *res)
     res->p99_us = sm->n > 0 ? sm->lat[(size_t)((double)(sm->n - 1) * 0.99)] : NAN;
 }
 
-/* ---------------------------------------------------------------- the daemon */
-
-typedef struct daemon_proc {
-    pid_t pid;
-    char dir[64];
-    char conf[128];
-    char log[128];
-    char epfile[128];
-    char endpoint[256];
-} daemon_proc_t;
-
-static void print_daemon_log(const daemon_proc_t *dp)
-{
-    char line[512];
-    FILE *f = fopen(dp->log, "r");
-    if (f == NULL) {
-        return;
-    }
-    fprintf(stderr, "--- paramd log (%s) ---\n", dp->log);
-    while (fgets(line, sizeof(line), f) != NULL) {
-        fputs(line, stderr);
-    }
-    fclose(f);
-}
-
-static int start_daemon(daemon_proc_t *dp, const char *paramd)
-{
-    posix_spawn_file_actions_t fa;
-    char *argv[] = {(char *)paramd, "-c", dp->conf, NULL};
-    FILE *f;
-    int rc;
-
-    snprintf(dp->dir, sizeof(dp->dir), "/tmp/paramd-bench-XXXXXX");
-    if (mkdtemp(dp->dir) == NULL) {
-        return -errno;
-    }
-    snprintf(dp->conf, sizeof(dp->conf), "%s/bench.conf", dp->dir);
-    snprintf(dp->log, sizeof(dp->log), "%s/paramd.log", dp->dir);
-    snprintf(dp->epfile, sizeof(dp->epfile), "%s/endpoint", dp->dir);
-    f = fopen(dp->conf, "w");
-    if (f == NULL) {
-        return -errno;
-    }
-    /* max_staleness is huge and pushes carry the last ACK's version, so no push is dropped;
-     * the tiny step keeps the vector finite however long the bench runs. */
-    fprintf(f,
-            "[server]\nlisten = tcp://127.0.0.1:0\nendpoint_file = %s\nlog_level = warning\n"
-            "progress = no\nmax_message_size = 8M\nworker_timeout = 1h\n"
-            "[job]\nmethod = async-sgd\nmax_staleness = 1000000\neval_interval = 0\n"
-            "[model]\ntype = none\ndim = %u\n"
-            "[optimizer]\ntype = sgd\nlearning_rate = 1e-12\n",
-            dp->epfile, DIM);
-    if (fclose(f) != 0) {
-        return -errno;
-    }
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, dp->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    rc = posix_spawn(&dp->pid, paramd, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-        fprintf(stderr, "wire: cannot start %s: %s\n", paramd, strerror(rc));
-        return -rc;
-    }
-    /* Poll for the endpoint file (written atomically once the daemon listens). */
-    double deadline = now_s() + 15.0;
-    while (now_s() < deadline) {
-        int status;
-        f = fopen(dp->epfile, "r");
-        if (f != NULL) {
-            bool ok = fgets(dp->endpoint, sizeof(dp->endpoint), f) != NULL;
-            fclose(f);
-            dp->endpoint[strcspn(dp->endpoint, "\n")] = '\0';
-            if (ok && dp->endpoint[0] != '\0') {
-                return 0;
-            }
-        }
-        if (waitpid(dp->pid, &status, WNOHANG) == dp->pid) {
-            fprintf(stderr, "wire: paramd exited before listening (status 0x%x)\n", status);
-            dp->pid = 0;
-            print_daemon_log(dp);
-            return -ECHILD;
-        }
-        nanosleep(&(struct timespec){0, 10000000L}, NULL);
-    }
-    fprintf(stderr, "wire: paramd did not write %s in time\n", dp->epfile);
-    return -ETIMEDOUT;
-}
-
-/* SIGTERM, then wait (bounded) and require exit status 0. */
-static int stop_daemon(daemon_proc_t *dp)
-{
-    double deadline = now_s() + 15.0;
-    int status = 0;
-
-    if (dp->pid <= 0) {
-        return -ECHILD;
-    }
-    kill(dp->pid, SIGTERM);
-    while (waitpid(dp->pid, &status, WNOHANG) == 0) {
-        if (now_s() > deadline) {
-            fprintf(stderr, "wire: paramd ignored SIGTERM; killing it\n");
-            kill(dp->pid, SIGKILL);
-            waitpid(dp->pid, &status, 0);
-            dp->pid = 0;
-            return -ETIMEDOUT;
-        }
-        nanosleep(&(struct timespec){0, 10000000L}, NULL);
-    }
-    dp->pid = 0;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "wire: paramd did not exit cleanly after SIGTERM (status 0x%x)\n", status);
-        return -EPROTO;
-    }
-    return 0;
-}
-
-static void cleanup_dir(const daemon_proc_t *dp, bool keep)
-{
-    if (dp->dir[0] == '\0' || keep) {
-        return;
-    }
-    unlink(dp->conf);
-    unlink(dp->log);
-    unlink(dp->epfile);
-    rmdir(dp->dir);
-}
-
 /* ---------------------------------------------------------------- main */
-
-static const char *default_paramd(const char *argv0, char *buf, size_t len)
-{
-    const char *env = getenv("PARAMD");
-    const char *slash = strrchr(argv0, '/');
-
-    if (env != NULL && env[0] != '\0') {
-        return env;
-    }
-    /* bench/wire sits next to server/ in the build tree */
-    if (slash == NULL) {
-        snprintf(buf, len, "../server/paramd");
-    } else {
-        snprintf(buf, len, "%.*s/../server/paramd", (int)(slash - argv0), argv0);
-    }
-    return buf;
-}
 
 static void usage(FILE *to)
 {
@@ -465,7 +316,7 @@ int main(int argc, char **argv)
     const char *paramd = NULL;
     double budget = 0.8;
     const char *only = NULL;
-    daemon_proc_t dp = {0};
+    bench_daemon_t dp = {0};
     echo_t echo = {0};
     bool echo_started = false;
     void *raw_ctx = NULL;
@@ -495,7 +346,7 @@ int main(int argc, char **argv)
         }
     }
     if (paramd == NULL) {
-        paramd = default_paramd(argv[0], pbuf, sizeof(pbuf));
+        paramd = bench_default_paramd(argv[0], pbuf, sizeof(pbuf));
     }
     if (access(paramd, X_OK) != 0) {
         fprintf(stderr, "wire: %s is not an executable paramd (build it, or use --paramd)\n",
@@ -505,7 +356,18 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     /* Before any zmq context: posix_spawn may fork. */
-    rc = start_daemon(&dp, paramd);
+    /* max_staleness is huge and pushes carry the last ACK's version, so no push is dropped;
+     * the tiny step keeps the vector finite however long the bench runs. */
+    {
+        char rest[512];
+        snprintf(rest, sizeof(rest),
+                 "max_message_size = 8M\nworker_timeout = 1h\n"
+                 "[job]\nmethod = async-sgd\nmax_staleness = 1000000\neval_interval = 0\n"
+                 "[model]\ntype = none\ndim = %u\n"
+                 "[optimizer]\ntype = sgd\nlearning_rate = 1e-12\n",
+                 DIM);
+        rc = bench_daemon_start(&dp, paramd, "wire", rest);
+    }
     if (rc != 0) {
         goto out;
     }
@@ -671,16 +533,16 @@ out:
         zmq_ctx_term(raw_ctx);
     }
     if (dp.pid > 0) {
-        if (stop_daemon(&dp) != 0) {
+        if (bench_daemon_stop(&dp, "wire") != 0) {
             exit_code = 1;
         } else {
             printf("paramd stopped with SIGTERM and exited 0\n");
         }
     }
     if (exit_code != 0) {
-        print_daemon_log(&dp);
+        bench_daemon_print_log(&dp);
     }
-    cleanup_dir(&dp, exit_code != 0);
+    bench_daemon_cleanup(&dp, exit_code != 0, NULL);
     free(echo.block);
     free(tr.buf);
     free(tp.buf);
