@@ -252,3 +252,5 @@ TESTS += tests/integration/fd_budget.test
 EXTRA_DIST += tests/integration/fd_budget.test
 TESTS += tests/integration/sync_bitwise.test
 EXTRA_DIST += tests/integration/sync_bitwise.test
+TESTS += tests/integration/state_dir_faults.test
+EXTRA_DIST += tests/integration/state_dir_faults.test
