@@ -254,3 +254,5 @@ TESTS += tests/integration/sync_bitwise.test
 EXTRA_DIST += tests/integration/sync_bitwise.test
 TESTS += tests/integration/state_dir_faults.test
 EXTRA_DIST += tests/integration/state_dir_faults.test
+TESTS += tests/integration/hostile_bitwise.test
+EXTRA_DIST += tests/integration/hostile_bitwise.test tests/integration/hostile_peer.py
