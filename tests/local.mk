@@ -256,3 +256,5 @@ TESTS += tests/integration/state_dir_faults.test
 EXTRA_DIST += tests/integration/state_dir_faults.test
 TESTS += tests/integration/hostile_bitwise.test
 EXTRA_DIST += tests/integration/hostile_bitwise.test tests/integration/hostile_peer.py
+TESTS += tests/integration/churn.test
+EXTRA_DIST += tests/integration/churn.test
