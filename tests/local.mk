@@ -258,3 +258,5 @@ TESTS += tests/integration/hostile_bitwise.test
 EXTRA_DIST += tests/integration/hostile_bitwise.test tests/integration/hostile_peer.py
 TESTS += tests/integration/churn.test
 EXTRA_DIST += tests/integration/churn.test
+TESTS += tests/integration/kill_loop.test
+EXTRA_DIST += tests/integration/kill_loop.test
