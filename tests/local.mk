@@ -1,7 +1,16 @@
 # tests/: Check unit tests (tests/unit/check_<module>.c) and integration tests
 # (tests/integration/*.test, shell scripts that start the real daemon and workers).
 TEST_EXTENSIONS = .test
+if VALGRIND
+VALGRIND_TESTS_ENVIRONMENT = CK_FORK=no; export CK_FORK;
+# ./configure --enable-valgrind: the unit tests (programs, no extension) under memcheck. Check
+# runs each test in the same process (CK_FORK=no) so valgrind sees every allocation.
+LOG_COMPILER = $(VALGRIND) --quiet --error-exitcode=101 --leak-check=full \
+	--errors-for-leak-kinds=definite --suppressions=$(srcdir)/tests/unit/valgrind.supp
+endif
+EXTRA_DIST += tests/unit/valgrind.supp
 AM_TESTS_ENVIRONMENT = OPENBLAS_NUM_THREADS=1; export OPENBLAS_NUM_THREADS; \
+	$(VALGRIND_TESTS_ENVIRONMENT) \
 	top_builddir='$(abs_top_builddir)'; top_srcdir='$(abs_top_srcdir)'; \
 	export top_builddir top_srcdir;
 unit_cflags = $(AM_CFLAGS) $(CHECK_CFLAGS)

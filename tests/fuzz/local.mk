@@ -34,7 +34,19 @@ tests_fuzz_fuzz_ckpt_LDADD = tests/fuzz/libpdfuzz.la common/libpdcommon.la $(ZLI
 tests_fuzz_fuzz_http_SOURCES = tests/fuzz/fuzz_http.c $(fuzz_common)
 tests_fuzz_fuzz_http_LDFLAGS = $(AM_LDFLAGS) $(fuzz_ldflags)
 tests_fuzz_fuzz_http_LDADD = tests/fuzz/libpdfuzz.la server/libpdserver.la
-EXTRA_DIST += tests/fuzz/replay.c tests/fuzz/corpus tests/fuzz/regress
+EXTRA_DIST += tests/fuzz/replay.c tests/fuzz/corpus tests/fuzz/regress tests/fuzz/run_all.sh
+
+# make fuzz [FUZZ_SECONDS=N]: every target for N seconds (default 60) with libFuzzer;
+# executions and findings per target; fails if any target found something.
+FUZZ_SECONDS = 60
+.PHONY: fuzz
+if FUZZERS
+fuzz: $(fuzz_targets)
+	srcdir=$(srcdir) $(SHELL) $(srcdir)/tests/fuzz/run_all.sh $(FUZZ_SECONDS) $(fuzz_targets)
+else
+fuzz:
+	@echo "make fuzz needs libFuzzer binaries: CC=clang ./configure --enable-fuzzers" >&2; exit 1
+endif
 if !FUZZERS
 TESTS += tests/fuzz/replay.test
 EXTRA_DIST += tests/fuzz/replay.test
