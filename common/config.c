@@ -123,10 +123,16 @@ static void sink_init(err_sink_t *s, char *buf, size_t len)
     }
 }
 
+/* No room left for another message (they are still counted). */
+static bool sink_full(const err_sink_t *s)
+{
+    return s->buf == NULL || s->used + 1 >= s->len;
+}
+
 __attribute__((format(printf, 2, 3))) static void sink_add(err_sink_t *s, const char *fmt, ...)
 {
     s->count++;
-    if (s->buf == NULL || s->used + 1 >= s->len) {
+    if (sink_full(s)) {
         return;
     }
     va_list ap;
@@ -582,7 +588,11 @@ static void suggest_key(const char *sec, size_t sec_len, const char *key, size_t
             snprintf(out, out_len, " (did you mean [%s] %s?)", r->section, r->name);
             return;
         }
-        size_t d = same_sec ? edit_distance(key, key_len, r->name, strlen(r->name)) : SIZE_MAX;
+        /* only distances up to 2 are suggested, and they need lengths within 2: skip the
+         * quadratic distance otherwise (a long junk key would cost it for every key) */
+        size_t rl = strlen(r->name);
+        bool near = rl + 2 >= key_len && key_len + 2 >= rl;
+        size_t d = same_sec && near ? edit_distance(key, key_len, r->name, rl) : SIZE_MAX;
         if (d < best_d) {
             best_d = d;
             best = r;
@@ -976,8 +986,10 @@ static int on_key(void *user, const char *section, const char *name, const char 
     }
     const key_row_t *r = find_row(section, strlen(section), name, strlen(name));
     if (r == NULL) {
-        char hint[160];
-        suggest_key(section, strlen(section), name, strlen(name), hint, sizeof(hint));
+        char hint[160] = "";
+        if (!sink_full(lc->sink)) { /* a message nobody will read needs no suggestion */
+            suggest_key(section, strlen(section), name, strlen(name), hint, sizeof(hint));
+        }
         sink_add(lc->sink, "%s:%d: [%s] %s: unknown key%s", lc->file, lc->lineno, section, name,
                  hint);
         return 1;

@@ -10,8 +10,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Write the input to a private temporary file (for parsers that take a path). Returns the
- * path in buf, or NULL. The caller unlinks it. */
+/* Write the input to a private in-memory file (for parsers that take a path). Returns its
+ * path in buf, or NULL. Valid until the call after next (two files at a time). */
 const char *pd_fuzz_tmpfile(const uint8_t *data, size_t size, char *buf, size_t len);
 
 #endif
