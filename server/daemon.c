@@ -110,6 +110,10 @@ void pd_daemon_drop_session(pd_daemon_t *d, pd_session_t *s, const char *why)
 {
     bool had_task = s->has_task;
 
+    /* Giving its task back wakes the idle workers (pd_sched_kick): this one, idle for that
+     * moment and still in the table, must not be handed the task it is leaving (the task
+     * would go with it and the round would wait for ever). */
+    s->leaving = true;
     pd_dispatch_release_task(d, s);
     if (had_task) {
         d->metrics.tasks_rescheduled_total++;

@@ -70,7 +70,7 @@ void pd_sched_kick(pd_daemon_t *d)
      * even if it did, since removal swaps in the last entry. */
     for (size_t i = 0; i < d->sessions.n; i++) {
         pd_session_t *s = d->sessions.v[i];
-        if (s->state == PD_SESSION_IDLE && !s->kv_only) {
+        if (s->state == PD_SESSION_IDLE && !s->kv_only && !s->leaving) {
             pd_sched_idle(d, s);
         }
     }

@@ -45,6 +45,7 @@ typedef struct pd_session {
     pd_session_state_t state;
     bool kv_only;
     bool parked;             /* idle because the method holds it back (ssp, sync barrier) */
+    bool leaving;            /* being removed: gets no task, even while its own is given back */
     bool curv_pool;          /* dho2: in the curvature pool of the refresh running (the
                               * gradient scheme hands it no training work meanwhile) */
     uint64_t joined_ms;

@@ -134,7 +134,8 @@ static void sync_on_idle(pd_daemon_t *d, pd_session_t *s)
     /* The other parts go to workers parked at the barrier (not to dho2's curvature pool). */
     for (size_t i = 0; i < d->sessions.n; i++) {
         pd_session_t *o = d->sessions.v[i];
-        if (o != s && o->state == PD_SESSION_IDLE && o->parked && !o->kv_only && !o->curv_pool) {
+        if (o != s && o->state == PD_SESSION_IDLE && o->parked && !o->kv_only && !o->curv_pool &&
+            !o->leaving) {
             if (!assign_part(d, st, o)) {
                 break;
             }
