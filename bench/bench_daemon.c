@@ -151,19 +151,28 @@ void bench_daemon_cleanup(const bench_daemon_t *dp, bool keep, const char *const
     rmdir(dp->dir);
 }
 
-const char *bench_default_paramd(const char *argv0, char *buf, size_t len)
+const char *bench_find_paramd(const char *given, const char *argv0, char *buf, size_t len,
+                              const char *prog)
 {
     const char *env = getenv("PARAMD");
     const char *slash = strrchr(argv0, '/');
+    const char *paramd = given;
 
-    if (env != NULL && env[0] != '\0') {
-        return env;
+    if (paramd == NULL && env != NULL && env[0] != '\0') {
+        paramd = env;
+    } else if (paramd == NULL) {
+        /* the benchmarks sit next to server/ in the build tree */
+        if (slash == NULL) {
+            snprintf(buf, len, "../server/paramd");
+        } else {
+            snprintf(buf, len, "%.*s/../server/paramd", (int)(slash - argv0), argv0);
+        }
+        paramd = buf;
     }
-    /* the benchmarks sit next to server/ in the build tree */
-    if (slash == NULL) {
-        snprintf(buf, len, "../server/paramd");
-    } else {
-        snprintf(buf, len, "%.*s/../server/paramd", (int)(slash - argv0), argv0);
+    if (access(paramd, X_OK) != 0) {
+        fprintf(stderr, "%s: %s is not an executable paramd (build it, or use --paramd)\n",
+                prog, paramd);
+        return NULL;
     }
-    return buf;
+    return paramd;
 }

@@ -33,7 +33,9 @@ int bench_daemon_stop(bench_daemon_t *dp, const char *prog);
 void bench_daemon_print_log(const bench_daemon_t *dp);
 /* Remove the directory and its files (but the ones named in extra, NULL-terminated, too). */
 void bench_daemon_cleanup(const bench_daemon_t *dp, bool keep, const char *const *extra);
-/* $PARAMD, else ../server/paramd next to the program (the build tree). */
-const char *bench_default_paramd(const char *argv0, char *buf, size_t len);
+/* The daemon to run: given (--paramd), else $PARAMD, else ../server/paramd next to the
+ * program (the build tree). NULL, with a message naming prog, when it is not executable. */
+const char *bench_find_paramd(const char *given, const char *argv0, char *buf, size_t len,
+                              const char *prog);
 
 #endif

@@ -294,12 +294,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "load: --seconds wants a positive number\n");
         return 2;
     }
+    paramd = bench_find_paramd(paramd, argv[0], pbuf, sizeof(pbuf), "load");
     if (paramd == NULL) {
-        paramd = bench_default_paramd(argv[0], pbuf, sizeof(pbuf));
-    }
-    if (access(paramd, X_OK) != 0) {
-        fprintf(stderr, "load: %s is not an executable paramd (build it, or use --paramd)\n",
-                paramd);
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
