@@ -9,8 +9,15 @@ LOG_COMPILER = $(VALGRIND) --quiet --error-exitcode=101 --leak-check=full \
 	--errors-for-leak-kinds=definite --suppressions=$(srcdir)/tests/unit/valgrind.supp
 endif
 EXTRA_DIST += tests/unit/valgrind.supp
+if TSAN
+# ./configure --enable-sanitizers=thread: the daemon, workers and clients of every test run
+# under ThreadSanitizer; a report fails the test (exit status 66).
+TSAN_TESTS_ENVIRONMENT = TSAN_OPTIONS="suppressions=$(abs_top_srcdir)/tests/tsan.supp \
+	second_deadlock_stack=1"; export TSAN_OPTIONS;
+endif
+EXTRA_DIST += tests/tsan.supp
 AM_TESTS_ENVIRONMENT = OPENBLAS_NUM_THREADS=1; export OPENBLAS_NUM_THREADS; \
-	$(VALGRIND_TESTS_ENVIRONMENT) \
+	$(VALGRIND_TESTS_ENVIRONMENT) $(TSAN_TESTS_ENVIRONMENT) \
 	top_builddir='$(abs_top_builddir)'; top_srcdir='$(abs_top_srcdir)'; \
 	export top_builddir top_srcdir;
 unit_cflags = $(AM_CFLAGS) $(CHECK_CFLAGS)
