@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <zmq.h>
 
@@ -26,8 +28,49 @@ struct pd_conn_monitor {
     size_t budget;        /* max_connections */
     size_t n_open;
     uint8_t *open;        /* one flag per fd below n_fds: accepted and not yet disconnected */
+    char **peer;          /* per fd: "ADDR:PORT" read when ACCEPTED was, or NULL */
     size_t n_fds;
+    /* A failed handshake to log: libzmq names only the listening endpoint in it, but it
+     * reports the failing connection's DISCONNECTED (with its fd) right after, from the same
+     * call in its I/O thread, and the fd's peer was looked up at ACCEPTED. */
+    bool failure_pending;
+    uint16_t failure_event;
+    uint32_t failure_value;
+    char failure_ep[256];
 };
+
+/* "ADDR:PORT" of the peer of fd, or NULL when it is gone (a handshake can fail and libzmq
+ * close the descriptor before this thread reads the ACCEPTED event). */
+static char *peer_of(uint32_t fd)
+{
+    struct sockaddr_storage sa;
+    socklen_t len = sizeof(sa);
+    char host[INET6_ADDRSTRLEN] = "", *out;
+    unsigned port;
+
+    if (getpeername((int)fd, (struct sockaddr *)&sa, &len) != 0) {
+        return NULL;
+    }
+    if (sa.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        port = ntohs(in->sin_port);
+    } else if (sa.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+    } else {
+        return NULL;
+    }
+    out = malloc(sizeof(host) + 16);
+    if (out != NULL) {
+        snprintf(out, sizeof(host) + 16, sa.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host,
+                 port);
+    }
+    return out;
+}
+
+static void log_failure(pd_conn_monitor_t *m, const char *peer);
 
 /* A connection came in (ACCEPTED, value = its fd) or went (DISCONNECTED). Past the budget the
  * newcomer is shut down: libzmq then sees it end and closes it as usual (never close() a
@@ -38,6 +81,11 @@ static void track(pd_conn_monitor_t *m, uint16_t event, uint32_t fd)
         return;
     }
     if (event == ZMQ_EVENT_DISCONNECTED) {
+        if (m->failure_pending) {
+            log_failure(m, m->peer[fd]);
+        }
+        free(m->peer[fd]);
+        m->peer[fd] = NULL;
         if (m->open[fd]) {
             m->open[fd] = 0;
             m->n_open--;
@@ -45,6 +93,8 @@ static void track(pd_conn_monitor_t *m, uint16_t event, uint32_t fd)
     } else if (!m->open[fd]) {
         m->open[fd] = 1;
         m->n_open++;
+        free(m->peer[fd]);
+        m->peer[fd] = peer_of(fd);
         if (m->n_open > m->budget) {
             shutdown((int)fd, SHUT_RDWR);
             m->d->metrics.connections_dropped_total++;
@@ -100,11 +150,23 @@ static void record(pd_conn_monitor_t *m, uint16_t event, uint32_t value, const c
         mt->handshake_failures_other_total++;
         reason = 2;
     }
-    /* libzmq names only the listening endpoint, not the peer */
-    if (pd_ratelimit_ok(&m->rl[reason], pd_daemon_now_ms(m->d))) {
-        pd_log_warn("a security handshake on %s failed: %s (0x%" PRIx32 ")", ep,
-                    reason_text(event, value), value);
+    if (m->failure_pending) {
+        log_failure(m, NULL); /* its DISCONNECTED never came */
     }
+    if (pd_ratelimit_ok(&m->rl[reason], pd_daemon_now_ms(m->d))) {
+        m->failure_pending = true; /* logged at its DISCONNECTED, with the peer */
+        m->failure_event = event;
+        m->failure_value = value;
+        snprintf(m->failure_ep, sizeof(m->failure_ep), "%s", ep);
+    }
+}
+
+static void log_failure(pd_conn_monitor_t *m, const char *peer)
+{
+    pd_log_warn("a security handshake on %s from %s failed: %s (0x%" PRIx32 ")", m->failure_ep,
+                peer != NULL ? peer : "an unknown peer (already gone)",
+                reason_text(m->failure_event, m->failure_value), m->failure_value);
+    m->failure_pending = false;
 }
 
 /* Read up to budget events; returns the budget left (0: more may be queued). */
@@ -188,7 +250,8 @@ int pd_conn_monitor_start(pd_daemon_t *d, size_t max_connections, pd_conn_monito
                    ? (size_t)rl.rlim_cur
                    : (size_t)1 << 22;
     m->open = calloc(m->n_fds, 1);
-    if (m->open == NULL) {
+    m->peer = calloc(m->n_fds, sizeof(*m->peer));
+    if (m->open == NULL || m->peer == NULL) {
         return -ENOMEM;
     }
     for (size_t i = 0; i < sizeof(m->rl) / sizeof(m->rl[0]); i++) {
@@ -229,6 +292,12 @@ void pd_conn_monitor_free(pd_conn_monitor_t *m)
     if (m->pair != NULL) {
         zmq_close(m->pair);
     }
+    if (m->peer != NULL) {
+        for (size_t fd = 0; fd < m->n_fds; fd++) {
+            free(m->peer[fd]);
+        }
+    }
+    free(m->peer);
     free(m->open);
     free(m);
 }
