@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -783,10 +784,12 @@ int pd_checkpoint_final(pd_daemon_t *d)
     return rc;
 }
 
+/* flock on a read-only descriptor: a lock open for writing would keep the state directory's
+ * file system from being remounted read-only under the daemon (checkpoints then fail with
+ * EROFS, counted and logged, as on a full disk). */
 static int lock_dir(int dirfd, const char *dir)
 {
-    struct flock fl;
-    int fd = openat(dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int fd = openat(dirfd, "lock", O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
     int rc;
 
     if (fd < 0) {
@@ -794,13 +797,10 @@ static int lock_dir(int dirfd, const char *dir)
         pd_log_err("cannot create %s/lock: %s", dir, pd_strerror(rc));
         return rc;
     }
-    memset(&fl, 0, sizeof(fl));
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    if (fcntl(fd, F_SETLK, &fl) != 0) {
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         rc = -errno;
         close(fd);
-        if (rc == -EAGAIN || rc == -EACCES) {
+        if (rc == -EWOULDBLOCK) {
             pd_log_err("state_dir %s is in use by another paramd", dir);
             return -EBUSY;
         }
