@@ -43,6 +43,7 @@ typedef enum key_type {
 typedef struct key_row {
     const char *section;
     const char *name;
+    size_t section_len, name_len; /* compile-time strlen: lookups run per line of a file */
     key_type_t type;
     size_t offset;
     const char *default_text;
@@ -56,6 +57,8 @@ typedef struct key_row {
 #define ROW_(s_, n_, t_, f_, def_, lo_, hi_, ev_, fl_, doc_) \
     {.section = #s_,                                         \
      .name = #n_,                                            \
+     .section_len = sizeof(#s_) - 1,                         \
+     .name_len = sizeof(#n_) - 1,                            \
      .type = KT_##t_,                                        \
      .offset = offsetof(pd_config_t, f_),                    \
      .default_text = def_,                                   \
@@ -528,7 +531,7 @@ static const char *value_text(const pd_config_t *c, const key_row_t *r, char *bu
 static bool section_known(const char *sec, size_t sec_len)
 {
     for (size_t i = 0; i < N_ROWS; i++) {
-        if (strlen(rows[i].section) == sec_len && memcmp(rows[i].section, sec, sec_len) == 0) {
+        if (rows[i].section_len == sec_len && memcmp(rows[i].section, sec, sec_len) == 0) {
             return true;
         }
     }
@@ -539,34 +542,47 @@ static const key_row_t *find_row(const char *sec, size_t sec_len, const char *ke
 {
     for (size_t i = 0; i < N_ROWS; i++) {
         const key_row_t *r = &rows[i];
-        if (strlen(r->section) == sec_len && memcmp(r->section, sec, sec_len) == 0 &&
-            strlen(r->name) == key_len && memcmp(r->name, key, key_len) == 0) {
+        if (r->section_len == sec_len && memcmp(r->section, sec, sec_len) == 0 &&
+            r->name_len == key_len && memcmp(r->name, key, key_len) == 0) {
             return r;
         }
     }
     return NULL;
 }
 
-/* Edit distance between a[0..an) and b[0..bn) (insertions, deletions, substitutions), or
- * SIZE_MAX when either is longer than a key can reasonably be. */
-static size_t edit_distance(const char *a, size_t an, const char *b, size_t bn)
+/* Edit distance between a[0..an) and b[0..bn) (insertions, deletions, substitutions) when it
+ * is at most k, else k + 1. Only the band |i - j| <= k of the table can hold such a path, so
+ * a row costs 2k + 1 cells instead of bn, and a row with every cell over k ends the search:
+ * a long junk key from a fuzzer, or a typo, costs next to nothing against each known key. */
+static size_t edit_distance_upto(const char *a, size_t an, const char *b, size_t bn, size_t k)
 {
-    size_t prev[65], cur[65];
+    const size_t over = k + 1;
+    size_t prev[66], cur[66];
 
-    if (an > 64 || bn > 64) {
-        return SIZE_MAX;
+    if (an > 64 || bn > 64 || (an > bn ? an - bn : bn - an) > k) {
+        return over;
     }
     for (size_t j = 0; j <= bn; j++) {
-        prev[j] = j;
+        prev[j] = j <= k ? j : over;
     }
+    prev[bn + 1] = over;
     for (size_t i = 1; i <= an; i++) {
-        cur[0] = i;
-        for (size_t j = 1; j <= bn; j++) {
+        size_t lo = i > k ? i - k : 1, hi = i + k < bn ? i + k : bn;
+        size_t row_min = cur[0] = i <= k ? i : over;
+
+        cur[lo - 1] = lo > 1 ? over : cur[0]; /* left of the band */
+        for (size_t j = lo; j <= hi; j++) {
             size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
             size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+            size_t v = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+            cur[j] = v < over ? v : over;
+            row_min = cur[j] < row_min ? cur[j] : row_min;
         }
-        memcpy(prev, cur, (bn + 1) * sizeof(size_t));
+        cur[hi + 1] = over; /* right of the band: the next row reads it */
+        if (row_min > k) {
+            return over;
+        }
+        memcpy(prev, cur, (hi + 2) * sizeof(size_t));
     }
     return prev[bn];
 }
@@ -583,16 +599,17 @@ static void suggest_key(const char *sec, size_t sec_len, const char *key, size_t
     out[0] = '\0';
     for (size_t i = 0; i < N_ROWS; i++) {
         const key_row_t *r = &rows[i];
-        bool same_sec = strlen(r->section) == sec_len && memcmp(r->section, sec, sec_len) == 0;
-        if (!same_sec && strlen(r->name) == key_len && memcmp(r->name, key, key_len) == 0) {
+        bool same_sec = r->section_len == sec_len && memcmp(r->section, sec, sec_len) == 0;
+        if (!same_sec && r->name_len == key_len && memcmp(r->name, key, key_len) == 0) {
             snprintf(out, out_len, " (did you mean [%s] %s?)", r->section, r->name);
             return;
         }
         /* only distances up to 2 are suggested, and they need lengths within 2: skip the
          * quadratic distance otherwise (a long junk key would cost it for every key) */
-        size_t rl = strlen(r->name);
+        size_t rl = r->name_len;
         bool near = rl + 2 >= key_len && key_len + 2 >= rl;
-        size_t d = same_sec && near ? edit_distance(key, key_len, r->name, rl) : SIZE_MAX;
+        size_t d =
+            same_sec && near ? edit_distance_upto(key, key_len, r->name, rl, 2) : SIZE_MAX;
         if (d < best_d) {
             best_d = d;
             best = r;
@@ -1015,21 +1032,32 @@ static int on_key(void *user, const char *section, const char *name, const char 
 
 int pd_config_load_file(pd_config_t *c, const char *path, char *errbuf, size_t errlen)
 {
+    FILE *fp = fopen(path, "r");
+    int rc;
+
+    if (fp == NULL) {
+        err_sink_t sink;
+        rc = -errno;
+        sink_init(&sink, errbuf, errlen);
+        sink_add(&sink, "%s: cannot open: %s", path, pd_strerror(rc));
+        return rc;
+    }
+    rc = pd_config_load_stream(c, fp, path, errbuf, errlen);
+    fclose(fp);
+    return rc;
+}
+
+int pd_config_load_stream(pd_config_t *c, FILE *fp, const char *path, char *errbuf,
+                          size_t errlen)
+{
     err_sink_t sink;
     pd_config_t next;
     bool have_next = false;
     char *base_dir = NULL;
-    FILE *fp = NULL;
     load_ctx_t lc;
     int rc = 0;
 
     sink_init(&sink, errbuf, errlen);
-    fp = fopen(path, "r");
-    if (fp == NULL) {
-        rc = -errno;
-        sink_add(&sink, "%s: cannot open: %s", path, pd_strerror(rc));
-        goto out;
-    }
     /* Parse into a copy so that a file with errors leaves *c exactly as it was. */
     rc = pd_config_copy(&next, c);
     if (rc < 0) {
@@ -1085,9 +1113,6 @@ out:
         pd_config_release(&next);
     }
     free(base_dir);
-    if (fp != NULL) {
-        fclose(fp);
-    }
     return rc;
 }
 

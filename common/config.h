@@ -161,6 +161,10 @@ int pd_config_copy(pd_config_t *dst, const pd_config_t *src);
  * errors. Returns 0, PD_ECONFIG (errors in errbuf), or -errno if the file cannot be read
  * (message in errbuf too). Relative PATH values are resolved against the file's directory. */
 int pd_config_load_file(pd_config_t *c, const char *path, char *errbuf, size_t errlen);
+/* The same on an open stream (read to its end, not closed); path names it in messages and
+ * gives the directory relative PATH values resolve against. */
+int pd_config_load_stream(pd_config_t *c, FILE *fp, const char *path, char *errbuf,
+                          size_t errlen);
 /* Apply one "section.key=value" override (from -o). Errors as "-o section.key=value: ...". */
 int pd_config_set_override(pd_config_t *c, const char *assignment, char *errbuf, size_t errlen);
 /* The whole recipe every program uses: defaults, then the file (if path is not NULL), then the

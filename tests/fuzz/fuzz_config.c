@@ -1,27 +1,31 @@
-/* fuzz_config.c - the INI configuration parser and the cross-key validation on any text. */
+/* fuzz_config.c - the INI configuration parser and the cross-key validation on any text. The
+ * input is read through a memory stream (the parser's stream entry point): no system call per
+ * input, where a file cost an open, a truncate and a write (a quarter of the time). */
 #include <config.h>
 
-#include <unistd.h>
+#include <stdio.h>
 
 #include "common/config.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char path[256], err[4096];
+    char err[4096];
     pd_config_t c;
+    /* "r" never writes: the cast only meets fmemopen's prototype */
+    FILE *fp = size > 0 ? fmemopen((void *)data, size, "r") : NULL;
 
-    if (pd_fuzz_tmpfile(data, size, path, sizeof(path)) == NULL) {
+    if (fp == NULL) {
         return 0;
     }
     if (pd_config_init(&c) == 0) {
         err[0] = '\0';
-        if (pd_config_load_file(&c, path, err, sizeof(err)) == 0) {
+        if (pd_config_load_stream(&c, fp, "fuzz.conf", err, sizeof(err)) == 0) {
             err[0] = '\0';
             pd_config_validate(&c, err, sizeof(err));
         }
         pd_config_release(&c);
     }
-    unlink(path);
+    fclose(fp);
     return 0;
 }

@@ -43,7 +43,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (o.format == PD_DATA_IDX) {
         if (pd_fuzz_tmpfile(body + first, body_len - first, labels, sizeof(labels)) == NULL) {
-            unlink(path);
             return 0;
         }
         o.labels_path = labels;
@@ -54,10 +53,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         (void)pd_data_fingerprint(d);
         pd_data_free(d);
-    }
-    unlink(path);
-    if (labels[0] != '\0') {
-        unlink(labels);
     }
     return 0;
 }

@@ -12,8 +12,7 @@
 /* The parsers under test open files by path; a file system round trip per input (mkstemp,
  * write, unlink) made the config and data targets crawl. So an input is written into one of
  * two memory files (memfd, kept for the process) and named by /proc/self/fd/N: two slots, as
- * a target may need two files at once (IDX images and labels); callers' unlink() of such a
- * path fails harmlessly. */
+ * a target may need two files at once (IDX images and labels). Nothing is left to unlink. */
 const char *pd_fuzz_tmpfile(const uint8_t *data, size_t size, char *buf, size_t len)
 {
     static int fds[2] = {-1, -1};
