@@ -13,7 +13,8 @@ if TSAN
 # ./configure --enable-sanitizers=thread: the daemon, workers and clients of every test run
 # under ThreadSanitizer; a report fails the test (exit status 66).
 TSAN_TESTS_ENVIRONMENT = TSAN_OPTIONS="suppressions=$(abs_top_srcdir)/tests/tsan.supp \
-	second_deadlock_stack=1"; export TSAN_OPTIONS;
+	second_deadlock_stack=1"; export TSAN_OPTIONS; \
+	PD_TIMEOUT_SCALE=5; export PD_TIMEOUT_SCALE;
 endif
 EXTRA_DIST += tests/tsan.supp
 AM_TESTS_ENVIRONMENT = OPENBLAS_NUM_THREADS=1; export OPENBLAS_NUM_THREADS; \

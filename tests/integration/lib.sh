@@ -161,10 +161,17 @@ pd_start_worker() {
         --join-timeout 20 --log-level info "$@"
 }
 
+# A deadline of N seconds, stretched by $PD_TIMEOUT_SCALE (a whole number; make check sets it
+# for the ThreadSanitizer build, which runs everything several times slower).
+pd_secs() {
+    echo $(($1 * ${PD_TIMEOUT_SCALE:-1}))
+}
+
 # Wait for a process we started to exit within SECONDS; its exit status goes to PD_RC.
 #   pd_wait_exit PID SECONDS WHAT
 pd_wait_exit() {
-    local pid="$1" secs="$2" what="$3"
+    local pid="$1" secs what="$3"
+    secs=$(pd_secs "$2")
     # timeout(1) bounds the wait; the poll loop inside is what notices the exit (a
     # non-child cannot be waited for by the inner shell).
     if ! timeout "$secs" sh -c '
@@ -210,7 +217,8 @@ pd_finish_workers() {
 
 # Poll until a shell condition holds, with a deadline: pd_wait_until SECONDS WHAT CMD...
 pd_wait_until() {
-    local secs="$1" what="$2" deadline
+    local secs what="$2" deadline
+    secs=$(pd_secs "$1")
     shift 2
     deadline=$(($(date +%s) + secs))
     until "$@"; do
