@@ -162,6 +162,19 @@ int main(int argc, char **argv)
         goto out;
     }
     if (check_only) {
+        /* The data as well: loaded, checked against the model and the method, exactly as
+         * the start does (a socketless daemon object), and the same exit status. */
+        pd_config_t probe;
+        pd_log_set_level(PD_LOG_WARNING); /* what is wrong, not what was loaded */
+        if ((rc = pd_config_copy(&probe, &cfg)) == 0) {
+            rc = pd_daemon_new_offline(&d, &probe);
+            pd_config_release(&probe);
+        }
+        if (rc != 0) {
+            fprintf(stderr, "paramd: the job cannot start: %s\n", pd_strerror(rc));
+            code = rc == PD_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+            goto out;
+        }
         printf("%s: configuration OK\n", opts.config_path != NULL ? opts.config_path : "(defaults)");
         goto out;
     }
