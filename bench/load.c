@@ -4,6 +4,10 @@
  * one request at a time. Reported per N: requests per second, p50 and p99 latency, the
  * daemon's peak RSS, and throughput against N = 1 measured in the same run.
  *
+ * --dims 16,100000000 runs the same at several model sizes: a pull of 13 values costs the
+ * same from a model of 10^8 parameters as from one of 16 (the daemon copies only the range
+ * it sends), so the rows should match.
+ *
  * It is also a check: when the run ends, the number of pushes the daemon counts as applied
  * (pushes_applied_total in its metrics log) must equal the number of pushes acknowledged as
  * APPLIED to the clients, and every request must have been answered. Exit status 1 when a
@@ -24,7 +28,8 @@
 #include "bench_daemon.h"
 #include "paramd/client.h"
 
-#define DIM 65536u
+#define DEFAULT_DIM 65536u
+#define MAX_DIM 1000000000ull /* 8 GB of parameters */
 #define KEYS 13u              /* 104 B per request, like bench/wire's smallest block */
 #define MAX_SAMPLES 400000u   /* latencies kept per client */
 #define MAX_CLIENTS 256
@@ -32,6 +37,7 @@
 typedef struct client {
     pthread_t thread;
     int index;
+    uint64_t dim;
     const char *endpoint;
     double deadline;
     /* results */
@@ -45,6 +51,7 @@ typedef struct client {
 
 typedef struct row {
     int clients;
+    uint64_t dim;
     double seconds, ops_per_s, push_per_s, pull_per_s, p50_us, p99_us, rss_mib;
     uint64_t acked, applied_by_server;
     bool ok;
@@ -61,7 +68,7 @@ static void *client_main(void *arg)
     client_t *c = arg;
     pd_client_t *pc = NULL;
     double vals[KEYS];
-    uint64_t offset = ((uint64_t)c->index * 977u * KEYS) % (DIM - KEYS);
+    uint64_t offset = ((uint64_t)c->index * 977u * KEYS) % (c->dim - KEYS + 1);
     uint64_t version = PD_CLIENT_NO_VERSION;
     char name[32];
 
@@ -147,7 +154,7 @@ static int64_t applied_by_server(const bench_daemon_t *dp)
     return v;
 }
 
-static int run(const char *paramd, int n, double seconds, row_t *row)
+static int run(const char *paramd, uint64_t dim, int n, double seconds, row_t *row)
 {
     static const char *const extra[] = {"metrics.jsonl", NULL};
     bench_daemon_t dp = {0};
@@ -160,6 +167,7 @@ static int run(const char *paramd, int n, double seconds, row_t *row)
 
     memset(row, 0, sizeof(*row));
     row->clients = n;
+    row->dim = dim;
     if (cl == NULL) {
         return -ENOMEM;
     }
@@ -168,9 +176,9 @@ static int run(const char *paramd, int n, double seconds, row_t *row)
     snprintf(rest, sizeof(rest),
              "metrics_log = metrics.jsonl\nworker_timeout = 1h\nmax_connections = 1024\n"
              "[job]\nmethod = async-sgd\nmax_staleness = 1000000\neval_interval = 0\n"
-             "[model]\ntype = none\ndim = %u\n"
+             "[model]\ntype = none\ndim = %" PRIu64 "\n"
              "[optimizer]\ntype = sgd\nlearning_rate = 1e-12\n",
-             DIM);
+             dim);
     rc = bench_daemon_start(&dp, paramd, "load", rest);
     if (rc != 0) {
         goto out;
@@ -178,6 +186,7 @@ static int run(const char *paramd, int n, double seconds, row_t *row)
     double start = bench_now_s() + 0.5; /* time to connect all of them */
     for (int i = 0; i < n; i++) {
         cl[i].index = i;
+        cl[i].dim = dim;
         cl[i].endpoint = dp.endpoint;
         cl[i].deadline = start + seconds;
         cl[i].lat_us = malloc(MAX_SAMPLES * sizeof(double));
@@ -246,23 +255,45 @@ out:
 
 static void usage(FILE *to)
 {
-    fprintf(to, "usage: load [--clients N[,N...]] [--seconds S] [--paramd PATH]\n"
+    fprintf(to, "usage: load [--clients N[,N...]] [--dims D[,D...]] [--seconds S] [--paramd PATH]\n"
                 "  N clients (threads, one connection each) push and pull 13 keys at a time\n"
                 "  against one paramd; throughput, p50/p99 latency, the daemon's peak RSS,\n"
                 "  and a check that applied pushes equal acknowledged ones.\n"
                 "  --clients LIST  client counts to run (default 1,8,64; at most %d)\n"
+                "  --dims LIST     model sizes to run each count at (default %u; %u to %llu):\n"
+                "                  ratios are against the first size's row of the same count\n"
                 "  --seconds S     measuring time per count (default 5)\n"
                 "  --paramd PATH   the daemon (default: $PARAMD, else ../server/paramd)\n",
-            MAX_CLIENTS);
+            MAX_CLIENTS, DEFAULT_DIM, KEYS, MAX_DIM);
+}
+
+/* "a,b,c" into out (at most cap); 0, or -1 when an item is not a whole number in [lo, hi]. */
+static int parse_list(const char *s, uint64_t lo, uint64_t hi, uint64_t *out, int cap, int *n)
+{
+    char *end;
+
+    *n = 0;
+    while (*s != '\0') {
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (end == s || errno != 0 || v < lo || v > hi || *n == cap ||
+            (*end != ',' && *end != '\0')) {
+            return -1;
+        }
+        out[(*n)++] = v;
+        s = *end == ',' ? end + 1 : end;
+    }
+    return *n > 0 ? 0 : -1;
 }
 
 int main(int argc, char **argv)
 {
-    int counts[16] = {1, 8, 64}, n_counts = 3;
+    uint64_t counts[16] = {1, 8, 64}, dims[8] = {DEFAULT_DIM};
+    int n_counts = 3, n_dims = 1;
     double seconds = 5.0;
     const char *paramd = NULL;
     char pbuf[4096];
-    row_t rows[16];
+    row_t rows[8][16];
     int exit_code = 0;
 
     for (int i = 1; i < argc; i++) {
@@ -271,16 +302,16 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--paramd") == 0 && i + 1 < argc) {
             paramd = argv[++i];
         } else if (strcmp(argv[i], "--clients") == 0 && i + 1 < argc) {
-            char *s = argv[++i], *end;
-            n_counts = 0;
-            while (*s != '\0' && n_counts < 16) {
-                long v = strtol(s, &end, 10);
-                if (end == s || v < 1 || v > MAX_CLIENTS) {
-                    fprintf(stderr, "load: --clients wants counts from 1 to %d\n", MAX_CLIENTS);
-                    return 2;
-                }
-                counts[n_counts++] = (int)v;
-                s = *end == ',' ? end + 1 : end;
+            if (parse_list(argv[++i], 1, MAX_CLIENTS, counts, 16, &n_counts) != 0) {
+                fprintf(stderr, "load: --clients wants up to 16 counts from 1 to %d\n",
+                        MAX_CLIENTS);
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--dims") == 0 && i + 1 < argc) {
+            if (parse_list(argv[++i], KEYS, MAX_DIM, dims, 8, &n_dims) != 0) {
+                fprintf(stderr, "load: --dims wants up to 8 sizes from %u to %llu\n", KEYS,
+                        MAX_DIM);
+                return 2;
             }
         } else if (strcmp(argv[i], "--help") == 0) {
             usage(stdout);
@@ -303,19 +334,24 @@ int main(int argc, char **argv)
            "each alternating a push and a pull of %u keys, one request at a time, %.1f s per N;\n"
            "%ld CPUs online; the clients and the daemon share them.\n\n",
            KEYS, seconds, sysconf(_SC_NPROCESSORS_ONLN));
-    printf("%7s | %9s %9s %9s | %8s %8s | %8s | %8s | %s\n", "clients", "req/s", "push/s",
-           "pull/s", "p50 us", "p99 us", "RSS MiB", "vs N=1", "applied pushes = acked");
-    for (int k = 0; k < n_counts; k++) {
-        row_t *r = &rows[k];
-        int rc = run(paramd, counts[k], seconds, r);
-        printf("%7d | %9.0f %9.0f %9.0f | %8.1f %8.1f | %8.1f | %7.2fx | %s (%" PRIu64
-               " applied, %" PRIu64 " acked)\n",
-               r->clients, r->ops_per_s, r->push_per_s, r->pull_per_s, r->p50_us, r->p99_us,
-               r->rss_mib, rows[0].ops_per_s > 0 ? r->ops_per_s / rows[0].ops_per_s : NAN,
-               r->ok ? "yes" : "NO", r->applied_by_server, r->acked);
-        fflush(stdout);
-        if (rc != 0 || !r->ok) {
-            exit_code = 1;
+    printf("%10s %7s | %9s %9s %9s | %8s %8s | %8s | %8s %9s | %s\n", "dim", "clients",
+           "req/s", "push/s", "pull/s", "p50 us", "p99 us", "RSS MiB", "vs N=1", "vs dim 1",
+           "applied pushes = acked");
+    for (int j = 0; j < n_dims; j++) {
+        for (int k = 0; k < n_counts; k++) {
+            row_t *r = &rows[j][k];
+            const row_t *n1 = &rows[j][0], *d1 = &rows[0][k];
+            int rc = run(paramd, dims[j], (int)counts[k], seconds, r);
+            printf("%10" PRIu64 " %7d | %9.0f %9.0f %9.0f | %8.1f %8.1f | %8.1f | %7.2fx %8.2fx | "
+                   "%s (%" PRIu64 " applied, %" PRIu64 " acked)\n",
+                   r->dim, r->clients, r->ops_per_s, r->push_per_s, r->pull_per_s, r->p50_us,
+                   r->p99_us, r->rss_mib, n1->ops_per_s > 0 ? r->ops_per_s / n1->ops_per_s : NAN,
+                   d1->ops_per_s > 0 ? r->ops_per_s / d1->ops_per_s : NAN, r->ok ? "yes" : "NO",
+                   r->applied_by_server, r->acked);
+            fflush(stdout);
+            if (rc != 0 || !r->ok) {
+                exit_code = 1;
+            }
         }
     }
     printf("\n%s\n", exit_code == 0 ? "every count: all requests answered, applied = acked"

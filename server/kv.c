@@ -27,6 +27,7 @@ void pd_kv_pull(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     const pd_msg_t *m = &in->msg;
     uint64_t length = m->key_length;
     pd_buf_t *snap = NULL;
+    const double *values;
     pd_msg_t r;
     int rc;
 
@@ -51,13 +52,13 @@ void pd_kv_pull(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
         pd_daemon_send(d, s->rid, s->rid_len, &r, NULL, 0);
         return;
     }
-    rc = pd_store_snapshot(&d->store, &snap);
+    rc = pd_store_read_range(&d->store, m->key_offset, length, &snap, &values);
     if (rc != 0) {
         pd_daemon_send_error(d, s->rid, s->rid_len, s, m, PD_WERR_INTERNAL, "snapshot: %s",
                              pd_strerror(rc));
         return;
     }
-    pd_wire_frame_t f = {snap->data + m->key_offset * sizeof(double), length * sizeof(double), snap};
+    pd_wire_frame_t f = {values, length * sizeof(double), snap};
     r.n_frames = 1;
     r.frame_counts[0] = length;
     pd_daemon_send(d, s->rid, s->rid_len, &r, &f, 1);

@@ -42,6 +42,32 @@ int pd_store_snapshot(pd_store_t *st, pd_buf_t **out)
     return 0;
 }
 
+int pd_store_read_range(pd_store_t *st, size_t offset, size_t len, pd_buf_t **out,
+                        const double **values)
+{
+    pd_buf_t *b;
+    int rc;
+
+    if ((st->snap != NULL && st->snap->version == st->version) || len == st->dim) {
+        rc = pd_store_snapshot(st, &b);
+        if (rc != 0) {
+            return rc;
+        }
+        *out = b;
+        *values = (const double *)b->data + offset;
+        return 0;
+    }
+    rc = pd_buf_new(&b, len * sizeof(double));
+    if (rc != 0) {
+        return rc;
+    }
+    memcpy(b->data, st->x + offset, len * sizeof(double));
+    b->version = st->version;
+    *out = b;
+    *values = (const double *)b->data;
+    return 0;
+}
+
 void pd_store_bump(pd_store_t *st)
 {
     st->version++;

@@ -22,6 +22,13 @@ void pd_store_release(pd_store_t *st);
 /* A reference to a snapshot of the current version (made if the cached one is older).
  * Returned: the caller owns one reference. 0 or -ENOMEM. */
 int pd_store_snapshot(pd_store_t *st, pd_buf_t **out);
+/* The values [offset, offset + len) of the current version: *out gets one reference to a
+ * buffer and *values points at the range in it. The cached snapshot serves it when current;
+ * otherwise a range shorter than the vector is copied alone, so pulling k values costs O(k)
+ * whatever the model's size, and only a whole-vector read makes (and caches) a snapshot.
+ * 0 or -ENOMEM. */
+int pd_store_read_range(pd_store_t *st, size_t offset, size_t len, pd_buf_t **out,
+                        const double **values);
 /* Mark that x changed: the version goes up by one. */
 void pd_store_bump(pd_store_t *st);
 
