@@ -76,3 +76,13 @@ bench-dho2: $(bench_dho2_deps)
 bench-dho2-quick: $(bench_dho2_deps)
 	PARAMD=./server/paramd$(EXEEXT) PARAMD_SIM=./server/paramd-sim$(EXEEXT) \
 		$(top_srcdir)/bench/dho2 --quick --out bench/results-dho2-quick
+# bench/apply (issue 13 item 5): a dense update against memcpy and daxpy of the same size
+EXTRA_PROGRAMS += bench/apply
+bench_apply_SOURCES = bench/apply.c
+bench_apply_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
+bench_apply_CFLAGS = $(AM_CFLAGS) $(OPENBLAS_CFLAGS)
+bench_apply_LDADD = server/libpdserver.la $(OPENBLAS_LIBS)
+CLEANFILES += bench/apply$(EXEEXT)
+.PHONY: bench-apply
+bench-apply: bench/apply$(EXEEXT)
+	OPENBLAS_NUM_THREADS=1 ./bench/apply$(EXEEXT)

@@ -129,9 +129,6 @@ void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
                pd_wire_in_doubles(in, 0, length, &g) != 0) {
         code = PD_WERR_DIMENSION;
         snprintf(why, sizeof(why), "a push needs one float64 frame of key_length values");
-    } else if (!pd_wire_all_finite(g, length)) {
-        code = PD_WERR_NONFINITE;
-        snprintf(why, sizeof(why), "gradient contains NaN or Inf");
     } else if (m->version > d->store.version) {
         code = PD_WERR_FUTURE_VERSION;
         snprintf(why, sizeof(why), "version %" PRIu64 " is ahead of the server's %" PRIu64,
@@ -152,8 +149,14 @@ void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
         lr /= (double)tau;
     }
     /* Applied before the ACK: a push whose step would make a parameter non-finite is taken
-     * back (parameters bit for bit as before) and answered REJECTED instead. */
+     * back (parameters bit for bit as before) and answered REJECTED instead. A NaN or Inf in
+     * the gradient always does that, so the gradient is only scanned then, for the reason:
+     * no separate pass over every push. */
     if (pd_optim_apply_finite(&d->optim, d->store.x, m->key_offset, length, g, lr) != 0) {
+        if (!pd_wire_all_finite(g, length)) {
+            reject(d, s, m, PD_WERR_NONFINITE, "gradient contains NaN or Inf");
+            return;
+        }
         d->metrics.updates_rejected_nonfinite_total++;
         reject(d, s, m, PD_WERR_NONFINITE,
                "the step would make a parameter NaN or Inf (diverging): not applied");

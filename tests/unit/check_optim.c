@@ -175,6 +175,63 @@ START_TEST(nonfinite_step_taken_back)
 }
 END_TEST
 
+/* The guarded step goes through a long range in chunks: its steps are pd_optim_apply's bits,
+ * and an overflow in the last chunk takes back the earlier chunks too. */
+START_TEST(nonfinite_step_taken_back_across_chunks)
+{
+    static const int kinds[] = {PD_OPT_SGD, PD_OPT_MOMENTUM, PD_OPT_ADAM};
+    enum { N = 3 * 4096 + 17, OFF = 5, LEN = N - OFF - 3 };
+    double *x = malloc(N * sizeof(double)), *y = malloc(N * sizeof(double));
+    double *x0 = malloc(N * sizeof(double)), *u0 = malloc(N * sizeof(double));
+    double *v0 = malloc(N * sizeof(double)), *g = malloc(N * sizeof(double));
+
+    ck_assert(x != NULL && y != NULL && x0 != NULL && u0 != NULL && v0 != NULL && g != NULL);
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        pd_optim_t guarded, plain;
+        setup(&guarded, kinds[k]);
+        setup(&plain, kinds[k]);
+        pd_optim_release(&guarded);
+        pd_optim_release(&plain);
+        ck_assert_int_eq(pd_optim_init(&guarded, N), 0);
+        ck_assert_int_eq(pd_optim_init(&plain, N), 0);
+        for (int i = 0; i < N; i++) {
+            x[i] = y[i] = 0.5 + (double)(i % 7);
+            g[i] = 0.25 - 0.01 * (double)(i % 11);
+        }
+        /* two finite steps: the same bits as the unguarded step */
+        for (int step = 0; step < 2; step++) {
+            ck_assert_int_eq(pd_optim_apply_finite(&guarded, x, OFF, LEN, g, 0.1), 0);
+            pd_optim_apply(&plain, y, OFF, LEN, g, 0.1);
+        }
+        ck_assert_mem_eq(x, y, N * sizeof(double));
+        ck_assert_mem_eq(guarded.u, plain.u, N * sizeof(double));
+        ck_assert_mem_eq(guarded.v, plain.v, N * sizeof(double));
+        /* an overflow at the range's last coordinate: everything back, bit for bit */
+        memcpy(x0, x, N * sizeof(double));
+        memcpy(u0, guarded.u, N * sizeof(double));
+        memcpy(v0, guarded.v, N * sizeof(double));
+        uint64_t t0 = guarded.t;
+        x[OFF + LEN - 1] = 1.7e308;
+        x0[OFF + LEN - 1] = 1.7e308;
+        g[LEN - 1] = -1e308;
+        ck_assert_int_eq(pd_optim_apply_finite(&guarded, x, OFF, LEN, g, 1e10), PD_ENONFINITE);
+        ck_assert_mem_eq(x, x0, N * sizeof(double));
+        ck_assert_mem_eq(guarded.u, u0, N * sizeof(double));
+        ck_assert_mem_eq(guarded.v, v0, N * sizeof(double));
+        ck_assert_uint_eq(guarded.t, t0);
+        g[LEN - 1] = 0.25;
+        pd_optim_release(&guarded);
+        pd_optim_release(&plain);
+    }
+    free(x);
+    free(y);
+    free(x0);
+    free(u0);
+    free(v0);
+    free(g);
+}
+END_TEST
+
 START_TEST(staleness_histogram)
 {
     pd_metrics_t m;
@@ -207,6 +264,7 @@ static Suite *optim_suite(void)
     tcase_add_test(tc, prox_after_step);
     tcase_add_test(tc, schedules);
     tcase_add_test(tc, nonfinite_step_taken_back);
+    tcase_add_test(tc, nonfinite_step_taken_back_across_chunks);
     tcase_add_test(tc, staleness_histogram);
     suite_add_tcase(s, tc);
     return s;
