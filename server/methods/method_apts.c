@@ -159,6 +159,15 @@ static int apts_init(pd_daemon_t *d)
                    "takes them all)", c->apts_batch, d->train->m);
         return PD_ECONFIG;
     }
+    /* known now, not only when the first iteration splits the blocks: --check-config and the
+     * start refuse it before any worker is waited for */
+    size_t lengths[PD_METRICS_MAX_BLOCKS];
+    size_t n_tensors = pd_model_tensors(&d->model, lengths, PD_METRICS_MAX_BLOCKS);
+    if ((size_t)c->apts_blocks > n_tensors) {
+        pd_log_err("[job] apts_blocks = %" PRId64 ": the model has only %zu parameter tensors",
+                   c->apts_blocks, n_tensors);
+        return PD_ECONFIG;
+    }
     st = calloc(1, sizeof(*st));
     if (st == NULL) {
         return -ENOMEM;
