@@ -5,7 +5,7 @@
 # (the package's __init__ joins the two halves; see there).
 paramd_python_sources = python/paramd/__init__.py python/paramd/errors.py \
 	python/paramd/curve.py python/paramd/wire.py python/paramd/connection.py \
-	python/paramd/kvclient.py
+	python/paramd/kvclient.py python/paramd/worker.py
 paramdpydir = $(pythondir_paramd)/paramd
 dist_paramdpy_DATA = $(paramd_python_sources)
 nodist_paramdpy_DATA = python/paramd/paramd_pb2.py
@@ -24,7 +24,8 @@ TEST_EXTENSIONS += .py
 # No cache, no hypothesis database: nothing written into the (maybe read-only) source tree.
 PY_LOG_COMPILER = $(PYTHON3) -m pytest -q -p no:cacheprovider -p no:hypothesispytest
 python_tests = tests/python/test_errors.py tests/python/test_curve.py \
-	tests/python/test_kvclient.py tests/python/test_kv_curve.py
+	tests/python/test_kvclient.py tests/python/test_kv_curve.py \
+	tests/python/test_worker.py
 TESTS += $(python_tests)
 EXTRA_DIST += $(python_tests) tests/python/conftest.py
 # PYTHONDONTWRITEBYTECODE: no __pycache__ in the source tree (read-only under distcheck).

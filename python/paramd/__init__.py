@@ -25,6 +25,15 @@ from :class:`ServerError` and :class:`Error`), :class:`Timeout` when the server 
 answer in time (the client never hangs), :class:`AuthError` / :class:`HandshakeError` for
 CURVE failures, :class:`JobOver` when the server says BYE.
 
+:class:`Worker` runs the worker side of the protocol as paramd-worker does (join, READY,
+TASK/RESULT, heartbeats, CANCEL, BYE, rejoin). For a ``type = none`` job it calls your
+function instead of computing tasks::
+
+    def gradient(params, version):
+        return params - target, loss          # or just the gradient
+
+    paramd.Worker("tcp://127.0.0.1:5555", callback=gradient).run()   # until the job ends
+
 The protocol is doc/protocol.md of the paramd sources; ``paramd.paramd_pb2`` is generated
 from proto/paramd.proto at build time. From a build tree, without installing::
 
@@ -44,11 +53,12 @@ from .errors import (AuthError, ClosedError, DataError, DimensionError, Error,  
                      ProtocolError, ProtocolVersionError, Rejected, ServerError, Timeout,
                      TooBig, UnknownServerError, UnknownWorker, WrongState)
 from .kvclient import Ack, AckStatus, KVClient, Pulled, Request  # noqa: E402
+from .worker import Worker  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "KVClient", "Ack", "AckStatus", "Pulled", "Request",
+    "KVClient", "Ack", "AckStatus", "Pulled", "Request", "Worker",
     "Error", "ServerError", "MalformedError", "ProtocolVersionError", "FramesError",
     "DimensionError", "NonFiniteError", "UnknownWorker", "FutureVersion", "TooBig",
     "WrongState", "FingerprintError", "InternalError", "UnknownServerError", "Rejected",

@@ -163,6 +163,25 @@ class KVClient:
             raise
         self._version = self._conn.welcome_version
 
+    @classmethod
+    def _over(cls, conn, timeout):
+        """A client on a connection someone else joins (paramd.Worker's callback mode: it
+        says HELLO with its own retry rules, then calls :meth:`_joined`)."""
+        self = cls.__new__(cls)
+        self.timeout = float(timeout)
+        self._hello = None
+        self._conn = conn
+        self._pending = collections.deque()
+        self._bye = None
+        self._version = 0
+        return self
+
+    def _joined(self):
+        """Forget the previous session's state after a (re-)join."""
+        self._fail_pending(Error("the session was replaced by a new HELLO"))
+        self._bye = None
+        self._version = self._conn.welcome_version
+
     # --- properties -------------------------------------------------------------------
 
     @property
@@ -215,10 +234,8 @@ class KVClient:
         """HELLO again after :class:`paramd.UnknownWorker` (evicted after the job's
         ``worker_timeout`` of silence, or the server restarted). Requests in flight are
         dropped."""
-        self._fail_pending(Error("dropped by rejoin()"))
-        self._bye = None
         self._conn.hello(self._hello, self.timeout)
-        self._version = self._conn.welcome_version
+        self._joined()
 
     def heartbeat(self):
         """Tell the server we are alive (it evicts a session silent for ``worker_timeout``;
