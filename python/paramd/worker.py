@@ -21,6 +21,8 @@ import logging
 import threading
 import time
 
+import zmq
+
 from . import wire
 from .connection import SOFTWARE_VERSION, Connection, make_hello, security_keys
 from .errors import (AuthError, DataError, Error, HandshakeError, JobOver, ServerError, Timeout,
@@ -175,10 +177,13 @@ class Worker:
     # --- heartbeats and busy waiting --------------------------------------------------
 
     def _send(self, h, frames=()):
+        # Never blocks, as paramd-worker: with IMMEDIATE a send fails while there is no
+        # connection, and the silence rule then rejoins (a blocking send would stall the
+        # heartbeats and the CANCEL watch).
         try:
-            self._conn.send(h, frames)
-        except Timeout:
-            return False  # no connection: the silence rule will rejoin
+            self._conn.send(h, frames, block=False)
+        except zmq.Again:
+            return False
         self.last_sent = time.monotonic()
         return True
 
