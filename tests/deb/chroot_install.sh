@@ -34,7 +34,7 @@ in_root 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
     /tmp/debs/python3-paramd_*.deb man-db gcc libc6-dev pkg-config' >"$root/../install.log.$$" 2>&1 ||
     { tail -20 "$root/../install.log.$$"; rm -f "$root/../install.log.$$"; fail "apt-get install of the packages failed"; }
 rm -f "$root/../install.log.$$"
-echo "installed: $(in_root "dpkg-query -W -f='\${Package} \${Version}\n' paramd libparamd-client1 libparamd-client-dev" | tr '\n' ' ')"
+echo "installed: $(in_root "dpkg-query -W -f='\${Package} \${Version}\n' paramd libparamd-client1 libparamd-client-dev python3-paramd" | tr '\n' ' ')"
 
 user=$(in_root 'getent passwd paramd') || fail "no paramd user after installing"
 case $user in *:/usr/sbin/nologin | *:/sbin/nologin | *:/bin/false) ;; *) fail "the paramd user can log in: $user" ;; esac
