@@ -56,16 +56,18 @@ class Daemon:
 def start_paramd(tmp_path, request):
     """``start_paramd(sections, *args)`` starts the daemon with the given configuration text
     (everything after a [server] section that fixes the listen address and endpoint file;
-    it may add keys to [server] first) and waits until it listens. Stopped at teardown."""
+    it may add keys to [server] first) and waits until it listens. ``name`` names its
+    working directory (several daemons per test); ``listen`` reuses an endpoint (a restart
+    on the same port). Stopped at teardown."""
     exe = _program("server/paramd")
     started = []
 
-    def start(sections, *args, name="paramd"):
+    def start(sections, *args, name="paramd", listen="tcp://127.0.0.1:0"):
         workdir = tmp_path / name
         workdir.mkdir()
         conf = workdir / "paramd.conf"
-        conf.write_text("[server]\nlisten = tcp://127.0.0.1:0\nendpoint_file = endpoint\n"
-                        "progress = no\nlog_level = info\n" + sections)
+        conf.write_text("[server]\nlisten = %s\nendpoint_file = endpoint\n"
+                        "progress = no\nlog_level = info\n" % listen + sections)
         log_path = workdir / "paramd.log"
         with open(log_path, "wb") as log:
             proc = subprocess.Popen([exe, "-c", str(conf)] + list(args), cwd=workdir,

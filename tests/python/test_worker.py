@@ -7,6 +7,7 @@ doubles (TestComputer below) whose results are exact, so the test checks the pro
 itself: READY, frame 1 kept and reused when the server omits it, RESULT fields, BYE."""
 import subprocess
 import sys
+import threading
 import time
 import types
 
@@ -58,6 +59,38 @@ def test_heartbeats_keep_a_slow_callback_joined(start_paramd):
     assert w.joins == 1, "evicted while the callback ran"
     assert w.steps == 2 and w.last_ack.applied and w.last_ack.version == 2
     assert "evicted" not in d.log()
+
+
+def test_callback_worker_rejoins_a_restarted_server(start_paramd):
+    """SIGTERM: the server says BYE with job_continues; the worker keeps trying and joins the
+    next paramd on the same address (if the BYE is lost with the closing socket, the
+    worker_timeout of silence leads to the same rejoin)."""
+    job = kv_job(4, 0.5).replace("worker_timeout = 5s",
+                                 "worker_timeout = 1s\nheartbeat_interval = 100ms")
+    first = start_paramd(job, name="first")
+    w = paramd.Worker(first.endpoint, callback=lambda x, v: (time.sleep(0.01), np.ones(4))[1],
+                      join_timeout=30)
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("reason", w.run()), daemon=True)
+    t.start()
+    wait_until(lambda: w.steps >= 3, "the first steps")
+    assert first.stop() == 0
+    steps = w.steps
+    second = start_paramd(job, name="second", listen=first.endpoint)
+    wait_until(lambda: w.joins == 2 and w.steps >= steps + 3, "a rejoin and new steps")
+    w.stop()
+    t.join(10)
+    assert result.get("reason") == "stopped"
+    assert w.last_ack.applied
+    assert "gone to wait for the next server" in first.log()
+    assert "worker joined" in second.log()
+
+
+def wait_until(cond, what, secs=20):
+    deadline = time.monotonic() + secs
+    while not cond():
+        assert time.monotonic() < deadline, "timed out waiting for " + what
+        time.sleep(0.02)
 
 
 def test_none_job_without_callback_says_why(start_paramd):
