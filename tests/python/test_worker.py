@@ -5,6 +5,7 @@ with the protocol's join, heartbeat and BYE rules. Task mode runs TASK -> RESULT
 numerics of paramd.compute/paramd.data; here those two modules are replaced by small test
 doubles (TestComputer below) whose results are exact, so the test checks the protocol loop
 itself: READY, frame 1 kept and reused when the server omits it, RESULT fields, BYE."""
+import json
 import subprocess
 import sys
 import threading
@@ -190,3 +191,64 @@ def test_task_worker_protocol_loop(start_paramd, tmp_path, monkeypatch):
     assert any(kinds[i][1] == kinds[i + 1][1] > 0 for i in range(len(kinds) - 1)), str(kinds)
     assert d.proc.wait(10) == 0
     assert "results refused" not in d.log() and "ERR_" not in d.log()
+
+
+class DelayComputer(TestComputer):
+    """TestComputer whose GRADs take a set time: the first one built (the first worker to
+    load) takes DELAYS[0], the next DELAYS[1]."""
+    __test__ = False
+    delays = []
+
+    def __init__(self, job, train, test):
+        super().__init__(job, train, test)
+        self.delay = DelayComputer.delays.pop(0)
+
+    def run(self, header, frames):
+        time.sleep(self.delay)
+        return super().run(header, frames)
+
+
+def test_task_worker_abandons_cancelled_tasks(start_paramd, tmp_path, monkeypatch):
+    """rennala-sgd steps as soon as step_batch samples at the current point are in: the fast
+    worker makes every step, and the slow worker's task at the old point is CANCELled. The
+    slow worker must drop it (no RESULT: the server would count a late one) and take its
+    next task."""
+    datagen = _program("examples/paramd-datagen")
+    subprocess.run([datagen, "logistic", "--samples", "400", "--features", "6", "--seed", "3",
+                    "--test-fraction", "0", "--out", str(tmp_path / "d")], check=True,
+                   capture_output=True)
+    data = types.ModuleType("paramd.data")
+    data.load_job_data = lambda job: ("train-double", None)
+    compute = types.ModuleType("paramd.compute")
+    compute.Computer = DelayComputer
+    monkeypatch.setitem(sys.modules, "paramd.data", data)
+    monkeypatch.setitem(sys.modules, "paramd.compute", compute)
+    TestComputer.calls = []
+    DelayComputer.delays = [0.3, 0.004]
+    d = start_paramd("exit_when_done = yes\nheartbeat_interval = 200ms\nmetrics_log = m.jsonl\n"
+                     "[job]\nmethod = rennala-sgd\nbatch_size = 100\nstep_batch = 200\n"
+                     "eval_interval = 0\n[model]\ntype = logistic\n[data]\ntrain = %s\n"
+                     "features = 6\n[optimizer]\nlearning_rate = %s\nschedule = constant\n"
+                     "[stop]\nmax_updates = 200\n" % (tmp_path / "d.train.svm", LR))
+    slow = paramd.Worker(d.endpoint, name="slow", join_timeout=10)
+    fast = paramd.Worker(d.endpoint, name="fast", join_timeout=10)
+    reasons = {}
+    threads = [threading.Thread(target=lambda w=w: reasons.setdefault(w, w.run()), daemon=True)
+               for w in (slow, fast)]
+    threads[0].start()
+    # the slow one first: alone, the fast one could finish the job before the other is ready
+    wait_until(lambda: "worker ready" in d.log() and "name=slow" in d.log(), "the slow worker")
+    threads[1].start()
+    for t in threads:
+        t.join(60)
+    assert all("job is over" in reasons.get(w, "") for w in (slow, fast)), reasons
+    assert slow.cancelled >= 2, "the slow worker abandoned %d tasks" % slow.cancelled
+    assert all(ok for _, _, ok in TestComputer.calls)
+    assert d.proc.wait(10) == 0
+    done = [json.loads(line) for line in (d.dir / "m.jsonl").read_text().splitlines()
+            if '"done"' in line][-1]
+    assert done["tasks_cancelled_total"] >= slow.cancelled
+    # the slow worker's first task ran inline (no helper thread yet), so its result may
+    # arrive late; every task abandoned after that sent nothing
+    assert done["results_cancelled_late_total"] <= 1, done
+    assert "refused" not in d.log() and "ERR_" not in d.log()
