@@ -135,6 +135,7 @@ class Worker:
         while True:
             if self._stop.is_set():
                 raise _Ended("stopped")
+            failure = None
             try:
                 self._conn.hello(self._hello, backoff)
                 break
@@ -152,8 +153,6 @@ class Worker:
             except ServerError as e:
                 self.log.warning("the server refused our HELLO: %s", e)
                 failure = e
-            else:
-                failure = None
             now = time.monotonic()
             if self.join_timeout is not None and now - started > self.join_timeout:
                 if isinstance(failure, (AuthError, HandshakeError)):
