@@ -252,3 +252,37 @@ def test_task_worker_abandons_cancelled_tasks(start_paramd, tmp_path, monkeypatc
     # arrive late; every task abandoned after that sent nothing
     assert done["results_cancelled_late_total"] <= 1, done
     assert "refused" not in d.log() and "ERR_" not in d.log()
+
+
+def test_join_timeout_while_the_server_drains():
+    """Regression: a join that ran out of time while every HELLO got a BYE with
+    job_continues (a server going down for a restart) raised NameError, not Timeout. The
+    draining server here is a bare ROUTER that answers each HELLO that way."""
+    import zmq
+    from paramd import wire
+    ctx = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.bind("tcp://127.0.0.1:*")
+    endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
+    done = threading.Event()
+
+    def drain():
+        while not done.is_set():
+            if router.poll(20):
+                rid, _ = router.recv_multipart()
+                bye = wire.header(pb.BYE, job_continues=True,
+                                  reason="the server is stopping, the job is not over: test")
+                router.send_multipart([rid] + wire.encode(bye))
+
+    t = threading.Thread(target=drain, daemon=True)
+    t.start()
+    try:
+        w = paramd.Worker(endpoint, callback=lambda x, v: x, join_timeout=0.5)
+        with pytest.raises(paramd.Timeout, match="join timeout"):
+            w.run()
+    finally:
+        done.set()
+        t.join(5)
+        router.close()
+        ctx.term()
