@@ -31,10 +31,10 @@ in_root() { chroot "$root" /bin/sh -c "$1"; }
 in_root 'apt-get update -qq' >/dev/null 2>&1 || { echo "SKIP: apt-get update failed (no Debian mirror?)"; exit 77; }
 in_root 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
     /tmp/debs/paramd_*.deb /tmp/debs/libparamd-client1_*.deb /tmp/debs/libparamd-client-dev_*.deb \
-    man-db gcc libc6-dev pkg-config' >"$root/../install.log.$$" 2>&1 ||
+    /tmp/debs/python3-paramd_*.deb man-db gcc libc6-dev pkg-config' >"$root/../install.log.$$" 2>&1 ||
     { tail -20 "$root/../install.log.$$"; rm -f "$root/../install.log.$$"; fail "apt-get install of the packages failed"; }
 rm -f "$root/../install.log.$$"
-echo "installed: $(in_root "dpkg-query -W -f='\${Package} \${Version}\n' paramd libparamd-client1 libparamd-client-dev" | tr '\n' ' ')"
+echo "installed: $(in_root "dpkg-query -W -f='\${Package} \${Version}\n' paramd libparamd-client1 libparamd-client-dev python3-paramd" | tr '\n' ' ')"
 
 user=$(in_root 'getent passwd paramd') || fail "no paramd user after installing"
 case $user in *:/usr/sbin/nologin | *:/sbin/nologin | *:/bin/false) ;; *) fail "the paramd user can log in: $user" ;; esac
@@ -71,4 +71,10 @@ int main(void)
 C
 in_root 'cd /tmp && gcc -o client client.c $(pkg-config --cflags --libs libparamd-client) && ./client' \
     >/dev/null 2>&1 || fail "a client program does not build and run with libparamd-client-dev"
-echo "programs, man pages, the example and a client built with libparamd-client-dev: OK"
+# the Python client: importable by Debian's python3, and it reports a dead server as a Timeout
+in_root "python3 -c 'import paramd
+try:
+    paramd.KVClient(\"tcp://127.0.0.1:1\", timeout=0.3)
+except paramd.Timeout:
+    pass'" >/dev/null 2>&1 || fail "python3-paramd does not import or connect with Debian's python3"
+echo "programs, man pages, the example, a client built with libparamd-client-dev and python3-paramd: OK"
