@@ -16,6 +16,8 @@ from .errors import (AuthError, ClosedError, Error, HandshakeError, JobOver, Tim
                      from_wire)
 from .wire import pb
 
+ZERO_COPY_BYTES = 65536  # messages at least this large are sent without a copy
+
 SOFTWARE_VERSION = "0.1.0"
 _HS_EVENTS = (zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
               | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
@@ -171,8 +173,12 @@ class Connection:
         if self.job is not None:
             h.job_id = self.job.job_id
         parts = wire.encode(h, frames)
+        # pyzmq's zero-copy send costs tens of microseconds a message (a tracked frame freed
+        # through its garbage-collector thread), more than copying a small one: copy what is
+        # small, hand large arrays over as they are.
+        copy = sum(len(p) for p in parts) < ZERO_COPY_BYTES
         try:
-            self.sock.send_multipart(parts, flags=0 if block else zmq.NOBLOCK, copy=False)
+            self.sock.send_multipart(parts, flags=0 if block else zmq.NOBLOCK, copy=copy)
         except zmq.Again:
             if not block:
                 raise
@@ -187,7 +193,9 @@ class Connection:
         ms = None if timeout is None else max(0, int(timeout * 1000))
         if not self.sock.poll(ms, zmq.POLLIN):
             return None
-        parts = self.sock.recv_multipart(copy=True)
+        # Not copied out of libzmq's message: the array frames reach numpy as memoryviews, and
+        # a pull copies them once, into the caller's array.
+        parts = [frame.buffer for frame in self.sock.recv_multipart(copy=False)]
         return wire.decode(parts)
 
     def hello(self, hello, timeout):

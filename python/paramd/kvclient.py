@@ -285,11 +285,7 @@ class KVClient:
                                     % (len(frames), list(r.frame_counts), r.key_length))
             if out is not None and out.shape[0] != r.key_length:
                 raise ProtocolError("PARAMS has %d keys, out %d" % (r.key_length, out.shape[0]))
-            values = wire.f64_array(frames[0], r)
-            if out is None:
-                return Pulled(values, r.version)
-            out[:] = values
-            return Pulled(out, r.version)
+            return Pulled(wire.f64_array(frames[0], r, out), r.version)
 
         return self._track("pull", self._send(h), finish)
 

@@ -90,9 +90,14 @@ def decode(parts):
     return h, frames
 
 
-def f64_array(frame, h):
-    """An array frame of a decoded message as a new float64 array (copied: received frames are
+def f64_array(frame, h, out=None):
+    """An array frame of a decoded message as float64 values, copied once: into ``out`` when
+    given (a float64 array of the frame's length), else into a new array (received frames are
     not aligned, and the caller may keep the array)."""
     if h.elem_type != pb.F64:
         raise ProtocolError("expected F64 frames, got element type %d" % h.elem_type)
-    return np.frombuffer(frame, dtype=F64).astype(np.float64, copy=True)
+    values = np.frombuffer(frame, dtype=F64)
+    if out is None:
+        return values.astype(np.float64, copy=True)
+    np.copyto(out, values)
+    return out
