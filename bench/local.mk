@@ -86,3 +86,10 @@ CLEANFILES += bench/apply$(EXEEXT)
 .PHONY: bench-apply
 bench-apply: bench/apply$(EXEEXT)
 	OPENBLAS_NUM_THREADS=1 ./bench/apply$(EXEEXT)
+# bench/python_rtt.py (issue 10): the Python client's round trips next to the C client's
+EXTRA_DIST += bench/python_rtt.py
+.PHONY: bench-python
+bench-python: server/paramd$(EXEEXT) worker/libparamd-client.la python/paramd/paramd_pb2.py
+	PYTHONPATH='$(abs_top_builddir)/python:$(abs_top_srcdir)/python' $(PYTHON3) \
+		$(top_srcdir)/bench/python_rtt.py --paramd ./server/paramd$(EXEEXT) \
+		--libclient ./worker/.libs/libparamd-client.so.1
