@@ -17,6 +17,6 @@ dist_examples_DATA = examples/kv.conf examples/fashion-mnist.conf \
 	examples/breast-cancer-l1.conf examples/lasso.conf examples/export_sklearn.py \
 	examples/mlp-fashion-mnist.conf examples/apts-fashion-mnist.conf examples/fosi-fashion-mnist.conf \
 	examples/dho2-fashion-mnist.conf examples/breast-cancer-newton-cg.conf \
-	examples/sim-quadratic.conf examples/kv_client.c
+	examples/sim-quadratic.conf examples/kv_client.c examples/torch-kv.conf examples/torch_kv.py
 examplesdatadir = $(docdir)/examples/data
 dist_examplesdata_DATA = examples/data/breast-cancer.train.svm examples/data/breast-cancer.test.svm
