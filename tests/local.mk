@@ -106,8 +106,8 @@ TESTS += $(integration_tests)
 TEST_LOG_COMPILER = $(SHELL)
 EXTRA_DIST += $(integration_tests) tests/integration/lib.sh
 # --- integration: key-value example (examples/kv-client against examples/kv.conf) ---
-TESTS += tests/integration/kv_example.test
-EXTRA_DIST += tests/integration/kv_example.test
+TESTS += tests/integration/kv_example.test tests/integration/torch_kv.test
+EXTRA_DIST += tests/integration/kv_example.test tests/integration/torch_kv.test
 # doc/config.md must match `paramd --config-reference`
 TESTS += tests/integration/config_reference.test
 EXTRA_DIST += tests/integration/config_reference.test
