@@ -5,7 +5,16 @@ Computer(job, train, test).run(header, frames) checks the task's frames as param
 does, computes the task kind over its sample set (doc/protocol.md "Sample sets") and returns
 the RESULT's header fields and frames. It holds the last parameter frame and its version,
 because the server omits x from a later task at the same version. It does no I/O.
+
+LOCAL_TR, the APTS subdomain solve (ALGORITHMS.md §4.2-§4.5), is the second half of this
+file: common/apts_task.c, apts_local.c, trust_region.c and the parts of lsr1.c a frozen
+block memory uses, ported step for step. It stays in this module because the package's
+build installs a fixed list of modules. Its accept/reject decisions compare ratios with
+thresholds, so a last-bit difference in a dot product (numpy's BLAS against OpenBLAS) could
+in principle flip one decision; the tests have not met such a case.
 """
+import math
+
 import numpy as np
 
 from . import models, paramd_pb2 as pb, rng
@@ -71,8 +80,7 @@ class Computer:
     # ---- frames (worker.c take_frames / take_lsr1_frame) ----
 
     def _block_len(self, tr):
-        from . import apts
-        return apts.model_block(self.model, tr.n_blocks, tr.block)[1]
+        return model_block(self.model, tr.n_blocks, tr.block)[1]
 
     def take_frames(self, t, frames):
         """(x, y or None, lsr1 memory or None) of TASK t, or TaskError."""
@@ -170,10 +178,9 @@ class Computer:
         return {"loss_sum": 0.0, "n_samples": idx.size}, hv  # an HVP reports no loss
 
     def _local_tr(self, t, x, y, lsr1):
-        from . import apts
         if not t.HasField("local_tr"):
             raise TaskError("LOCAL_TR task %d has no local_tr fields" % t.task_id)
-        step, report, n = apts.run_local_tr(self, t, x, y, lsr1)
+        step, report, n = run_local_tr(self, t, x, y, lsr1)
         # The sum form of the local objective, like every other kind's loss_sum.
         return {"loss_sum": report.loss * float(n), "n_samples": n, "local_tr": report}, step
 
@@ -198,3 +205,283 @@ class Computer:
         if KINDS[t.kind][2]:
             frames_out.append(np.ascontiguousarray(out, dtype="<f8").tobytes())
         return fields, frames_out
+
+
+# ---- LOCAL_TR: APTS local trust-region solve ----
+
+DBL_EPSILON = 2.220446049250313e-16
+TR_DEFAULTS = dict(radius_min=1e-3, radius_max=4.0, eta1=0.25, eta2=0.75, shrink=0.5,
+                   grow=2.0, max_retries=10)  # trust_region.c pd_tr_params_default (§4.3)
+LSR1_MEM_MAX = 64
+LSR1_PIVOT_TOL = 1e-14
+LSR1_CG_TOL = 1e-6
+LSR1_CG_MAX_ITER = 50
+
+
+def apts_blocks(lengths, n_blocks):
+    """pd_apts_blocks(): group d takes floor(remaining / (n_blocks - d)) tensors, the last
+    the rest. Returns [(offset, length)] of each block."""
+    if n_blocks == 0 or n_blocks > len(lengths):
+        raise TaskError("%d blocks of %d tensors" % (n_blocks, len(lengths)))
+    out, t, pos = [], 0, 0
+    for d in range(n_blocks):
+        remaining = len(lengths) - t
+        take = remaining if d + 1 == n_blocks else remaining // (n_blocks - d)
+        n = sum(lengths[t:t + take])
+        out.append((pos, n))
+        pos += n
+        t += take
+    return out
+
+
+def model_block(model, n_blocks, d):
+    """pd_apts_model_block(): (offset, length) of block d of the model's tensors."""
+    lengths = models.tensors(model)
+    if n_blocks == 0 or n_blocks > len(lengths) or d >= n_blocks:
+        raise TaskError("no such parameter block: %d of %d (the model has %d tensors)"
+                        % (d, n_blocks, len(lengths)))
+    return apts_blocks(lengths, n_blocks)[d]
+
+
+def inf_norm(v):
+    return float(np.max(np.abs(v))) if v.size else 0.0
+
+
+class BlockMemory:
+    """A frozen L-SR1 block memory B_d = gamma I + Psi_d M Psi_d^T (lsr1.c
+    pd_lsr1_block_from): the task's S_d, Y_d and the global M^-1, kept as its LU factors
+    with partial pivoting exactly as lu_factor() does."""
+
+    def __init__(self, length, count, gamma, minv, s_d, y_d):
+        if length == 0 or count > LSR1_MEM_MAX or not math.isfinite(gamma) or gamma == 0.0:
+            raise TaskError("L-SR1 memory: %d pairs of length %d with gamma %r is not valid"
+                            % (count, length, gamma))
+        self.gamma = gamma if count > 0 else 1.0
+        self.count = count
+        # column j (oldest first) of S_d, Y_d: the frame is column-major length x count
+        self.psi = (y_d.reshape(count, length) - gamma * s_d.reshape(count, length)).T.copy()
+        self.lu, self.piv = self._factor(minv.reshape(count, count).copy())
+
+    @staticmethod
+    def _factor(a):
+        k = a.shape[0]
+        scale = float(np.max(np.abs(a))) if k else 0.0
+        if k and (not scale > 0.0 or not math.isfinite(scale)):
+            raise TaskError("L-SR1 memory: M^-1 is singular")
+        piv = [0] * k
+        for c in range(k):
+            p = c
+            for r in range(c + 1, k):  # the first strictly larger pivot wins, as in C
+                if abs(a[r, c]) > abs(a[p, c]):
+                    p = r
+            if abs(a[p, c]) < LSR1_PIVOT_TOL * scale:
+                raise TaskError("L-SR1 memory: M^-1 is singular")
+            piv[c] = p
+            if p != c:
+                a[[c, p], :] = a[[p, c], :]
+            for r in range(c + 1, k):
+                l_ = a[r, c] / a[c, c]
+                a[r, c] = l_
+                a[r, c + 1:] -= l_ * a[c, c + 1:]
+        return a, piv
+
+    def _solve(self, x):
+        a, k = self.lu, self.count
+        x = x.copy()
+        for c in range(k):
+            if self.piv[c] != c:
+                x[c], x[self.piv[c]] = x[self.piv[c]], x[c]
+        for r in range(1, k):
+            acc = x[r]
+            for j in range(r):
+                acc -= a[r, j] * x[j]
+            x[r] = acc
+        for r in range(k - 1, -1, -1):
+            acc = x[r]
+            for j in range(r + 1, k):
+                acc -= a[r, j] * x[j]
+            x[r] = acc / a[r, r]
+        return x
+
+    def apply(self, v):
+        """B v (pd_lsr1_apply)."""
+        out = self.gamma * v
+        if self.count > 0:
+            out = out + self.psi @ self._solve(self.psi.T @ v)
+        return out
+
+    def tr_solve(self, g, radius):
+        """Steihaug-Toint CG in the 2-norm ball (pd_lsr1_tr_solve): (s, pred)."""
+        s = np.zeros_like(g)
+        gn = float(np.sqrt(g @ g))
+        if gn == 0.0:
+            return s, 0.0
+        tol = LSR1_CG_TOL * gn
+        r, d = g.copy(), -g
+        rr = gn * gn
+        for _ in range(LSR1_CG_MAX_ITER):
+            bd = self.apply(d)
+            kappa, dd = float(d @ bd), float(d @ d)
+            if not dd > 0.0:
+                break
+            if kappa <= 0.0:
+                s = s + _boundary_tau(s, d, radius) * d
+                break
+            alpha = rr / kappa
+            t = s + alpha * d
+            if math.sqrt(float(t @ t)) >= radius:
+                s = s + _boundary_tau(s, d, radius) * d
+                break
+            s = s + alpha * d
+            r = r + alpha * bd
+            rr_new = float(r @ r)
+            if math.sqrt(rr_new) < tol:
+                break
+            d = d * (rr_new / rr) - r
+            rr = rr_new
+        # the boundary step lands on the sphere only up to rounding; never report outside
+        sn = float(np.sqrt(s @ s))
+        if sn > radius:
+            s = s * (radius / sn)
+        return s, -(float(g @ s) + 0.5 * float(s @ self.apply(s)))
+
+
+def _boundary_tau(z, d, radius):
+    zz, zd, dd = float(z @ z), float(z @ d), float(d @ d)
+    gap = max(radius * radius - zz, 0.0)
+    root = math.sqrt(zd * zd + dd * gap)
+    return (root - zd) / dd if zd <= 0.0 else gap / (zd + root)
+
+
+def tr_step(g, radius):
+    """pd_tr_step in the infinity norm: s = -radius g / |g|_inf, pred = -g.s."""
+    gp = inf_norm(g)
+    if gp == 0.0:
+        return np.zeros_like(g), 0.0
+    s = (-radius / gp) * g
+    return s, -float(g @ s)
+
+
+def tr_decide(p, ared, pred, radius):
+    """pd_tr_decide(): (accept, next radius)."""
+    rho = ared / pred if pred > 0.0 else 0.0
+    accept = pred > 0.0 and ared > 0.0 and rho >= p["eta1"]
+    r = radius
+    if not accept:
+        r = radius * p["shrink"]
+    elif rho > p["eta2"]:
+        r = radius * p["grow"]
+    return accept, min(max(r, p["radius_min"]), p["radius_max"])
+
+
+def tr_iterate(evalf, p, radius, z, f, g, c, cnt, bd):
+    """pd_tr_iterate_with(): one TR iteration from z; returns (z, f, accepted, pred,
+    radius_used)."""
+    accepted, pred_acc, used = False, 0.0, radius
+    for attempt in range(p["max_retries"] + 1):
+        s, pred = bd.tr_solve(g, radius) if bd is not None else tr_step(g, radius)
+        if pred <= 0.0:
+            break  # stationary for the model: no trial would be accepted
+        trial = z + s
+        ftrial = evalf(trial, False)[0]
+        cnt["loss_evals"] += 1
+        ared = f - ftrial
+        if c is not None:
+            ared -= float(c @ s)
+        used = radius
+        ok, radius_next = tr_decide(p, ared, pred, radius)
+        if ok:
+            cnt["accepted"] += 1
+            z, f, accepted, pred_acc = trial, ftrial, True, pred
+            break
+        cnt["rejected"] += 1
+        radius = radius_next
+    return z, f, accepted, pred_acc, used
+
+
+def local_solve(evalf, theta0, g_global, radius, s_loc, bd):
+    """pd_apts_local_solve(): s_loc TR steps on the block objective inside the budget
+    radius; returns (s_d, report dict)."""
+    p = dict(TR_DEFAULTS, radius_min=0.0)
+    p["radius_max"] = radius  # the TR's own growth must not pass Delta_k
+    p["radius_min"] = min(p["radius_min"], radius)
+    cnt = dict(loss_evals=0, grad_evals=0, accepted=0, rejected=0)
+    res = dict(pred=0.0, radius_acc=radius, any_accepted=False)
+    z = theta0.copy()
+    f, g = evalf(z, True)
+    cnt["grad_evals"] += 1
+    c = None
+    if g_global is not None:
+        # c = R_d grad f(theta_k) - grad f_d(R_d theta_k): zero when both use the same samples
+        c = g_global - g
+    c_norm = inf_norm(c) if c is not None else 0.0
+    delta = radius
+    for t in range(s_loc):
+        gt = g + c if c is not None else g
+        z, f, accepted, pred, used = tr_iterate(evalf, p, delta, z, f, gt, c, cnt, bd)
+        if not accepted:
+            if not res["any_accepted"]:
+                res["radius_acc"] = used
+            break
+        if not res["any_accepted"]:
+            res["radius_acc"] = used
+            res["any_accepted"] = True
+        res["pred"] += pred
+        delta = radius - inf_norm(z - theta0)
+        if delta < DBL_EPSILON or t + 1 == s_loc:
+            break
+        f, g = evalf(z, True)
+        cnt["grad_evals"] += 1
+    # The sum of local steps may pass the budget by an ulp; the server relies on the bound.
+    s_d = np.minimum(np.maximum(z - theta0, -radius), radius)
+    res.update(loss=f, foc_norm=c_norm, **cnt)
+    return s_d, res
+
+
+def run_local_tr(comp, t, x, g_block, lsr1):
+    """pd_apts_run_local_tr(): (step of the block, LocalTr report, samples per pass)."""
+    q = t.local_tr
+    if not (q.radius > 0.0) or not math.isfinite(q.radius) or q.local_iters == 0 or \
+            not (q.l2 >= 0.0):
+        raise TaskError("LOCAL_TR task %d: radius %r, local_iters %d, l2 %r are not valid"
+                        % (t.task_id, q.radius, q.local_iters, q.l2))
+    model, train = comp.model, comp.train
+    offset, length = model_block(model, q.n_blocks, q.block)
+    idx = comp._set(t)
+    n = idx.size
+    bd = None
+    if q.lsr1_pairs > 0:
+        m = q.lsr1_pairs
+        if lsr1 is None:
+            raise TaskError("LOCAL_TR task %d: no L-SR1 memory frame" % t.task_id)
+        bd = BlockMemory(length, m, q.lsr1_gamma, lsr1[2 * m * length:], lsr1[:m * length],
+                         lsr1[m * length:2 * m * length])
+    mask = models.bias_mask(model)
+    full = x.copy()  # every coordinate outside the block stays frozen at theta_k
+
+    def evalf(zd, want_grad):
+        """The APTS objective (pd_apts_objective) on the block: mean loss over the task's
+        samples plus (l2/2) sum of the masked squares, and its block gradient."""
+        full[offset:offset + length] = zd
+        sq = full[mask != 0.0]
+        reg = 0.5 * q.l2 * models.seqsum(sq * sq)
+        if want_grad:
+            loss, g = model.grad_sum(train, full, idx)
+            g = g / float(n) + q.l2 * mask * full
+            return loss / float(n) + reg, g[offset:offset + length]
+        return model.loss_sum(train, full, idx) / float(n) + reg, None
+
+    step, res = local_solve(evalf, x[offset:offset + length].copy(), g_block, q.radius,
+                            int(q.local_iters), bd)
+    report = pb.LocalTr()
+    report.CopyFrom(q)
+    report.pred = res["pred"]
+    report.radius_acc = res["radius_acc"]
+    report.any_accepted = res["any_accepted"]
+    report.loss = res["loss"]
+    report.loss_evals = res["loss_evals"]
+    report.grad_evals = res["grad_evals"]
+    report.accepted = res["accepted"]
+    report.rejected = res["rejected"]
+    report.foc_norm = res["foc_norm"]
+    return step, report, n

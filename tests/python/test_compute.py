@@ -240,3 +240,123 @@ def test_bias_mask():
     assert models.bias_mask(m).tolist() == [1] * 6 + [0, 0] + [1] * 4 + [0, 0]
     s = models.Softmax(2, True, 3)
     assert models.bias_mask(s).tolist() == [1, 1, 0] * 3
+
+
+# ---- LOCAL_TR (apts_task.c, apts_local.c, trust_region.c, lsr1.c) ----
+
+# (job, n_blocks, block, radius, local_iters, l2, gradient block?, L-SR1 pairs, task fields)
+LOCAL = [
+    ("logistic-svm", 1, 0, 0.5, 3, 1e-3, False, 0, dict(seed=21, batch=80)),
+    ("logistic-svm", 1, 0, 0.05, 4, 0.0, True, 0, dict(range_begin=0, range_end=200)),
+    ("logistic-bc", 1, 0, 2.0, 5, 1e-2, True, 3, dict(seed=22, batch=150)),
+    ("lsq-csv", 1, 0, 0.3, 3, 1e-3, False, 2, dict(range_begin=10, range_end=100)),
+    ("softmax-svm", 1, 0, 1.0, 4, 1e-3, True, 2, dict(seed=23, batch=120)),
+    ("softmax-idx", 1, 0, 0.1, 2, 0.0, False, 0, dict(seed=24, batch=100)),
+    ("mlp-tanh-idx", 3, 0, 0.2, 3, 1e-3, False, 0, dict(seed=25, batch=90)),
+    ("mlp-tanh-idx", 3, 1, 0.2, 3, 1e-3, True, 0, dict(seed=25, batch=90)),
+    ("mlp-tanh-idx", 3, 2, 0.5, 4, 1e-3, True, 3, dict(seed=26, batch=90, range_begin=10,
+                                                     range_end=70)),
+    ("mlp-tanh-idx", 6, 5, 0.5, 2, 1e-3, False, 2, dict(range_begin=0, range_end=120)),
+    ("mlp-relu-svm", 2, 1, 0.3, 3, 1e-4, True, 4, dict(seed=27, batch=100)),
+    ("mlp-relu-svm", 4, 0, 1e-9, 1, 0.0, False, 0, dict(seed=28, batch=10)),
+]
+
+
+def memory_frame(rs, length, m, gamma):
+    """A valid block memory: pairs (s_j, y_j) with M^-1 = D + L + L^T - gamma S^T S of the
+    pairs themselves, as the server would send for a one-block model."""
+    S = rs.randn(length, m) * 0.1
+    Y = rs.randn(length, m) * 0.1 + 0.5 * S
+    SY = S.T @ Y
+    L = np.tril(SY, -1)
+    minv = np.diag(np.diag(SY)) + L + L.T - gamma * (S.T @ S)
+    return np.concatenate([S.T.ravel(), Y.T.ravel(), minv.ravel()])
+
+
+@pytest.mark.parametrize("case", LOCAL, ids=["%s-%d/%d-%d" % (c[0], c[2], c[1], k)
+                                             for k, c in enumerate(LOCAL)])
+def test_local_tr_matches_worker(case, computers, ref, tmp_path):
+    job, n_blocks, block, radius, iters, l2, with_g, pairs, fields = case
+    if job not in computers:
+        pytest.skip("data set not available")
+    spec, pjob, comp = computers[job]
+    rs = np.random.RandomState(zlib.crc32(repr(case).encode()))
+    dim = pjob.dim
+    x = rs.randn(dim) * (0.3 if pjob.model == "mlp" else 0.05)
+    off, length = compute.model_block(comp.model, n_blocks, block)
+    x.tofile(str(tmp_path / "x.bin"))
+    tr = pb.LocalTr(block=block, n_blocks=n_blocks, radius=radius, local_iters=iters, l2=l2,
+                    lsr1_pairs=pairs, lsr1_gamma=0.7 if pairs else 0.0)
+    args = dict(ref_args(spec, pjob), kind=int(pb.LOCAL_TR), x=str(tmp_path / "x.bin"),
+                seed=fields.get("seed"), batch=fields.get("batch"),
+                begin=fields.get("range_begin"), end=fields.get("range_end"),
+                block=block, n_blocks=n_blocks, radius=repr(radius), local_iters=iters,
+                l2=repr(l2), lsr1_pairs=pairs, lsr1_gamma=repr(tr.lsr1_gamma))
+    frames, counts = [x.tobytes()], [dim]
+    if with_g:
+        g = rs.randn(length) * 0.1
+        g.tofile(str(tmp_path / "g.bin"))
+        args["y"] = str(tmp_path / "g.bin")
+        frames.append(g.tobytes())
+        counts.append(length)
+    if pairs:
+        mem = memory_frame(rs, length, pairs, tr.lsr1_gamma)
+        mem.tofile(str(tmp_path / "m.bin"))
+        args["lsr1"] = str(tmp_path / "m.bin")
+        frames.append(mem.tobytes())
+        counts.append(mem.size)
+    r = ref(**args)
+    assert r.get("rc") == "0", r
+    h = pb.Header(type=pb.TASK, kind=pb.LOCAL_TR, version=4, elem_type=pb.F64,
+                  frame_counts=counts, local_tr=tr, **fields)
+    got, out = comp.run(h, frames)
+    rep = got["local_tr"]
+    if os.environ.get("PD_SHOW"):
+        print(case[0], {k: r[k] for k in ("pred", "loss", "accepted", "rejected", "loss_evals")})
+    for k in ("loss_evals", "grad_evals", "accepted", "rejected"):
+        assert getattr(rep, k) == int(r[k]), k
+    assert rep.any_accepted == (r["any_accepted"] == "1")
+    for k in ("pred", "radius_acc", "loss", "foc_norm"):
+        assert abs(getattr(rep, k) - r[k]) <= TOL * max(abs(r[k]), 1e-300), (k, getattr(rep, k),
+                                                                            r[k])
+    assert rep.block == block and rep.radius == radius and rep.lsr1_pairs == pairs
+    assert got["n_samples"] == int(r["n_samples"])
+    assert abs(got["loss_sum"] - r["loss_sum"]) <= TOL * abs(r["loss_sum"])
+    vec = np.frombuffer(out[0], dtype="<f8")
+    assert vec.size == length == r["out"].size
+    assert rel(vec, r["out"]) <= TOL
+    assert np.max(np.abs(vec)) <= radius  # the budget rule the server relies on
+
+
+def test_local_tr_refusals(computers):
+    if "mlp-tanh-idx" not in computers:
+        pytest.skip("no data")
+    _, job, c = computers["mlp-tanh-idx"]
+    x = np.zeros(job.dim).tobytes()
+
+    def task(frames, counts, **tr):
+        base = dict(block=0, n_blocks=3, radius=0.1, local_iters=2)
+        base.update(tr)
+        return c.run(pb.Header(type=pb.TASK, kind=pb.LOCAL_TR, version=1, elem_type=pb.F64,
+                               frame_counts=counts, seed=1, batch=5,
+                               local_tr=pb.LocalTr(**base)), frames)
+
+    with pytest.raises(compute.TaskError, match="no such parameter block"):
+        task([x], [job.dim], block=3)
+    with pytest.raises(compute.TaskError, match="no such parameter block"):
+        task([x], [job.dim], n_blocks=7)
+    with pytest.raises(compute.TaskError, match="not valid"):
+        task([x], [job.dim], radius=0.0)
+    with pytest.raises(compute.TaskError, match="not valid"):
+        task([x], [job.dim], local_iters=0)
+    with pytest.raises(compute.TaskError, match="memory carries 1 frames"):
+        task([x], [job.dim], lsr1_pairs=2, lsr1_gamma=1.0)
+    off, length = compute.model_block(c.model, 3, 0)
+    bad = np.zeros(2 * 2 * length + 4)  # M^-1 = 0: singular
+    with pytest.raises(compute.TaskError, match="singular"):
+        task([x, bad.tobytes()], [job.dim, bad.size], lsr1_pairs=2, lsr1_gamma=1.0)
+    bad[0] = np.nan
+    with pytest.raises(compute.TaskError, match="non-finite"):
+        task([x, bad.tobytes()], [job.dim, bad.size], lsr1_pairs=2, lsr1_gamma=1.0)
+    with pytest.raises(compute.TaskError, match="frame 2"):
+        task([x, np.zeros(length + 1).tobytes()], [job.dim, length + 1])
