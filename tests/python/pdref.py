@@ -39,9 +39,10 @@ class Ref:
         out = os.path.join(self.tmp, "ref_out.bin")
         argv = [self.exe] + ["%s=%s" % (k, v) for k, v in args.items() if v is not None]
         argv.append("out=" + out)
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        p = subprocess.run(argv, capture_output=True, timeout=120)
+        p.stdout = p.stdout.decode("latin-1")
         res = {}
-        for line in p.stdout.splitlines():
+        for line in p.stdout.split("\n"):  # not splitlines(): a quoted token may hold \r
             k, _, v = line.partition(" ")
             res[k] = v
         if p.returncode == 2:
