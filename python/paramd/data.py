@@ -529,9 +529,10 @@ def load_idx(path, labels_path, n_features=0, max_samples=0, scale=1.0 / 255.0):
 
 # ---- dispatch ----
 
-def load(path, fmt="auto", labels_path="", n_features=0, max_samples=0):
-    """pd_data_load() with the options a worker uses (label column 0, no CSV header,
-    pixels times 1/255)."""
+def load(path, fmt="auto", labels_path="", n_features=0, max_samples=0, label_column=0,
+         header=False):
+    """pd_data_load(); a worker uses CSV label column 0, no CSV header, pixels times
+    1/255."""
     if n_features > MAX_FEATURES:
         raise DataError("%s: n_features %d is over the limit of %d"
                         % (path, n_features, MAX_FEATURES))
@@ -544,7 +545,7 @@ def load(path, fmt="auto", labels_path="", n_features=0, max_samples=0):
     if fmt == "libsvm":
         return load_libsvm(path, n_features, max_samples)
     if fmt == "csv":
-        return load_csv(path, n_features, max_samples)
+        return load_csv(path, n_features, max_samples, label_column, header)
     return load_idx(path, labels_path, n_features, max_samples)
 
 

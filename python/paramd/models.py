@@ -9,7 +9,8 @@ Bits: the C code sums per-sample terms one after another and calls OpenBLAS for 
 products; here per-sample terms are summed in the same order (np.add.accumulate), but the
 dense products go through numpy's BLAS in blocks of another size, and numpy's exp/log may
 differ from glibc's in the last bit. Results agree to about 1e-13 relative, not bit for bit.
-The quadratic model of quad.h is not here: paramd-worker refuses it (only paramd-sim runs it).
+The quadratic model of quad.h is here for doc/models.md's vectors only: paramd-worker refuses
+it (paramd-sim alone runs it), and so does bind().
 """
 import numpy as np
 
@@ -451,33 +452,82 @@ class MLP:
         return self._run(d, x, np.arange(begin, end, dtype=np.int64))
 
 
+class Quadratic:
+    """The quadratic finite sum of quad.h (model_quad.c): row j of the data is (c_j, sigma_j)
+    with A_j = c_j T + sigma_j I, T = tridiag(-1, 2, -1), and its label is b_j, the first
+    entry of b_j e_1. A batch sums its coefficients first and applies T once."""
+
+    name = "quadratic"
+
+    def __init__(self, dim):
+        self.dim = int(dim)
+        self.p = 2
+        self.bias = False
+        self.classes = 1
+
+    @staticmethod
+    def label_ok(y):
+        return np.isfinite(y)
+
+    @staticmethod
+    def _t(x):
+        """(T x)_k = 2 x_k - x_{k-1} - x_{k+1}, zeros past the ends (t_apply)."""
+        left = np.concatenate([[0.0], x[:-1]])
+        right = np.concatenate([x[1:], [0.0]])
+        return 2.0 * x - left - right
+
+    @staticmethod
+    def _sums(d, idx):
+        return seqsum(d.x[idx, 0]), seqsum(d.x[idx, 1]), seqsum(d.y[idx])
+
+    def _value_grad(self, sums, x, grad):
+        c, sig, b = sums
+        t = self._t(x)
+        if grad is not None:
+            grad += c * t + sig * x
+            grad[0] -= b
+        return 0.5 * c * seqsum(x * t) + 0.5 * sig * seqsum(x * x) - b * x[0]
+
+    def grad_sum(self, d, x, idx):
+        g = np.zeros(self.dim)
+        return self._value_grad(self._sums(d, idx), x, g), g
+
+    def loss_sum(self, d, x, idx):
+        return self._value_grad(self._sums(d, idx), x, None)
+
+    def hvp_sum(self, d, x, v, idx):
+        c, sig, _ = self._sums(d, idx)
+        return c * self._t(v) + sig * v  # the Hessian does not depend on x
+
+    def eval_range(self, d, x, begin, end):
+        j = np.arange(begin, end, dtype=np.int64)
+        return self._value_grad(self._sums(d, j), x, None), 0  # not a classifier
+
+
 def tensors(model):
     """pd_model_tensors(): lengths of the parameter tensors in layout order."""
     return model.tensors() if isinstance(model, MLP) else [model.dim]
 
 
-def bind(job, train):
-    """The job's model on its training set, with the checks of pd_model_bind(),
-    pd_model_bind_mlp() and paramd-worker's load_job() (the job's dim must be the model's).
-    Raises ModelError naming the problem."""
-    name = job.model
+def make(name, train, bias=False, classes=0, layers=(), activation="", dim=0):
+    """The model `name` on the training set `train`, with the label and shape checks of
+    pd_model_bind() and pd_model_bind_mlp(); "quadratic" (paramd-sim's model) only with its
+    dim. Raises ModelError naming the problem."""
     if name in ("logistic", "least-squares", "softmax"):
         if train.p >= (1 << 31) - 1:
             raise ModelError("%s: %d features is over the BLAS limit" % (name, train.p))
         if name == "logistic":
             Logistic.check_labels(train.y)
-            m = Logistic(train.p, job.bias)
-        elif name == "least-squares":
+            return Logistic(train.p, bias)
+        if name == "least-squares":
             LeastSquares.check_labels(train.y)
-            m = LeastSquares(train.p, job.bias)
-        else:
-            c = _check_class_labels(train.y, int(job.classes), "softmax")
-            m = Softmax(train.p, job.bias, c)
-    elif name == "mlp":
-        widths = [int(w) for w in job.layers]
-        if not 2 <= len(widths) <= MLP_MAX_LAYERS + 1 or job.activation not in ("tanh", "relu"):
+            return LeastSquares(train.p, bias)
+        return Softmax(train.p, bias, _check_class_labels(train.y, int(classes), "softmax"))
+    if name == "mlp":
+        widths = [int(w) for w in layers]
+        if not 2 <= len(widths) <= MLP_MAX_LAYERS + 1 or activation not in ("tanh", "relu"):
             raise ModelError("the job's network (%d widths, activation '%s') is not one this "
-                             "worker can run" % (len(widths), job.activation))
+                             "worker can run" % (len(widths), activation))
         if any(w < 1 or w > MAX_WIDTH for w in widths) or widths[-1] < 2:
             raise ModelError("mlp: widths %s are not in [1, %d] with at least 2 outputs"
                              % (widths, MAX_WIDTH))
@@ -485,13 +535,23 @@ def bind(job, train):
             raise ModelError("mlp: layers start with %d inputs but the data has %d features"
                              % (widths[0], train.p))
         _check_class_labels(train.y, widths[-1], "mlp")
-        m = MLP(widths, job.activation)
-    else:
-        raise ModelError("the server's job has model '%s', which a task worker cannot run"
-                         % name)
+        return MLP(widths, activation)
+    if name == "quadratic" and dim:
+        if train.p != 2 or train.sparse or train.m == 0:
+            raise ModelError("quadratic: need 2 dense columns, samples and dim > 0")
+        if not (np.isfinite(train.x).all() and np.isfinite(train.y).all()):
+            raise ModelError("quadratic: a component is not finite")
+        return Quadratic(dim)
+    raise ModelError("the server's job has model '%s', which a task worker cannot run" % name)
+
+
+def bind(job, train):
+    """The job's model on its training set (make()), with paramd-worker's load_job() check
+    that the job's dim is the model's. Raises ModelError naming the problem."""
+    m = make(job.model, train, job.bias, job.classes, job.layers, job.activation)
     if m.dim != job.dim:
         raise ModelError("model %s does not fit the data: %d parameters, the job says %d"
-                         % (name, m.dim, job.dim))
+                         % (job.model, m.dim, job.dim))
     m.bias_regularized = bool(job.bias_regularized)
     return m
 
