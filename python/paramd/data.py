@@ -7,8 +7,9 @@ is compared with the server's before a worker says READY. The text parsers work 
 file at once (regular expressions and numpy), never one sample at a time in Python.
 
 The one part that cannot be vectorised is the fingerprint: each of its four lanes is a
-sequential non-linear recurrence, so it runs as a tight Python loop (about 0.7 s per
-million words; Fashion-MNIST's 47 M words take about half a minute).
+sequential non-linear recurrence, so it runs as a tight Python loop (about 0.25 s per
+million words here; Fashion-MNIST's 47 M words take about 15 to 25 s on a shared core,
+against 0.2 s in C).
 """
 import gzip
 import itertools
@@ -108,14 +109,24 @@ def _fp_step(acc, w):
     return (acc * FP_K2) & _M64
 
 
-def _fp_lane(acc, premul):
-    """fp_step over a lane's words, given already multiplied by K1 (done in numpy)."""
-    m = _M64
-    k2 = FP_K2
-    for c in premul:
-        t = acc ^ c
-        acc = ((t << 27 & m | t >> 37) * k2) & m
-    return acc
+def _fp_lanes(lanes, premul):
+    """fp_step over the four lanes at once, given words already multiplied by K1 (done in
+    numpy) and starting at a stream position that is a multiple of 4, so word k goes to
+    lane k % 4. Interleaving the lanes in one loop is about a fifth faster than one loop
+    per lane: this loop is the whole cost of fingerprinting a large set."""
+    a0, a1, a2, a3 = lanes
+    m, k = _M64, FP_K2
+    for c0, c1, c2, c3 in zip(premul[0::4].tolist(), premul[1::4].tolist(),
+                              premul[2::4].tolist(), premul[3::4].tolist()):
+        t = a0 ^ c0
+        a0 = ((t << 27 & m | t >> 37) * k) & m
+        t = a1 ^ c1
+        a1 = ((t << 27 & m | t >> 37) * k) & m
+        t = a2 ^ c2
+        a2 = ((t << 27 & m | t >> 37) * k) & m
+        t = a3 ^ c3
+        a3 = ((t << 27 & m | t >> 37) * k) & m
+    return [a0, a1, a2, a3]
 
 
 def fingerprint(d):
@@ -135,8 +146,8 @@ def fingerprint(d):
     for w in head:
         lanes[n & 3] = _fp_step(lanes[n & 3], w)
         n += 1
-    # Words are streamed in chunks whose length is a multiple of 4, so word k of a chunk
-    # that starts at stream position n goes to lane (n + k) % 4.
+    # The 4 head words and chunks whose length is a multiple of 4 keep the stream position
+    # n a multiple of 4 at every chunk start; the last < 4 words are done one by one.
     carry = np.zeros(0, dtype=np.uint64)
     k1 = np.uint64(FP_K1)
     for part in parts:
@@ -146,9 +157,7 @@ def fingerprint(d):
             carry = words[use:]
             with np.errstate(over="ignore"):
                 pre = words[:use] * k1
-            for k in range(4):
-                lane = (n + k) & 3
-                lanes[lane] = _fp_lane(lanes[lane], pre[k::4].tolist())
+            lanes = _fp_lanes(lanes, pre)
             n += use
     for w in carry.tolist():
         lanes[n & 3] = _fp_step(lanes[n & 3], w)
