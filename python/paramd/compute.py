@@ -162,6 +162,10 @@ class Computer:
         if te != tb:
             if self.test is None or te > self.test.m or tb > te:
                 raise TaskError("EVAL test range [%d, %d) is outside the test set" % (tb, te))
+            if self.test.p != self.model.p:
+                # without the job's `features` a test file may have fewer columns
+                raise TaskError("EVAL: the test set has %d features, the model %d"
+                                % (self.test.p, self.model.p))
             if not self.model.label_ok(self.test.y[tb:te]).all():
                 raise TaskError("EVAL test range [%d, %d) has labels the model cannot use"
                                 % (tb, te))

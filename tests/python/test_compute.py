@@ -132,6 +132,10 @@ def test_task_matches_worker(job, task, computers, ref, tmp_path):
     assert got["correct"] == int(r["correct"])
     assert got["version"] == 7 and got["version_y"] == h.version_y
     want = r["loss_sum"]
+    if os.environ.get("PD_SHOW"):
+        vec_err = rel(np.frombuffer(out[0]), r["out"]) if "out" in r else 0.0
+        print("\nACC", job, tname, abs(got["loss_sum"] - want) / max(abs(want), 1e-300),
+              vec_err)
     assert abs(got["loss_sum"] - want) <= TOL * max(abs(want), 1e-300), (got["loss_sum"], want)
     if "out" in r:
         assert len(out) == 1
@@ -312,7 +316,10 @@ def test_local_tr_matches_worker(case, computers, ref, tmp_path):
     got, out = comp.run(h, frames)
     rep = got["local_tr"]
     if os.environ.get("PD_SHOW"):
-        print(case[0], {k: r[k] for k in ("pred", "loss", "accepted", "rejected", "loss_evals")})
+        print("\nACC", case[0], "local_tr", max(abs(getattr(rep, k) - r[k]) / max(abs(r[k]),
+                                                                            1e-300)
+                                              for k in ("pred", "loss", "radius_acc")),
+              rel(np.frombuffer(out[0]), r["out"]))
     for k in ("loss_evals", "grad_evals", "accepted", "rejected"):
         assert getattr(rep, k) == int(r[k]), k
     assert rep.any_accepted == (r["any_accepted"] == "1")
