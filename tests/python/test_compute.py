@@ -191,6 +191,11 @@ def test_cached_parameters(comp):
     assert out1 == out2 and first["loss_sum"] == again["loss_sum"]
     with pytest.raises(compute.TaskError, match="without parameters"):
         c.run(header(job, n=0, version=6), [])
+    # The Worker loop's own copy of x handed in under a header that lists no frames.
+    filled, out3 = c.run(header(job, n=0, version=5), [x.tobytes()])
+    assert out3 == out1
+    with pytest.raises(compute.TaskError, match="frame 1"):
+        c.run(header(job, n=0, version=5), [x.tobytes()[:-8]])
 
 
 def test_sample_sets_checked(comp):
