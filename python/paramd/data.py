@@ -289,16 +289,110 @@ def _check_text(path, data):
     return nl
 
 
+# Per-line reductions over a file's bytes. Cumulative sums over every byte would be simpler
+# but cost a 64-bit array per byte (seconds for a large file); these stay near the bytes.
+
+def _lines(arr):
+    """(starts, ends) of the '\n'-separated pieces of a byte array (the last piece may be
+    empty)."""
+    nl = np.flatnonzero(arr == 10)
+    return np.concatenate([[0], nl + 1]), np.append(nl, arr.size)
+
+
+def _line_any(mask, starts, ends):
+    """Whether each line [start, end) has a True in mask; mask must be False at every
+    '\n', because a reduceat segment runs on to the next non-empty line's start."""
+    out = np.zeros(starts.size, dtype=bool)
+    nonempty = np.flatnonzero(ends > starts)
+    if nonempty.size:
+        out[nonempty] = np.logical_or.reduceat(mask, starts[nonempty])
+    return out
+
+
+def _line_count(mask, starts, ends):
+    """How many True entries of mask each line [start, end) holds."""
+    pos = np.flatnonzero(mask)
+    return np.searchsorted(pos, ends) - np.searchsorted(pos, starts)
+
+
 # ---- LIBSVM (data_libsvm.c) ----
 
 _LIBSVM_TOKEN = re.compile(rb"(\n)|([^\s:]*):(\S*)|(\S+)")
 
 
-def load_libsvm(path, n_features=0, max_samples=0):
+# A whole file of well-formed lines: optional label and "index:value" pairs of decimal
+# numbers (no hexadecimal, which the general path handles).
+_WS = rb"[ \t\r\x0b\x0c]"
+_LIBSVM_LINE = rb"%s*(?:%s(?:%s+[0-9]+:%s)*%s*)?" % (_WS, _DEC, _WS, _DEC, _WS)
+_LIBSVM_FILE = re.compile(rb"(?:%s\n)*%s" % (_LIBSVM_LINE, _LIBSVM_LINE))
+
+
+def load_libsvm(path, n_features=0, max_samples=0, fast=True):
+    """The LIBSVM loader. A file whose every line is well-formed takes the fast path (one
+    regular-expression check, then bytes.split() and numpy); anything else, and any file
+    the fast path finds a problem in, goes through the general tokenizer, which locates the
+    first problem as the C parser reports it. fast=False forces the general path (tests)."""
     data, _ = read_bytes(path)
     _check_text(path, data)
     # Comments run from '#' to the end of the line; the newline stays, so lines count alike.
     data = re.sub(rb"#[^\n]*", b"", data)
+    d = _libsvm_fast(data, n_features, max_samples) if fast else None
+    return d if d is not None else _libsvm_general(path, data, n_features, max_samples)
+
+
+def _libsvm_csr(m, p, labels, rows, idx, vals):
+    """The Dataset from per-entry sample numbers, 1-based indices and values (zeros
+    dropped, as data_libsvm.c does)."""
+    nz = vals != 0.0
+    indptr = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows[nz], minlength=m), out=indptr[1:])
+    return Dataset(m, p, labels, indptr=indptr, indices=(idx[nz] - 1).astype(np.uint32),
+                   values=vals[nz])
+
+
+def _libsvm_fast(data, n_features, max_samples):
+    """A well-formed file without any of the C parser's errors, else None."""
+    if _LIBSVM_FILE.fullmatch(data) is None:
+        return None
+    arr = np.frombuffer(data, dtype=np.uint8)
+    starts, ends = _lines(arr)
+    space = (arr == 32) | ((arr >= 9) & (arr <= 13))
+    keep = _line_any(~space, starts, ends)
+    nnz_line = _line_count(arr == 58, starts, ends)[keep]
+    m_all = nnz_line.size
+    tokens = data.replace(b":", b" ").split()
+    if len(tokens) != m_all + 2 * int(nnz_line.sum()):
+        return None
+    if max_samples and m_all > max_samples:
+        nnz_line = nnz_line[:max_samples]
+    m = nnz_line.size
+    if m == 0 or m > MAX_SAMPLES:
+        return None
+    first = np.cumsum(1 + 2 * nnz_line) - (1 + 2 * nnz_line)  # token of each label
+    rows = np.repeat(np.arange(m), nnz_line)
+    rank = np.arange(rows.size) - np.repeat(np.cumsum(nnz_line) - nnz_line, nnz_line)
+    idx_pos = first[rows] + 1 + 2 * rank
+    tok = np.array(tokens, dtype=object)
+    labels = np.fromiter(map(float, tok[first].tolist()), dtype=np.float64, count=m)
+    idx_s = np.array(tok[idx_pos].tolist(), dtype=bytes) if rows.size else np.zeros(0, "S1")
+    if rows.size and np.char.str_len(np.char.lstrip(idx_s, b"0")).max() > 10:
+        return None
+    idx = idx_s.astype(np.int64) if rows.size else np.zeros(0, np.int64)
+    vals = np.fromiter(map(float, tok[idx_pos + 1].tolist()), dtype=np.float64,
+                       count=rows.size)
+    prev = np.zeros(idx.size, dtype=np.int64)
+    if idx.size > 1:
+        prev[1:] = np.where(rank[1:] > 0, idx[:-1], 0)
+    if not (np.isfinite(labels).all() and np.isfinite(vals).all()) or (idx <= prev).any() or \
+            (idx > MAX_FEATURES).any() or (n_features and (idx > n_features).any()):
+        return None
+    p = n_features if n_features else (int(idx.max()) if idx.size else 0)
+    if p == 0:
+        return None
+    return _libsvm_csr(m, p, labels, rows, idx, vals)
+
+
+def _libsvm_general(path, data, n_features, max_samples):
     found = _LIBSVM_TOKEN.findall(data)
     # Four parallel token columns: the newline, index and value of "index:value", or any
     # other token. Object arrays let numpy gather them without a Python loop.
@@ -391,12 +485,7 @@ def load_libsvm(path, n_features=0, max_samples=0):
     p = n_features if n_features else max_index
     if p == 0:
         raise DataError("%s: no features in any sample" % path)
-    nz = vals != 0.0
-    rows = sample_of[feat_pos][nz]
-    indptr = np.zeros(m + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=m), out=indptr[1:])
-    return Dataset(m, p, labels, indptr=indptr, indices=(idx[nz] - 1).astype(np.uint32),
-                   values=vals[nz])
+    return _libsvm_csr(m, p, labels, sample_of[feat_pos], idx, vals)
 
 
 # ---- CSV (data_csv.c) ----
@@ -409,15 +498,11 @@ def load_csv(path, n_features=0, max_samples=0, label_column=0, header=False):
     # Lines as the reader returns them: split at '\n', one trailing '\r' removed.
     data = re.sub(rb"\r(?=\n)|\r\Z", b"", data)
     arr = np.frombuffer(data, dtype=np.uint8)
-    nl = np.flatnonzero(arr == 10)
-    starts = np.concatenate([[0], nl + 1])
-    ends = np.append(nl, arr.size)
+    starts, ends = _lines(arr)
     lineno = np.arange(1, starts.size + 1)
-    blank_b = (arr == 32) | (arr == 9)
-    nonblank = np.concatenate([[0], np.cumsum(~blank_b)])
-    commas = np.concatenate([[0], np.cumsum(arr == 44)])
-    ncols_all = commas[ends] - commas[starts] + 1
-    keep = (nonblank[ends] - nonblank[starts]) > 0  # blank lines are skipped
+    ncols_all = _line_count(arr == 44, starts, ends) + 1
+    # blank lines (spaces and tabs only) are skipped
+    keep = _line_any((arr != 32) & (arr != 9) & (arr != 10), starts, ends)
     if header:
         keep[0] = False  # the first line, whatever it holds
     if max_samples:
