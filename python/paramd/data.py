@@ -320,16 +320,9 @@ def _line_count(mask, starts, ends):
 _LIBSVM_TOKEN = re.compile(rb"(\n)|([^\s:]*):(\S*)|(\S+)")
 
 
-# A whole file of well-formed lines: optional label and "index:value" pairs of decimal
-# numbers (no hexadecimal, which the general path handles).
-_WS = rb"[ \t\r\x0b\x0c]"
-_LIBSVM_LINE = rb"%s*(?:%s(?:%s+[0-9]+:%s)*%s*)?" % (_WS, _DEC, _WS, _DEC, _WS)
-_LIBSVM_FILE = re.compile(rb"(?:%s\n)*%s" % (_LIBSVM_LINE, _LIBSVM_LINE))
-
-
 def load_libsvm(path, n_features=0, max_samples=0, fast=True):
-    """The LIBSVM loader. A file whose every line is well-formed takes the fast path (one
-    regular-expression check, then bytes.split() and numpy); anything else, and any file
+    """The LIBSVM loader. A file whose every line is well-formed takes the fast path
+    (structure checked on the bytes with numpy, then bytes.split() and float()); anything else, and any file
     the fast path finds a problem in, goes through the general tokenizer, which locates the
     first problem as the C parser reports it. fast=False forces the general path (tests)."""
     data, _ = read_bytes(path)
@@ -352,13 +345,35 @@ def _libsvm_csr(m, p, labels, rows, idx, vals):
 
 def _libsvm_fast(data, n_features, max_samples):
     """A well-formed file without any of the C parser's errors, else None."""
-    if _LIBSVM_FILE.fullmatch(data) is None:
-        return None
     arr = np.frombuffer(data, dtype=np.uint8)
     starts, ends = _lines(arr)
     space = (arr == 32) | ((arr >= 9) & (arr <= 13))
+    colon = arr == 58
+    sep = space | colon
+    tok_start = ~sep
+    tok_start[1:] &= sep[:-1]
+    tok_pos = np.flatnonzero(tok_start)
     keep = _line_any(~space, starts, ends)
-    nnz_line = _line_count(arr == 58, starts, ends)[keep]
+    colons = _line_count(colon, starts, ends)
+    # Structure without a grammar pass: every line holds 1 + 2k tokens for its k colons,
+    # each colon sits between a digit and a token, and the token after it is at an even
+    # place in its line (2, 4, ...): so tokens alternate label, index, value, index, ...
+    # and no token holds two colons. Anything else is left to the general tokenizer.
+    if ((_line_count(tok_start, starts, ends) != 1 + 2 * colons) & keep).any():
+        return None
+    cpos = np.flatnonzero(colon)
+    if cpos.size:
+        if cpos[0] == 0 or cpos[-1] + 1 >= arr.size or \
+                not ((arr[cpos - 1] >= 48) & (arr[cpos - 1] <= 57)).all() or \
+                sep[cpos + 1].any():
+            return None
+        right = np.searchsorted(tok_pos, cpos + 1)
+        line = np.searchsorted(ends, cpos)
+        first = np.searchsorted(tok_pos, starts[line])
+        place = right - first
+        if ((place < 2) | (place % 2 == 1)).any():
+            return None
+    nnz_line = colons[keep]
     m_all = nnz_line.size
     tokens = data.replace(b":", b" ").split()
     if len(tokens) != m_all + 2 * int(nnz_line.sum()):
@@ -373,13 +388,23 @@ def _libsvm_fast(data, n_features, max_samples):
     rank = np.arange(rows.size) - np.repeat(np.cumsum(nnz_line) - nnz_line, nnz_line)
     idx_pos = first[rows] + 1 + 2 * rank
     tok = np.array(tokens, dtype=object)
-    labels = np.fromiter(map(float, tok[first].tolist()), dtype=np.float64, count=m)
-    idx_s = np.array(tok[idx_pos].tolist(), dtype=bytes) if rows.size else np.zeros(0, "S1")
-    if rows.size and np.char.str_len(np.char.lstrip(idx_s, b"0")).max() > 10:
+    # float() and int() are the parsers here. They are correctly rounded like strtod() and
+    # refuse what it refuses in a whole token, except that they also take '_' between
+    # digits (refused below for the whole file), a sign on an index (each index token must
+    # start with a digit) and nan/inf (non-finite, refused below). Whatever they refuse
+    # (hexadecimal floats too) goes to the general tokenizer.
+    if b"_" in data:
         return None
-    idx = idx_s.astype(np.int64) if rows.size else np.zeros(0, np.int64)
-    vals = np.fromiter(map(float, tok[idx_pos + 1].tolist()), dtype=np.float64,
-                       count=rows.size)
+    if rows.size and not ((arr[tok_pos[right - 1]] >= 48) &
+                          (arr[tok_pos[right - 1]] <= 57)).all():
+        return None
+    try:
+        labels = np.fromiter(map(float, tok[first].tolist()), dtype=np.float64, count=m)
+        idx = np.fromiter(map(int, tok[idx_pos].tolist()), dtype=np.int64, count=rows.size)
+        vals = np.fromiter(map(float, tok[idx_pos + 1].tolist()), dtype=np.float64,
+                           count=rows.size)
+    except (ValueError, OverflowError):
+        return None
     prev = np.zeros(idx.size, dtype=np.int64)
     if idx.size > 1:
         prev[1:] = np.where(rank[1:] > 0, idx[:-1], 0)

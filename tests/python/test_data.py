@@ -2,6 +2,7 @@
 every format, valid ones must give the C fingerprint (so the same doubles, labels and CSR
 arrays) and broken ones the C loader's error message, word for word."""
 import gzip
+import re
 import os
 import sys
 
@@ -183,3 +184,34 @@ def test_rng_sample_matches_scalar_stream():
     assert rng.Rng(0).next() == 0xE220A8397B1DCDAF
     with pytest.raises(ValueError):
         rng.sample(1, 0, 3)
+
+
+@pytest.mark.parametrize("case", [c for c in TEXT if c[1].startswith("a.svm")],
+                         ids=[c[0] for c in TEXT if c[1].startswith("a.svm")])
+def test_libsvm_fast_path_agrees(case, tmp_path):
+    """The fast path (well-formed files) and the general tokenizer give the same set, or
+    the fast path declines and the general one decides."""
+    name, fname, content, n_features = case
+    path = tmp_path / fname
+    path.write_bytes(content)
+    try:
+        want = data.load_libsvm(str(path), n_features, fast=False)
+    except DataError as e:
+        with pytest.raises(DataError) as got:
+            data.load_libsvm(str(path), n_features)
+        assert str(got.value) == str(e)
+        return
+    got = data.load_libsvm(str(path), n_features)
+    assert got.fingerprint == want.fingerprint
+
+
+def test_libsvm_fast_path_on_generated_sets(datasets):
+    for name in ("bin", "multi", "bc"):
+        if name in datasets:
+            spec = datasets[name]
+            fast = data.load_libsvm(spec["train"], spec["features"])
+            slow = data.load_libsvm(spec["train"], spec["features"], fast=False)
+            assert fast.fingerprint == slow.fingerprint
+            # and the fast path did take these files
+            raw = re.sub(rb"#[^\n]*", b"", open(spec["train"], "rb").read())
+            assert data._libsvm_fast(raw, spec["features"], 0) is not None
