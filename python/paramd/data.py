@@ -345,6 +345,8 @@ def _libsvm_csr(m, p, labels, rows, idx, vals):
 
 def _libsvm_fast(data, n_features, max_samples):
     """A well-formed file without any of the C parser's errors, else None."""
+    if b"_" in data:
+        return None  # float() would read 1_0 as 10, strtod() stops at the '_'
     arr = np.frombuffer(data, dtype=np.uint8)
     starts, ends = _lines(arr)
     space = (arr == 32) | ((arr >= 9) & (arr <= 13))
@@ -369,8 +371,7 @@ def _libsvm_fast(data, n_features, max_samples):
             return None
         right = np.searchsorted(tok_pos, cpos + 1)
         line = np.searchsorted(ends, cpos)
-        first = np.searchsorted(tok_pos, starts[line])
-        place = right - first
+        place = right - np.searchsorted(tok_pos, starts[line])
         if ((place < 2) | (place % 2 == 1)).any():
             return None
     nnz_line = colons[keep]
@@ -390,11 +391,9 @@ def _libsvm_fast(data, n_features, max_samples):
     tok = np.array(tokens, dtype=object)
     # float() and int() are the parsers here. They are correctly rounded like strtod() and
     # refuse what it refuses in a whole token, except that they also take '_' between
-    # digits (refused below for the whole file), a sign on an index (each index token must
+    # digits (refused above for the whole file), a sign on an index (each index token must
     # start with a digit) and nan/inf (non-finite, refused below). Whatever they refuse
     # (hexadecimal floats too) goes to the general tokenizer.
-    if b"_" in data:
-        return None
     if rows.size and not ((arr[tok_pos[right - 1]] >= 48) &
                           (arr[tok_pos[right - 1]] <= 57)).all():
         return None
