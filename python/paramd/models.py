@@ -240,9 +240,12 @@ class Softmax:
     def logits(self, d, idx, x):
         W = x.reshape(self.classes, self.ld)
         if d.sparse:
+            # One bincount per class (a handful): each row's terms are added in stored
+            # order from 0, as block_logits() adds them.
             row, col, val = d.rows(idx)
-            z = np.zeros((idx.size, self.classes))
-            np.add.at(z, row, val[:, None] * W[:, col].T)
+            z = np.empty((idx.size, self.classes))
+            for c in range(self.classes):
+                z[:, c] = np.bincount(row, weights=val * W[c, col], minlength=idx.size)
         else:
             z = d.x[idx] @ W[:, :self.p].T
         if self.bias:
@@ -254,9 +257,8 @@ class Softmax:
         G = g.reshape(self.classes, self.ld)
         if d.sparse:
             row, col, val = d.rows(idx)
-            GT = np.zeros((self.p, self.classes))
-            np.add.at(GT, col, r[row] * val[:, None])
-            G[:, :self.p] += GT.T
+            for c in range(self.classes):
+                G[c, :self.p] += np.bincount(col, weights=r[row, c] * val, minlength=self.p)
         else:
             G[:, :self.p] += r.T @ d.x[idx]
         if self.bias:
