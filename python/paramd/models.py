@@ -32,9 +32,13 @@ def seqsum(a):
     return float(np.add.accumulate(a)[-1]) if a.size else 0.0
 
 
-def _blocks(n):
-    for b in range(0, n, BLOCK):
-        yield b, min(n, b + BLOCK)
+def _blocks(n, width=0):
+    """[begin, end) blocks of n samples. With a row width (the MLP's dense input rows),
+    blocks shrink so one block stays near 32 MB, down to model_mlp.c's 256 rows: a wide
+    sparse set must not be densified 4096 rows at a time."""
+    size = BLOCK if width == 0 else max(256, min(BLOCK, (1 << 22) // max(width, 1)))
+    for b in range(0, n, size):
+        yield b, min(n, b + size)
 
 
 def softplus(t):
@@ -375,7 +379,7 @@ class MLP:
 
     def _run(self, d, x, idx, grad=None, v=None, hv=None):
         losses, hits = [], 0
-        for b, e in _blocks(idx.size):
+        for b, e in _blocks(idx.size, self.p):
             j = idx[b:e]
             y = d.y[j].astype(np.int64)
             acts = self._forward(x, d.dense_rows(j))
