@@ -51,12 +51,12 @@ def parse_blocks(text):
     out, block, start = [], None, 0
     for n, line in enumerate(text.split("\n"), 1):
         if block is None:
-            # a fence indented by 4 or more is an indented code block (the format's own
-            # example), not a vector (CommonMark)
-            if re.fullmatch(r" {0,3}```vector *", line):
+            # exactly "```vector" at the start of the line, nothing after (the format's
+            # rule); the indented example in the format section is not a vector
+            if line == "```vector":
                 block, start = [], n
             continue
-        if re.fullmatch(r" {0,3}``` *", line):
+        if line == "```":
             out.append((start, parse_block(block, start)))
             block = None
             continue
