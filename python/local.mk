@@ -5,7 +5,8 @@
 # (the package's __init__ joins the two halves; see there).
 paramd_python_sources = python/paramd/__init__.py python/paramd/errors.py \
 	python/paramd/curve.py python/paramd/wire.py python/paramd/connection.py \
-	python/paramd/kvclient.py python/paramd/worker.py
+	python/paramd/kvclient.py python/paramd/worker.py python/paramd/__main__.py \
+	python/paramd/rng.py python/paramd/data.py python/paramd/models.py python/paramd/compute.py
 paramdpydir = $(pythondir_paramd)/paramd
 dist_paramdpy_DATA = $(paramd_python_sources)
 nodist_paramdpy_DATA = python/paramd/paramd_pb2.py
@@ -25,9 +26,10 @@ TEST_EXTENSIONS += .py
 PY_LOG_COMPILER = $(PYTHON3) -m pytest -q -p no:cacheprovider -p no:hypothesispytest
 python_tests = tests/python/test_errors.py tests/python/test_curve.py \
 	tests/python/test_kvclient.py tests/python/test_kv_curve.py \
-	tests/python/test_worker.py
+	tests/python/test_worker.py tests/python/test_compute.py tests/python/test_data.py \
+	tests/python/test_models_doc.py tests/python/test_worker_compute.py
 TESTS += $(python_tests)
-EXTRA_DIST += $(python_tests) tests/python/conftest.py
+EXTRA_DIST += $(python_tests) tests/python/conftest.py tests/python/pdref.py
 # PYTHONDONTWRITEBYTECODE: no __pycache__ in the source tree (read-only under distcheck).
 AM_TESTS_ENVIRONMENT += PYTHONPATH='$(abs_top_builddir)/python:$(abs_top_srcdir)/python'; \
 	PYTHONDONTWRITEBYTECODE=1; export PYTHONPATH PYTHONDONTWRITEBYTECODE;

@@ -277,3 +277,9 @@ TESTS += tests/integration/churn.test
 EXTRA_DIST += tests/integration/churn.test
 TESTS += tests/integration/kill_loop.test
 EXTRA_DIST += tests/integration/kill_loop.test
+# --- reference runs for the Python package's tests (tests/python/test_*.py) ---
+# pd_taskcheck runs one task through libpdcommon as paramd-worker would; it is built with
+# the other check programs and only read by the Python tests.
+check_PROGRAMS += tests/python/pd_taskcheck
+tests_python_pd_taskcheck_CFLAGS = $(AM_CFLAGS) $(OPENBLAS_CFLAGS)
+tests_python_pd_taskcheck_LDADD = common/libpdcommon.la
