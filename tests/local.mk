@@ -283,3 +283,7 @@ EXTRA_DIST += tests/integration/kill_loop.test
 check_PROGRAMS += tests/python/pd_taskcheck
 tests_python_pd_taskcheck_CFLAGS = $(AM_CFLAGS) $(OPENBLAS_CFLAGS)
 tests_python_pd_taskcheck_LDADD = common/libpdcommon.la
+# The conformance kit against the Python worker (issue 10 item 5)
+TESTS += tests/conformance/python.test
+EXTRA_DIST += tests/conformance/python.test tests/conformance/conformance.py \
+	tests/conformance/README.md
