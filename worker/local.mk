@@ -21,6 +21,12 @@ paramdinclude_HEADERS = worker/paramd/client.h
 # $(libdir) is of no use to anyone, and Debian's policy says not to ship one.
 install-exec-hook:
 	rm -f '$(DESTDIR)$(libdir)/libparamd-client.la'
+# ... and without it libtool's uninstall does not know the library's files: remove them here.
+uninstall-hook: uninstall-client-library
+.PHONY: uninstall-client-library
+uninstall-client-library:
+	rm -f '$(DESTDIR)$(libdir)'/libparamd-client.so '$(DESTDIR)$(libdir)'/libparamd-client.so.* \
+		'$(DESTDIR)$(libdir)/libparamd-client.a'
 pkgconfigdir = $(libdir)/pkgconfig
 pkgconfig_DATA = worker/libparamd-client.pc
 
