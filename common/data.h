@@ -59,6 +59,12 @@ int pd_data_load(pd_data_t **out, const char *path, const pd_data_opts_t *opts, 
                  size_t errlen);
 void pd_data_free(pd_data_t *d);
 
+/* "auto", "libsvm", "idx", "csv" (the [data] format names, also on the wire in
+ * Job.data_format) to the enum; -EINVAL for anything else. */
+int pd_data_format_parse(const char *name);
+/* The name of a format; "unknown" outside the enum. */
+const char *pd_data_format_name(pd_data_format_t f);
+
 /* 64-bit fingerprint of the content (m, p, labels, features; not the file bytes), so the
  * same set gives the same value however it is stored. Workers compare it with the server's. */
 uint64_t pd_data_fingerprint(const pd_data_t *d);

@@ -100,7 +100,6 @@ static void fill_job(pd_daemon_t *d)
 {
     pd_job_desc_t *j = &d->job;
     const pd_config_t *c = &d->cfg;
-    static const char *const formats[] = {"auto", "libsvm", "idx", "csv"};
 
     memset(j, 0, sizeof(*j));
     j->job_id = pd_config_job_hash(c);
@@ -115,7 +114,8 @@ static void fill_job(pd_daemon_t *d)
     snprintf(j->train_labels_path, sizeof(j->train_labels_path), "%s", c->train_labels_path);
     snprintf(j->test_path, sizeof(j->test_path), "%s", c->test_path);
     snprintf(j->test_labels_path, sizeof(j->test_labels_path), "%s", c->test_labels_path);
-    snprintf(j->data_format, sizeof(j->data_format), "%s", formats[c->data_format]);
+    snprintf(j->data_format, sizeof(j->data_format), "%s",
+             pd_data_format_name((pd_data_format_t)c->data_format));
     j->train_fingerprint = d->train != NULL ? pd_data_fingerprint(d->train) : 0;
     j->test_fingerprint = d->test != NULL ? pd_data_fingerprint(d->test) : 0;
     j->train_samples = d->train != NULL ? d->train->m : 0;

@@ -35,6 +35,17 @@ tests_unit_check_apts_SOURCES = tests/unit/check_apts.c tests/unit/vec_check.h
 tests_unit_check_apts_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
 tests_unit_check_apts_CFLAGS = $(unit_cflags) $(UV_CFLAGS) $(ZMQ_CFLAGS) $(OPENBLAS_CFLAGS)
 tests_unit_check_apts_LDADD = server/libpdserver.la $(CHECK_LIBS)
+# --- unit: doc/models.md ---
+# Every test vector of doc/models.md against the code; the document is read from the source
+# tree (compiled in, so the test also runs by hand from the build tree).
+check_PROGRAMS += tests/unit/check_models_doc
+TESTS += tests/unit/check_models_doc
+tests_unit_check_models_doc_SOURCES = tests/unit/check_models_doc.c tests/unit/doc_vectors.c \
+	tests/unit/doc_vectors.h
+tests_unit_check_models_doc_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server \
+	-DPD_MODELS_DOC='"$(abs_top_srcdir)/doc/models.md"'
+tests_unit_check_models_doc_CFLAGS = $(unit_cflags) $(UV_CFLAGS) $(ZMQ_CFLAGS) $(OPENBLAS_CFLAGS)
+tests_unit_check_models_doc_LDADD = server/libpdserver.la $(CHECK_LIBS)
 # --- unit: data ---
 check_PROGRAMS += tests/unit/check_data
 TESTS += tests/unit/check_data
