@@ -258,6 +258,9 @@ EXTRA_DIST += tests/integration/objective_rises.test
 # --- paramd-worker's command line: --version, the tcp:// hint, options documented ---
 TESTS += tests/integration/worker_cli.test
 EXTRA_DIST += tests/integration/worker_cli.test
+# --- --print-fingerprint of paramd and paramd-worker agree with each other and doc/models.md ---
+TESTS += tests/integration/print_fingerprint.test
+EXTRA_DIST += tests/integration/print_fingerprint.test
 # --- a forgotten (evicted, or the server restarted) worker's rejoin is not a bad message ---
 TESTS += tests/integration/forgotten_worker.test
 EXTRA_DIST += tests/integration/forgotten_worker.test
