@@ -124,6 +124,21 @@ static int parse_number(const char *opt, const char *text, double lo, double hi,
     return 0;
 }
 
+/* A whole number from 0 to 2^31 - 1, the range of the [data] keys it stands for. */
+static int parse_count(const char *opt, const char *text, size_t *out)
+{
+    double v;
+    if (parse_number(opt, text, 0, 2147483647.0, &v) != 0) {
+        return -1;
+    }
+    if (v != floor(v)) {
+        fprintf(stderr, "paramd-worker: %s wants a whole number, got '%s'\n", opt, text);
+        return -1;
+    }
+    *out = (size_t)v;
+    return 0;
+}
+
 /* What --print-fingerprint loads: the options of a job's [data] section, by hand. */
 typedef struct fp_opts {
     bool print;                /* --print-fingerprint */
@@ -281,19 +296,15 @@ int main(int argc, char **argv)
             break;
         }
         case 'p':
-            if (parse_number("--features", optarg, 0, 2147483647.0, &v) != 0 ||
-                v != floor(v)) {
+            if (parse_count("--features", optarg, &fp.data.n_features) != 0) {
                 return PD_WORKER_EXIT_USAGE;
             }
-            fp.data.n_features = (size_t)v;
             fp.any = true;
             break;
         case 'm':
-            if (parse_number("--max-samples", optarg, 0, 2147483647.0, &v) != 0 ||
-                v != floor(v)) {
+            if (parse_count("--max-samples", optarg, &fp.data.max_samples) != 0) {
                 return PD_WORKER_EXIT_USAGE;
             }
-            fp.data.max_samples = (size_t)v;
             fp.any = true;
             break;
         case 'h':

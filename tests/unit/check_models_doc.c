@@ -129,47 +129,51 @@ static int emit_string(run_t *r, const char *key, const char *got)
     return 0;
 }
 
-/* A list input of exactly `n` numbers (n == 0: any length >= 1, returned in *len). */
-static int get_list(run_t *r, const char *key, size_t n, double **out, size_t *len)
+/* The length check of a list input: exactly `n` entries (n == 0: any, returned in *len).
+ * On a mismatch *arr is freed and set to NULL. */
+static int want_len(run_t *r, const char *key, size_t n, size_t got, void **arr, size_t *len)
 {
-    size_t got = 0;
-    int rc = dv_doubles(r->v, key, out, &got, r->err, sizeof(r->err));
-    if (rc != 0) {
-        return rc;
-    }
     if (n != 0 && got != n) {
-        free(*out);
-        *out = NULL;
-        return run_fail(r, -EINVAL, "%s: expected %zu numbers, found %zu", key, n, got);
+        free(*arr);
+        *arr = NULL;
+        return run_fail(r, -EINVAL, "%s: expected %zu values, found %zu", key, n, got);
     }
     if (len != NULL) {
         *len = got;
     }
     return 0;
+}
+
+static int get_list(run_t *r, const char *key, size_t n, double **out, size_t *len)
+{
+    size_t got = 0;
+    int rc = dv_doubles(r->v, key, out, &got, r->err, sizeof(r->err));
+    return rc != 0 ? rc : want_len(r, key, n, got, (void **)out, len);
 }
 
 static int get_u64_list(run_t *r, const char *key, size_t n, uint64_t **out, size_t *len)
 {
     size_t got = 0;
     int rc = dv_u64s(r->v, key, out, &got, r->err, sizeof(r->err));
-    if (rc != 0) {
-        return rc;
-    }
-    if (n != 0 && got != n) {
-        free(*out);
-        *out = NULL;
-        return run_fail(r, -EINVAL, "%s: expected %zu integers, found %zu", key, n, got);
-    }
-    if (len != NULL) {
-        *len = got;
-    }
-    return 0;
+    return rc != 0 ? rc : want_len(r, key, n, got, (void **)out, len);
 }
 
 static int get_string(run_t *r, const char *key, const char **out)
 {
     *out = dv_get(r->v, key);
     return *out != NULL ? 0 : run_fail(r, -ENOENT, "missing key '%s'", key);
+}
+
+/* A string key read by one of the code's own name parsers (pd_*_parse: index or -EINVAL). */
+static int get_enum(run_t *r, const char *key, int (*parse)(const char *name), int *out)
+{
+    const char *name;
+    int rc = get_string(r, key, &name);
+    if (rc != 0) {
+        return rc;
+    }
+    *out = parse(name);
+    return *out >= 0 ? 0 : run_fail(r, -EINVAL, "unknown %s '%s'", key, name);
 }
 
 /* An optional 0/1 mask the length of the vector it masks. */
@@ -256,16 +260,14 @@ out:
 
 static int model_bind(run_t *r, const pd_data_t *d, pd_model_t *m)
 {
-    const char *name;
     uint64_t u;
     int kind, rc;
 
-    if ((rc = get_string(r, "model", &name)) != 0) {
+    if ((rc = get_enum(r, "model", pd_model_kind_parse, &kind)) != 0) {
         return rc;
     }
-    kind = pd_model_kind_parse(name);
-    if (kind < 0 || kind == PD_MODEL_NONE) {
-        return run_fail(r, -EINVAL, "unknown model '%s'", name);
+    if (kind == PD_MODEL_NONE) {
+        return run_fail(r, -EINVAL, "model none has no samples to sum over");
     }
     if (kind == PD_MODEL_QUADRATIC) {
         if ((rc = dv_u64(r->v, "dim", &u, r->err, sizeof(r->err))) != 0) {
@@ -276,17 +278,15 @@ static int model_bind(run_t *r, const pd_data_t *d, pd_model_t *m)
         pd_mlp_shape_t shape = {0};
         uint64_t *w = NULL;
         size_t nw = 0;
-        const char *act;
+        int a;
         if ((rc = get_u64_list(r, "layers", 0, &w, &nw)) != 0 ||
-            (rc = get_string(r, "activation", &act)) != 0) {
+            (rc = get_enum(r, "activation", pd_activation_parse, &a)) != 0) {
             free(w);
             return rc;
         }
-        int a = pd_activation_parse(act);
-        if (nw < 2 || nw > PD_MLP_MAX_LAYERS + 1 || a < 0) {
+        if (nw < 2 || nw > PD_MLP_MAX_LAYERS + 1) {
             free(w);
-            return run_fail(r, -EINVAL, "layers: 2 to %d widths; activation tanh or relu",
-                        PD_MLP_MAX_LAYERS + 1);
+            return run_fail(r, -EINVAL, "layers: 2 to %d widths", PD_MLP_MAX_LAYERS + 1);
         }
         shape.n_layers = nw - 1;
         for (size_t l = 0; l < nw; l++) {
@@ -566,16 +566,12 @@ static int run_data(run_t *r)
     char dir[] = "/tmp/pd-models-doc-XXXXXX", path[512] = "", labels[512] = "";
     pd_data_opts_t o = {0};
     pd_data_t *d = NULL;
-    const char *fmt, *file;
+    const char *file;
     uint64_t features = 0;
     int rc, f;
 
-    if ((rc = get_string(r, "format", &fmt)) != 0) {
+    if ((rc = get_enum(r, "format", pd_data_format_parse, &f)) != 0) {
         return rc;
-    }
-    f = pd_data_format_parse(fmt);
-    if (f < 0) {
-        return run_fail(r, -EINVAL, "unknown format '%s'", fmt);
     }
     o.format = (pd_data_format_t)f;
     file = dv_get(r->v, "file");
@@ -595,7 +591,7 @@ static int run_data(run_t *r)
     }
     snprintf(path, sizeof(path), "%s/%s", dir, file != NULL ? file : "");
     if (file == NULL) {
-        snprintf(path, sizeof(path), "%s/data.%s", dir, fmt);
+        snprintf(path, sizeof(path), "%s/data.%s", dir, pd_data_format_name(o.format));
     }
     snprintf(labels, sizeof(labels), "%s/labels.idx", dir);
     /* What the loader will take the file for decides what the vector must give. */
@@ -627,15 +623,10 @@ out:
 /* regularizer, l1, l2, lower, upper. */
 static int get_reg(run_t *r, pd_reg_t *reg)
 {
-    const char *name;
     int rc, k;
 
-    if ((rc = get_string(r, "regularizer", &name)) != 0) {
+    if ((rc = get_enum(r, "regularizer", pd_reg_kind_parse, &k)) != 0) {
         return rc;
-    }
-    k = pd_reg_kind_parse(name);
-    if (k < 0) {
-        return run_fail(r, -EINVAL, "unknown regularizer '%s'", name);
     }
     reg->kind = (pd_reg_kind_t)k;
     if ((rc = dv_double_or(r->v, "l1", 0.0, &reg->l1, r->err, sizeof(r->err))) != 0 ||

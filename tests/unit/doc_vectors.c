@@ -344,23 +344,31 @@ int dv_doubles(dv_vector_t *v, const char *key, double **out, size_t *n, char *e
 int dv_u64s(dv_vector_t *v, const char *key, uint64_t **out, size_t *n, char *err,
             size_t errlen)
 {
-    return tokens(v, key, sizeof(uint64_t), (void **)out, n, conv_u64, "an unsigned decimal integer", err,
-                  errlen);
+    return tokens(v, key, sizeof(uint64_t), (void **)out, n, conv_u64,
+                  "an unsigned decimal integer", err, errlen);
+}
+
+/* Exactly one token of `key`, converted into *out (elem bytes). */
+static int one_value(dv_vector_t *v, const char *key, size_t elem,
+                     bool (*conv)(const char *tok, void *dst), const char *what, void *out,
+                     char *err, size_t errlen)
+{
+    void *a = NULL;
+    size_t n = 0;
+    int rc = tokens(v, key, elem, &a, &n, conv, what, err, errlen);
+    if (rc == 0 && n != 1) {
+        rc = fail(err, errlen, -EINVAL, "key '%s': expected one value, got %zu", key, n);
+    }
+    if (rc == 0) {
+        memcpy(out, a, elem);
+    }
+    free(a);
+    return rc;
 }
 
 int dv_double(dv_vector_t *v, const char *key, double *out, char *err, size_t errlen)
 {
-    double *a = NULL;
-    size_t n = 0;
-    int rc = dv_doubles(v, key, &a, &n, err, errlen);
-    if (rc == 0 && n != 1) {
-        rc = fail(err, errlen, -EINVAL, "key '%s': expected one number, got %zu", key, n);
-    }
-    if (rc == 0) {
-        *out = a[0];
-    }
-    free(a);
-    return rc;
+    return one_value(v, key, sizeof(*out), conv_double, "a number", out, err, errlen);
 }
 
 int dv_double_or(dv_vector_t *v, const char *key, double dflt, double *out, char *err,
@@ -375,17 +383,8 @@ int dv_double_or(dv_vector_t *v, const char *key, double dflt, double *out, char
 
 int dv_u64(dv_vector_t *v, const char *key, uint64_t *out, char *err, size_t errlen)
 {
-    uint64_t *a = NULL;
-    size_t n = 0;
-    int rc = dv_u64s(v, key, &a, &n, err, errlen);
-    if (rc == 0 && n != 1) {
-        rc = fail(err, errlen, -EINVAL, "key '%s': expected one integer, got %zu", key, n);
-    }
-    if (rc == 0) {
-        *out = a[0];
-    }
-    free(a);
-    return rc;
+    return one_value(v, key, sizeof(*out), conv_u64, "an unsigned decimal integer", out, err,
+                     errlen);
 }
 
 const char *dv_unused(const dv_vector_t *v)
