@@ -292,6 +292,29 @@ static pd_data_format_t guess_format(const char *path)
     return PD_DATA_LIBSVM;
 }
 
+static const char *const format_names[] = {
+    [PD_DATA_AUTO] = "auto",
+    [PD_DATA_LIBSVM] = "libsvm",
+    [PD_DATA_IDX] = "idx",
+    [PD_DATA_CSV] = "csv",
+};
+#define N_FORMATS (sizeof(format_names) / sizeof(format_names[0]))
+
+int pd_data_format_parse(const char *name)
+{
+    for (size_t i = 0; i < N_FORMATS; i++) {
+        if (strcmp(name, format_names[i]) == 0) {
+            return (int)i;
+        }
+    }
+    return -EINVAL;
+}
+
+const char *pd_data_format_name(pd_data_format_t f)
+{
+    return (size_t)f < N_FORMATS ? format_names[f] : "unknown";
+}
+
 int pd_data_load(pd_data_t **out, const char *path, const pd_data_opts_t *opts, char *errbuf,
                  size_t errlen)
 {

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef enum pd_data_format {
     PD_DATA_AUTO = 0, /* from the file name: *.idx*, *-ubyte(.gz) -> IDX, *.csv(.gz) -> CSV, else LIBSVM */
@@ -58,6 +59,28 @@ typedef struct pd_data_opts {
 int pd_data_load(pd_data_t **out, const char *path, const pd_data_opts_t *opts, char *errbuf,
                  size_t errlen);
 void pd_data_free(pd_data_t *d);
+
+/* A job's data as paramd loads it: the training set with `opts` (opts->labels_path is
+ * ignored: train_labels is used), then, when test_path is not NULL or "", the test set with
+ * test_labels and opts->n_features set to the training set's p, so both sets have the same
+ * features. Same return contract as pd_data_load(); the message names the failing file. On
+ * failure neither *train nor *test is set. Returned: *train and *test (NULL without a test
+ * set), free with pd_data_free(). Used by the daemon and by both --print-fingerprint modes,
+ * so they cannot disagree on a fingerprint. */
+int pd_data_load_job(pd_data_t **train, pd_data_t **test, const char *train_path,
+                     const char *train_labels, const char *test_path, const char *test_labels,
+                     const pd_data_opts_t *opts, char *errbuf, size_t errlen);
+
+/* --print-fingerprint of paramd and paramd-worker: the fingerprint of train, then of test when
+ * not NULL, one a line as 16 lower-case hex digits (the form logs and errors use), and
+ * nothing else. 0 or -EIO when out cannot be written. */
+int pd_data_print_fingerprints(FILE *out, const pd_data_t *train, const pd_data_t *test);
+
+/* "auto", "libsvm", "idx", "csv" (the [data] format names, also on the wire in
+ * Job.data_format) to the enum; -EINVAL for anything else. */
+int pd_data_format_parse(const char *name);
+/* The name of a format; "unknown" outside the enum. */
+const char *pd_data_format_name(pd_data_format_t f);
 
 /* 64-bit fingerprint of the content (m, p, labels, features; not the file bytes), so the
  * same set gives the same value however it is stored. Workers compare it with the server's. */

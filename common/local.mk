@@ -6,7 +6,7 @@ common_core_sources = common/error.c common/error.h common/log.c common/log.h \
 	common/rng.c common/rng.h common/clock.c common/clock.h common/buf.c common/buf.h
 # data loaders (LIBSVM, IDX, CSV)
 common_data_sources = common/data.h common/data.c common/data_internal.h \
-	common/data_libsvm.c common/data_idx.c common/data_csv.c
+	common/data_libsvm.c common/data_idx.c common/data_csv.c common/data_job.c
 # models and proximal operators
 common_model_sources = common/model.h common/prox.h common/model_internal.h common/model.c \
 	common/model_logistic.c common/model_softmax.c common/model_lsq.c common/model_mlp.c common/prox.c \

@@ -206,6 +206,11 @@ double pd_daemon_objective(const pd_daemon_t *d, const double *x, double loss_su
 /* job.c: load the data, bind the model, set up the store, optimiser and method, and fill
  * the job description workers receive. Errors are logged with their cause. */
 int pd_job_load(pd_daemon_t *d);
+/* The job's training set and test set (*test NULL when [data] test is empty; always NULL for
+ * the quadratic, whose file holds its components) from the [data] section, as the daemon
+ * loads them (pd_data_load_job). Logs what is wrong. 0, PD_ECONFIG (no data: model none or
+ * no [data] train), or pd_data_load's codes. Returned: free both with pd_data_free(). */
+int pd_job_load_data(const pd_config_t *c, pd_data_t **train, pd_data_t **test);
 /* While DRAINING: exit once every local worker has exited and every peer said BYE (called
  * when a local worker exits and when a session leaves). */
 void pd_daemon_maybe_finish(pd_daemon_t *d);

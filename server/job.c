@@ -12,20 +12,26 @@
 #include "methods/method.h"
 #include "quad.h"
 
-static int load_set(pd_data_t **out, const pd_config_t *c, const char *path, const char *labels,
-                    size_t n_features)
+int pd_job_load_data(const pd_config_t *c, pd_data_t **train, pd_data_t **test)
 {
-    pd_data_opts_t o = {0};
+    /* A quadratic's file is its components, three numbers a line, never with a test set. */
+    bool quad = c->model_type == PD_MODEL_QUADRATIC;
+    pd_data_opts_t o = {.format = (pd_data_format_t)c->data_format,
+                        .n_features = quad ? 2 : (size_t)c->features,
+                        .max_samples = (size_t)c->max_samples};
     char err[1024] = "";
     int rc;
 
-    o.format = (pd_data_format_t)c->data_format;
-    o.labels_path = labels[0] != '\0' ? labels : NULL;
-    o.n_features = n_features;
-    o.max_samples = (size_t)c->max_samples;
-    rc = pd_data_load(out, path, &o, err, sizeof(err));
+    if (c->model_type == PD_MODEL_NONE || c->train_path[0] == '\0') {
+        pd_log_err("the job has no data: %s", c->model_type == PD_MODEL_NONE
+                                                  ? "[model] type = none"
+                                                  : "[data] train is not set");
+        return PD_ECONFIG;
+    }
+    rc = pd_data_load_job(train, test, c->train_path, quad ? "" : c->train_labels_path,
+                          quad ? NULL : c->test_path, c->test_labels_path, &o, err, sizeof(err));
     if (rc != 0) {
-        pd_log_err("cannot load %s: %s", path, err[0] != '\0' ? err : pd_strerror(rc));
+        pd_log_err("cannot load the data: %s", err[0] != '\0' ? err : pd_strerror(rc));
     }
     return rc;
 }
@@ -51,7 +57,8 @@ static int load_quadratic(pd_daemon_t *d)
         return PD_ECONFIG;
     }
     if (from_file) {
-        rc = load_set(&d->train, c, c->train_path, "", 2);
+        pd_data_t *no_test = NULL;
+        rc = pd_job_load_data(c, &d->train, &no_test);
         if (rc != 0) {
             return rc;
         }
@@ -100,7 +107,6 @@ static void fill_job(pd_daemon_t *d)
 {
     pd_job_desc_t *j = &d->job;
     const pd_config_t *c = &d->cfg;
-    static const char *const formats[] = {"auto", "libsvm", "idx", "csv"};
 
     memset(j, 0, sizeof(*j));
     j->job_id = pd_config_job_hash(c);
@@ -115,7 +121,8 @@ static void fill_job(pd_daemon_t *d)
     snprintf(j->train_labels_path, sizeof(j->train_labels_path), "%s", c->train_labels_path);
     snprintf(j->test_path, sizeof(j->test_path), "%s", c->test_path);
     snprintf(j->test_labels_path, sizeof(j->test_labels_path), "%s", c->test_labels_path);
-    snprintf(j->data_format, sizeof(j->data_format), "%s", formats[c->data_format]);
+    snprintf(j->data_format, sizeof(j->data_format), "%s",
+             pd_data_format_name((pd_data_format_t)c->data_format));
     j->train_fingerprint = d->train != NULL ? pd_data_fingerprint(d->train) : 0;
     j->test_fingerprint = d->test != NULL ? pd_data_fingerprint(d->test) : 0;
     j->train_samples = d->train != NULL ? d->train->m : 0;
@@ -174,15 +181,9 @@ int pd_job_load(pd_daemon_t *d)
             return rc;
         }
     } else {
-        rc = load_set(&d->train, c, c->train_path, c->train_labels_path, (size_t)c->features);
+        rc = pd_job_load_data(c, &d->train, &d->test);
         if (rc != 0) {
             return rc;
-        }
-        if (c->test_path[0] != '\0') {
-            rc = load_set(&d->test, c, c->test_path, c->test_labels_path, d->train->p);
-            if (rc != 0) {
-                return rc;
-            }
         }
         rc = bind_model(d, err, sizeof(err));
         if (rc != 0) {

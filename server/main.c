@@ -29,11 +29,15 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: paramd [-c FILE] [-o section.key=value]... [--local-workers N]\n"
-            "              [--check-config] [--config-reference[=md|man]]\n"
+            "              [--check-config] [--print-fingerprint]\n"
+            "              [--config-reference[=md|man]]\n"
             "\n"
             "  -c, --config FILE       job and server configuration (INI)\n"
             "  -o, --set S.KEY=VALUE   override one configuration key (repeatable)\n"
             "  -n, --check-config      validate the configuration and exit (0 = valid)\n"
+            "      --print-fingerprint load the [data] sets and print the fingerprint of the\n"
+            "                          training set, then of the test set if there is one,\n"
+            "                          one per line as 16 hex digits, and exit\n"
             "  -l, --local-workers N   start N paramd-worker processes on this host and exit\n"
             "                          when the job is done\n"
             "  -w, --worker-arg ARG    pass ARG to every local worker (repeatable)\n"
@@ -45,12 +49,29 @@ static void usage(FILE *out)
             "  -V, --version           print the version\n");
 }
 
+/* --print-fingerprint: the sets loaded exactly as a job start loads them (pd_job_load_data),
+ * so the value is the one WELCOME sends; stdout gets the fingerprints and nothing else. */
+static int print_fingerprints(const pd_config_t *cfg)
+{
+    pd_data_t *train = NULL, *test = NULL;
+    int rc = pd_job_load_data(cfg, &train, &test);
+
+    if (rc != 0) {
+        return rc == PD_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+    }
+    rc = pd_data_print_fingerprints(stdout, train, test);
+    pd_data_free(train);
+    pd_data_free(test);
+    return rc == 0 ? EXIT_OK : EXIT_RUNTIME;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option long_opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 'o'},
         {"check-config", no_argument, NULL, 'n'},
+        {"print-fingerprint", no_argument, NULL, 'F'},
         {"local-workers", required_argument, NULL, 'l'},
         {"worker-arg", required_argument, NULL, 'w'},
         {"worker-program", required_argument, NULL, 'P'},
@@ -63,7 +84,7 @@ int main(int argc, char **argv)
     const char *worker_args[MAX_WORKER_ARGS + 1];
     size_t n_overrides = 0, n_worker_args = 0;
     pd_daemon_opts_t opts = {0};
-    bool check_only = false;
+    bool check_only = false, print_fingerprint = false;
     pd_config_t cfg = {0};
     pd_daemon_t *d = NULL;
     char err[8192] = "";
@@ -85,6 +106,9 @@ int main(int argc, char **argv)
             break;
         case 'n':
             check_only = true;
+            break;
+        case 'F':
+            print_fingerprint = true;
             break;
         case 'l': {
             char *end;
@@ -159,6 +183,10 @@ int main(int argc, char **argv)
     if (pd_config_check_environment(&cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s", err);
         code = EXIT_CONFIG;
+        goto out;
+    }
+    if (print_fingerprint) {
+        code = print_fingerprints(&cfg);
         goto out;
     }
     if (check_only) {

@@ -36,6 +36,17 @@ tests_unit_check_apts_SOURCES = tests/unit/check_apts.c tests/unit/vec_check.h
 tests_unit_check_apts_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
 tests_unit_check_apts_CFLAGS = $(unit_cflags) $(UV_CFLAGS) $(ZMQ_CFLAGS) $(OPENBLAS_CFLAGS)
 tests_unit_check_apts_LDADD = server/libpdserver.la $(CHECK_LIBS)
+# --- unit: doc/models.md ---
+# Every test vector of doc/models.md against the code; the document is read from the source
+# tree (compiled in, so the test also runs by hand from the build tree).
+check_PROGRAMS += tests/unit/check_models_doc
+TESTS += tests/unit/check_models_doc
+tests_unit_check_models_doc_SOURCES = tests/unit/check_models_doc.c tests/unit/doc_vectors.c \
+	tests/unit/doc_vectors.h
+tests_unit_check_models_doc_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server \
+	-DPD_MODELS_DOC='"$(abs_top_srcdir)/doc/models.md"'
+tests_unit_check_models_doc_CFLAGS = $(unit_cflags) $(UV_CFLAGS) $(ZMQ_CFLAGS) $(OPENBLAS_CFLAGS)
+tests_unit_check_models_doc_LDADD = server/libpdserver.la $(CHECK_LIBS)
 # --- unit: data ---
 check_PROGRAMS += tests/unit/check_data
 TESTS += tests/unit/check_data
@@ -248,6 +259,9 @@ EXTRA_DIST += tests/integration/objective_rises.test
 # --- paramd-worker's command line: --version, the tcp:// hint, options documented ---
 TESTS += tests/integration/worker_cli.test
 EXTRA_DIST += tests/integration/worker_cli.test
+# --- --print-fingerprint of paramd and paramd-worker agree with each other and doc/models.md ---
+TESTS += tests/integration/print_fingerprint.test
+EXTRA_DIST += tests/integration/print_fingerprint.test
 # --- a forgotten (evicted, or the server restarted) worker's rejoin is not a bad message ---
 TESTS += tests/integration/forgotten_worker.test
 EXTRA_DIST += tests/integration/forgotten_worker.test

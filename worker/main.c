@@ -3,12 +3,15 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "curve.h"
+#include "data.h"
+#include "error.h"
 #include "log.h"
 #include "worker.h"
 
@@ -26,6 +29,9 @@ static void usage(FILE *out)
             "usage: paramd-worker --server ENDPOINT [--name NAME] [--data PATH]\n"
             "                     [--data-dir DIR] [--cache-dir DIR] [--threads N]\n"
             "                     [--slowdown X]\n"
+            "       paramd-worker --print-fingerprint --data PATH [--labels PATH]\n"
+            "                     [--test PATH [--test-labels PATH]] [--format F]\n"
+            "                     [--features N] [--max-samples N]\n"
             "\n"
             "  -s, --server EP        the paramd endpoint, e.g. tcp://server:5555\n"
             "  -n, --name NAME        name shown by the server (default: host name)\n"
@@ -48,6 +54,16 @@ static void usage(FILE *out)
             "                         it, e.g. server.pub); default $PARAMD_SERVER_KEY\n"
             "      --key-file FILE    CURVE: this worker's key pair (the .key file of paramctl\n"
             "                         keygen); default $PARAMD_KEY_FILE\n"
+            "      --print-fingerprint\n"
+            "                         load --data (and --test, with the training set's\n"
+            "                         features) as a job's [data] would be, print the\n"
+            "                         fingerprint of each, one per line as 16 hex digits,\n"
+            "                         and exit; no server is contacted. With it:\n"
+            "      --labels PATH      the labels file of --data (IDX)\n"
+            "      --test PATH        a test set; --test-labels PATH its labels file (IDX)\n"
+            "      --format F         auto (default: from the file name), libsvm, idx, csv\n"
+            "      --features N       the job's [data] features (default 0: from the file)\n"
+            "      --max-samples N    the job's [data] max_samples (default 0: all)\n"
             "  -l, --log-level LEVEL  err, warning, notice, info (default), debug\n"
             "  -h, --help             this help\n"
             "  -V, --version          print the version\n");
@@ -108,6 +124,60 @@ static int parse_number(const char *opt, const char *text, double lo, double hi,
     return 0;
 }
 
+/* A whole number from 0 to 2^31 - 1, the range of the [data] keys it stands for. */
+static int parse_count(const char *opt, const char *text, size_t *out)
+{
+    double v;
+    if (parse_number(opt, text, 0, 2147483647.0, &v) != 0) {
+        return -1;
+    }
+    if (v != floor(v)) {
+        fprintf(stderr, "paramd-worker: %s wants a whole number, got '%s'\n", opt, text);
+        return -1;
+    }
+    *out = (size_t)v;
+    return 0;
+}
+
+/* What --print-fingerprint loads: the options of a job's [data] section, by hand. */
+typedef struct fp_opts {
+    bool print;                /* --print-fingerprint */
+    bool any;                  /* an option that only --print-fingerprint takes */
+    const char *labels, *test, *test_labels;
+    pd_data_opts_t data;
+} fp_opts_t;
+
+/* --print-fingerprint: the sets loaded as the server loads a job's (pd_data_load_job), so the
+ * values are the ones the server puts in WELCOME; stdout gets them and nothing else. */
+static int print_fingerprints(const fp_opts_t *fp, const char *train_path, bool extra_args)
+{
+    pd_data_t *train = NULL, *test = NULL;
+    char err[1024] = "";
+    int rc;
+
+    if (!fp->print || train_path == NULL || extra_args || (fp->test_labels && !fp->test)) {
+        fprintf(stderr, "paramd-worker: %s\n",
+                !fp->print    ? "--labels, --test, --test-labels, --format, --features and "
+                                "--max-samples go with --print-fingerprint"
+                : extra_args  ? "unexpected argument"
+                : train_path == NULL ? "--print-fingerprint needs --data PATH"
+                                     : "--test-labels needs --test");
+        usage(stderr);
+        return PD_WORKER_EXIT_USAGE;
+    }
+    rc = pd_data_load_job(&train, &test, train_path, fp->labels, fp->test, fp->test_labels,
+                          &fp->data, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "paramd-worker: cannot load the data: %s\n",
+                err[0] != '\0' ? err : pd_strerror(rc));
+        return PD_WORKER_EXIT_DATA;
+    }
+    rc = pd_data_print_fingerprints(stdout, train, test);
+    pd_data_free(train);
+    pd_data_free(test);
+    return rc == 0 ? PD_WORKER_EXIT_OK : PD_WORKER_EXIT_FAILURE;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option long_opts[] = {
@@ -124,11 +194,19 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'l'},
         {"server-key", required_argument, NULL, 'K'},
         {"key-file", required_argument, NULL, 'k'},
+        {"print-fingerprint", no_argument, NULL, 'P'},
+        {"labels", required_argument, NULL, 'L'},
+        {"test", required_argument, NULL, 'T'},
+        {"test-labels", required_argument, NULL, 'U'},
+        {"format", required_argument, NULL, 'f'},
+        {"features", required_argument, NULL, 'p'},
+        {"max-samples", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     pd_worker_opts_t o = {0};
+    fp_opts_t fp = {0};
     struct sigaction sa;
     double v;
     int c, level = PD_LOG_INFO;
@@ -191,6 +269,44 @@ int main(int argc, char **argv)
         case 'k':
             key_file = optarg;
             break;
+        case 'P':
+            fp.print = true;
+            break;
+        case 'L':
+            fp.labels = optarg;
+            fp.any = true;
+            break;
+        case 'T':
+            fp.test = optarg;
+            fp.any = true;
+            break;
+        case 'U':
+            fp.test_labels = optarg;
+            fp.any = true;
+            break;
+        case 'f': {
+            int format = pd_data_format_parse(optarg);
+            if (format < 0) {
+                fprintf(stderr, "paramd-worker: --format wants auto, libsvm, idx or csv, got "
+                        "'%s'\n", optarg);
+                return PD_WORKER_EXIT_USAGE;
+            }
+            fp.data.format = (pd_data_format_t)format;
+            fp.any = true;
+            break;
+        }
+        case 'p':
+            if (parse_count("--features", optarg, &fp.data.n_features) != 0) {
+                return PD_WORKER_EXIT_USAGE;
+            }
+            fp.any = true;
+            break;
+        case 'm':
+            if (parse_count("--max-samples", optarg, &fp.data.max_samples) != 0) {
+                return PD_WORKER_EXIT_USAGE;
+            }
+            fp.any = true;
+            break;
         case 'h':
             usage(stdout);
             return PD_WORKER_EXIT_OK;
@@ -201,6 +317,9 @@ int main(int argc, char **argv)
             usage(stderr);
             return PD_WORKER_EXIT_USAGE;
         }
+    }
+    if (fp.print || fp.any) {
+        return print_fingerprints(&fp, o.data, optind < argc);
     }
     if (o.server == NULL || optind < argc) {
         fprintf(stderr, "paramd-worker: %s\n",

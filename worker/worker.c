@@ -111,16 +111,12 @@ typedef struct set_load_call {
 
 static int set_load_run(void *arg)
 {
-    static const pd_data_format_t formats[] = {PD_DATA_AUTO, PD_DATA_LIBSVM, PD_DATA_IDX, PD_DATA_CSV};
-    static const char *const format_names[] = {"auto", "libsvm", "idx", "csv"};
     set_load_call_t *c = arg;
     pd_data_opts_t o = {0};
+    int format = pd_data_format_parse(c->l->j->data_format);
 
-    for (size_t i = 0; i < 4; i++) {
-        if (strcmp(c->l->j->data_format, format_names[i]) == 0) {
-            o.format = formats[i];
-        }
-    }
+    /* a name this worker does not know falls back to auto (a guess from the file name) */
+    o.format = format >= 0 ? (pd_data_format_t)format : PD_DATA_AUTO;
     o.labels_path = c->labels;
     o.n_features = c->l->n_features;
     o.max_samples = (size_t)c->l->j->max_samples;
