@@ -124,3 +124,38 @@ def test_python_worker_trains_like_paramd_worker(name, tmp_path):
     a, b = want[-1]["objective"], got[-1]["objective"]
     assert a == a and abs(a - b) <= 1e-12 * max(abs(a), 1e-300), (a, b)
     assert want[-1].get("test_accuracy") == got[-1].get("test_accuracy")
+
+
+def test_python_worker_reaches_the_reference_optimum(tmp_path):
+    """The Python worker alone trains a small LIBSVM problem (breast-cancer, L2 logistic
+    regression) with newton-cg to the optimum refsolve computes in one process, within 1e-8
+    of it (relative)."""
+    try:
+        import paramd
+        paramd.Worker  # noqa: B018
+    except (ImportError, AttributeError):
+        pytest.skip("paramd.Worker (the client package) is not on PYTHONPATH")
+    train = os.path.join(SRCDIR, "examples/data/breast-cancer.train.svm")
+    ref = subprocess.run([_program("tests/integration/refsolve"), "optimum", "--train", train,
+                          "--features", "30", "--reg", "l2", "--l2", "0.01"],
+                         capture_output=True, text=True, timeout=120)
+    assert ref.returncode == 0, ref.stderr
+    optimum = float(ref.stdout.split()[0])
+    body = """[job]
+method = newton-cg
+solver_tolerance = 1e-10
+eval_interval = 0
+[model]
+type = logistic
+[data]
+train = {train}
+features = 30
+[optimizer]
+regularizer = l2
+l2 = 0.01
+[stop]
+max_seconds = 120s
+""".format(train=train)
+    got = _run_job(tmp_path, "optimum", body, "py")[-1]
+    assert got["event"] == "done", got
+    assert abs(got["objective"] - optimum) <= 1e-8 * abs(optimum), (got["objective"], optimum)
