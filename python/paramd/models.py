@@ -53,11 +53,15 @@ def sigmoid(t):
 
 
 class _Linear:
-    """Shared by the linear models: z = a_j . w (+ w[p] with a bias) and its transpose."""
+    """Shared by the one-output linear models: z = a_j . w (+ w[p] with a bias) and its
+    transpose; the parameters are the p weights, then the bias."""
+
+    classes = 1
 
     def __init__(self, p, bias):
         self.p = p
         self.bias = bool(bias)
+        self.dim = p + (1 if bias else 0)
 
     def dots(self, d, idx, w):
         """z_i = a_{idx_i} . w[:p] (+ w[p]) for a block of indices."""
@@ -86,11 +90,6 @@ class Logistic(_Linear):
     """Binary logistic regression, labels {0,1} or {-1,+1} read as +-1 (model_logistic.c)."""
 
     name = "logistic"
-
-    def __init__(self, p, bias):
-        super().__init__(p, bias)
-        self.dim = p + (1 if bias else 0)
-        self.classes = 1
 
     @staticmethod
     def label_ok(y):
@@ -153,11 +152,6 @@ class LeastSquares(_Linear):
     """f_j = (a_j . x - b_j)^2 / 2 (model_lsq.c)."""
 
     name = "least-squares"
-
-    def __init__(self, p, bias):
-        super().__init__(p, bias)
-        self.dim = p + (1 if bias else 0)
-        self.classes = 1
 
     @staticmethod
     def label_ok(y):
