@@ -159,18 +159,25 @@ class TestComputer:
         return {"n_samples": n, "loss_sum": 0.5 * n}, [np.full(self.dim, C * n)]
 
 
-def test_task_worker_protocol_loop(start_paramd, tmp_path, monkeypatch):
+def _computing_with(computer, tmp_path, monkeypatch, samples, seed):
+    """A logistic data set in tmp_path/d.* and the worker's numerical half replaced by
+    `computer` (it records the tasks, or sets their pace), so these tests see only the
+    protocol loop."""
     datagen = _program("examples/paramd-datagen")
-    subprocess.run([datagen, "logistic", "--samples", "300", "--features", "6", "--seed", "2",
-                    "--test-fraction", "0", "--out", str(tmp_path / "d")], check=True,
-                   capture_output=True)
+    subprocess.run([datagen, "logistic", "--samples", str(samples), "--features", "6",
+                    "--seed", str(seed), "--test-fraction", "0", "--out", str(tmp_path / "d")],
+                   check=True, capture_output=True)
     data = types.ModuleType("paramd.data")
     data.load_job_data = lambda job: ("train-double", None)
     compute = types.ModuleType("paramd.compute")
-    compute.Computer = TestComputer
+    compute.Computer = computer
     monkeypatch.setitem(sys.modules, "paramd.data", data)
     monkeypatch.setitem(sys.modules, "paramd.compute", compute)
     TestComputer.calls = []
+
+
+def test_task_worker_protocol_loop(start_paramd, tmp_path, monkeypatch):
+    _computing_with(TestComputer, tmp_path, monkeypatch, samples=300, seed=2)
     d = start_paramd("exit_when_done = yes\nheartbeat_interval = 200ms\n[job]\n"
                      "method = async-sgd\nbatch_size = 16\neval_interval = 30ms\n"
                      "[model]\ntype = logistic\n[data]\ntrain = %s\nfeatures = 6\n"
@@ -213,17 +220,7 @@ def test_task_worker_abandons_cancelled_tasks(start_paramd, tmp_path, monkeypatc
     worker makes every step, and the slow worker's task at the old point is CANCELled. The
     slow worker must drop it (no RESULT: the server would count a late one) and take its
     next task."""
-    datagen = _program("examples/paramd-datagen")
-    subprocess.run([datagen, "logistic", "--samples", "400", "--features", "6", "--seed", "3",
-                    "--test-fraction", "0", "--out", str(tmp_path / "d")], check=True,
-                   capture_output=True)
-    data = types.ModuleType("paramd.data")
-    data.load_job_data = lambda job: ("train-double", None)
-    compute = types.ModuleType("paramd.compute")
-    compute.Computer = DelayComputer
-    monkeypatch.setitem(sys.modules, "paramd.data", data)
-    monkeypatch.setitem(sys.modules, "paramd.compute", compute)
-    TestComputer.calls = []
+    _computing_with(DelayComputer, tmp_path, monkeypatch, samples=400, seed=3)
     DelayComputer.delays = [0.3, 0.004]
     d = start_paramd("exit_when_done = yes\nheartbeat_interval = 200ms\nmetrics_log = m.jsonl\n"
                      "[job]\nmethod = rennala-sgd\nbatch_size = 100\nstep_batch = 200\n"
