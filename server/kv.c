@@ -45,8 +45,12 @@ void pd_kv_pull(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     r.key_length = length;
     r.elem_type = PD_ELEM_F64;
     d->metrics.pulls_total++;
-    /* In a PULL, not_modified = "I hold `version`": skip the bytes when it is current. */
-    if (m->not_modified && m->version == d->store.version) {
+    /* In a PULL, not_modified = "I hold `version`": skip the bytes when no key of the range
+     * changed since then (a key-value push marks only its blocks); the answer names the
+     * version held, which the client keeps. */
+    if (m->not_modified &&
+        pd_store_range_unchanged(&d->store, m->key_offset, length, m->version)) {
+        r.version = m->version;
         r.not_modified = true;
         d->metrics.pulls_not_modified_total++;
         pd_daemon_send(d, s->rid, s->rid_len, &r, NULL, 0);
@@ -163,7 +167,7 @@ void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
         return;
     }
     send_ack(d, s, m, PD_ACK_APPLIED, d->store.version + 1, tau, lr, PD_WERR_NONE, NULL);
-    pd_store_bump(&d->store);
+    pd_store_bump_range(&d->store, m->key_offset, length);
     d->metrics.pushes_applied_total++;
     d->metrics.updates_total++;
     d->metrics.version = (double)d->store.version;

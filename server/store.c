@@ -10,7 +10,9 @@ int pd_store_init(pd_store_t *st, size_t dim)
 {
     memset(st, 0, sizeof(*st));
     st->x = calloc(dim > 0 ? dim : 1, sizeof(double));
-    if (st->x == NULL) {
+    st->block_version = calloc(dim / PD_STORE_BLOCK + 1, sizeof(uint64_t));
+    if (st->x == NULL || st->block_version == NULL) {
+        pd_store_release(st);
         return -ENOMEM;
     }
     st->dim = dim;
@@ -21,6 +23,8 @@ void pd_store_release(pd_store_t *st)
 {
     free(st->x);
     st->x = NULL;
+    free(st->block_version);
+    st->block_version = NULL;
     pd_buf_unref(st->snap);
     st->snap = NULL;
 }
@@ -71,4 +75,35 @@ int pd_store_read_range(pd_store_t *st, size_t offset, size_t len, pd_buf_t **ou
 void pd_store_bump(pd_store_t *st)
 {
     st->version++;
+    st->whole_version = st->version;
+}
+
+void pd_store_bump_range(pd_store_t *st, size_t offset, size_t len)
+{
+    st->version++;
+    for (size_t b = offset / PD_STORE_BLOCK; len > 0 && b <= (offset + len - 1) / PD_STORE_BLOCK;
+         b++) {
+        st->block_version[b] = st->version;
+    }
+}
+
+void pd_store_reset_version(pd_store_t *st, uint64_t version)
+{
+    st->version = version;
+    st->whole_version = version;
+    pd_buf_unref(st->snap); /* it may hold other values under the same version number */
+    st->snap = NULL;
+}
+
+bool pd_store_range_unchanged(const pd_store_t *st, size_t offset, size_t len, uint64_t held)
+{
+    if (held > st->version || held < st->whole_version || len == 0) {
+        return false;
+    }
+    for (size_t b = offset / PD_STORE_BLOCK; b <= (offset + len - 1) / PD_STORE_BLOCK; b++) {
+        if (st->block_version[b] > held) {
+            return false;
+        }
+    }
+    return true;
 }

@@ -4,16 +4,23 @@
 #ifndef PD_SERVER_STORE_H
 #define PD_SERVER_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "buf.h"
 
+/* Keys per change stamp: a key-value push marks the blocks it wrote, so a pull of a range
+ * nobody wrote since the client's copy is answered NOT_MODIFIED even though other keys moved. */
+#define PD_STORE_BLOCK 512
+
 typedef struct pd_store {
     double *x;
     size_t dim;
     uint64_t version;
-    pd_buf_t *snap; /* snapshot of some version (one reference held here), or NULL */
+    pd_buf_t *snap;           /* snapshot of some version (one reference held here), or NULL */
+    uint64_t whole_version;   /* the version of the last change that may have touched any key */
+    uint64_t *block_version;  /* per PD_STORE_BLOCK keys: the version of their last change */
 } pd_store_t;
 
 /* x starts at zero. 0 or -ENOMEM. */
@@ -31,5 +38,12 @@ int pd_store_read_range(pd_store_t *st, size_t offset, size_t len, pd_buf_t **ou
                         const double **values);
 /* Mark that x changed: the version goes up by one. */
 void pd_store_bump(pd_store_t *st);
+/* Mark that only x[offset .. offset + len) changed: the version goes up by one. */
+void pd_store_bump_range(pd_store_t *st, size_t offset, size_t len);
+/* x was replaced by other values of `version` (a checkpoint restored). */
+void pd_store_reset_version(pd_store_t *st, uint64_t version);
+/* Whether the values of [offset, offset + len) at `held` are still the current ones: held is
+ * not ahead of the store, and no change since held touched the range. */
+bool pd_store_range_unchanged(const pd_store_t *st, size_t offset, size_t len, uint64_t held);
 
 #endif

@@ -451,7 +451,7 @@ static int apply(pd_daemon_t *d, const pd_ckpt_t *c)
         return PD_EDIM;
     }
     memcpy(d->store.x, x->data, dim * sizeof(double));
-    d->store.version = c->version;
+    pd_store_reset_version(&d->store, c->version);
     pd_buf_unref(d->store.snap); /* a cached snapshot of the old x must not be served */
     d->store.snap = NULL;
     if (c->optimizer != d->optim.kind) {

@@ -92,10 +92,31 @@ def test_not_modified(client):
     r = client.pull(out=x, version=v)    # the server moved on: data comes
     assert not r.not_modified and r.version == v + 1
     np.testing.assert_array_equal(x, np.full(DIM, -LR))
-    # a range, as libparamd-client: the version is global
+    # a range, as libparamd-client
     part = np.empty(2)
     client.pull(offset=1, length=2, out=part)
     assert client.pull(offset=1, length=2, out=part, version=v + 1).not_modified
+
+
+def test_not_modified_per_range(start_paramd):
+    """A pull of a range no push wrote since the held version is answered not-modified even
+    though the version moved on (pushes mark the blocks of 512 keys they write); the answer
+    names the version held. A range a push touched gets the data."""
+    d = start_paramd(kv_job(dim=2048))
+    with paramd.KVClient(d.endpoint, timeout=5) as c:
+        far, v = c.pull(offset=1024, length=1024)
+        near = np.empty(10)
+        c.pull(offset=0, length=10, out=near)
+        far[:] = 7.0                                        # a marker
+        ack = c.push(np.ones(10), offset=0, version=v)      # writes keys 0..9: block 0 only
+        assert ack.applied and ack.version == v + 1
+        r = c.pull(offset=1024, length=1024, out=far, version=v)
+        assert r.not_modified and r.version == v and (far == 7.0).all()
+        r = c.pull(offset=0, length=10, out=near, version=v)
+        assert not r.not_modified and r.version == v + 1 and (near < 0).all()
+        r = c.pull(offset=500, length=20, out=np.empty(20), version=v)   # spans blocks 0, 1
+        assert not r.not_modified
+        assert not c.pull(out=np.empty(2048), version=v).not_modified   # the whole vector
 
 
 def test_pull_out_of_range_raises_with_reason(client):
