@@ -49,6 +49,13 @@ static void usage(FILE *out)
             "  -V, --version           print the version\n");
 }
 
+/* The exit status of a job that could not be built: 3 for a configuration problem, else 1.
+ * One rule for the start, --check-config and --print-fingerprint, so they agree. */
+static int exit_status_of(int rc)
+{
+    return rc == PD_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+}
+
 /* --print-fingerprint: the sets loaded exactly as a job start loads them (pd_job_load_data),
  * so the value is the one WELCOME sends; stdout gets the fingerprints and nothing else. */
 static int print_fingerprints(const pd_config_t *cfg)
@@ -57,7 +64,7 @@ static int print_fingerprints(const pd_config_t *cfg)
     int rc = pd_job_load_data(cfg, &train, &test);
 
     if (rc != 0) {
-        return rc == PD_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+        return exit_status_of(rc);
     }
     rc = pd_data_print_fingerprints(stdout, train, test);
     pd_data_free(train);
@@ -200,7 +207,7 @@ int main(int argc, char **argv)
         }
         if (rc != 0) {
             fprintf(stderr, "paramd: the job cannot start: %s\n", pd_strerror(rc));
-            code = rc == PD_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+            code = exit_status_of(rc);
             goto out;
         }
         printf("%s: configuration OK\n", opts.config_path != NULL ? opts.config_path : "(defaults)");
@@ -215,7 +222,7 @@ int main(int argc, char **argv)
     rc = pd_daemon_new(&d, &cfg, &opts);
     if (rc != 0) {
         pd_log_err("cannot start: %s", pd_strerror(rc));
-        code = rc == PD_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+        code = exit_status_of(rc);
         goto out;
     }
     code = pd_daemon_run(d);
