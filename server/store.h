@@ -40,7 +40,9 @@ int pd_store_read_range(pd_store_t *st, size_t offset, size_t len, pd_buf_t **ou
 void pd_store_bump(pd_store_t *st);
 /* Mark that only x[offset .. offset + len) changed: the version goes up by one. */
 void pd_store_bump_range(pd_store_t *st, size_t offset, size_t len);
-/* x was replaced by other values of `version` (a checkpoint restored). */
+/* x was replaced by other values of `version` (a checkpoint restored): every key counts as
+ * changed, and the cached snapshot (maybe of the same version number, other values) is
+ * dropped so it is never served. */
 void pd_store_reset_version(pd_store_t *st, uint64_t version);
 /* Whether the values of [offset, offset + len) at `held` are still the current ones: held is
  * not ahead of the store, and no change since held touched the range. */

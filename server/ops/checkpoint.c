@@ -451,9 +451,7 @@ static int apply(pd_daemon_t *d, const pd_ckpt_t *c)
         return PD_EDIM;
     }
     memcpy(d->store.x, x->data, dim * sizeof(double));
-    pd_store_reset_version(&d->store, c->version);
-    pd_buf_unref(d->store.snap); /* a cached snapshot of the old x must not be served */
-    d->store.snap = NULL;
+    pd_store_reset_version(&d->store, c->version); /* also drops the cached snapshot */
     if (c->optimizer != d->optim.kind) {
         pd_log_warn("checkpoint was written with another optimiser: its state is not used");
     } else {
