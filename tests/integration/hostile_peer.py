@@ -2,7 +2,8 @@
 """hostile_peer.py ENDPOINT SECONDS - a hostile peer on paramd's worker port for SECONDS:
 random bytes as one to four frames, from many routing ids, as fast as the socket takes them,
 half of them starting like a paramd header (a protobuf field 1 = 1, field 2 = a random
-message type) so that the decoder gets past its first byte. Prints how many it sent."""
+message type) so that the decoder gets past its first byte. Says "flooding" on stderr once
+the first message is out, and prints how many it sent."""
 import os
 import random
 import sys
@@ -35,6 +36,8 @@ def main():
         try:
             s.send_multipart(frames, zmq.NOBLOCK)
             sent += 1
+            if sent == 1:
+                print("flooding", file=sys.stderr, flush=True)  # the test waits for this
         except zmq.Again:
             time.sleep(0.001)
         # drain whatever the server answered
