@@ -232,6 +232,49 @@ START_TEST(nonfinite_step_taken_back_across_chunks)
 }
 END_TEST
 
+/* sgd and momentum steps are predicted, not saved: the undo area is never written, so its
+ * pages (as large as the model) never become resident. */
+START_TEST(predicted_steps_leave_undo_alone)
+{
+    static const int kinds[] = {PD_OPT_SGD, PD_OPT_MOMENTUM};
+    enum { N = 2 * 4096 + 9 };
+
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        pd_optim_t guarded, plain;
+        double *x = malloc(N * sizeof(double)), *y = malloc(N * sizeof(double));
+        double *g = malloc(N * sizeof(double));
+        ck_assert(x != NULL && y != NULL && g != NULL);
+        setup(&guarded, kinds[k]);
+        setup(&plain, kinds[k]);
+        pd_optim_release(&guarded);
+        pd_optim_release(&plain);
+        ck_assert_int_eq(pd_optim_init(&guarded, N), 0);
+        ck_assert_int_eq(pd_optim_init(&plain, N), 0);
+        for (int i = 0; i < N; i++) {
+            x[i] = y[i] = 1.0 - 0.001 * (double)i;
+            g[i] = 0.5 - 0.003 * (double)(i % 17);
+        }
+        for (size_t i = 0; i < 3 * (size_t)N; i++) {
+            guarded.undo[i] = 42.0;
+        }
+        for (int step = 0; step < 3; step++) {
+            ck_assert_int_eq(pd_optim_apply_finite(&guarded, x, 0, N, g, 0.05), 0);
+            pd_optim_apply(&plain, y, 0, N, g, 0.05);
+        }
+        ck_assert_mem_eq(x, y, N * sizeof(double));
+        ck_assert_mem_eq(guarded.u, plain.u, N * sizeof(double));
+        for (size_t i = 0; i < 3 * (size_t)N; i++) {
+            ck_assert(guarded.undo[i] == 42.0);
+        }
+        pd_optim_release(&guarded);
+        pd_optim_release(&plain);
+        free(x);
+        free(y);
+        free(g);
+    }
+}
+END_TEST
+
 START_TEST(staleness_histogram)
 {
     pd_metrics_t m;
@@ -265,6 +308,7 @@ static Suite *optim_suite(void)
     tcase_add_test(tc, schedules);
     tcase_add_test(tc, nonfinite_step_taken_back);
     tcase_add_test(tc, nonfinite_step_taken_back_across_chunks);
+    tcase_add_test(tc, predicted_steps_leave_undo_alone);
     tcase_add_test(tc, staleness_histogram);
     suite_add_tcase(s, tc);
     return s;
