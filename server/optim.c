@@ -125,16 +125,9 @@ static void undo_copy(pd_optim_t *o, double *x, size_t from, size_t at, size_t n
 #define EXP_BITS UINT64_C(0x7ff0000000000000)
 #define BIG_CARRY (UINT64_C(1) << 53)
 
-static bool surely_finite(double y)
-{
-    uint64_t b;
-    memcpy(&b, &y, sizeof(b));
-    return (((b & EXP_BITS) + BIG_CARRY) >> 63) == 0;
-}
-
 #if defined(__GNUC__)
-/* Perf: the scalar loop does not vectorise at -O2; two lanes at a time it streams x and g at
- * close to memory speed (same idea as pd_wire_all_finite). */
+/* Perf: two lanes at a time the prediction streams its arrays at close to memory speed; the
+ * scalar loop does not vectorise at -O2 (same idea as pd_wire_all_finite). */
 typedef double f64x2_t __attribute__((vector_size(16)));
 typedef uint64_t u64x2_t __attribute__((vector_size(16)));
 
@@ -151,46 +144,81 @@ static f64x2_t load2(const double *p)
     memcpy(&v, p, sizeof(v));
     return v;
 }
-#endif
 
-/* Predict the sgd or heavy-ball step on [0, n) without writing anything: true when every
- * parameter (and momentum value) it would produce is surely finite. One read-only pass over
- * x, g (and u). The prox cannot turn a finite value into NaN or Inf, so it is not predicted.
- * Adam is not predicted (its division and square root would cost as much as the step): the
- * caller saves and checks instead. */
-static bool step_surely_finite(const pd_optim_t *o, const double *x, const double *u,
-                               const double *g, size_t n, double lr)
+static f64x2_t abs2(f64x2_t y)
 {
-    bool momentum = o->kind == PD_OPT_MOMENTUM;
-    double beta = o->momentum;
+    u64x2_t b;
+    memcpy(&b, &y, sizeof(b));
+    b &= ~(UINT64_C(1) << 63);
+    memcpy(&y, &b, sizeof(y));
+    return y;
+}
+
+/* The constants of one prediction, as lanes. */
+typedef struct predict_consts {
+    f64x2_t lr, beta, b1, one_b1, b2, one_b2;
+    f64x2_t adam_k; /* lr / (c1 eps): Adam moves a parameter by at most adam_k |u_new| */
+} predict_consts_t;
+
+/* Bit 63 is set in each lane whose step result (parameter, or optimiser state) is not surely
+ * finite. The expressions are step()'s. Adam's step is bounded instead of computed:
+ * |(u/c1) / (sqrt(v/c2) + eps)| <= |u| / (c1 eps), which needs no division or square root
+ * (and an epsilon of 0 gives no bound: such steps always take the saved path). */
+static u64x2_t predict2(const pd_optim_t *o, const predict_consts_t *k, const double *x,
+                        const double *g, const double *u, const double *v)
+{
+    f64x2_t xs = load2(x), gs = load2(g), un, vn;
+
+    switch (o->kind) {
+    case PD_OPT_MOMENTUM:
+        un = k->beta * load2(u) + gs;
+        return big_carry(un) | big_carry(xs - k->lr * un);
+    case PD_OPT_ADAM:
+        un = k->b1 * load2(u) + k->one_b1 * gs;
+        vn = k->b2 * load2(v) + k->one_b2 * gs * gs;
+        return big_carry(un) | big_carry(vn) | big_carry(abs2(xs) + k->adam_k * abs2(un));
+    default:
+        return big_carry(xs - k->lr * gs);
+    }
+}
+
+/* Predict the step on [0, n) without writing anything: true when every parameter and every
+ * optimiser value it would produce is surely finite. One read-only pass over the arrays the
+ * step reads. The prox cannot turn a finite value into NaN or Inf, so it is not predicted. */
+static bool step_surely_finite(const pd_optim_t *o, const double *x, const double *u,
+                               const double *v, const double *g, size_t n, double lr)
+{
+    double c1 = 1.0 - pow(o->beta1, (double)o->t), ak = lr / (c1 * o->epsilon);
+    predict_consts_t k = {
+        .lr = {lr, lr},
+        .beta = {o->momentum, o->momentum},
+        .b1 = {o->beta1, o->beta1},
+        .one_b1 = {1.0 - o->beta1, 1.0 - o->beta1},
+        .b2 = {o->beta2, o->beta2},
+        .one_b2 = {1.0 - o->beta2, 1.0 - o->beta2},
+        .adam_k = {ak, ak},
+    };
+    u64x2_t acc = {0, 0};
     size_t i = 0;
 
-#if defined(__GNUC__)
-    f64x2_t lr2 = {lr, lr}, beta2 = {beta, beta};
-    u64x2_t acc = {0, 0};
-    if (momentum) {
-        for (; i + 2 <= n; i += 2) {
-            f64x2_t un = beta2 * load2(u + i) + load2(g + i);
-            acc |= big_carry(un) | big_carry(load2(x + i) - lr2 * un);
-        }
-    } else {
-        for (; i + 4 <= n; i += 4) {
-            acc |= big_carry(load2(x + i) - lr2 * load2(g + i)) |
-                   big_carry(load2(x + i + 2) - lr2 * load2(g + i + 2));
-        }
+    for (; i + 2 <= n; i += 2) {
+        acc |= predict2(o, &k, x + i, g + i, u + i, v + i);
     }
-    if (((acc[0] | acc[1]) >> 63) != 0) {
-        return false;
+    if (i < n) { /* the odd last coordinate, beside a zero one (a zero step is finite) */
+        double xt[2] = {x[i], 0}, gt[2] = {g[i], 0}, ut[2] = {u[i], 0}, vt[2] = {v[i], 0};
+        acc |= predict2(o, &k, xt, gt, ut, vt);
     }
-#endif
-    for (; i < n; i++) {
-        double step = momentum ? beta * u[i] + g[i] : g[i];
-        if (!surely_finite(step) || !surely_finite(x[i] - lr * step)) {
-            return false;
-        }
-    }
-    return true;
+    return ((acc[0] | acc[1]) >> 63) == 0;
 }
+#else
+/* Without vector extensions every guarded step takes the saved path: exact, only slower. */
+static bool step_surely_finite(const pd_optim_t *o, const double *x, const double *u,
+                               const double *v, const double *g, size_t n, double lr)
+{
+    (void)o, (void)x, (void)u, (void)v, (void)g, (void)n, (void)lr;
+    return false;
+}
+#endif
 
 /* The step with a copy instead of a prediction: each chunk is saved, stepped and checked, and
  * the first non-finite value puts every chunk back. Exact for every optimiser, including the
@@ -218,10 +246,10 @@ int pd_optim_apply_finite(pd_optim_t *o, double *x, size_t offset, size_t len, c
     int rc;
 
     o->t++;
-    /* sgd and momentum: one read-only pass predicts the step, and a surely finite one is
-     * taken in place, with no copy (the copy was an extra trip through memory for x, u and v
-     * and kept a second vector resident). */
-    if (o->kind != PD_OPT_ADAM && step_surely_finite(o, x + offset, o->u + offset, g, len, lr)) {
+    /* One read-only pass predicts the step, and a surely finite one is taken in place, with
+     * no copy (the copy was an extra trip through memory for x, u and v, and kept as much
+     * again resident). */
+    if (step_surely_finite(o, x + offset, o->u + offset, o->v + offset, g, len, lr)) {
         step(o, x + offset, o->u + offset, o->v + offset, g,
              o->mask != NULL ? o->mask + offset : NULL, len, lr);
         return 0;

@@ -25,8 +25,8 @@ typedef struct pd_optim {
     double *u;          /* momentum buffer, or Adam first moment (dim) */
     double *v;          /* Adam second moment (dim) */
     double *undo;       /* 3 x dim: x, u, v of the range being applied, to take a step back;
-                         * written only by Adam steps and steps near overflow (pages never
-                         * written cost no memory) */
+                         * written only by steps near overflow (pages never written cost
+                         * no memory) */
 } pd_optim_t;
 
 /* Allocate state for dim parameters. 0 or -ENOMEM. Returned: free with pd_optim_release. */
@@ -45,9 +45,9 @@ void pd_optim_apply(pd_optim_t *o, double *x, size_t offset, size_t len, const d
 /* As pd_optim_apply, but a step that would leave any of x[offset .. offset+len) NaN or Inf is
  * taken back: x and the optimiser state (t included) are as before, bit for bit. 0, or
  * PD_ENONFINITE when the step was not applied (the caller counts it and reports it).
- * sgd and momentum steps are predicted in a read-only pass and taken in place when every
- * result is surely finite (below 2^1023); Adam steps, and the rare steps the prediction cannot
- * vouch for, are saved to `undo` chunk by chunk and put back on the first non-finite value. */
+ * The step is predicted in a read-only pass and taken in place when every result is surely
+ * finite (below 2^1023; for Adam a bound on its step); the rare steps the prediction cannot
+ * vouch for are saved to `undo` chunk by chunk and put back on the first non-finite value. */
 int pd_optim_apply_finite(pd_optim_t *o, double *x, size_t offset, size_t len, const double *g,
                           double lr);
 

@@ -232,11 +232,11 @@ START_TEST(nonfinite_step_taken_back_across_chunks)
 }
 END_TEST
 
-/* sgd and momentum steps are predicted, not saved: the undo area is never written, so its
- * pages (as large as the model) never become resident. */
+/* Finite steps are predicted, not saved: the undo area is never written, so its pages (three
+ * times the model) never become resident; and the steps are pd_optim_apply's bits. */
 START_TEST(predicted_steps_leave_undo_alone)
 {
-    static const int kinds[] = {PD_OPT_SGD, PD_OPT_MOMENTUM};
+    static const int kinds[] = {PD_OPT_SGD, PD_OPT_MOMENTUM, PD_OPT_ADAM};
     enum { N = 2 * 4096 + 9 };
 
     for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
@@ -263,6 +263,7 @@ START_TEST(predicted_steps_leave_undo_alone)
         }
         ck_assert_mem_eq(x, y, N * sizeof(double));
         ck_assert_mem_eq(guarded.u, plain.u, N * sizeof(double));
+        ck_assert_mem_eq(guarded.v, plain.v, N * sizeof(double));
         for (size_t i = 0; i < 3 * (size_t)N; i++) {
             ck_assert(guarded.undo[i] == 42.0);
         }
