@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -21,6 +22,27 @@ double bench_now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+double bench_proc_mib(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    size_t flen = strlen(field);
+    double kib = NAN;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return NAN;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, field, flen) == 0) {
+            kib = strtod(line + flen, NULL);
+        }
+    }
+    fclose(f);
+    return kib / 1024.0;
 }
 
 void bench_daemon_print_log(const bench_daemon_t *dp)

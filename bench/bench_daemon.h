@@ -1,7 +1,7 @@
 /* bench_daemon.h - a paramd started by a benchmark program: a temporary directory with its
  * configuration, log and endpoint file, started with posix_spawn before any ZeroMQ context
- * exists (so no thread is ever forked), stopped with SIGTERM. Shared by bench/wire and
- * bench/load. */
+ * exists (so no thread is ever forked), stopped with SIGTERM. Shared by bench/wire,
+ * bench/load and bench/memory. */
 #ifndef PD_BENCH_DAEMON_H
 #define PD_BENCH_DAEMON_H
 
@@ -20,6 +20,9 @@ typedef struct bench_daemon {
 
 /* Monotonic seconds. */
 double bench_now_s(void);
+
+/* A size field of /proc/PID/status ("VmRSS:", "VmHWM:"), in MiB; NAN when unknown. */
+double bench_proc_mib(pid_t pid, const char *field);
 
 /* Write the configuration ("[server]" with an ephemeral loopback listen, the endpoint file,
  * log level warning and no progress line, then server_rest verbatim: more [server] keys

@@ -111,27 +111,6 @@ static void *client_main(void *arg)
     return NULL;
 }
 
-/* The daemon's peak resident set (VmHWM), in MiB; NAN when unknown. */
-static double peak_rss_mib(pid_t pid)
-{
-    char path[64], line[256];
-    double kib = NAN;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    f = fopen(path, "r");
-    if (f == NULL) {
-        return NAN;
-    }
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (strncmp(line, "VmHWM:", 6) == 0) {
-            kib = strtod(line + 6, NULL);
-        }
-    }
-    fclose(f);
-    return kib / 1024.0;
-}
-
 /* pushes_applied_total of the metrics log's "done" line; -1 when it cannot be read. */
 static int64_t applied_by_server(const bench_daemon_t *dp)
 {
@@ -204,7 +183,7 @@ static int run(const char *paramd, uint64_t dim, int n, double seconds, row_t *r
         }
     }
     row->seconds = bench_now_s() - start;
-    row->rss_mib = peak_rss_mib(dp.pid);
+    row->rss_mib = bench_proc_mib(dp.pid, "VmHWM:");
     int stop_rc = bench_daemon_stop(&dp, "load");
     if (rc == 0) {
         rc = stop_rc;

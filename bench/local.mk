@@ -86,6 +86,17 @@ CLEANFILES += bench/apply$(EXEEXT)
 .PHONY: bench-apply
 bench-apply: bench/apply$(EXEEXT)
 	OPENBLAS_NUM_THREADS=1 ./bench/apply$(EXEEXT)
+# bench/memory (issue 13 item 6): the daemon's RSS at 10^6 and 10^8 parameters against its
+# state's bytes (needs about 4 GB of memory for the 10^8 adam row, and a minute or two)
+EXTRA_PROGRAMS += bench/memory
+bench_memory_SOURCES = bench/memory.c bench/bench_daemon.c bench/bench_daemon.h
+bench_memory_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
+bench_memory_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS)
+bench_memory_LDADD = worker/libpdclient.la $(ZMQ_LIBS) -lm
+CLEANFILES += bench/memory$(EXEEXT)
+.PHONY: bench-memory
+bench-memory: bench/memory$(EXEEXT) server/paramd$(EXEEXT)
+	OPENBLAS_NUM_THREADS=1 ./bench/memory$(EXEEXT) --paramd ./server/paramd$(EXEEXT)
 # bench/python_rtt.py (issue 10): the Python client's round trips next to the C client's
 EXTRA_DIST += bench/python_rtt.py
 .PHONY: bench-python

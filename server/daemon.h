@@ -105,7 +105,7 @@ struct pd_daemon {
     pd_data_t *train;
     pd_data_t *test;
     pd_model_t model;
-    double *mask;             /* 1 regularised, 0 bias */
+    double *mask;             /* 1 regularised, 0 bias; NULL (all regularised) for type = none */
     pd_job_desc_t job;
 
     pd_store_t store;

@@ -199,16 +199,15 @@ int pd_job_load(pd_daemon_t *d)
         pd_log_err("the model has no parameters");
         return PD_ECONFIG;
     }
-    d->mask = malloc(dim * sizeof(double));
+    /* A plain vector (type = none) regularises every key: no mask (NULL means all), which
+     * would otherwise be a second resident vector as large as the model. Only the methods
+     * that refuse type = none read the mask directly. */
+    d->mask = d->model.kind == PD_MODEL_NONE ? NULL : malloc(dim * sizeof(double));
     d->grad_scratch = malloc(dim * sizeof(double));
-    if (d->mask == NULL || d->grad_scratch == NULL) {
+    if ((d->mask == NULL && d->model.kind != PD_MODEL_NONE) || d->grad_scratch == NULL) {
         return -ENOMEM;
     }
-    if (d->model.kind == PD_MODEL_NONE) {
-        for (size_t i = 0; i < dim; i++) {
-            d->mask[i] = 1.0;
-        }
-    } else {
+    if (d->mask != NULL) {
         pd_model_bias_mask(&d->model, d->mask);
     }
     if ((rc = pd_store_init(&d->store, dim)) != 0 || (rc = pd_optim_init(&d->optim, dim)) != 0) {
