@@ -97,6 +97,16 @@ CLEANFILES += bench/memory$(EXEEXT)
 .PHONY: bench-memory
 bench-memory: bench/memory$(EXEEXT) server/paramd$(EXEEXT)
 	OPENBLAS_NUM_THREADS=1 ./bench/memory$(EXEEXT) --paramd ./server/paramd$(EXEEXT)
+# bench/scale (issue 13 item 6): async-sgd with 1, 2, 4, 8, 15 local workers on Fashion-MNIST
+# softmax and a sparse spam-like set: updates/s and time to a target objective (about 4
+# minutes; -quick: 1, 2, 4 workers, about a minute). results.csv, table.md, scale.png go to
+# bench/results-scale[-quick]/.
+EXTRA_DIST += bench/scale
+.PHONY: bench-scale bench-scale-quick
+bench-scale: server/paramd$(EXEEXT) worker/paramd-worker$(EXEEXT)
+	PARAMD=./server/paramd$(EXEEXT) $(top_srcdir)/bench/scale --out bench/results-scale
+bench-scale-quick: server/paramd$(EXEEXT) worker/paramd-worker$(EXEEXT)
+	PARAMD=./server/paramd$(EXEEXT) $(top_srcdir)/bench/scale --quick --out bench/results-scale-quick
 # bench/python_rtt.py (issue 10): the Python client's round trips next to the C client's
 EXTRA_DIST += bench/python_rtt.py
 .PHONY: bench-python
