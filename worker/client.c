@@ -18,6 +18,7 @@
 #include "clock.h"
 
 _Static_assert(PD_CLIENT_EAUTH == PD_EUNAUTH, "paramd/client.h: PD_CLIENT_EAUTH is PD_EUNAUTH");
+_Static_assert(PD_CLIENT_EDIM == PD_EDIM, "paramd/client.h: PD_CLIENT_EDIM is PD_EDIM");
 
 struct pd_client {
     void *ctx;
@@ -559,15 +560,14 @@ static void on_lend_released(void *data, void *hint)
     free(lend);
 }
 
-/* Everything that makes pd_client_push_send_nocopy fail before the buffer is lent. The
- * server would refuse a bad range too, but only after the lend, with done still to come. */
+/* Everything that makes pd_client_push_send_nocopy fail before the buffer is lent. */
 static int nocopy_args_ok(const pd_client_t *c, uint64_t offset, uint64_t length,
                           const double *grad, pd_client_free_fn done)
 {
     if (c == NULL || grad == NULL || done == NULL) {
         return -EINVAL;
     }
-    /* PD_EDIM: what pd_client_push_recv gives when the server refuses such a range. */
+    /* Refused here, as the server would; but an ACK REJECTED would come after the lend. */
     if (length == 0 || offset >= c->job.dim || length > c->job.dim - offset) {
         return PD_EDIM;
     }

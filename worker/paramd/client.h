@@ -111,15 +111,16 @@ PD_EXPORT int pd_client_push_recv(pd_client_t *c, pd_client_ack_t *ack);
  * not that done has run yet: wait for done itself before reusing the buffer.
  *
  * On failure (< 0), done is NOT called, now or later, and the buffer is the caller's again:
- * -EINVAL when c, grad or done is NULL; when length is 0 or [offset, offset + length) is not
- * inside 0..dim-1, the code pd_client_push_recv() would give for the server's refusal of such
- * a push ("dimension or count does not match the job"), but checked here, before anything is
- * sent; -ENOMEM; or the error of the send (-EINTR when a signal interrupted a send waiting
- * for room in the queue).
+ * -EINVAL when c, grad or done is NULL; PD_CLIENT_EDIM when length is 0 or [offset, offset +
+ * length) is not inside 0..dim-1, checked here before anything is sent (the copying calls
+ * send such a push, and the server answers PD_CLIENT_REJECTED); -ENOMEM; or the error of the
+ * send (-EINTR when a signal interrupted a send waiting for room in the queue).
  *
  * There is no blocking pd_client_push_nocopy(): its ACK would not free the buffer either.
  * Worth it for large pushes (tens of KiB and up), where the copy dominates the client's CPU. */
 typedef void (*pd_client_free_fn)(void *grad, void *hint);
+/* A key range outside the job (equal to paramd's PD_EDIM). */
+#define PD_CLIENT_EDIM (-997)
 PD_EXPORT int pd_client_push_send_nocopy(pd_client_t *c, uint64_t offset, uint64_t length,
                                          const double *grad, uint64_t version,
                                          pd_client_free_fn done, void *hint);
