@@ -424,11 +424,13 @@ int pd_wire_send_part(void *sock, const pd_msg_t *m, zmq_msg_t *part, bool dontw
         return rc;
     }
     /* Not send_part(): a failed zmq_msg_send leaves the message as it was, and it stays the
-     * caller's to close, so the caller decides what its free function does then. */
-    if (zmq_msg_send(part, sock, base) < 0) {
-        return -zmq_errno();
-    }
-    return 0;
+     * caller's to close, so the caller decides what its free function does then. A signal
+     * is no reason to stop here: the header is queued, and a message left half-sent would
+     * swallow the caller's next one. */
+    do {
+        rc = zmq_msg_send(part, sock, base) < 0 ? -zmq_errno() : 0;
+    } while (rc == -EINTR);
+    return rc;
 }
 
 static void drain_rest(void *sock)
