@@ -354,63 +354,82 @@ static int send_part(void *sock, zmq_msg_t *part, int flags)
     return 0;
 }
 
-int pd_wire_send(void *sock, const void *routing_id, size_t routing_id_len, const pd_msg_t *m,
-                 const pd_wire_frame_t *frames, size_t n_frames, bool dontwait)
+/* [routing id] and header; `more` when frames follow. Once the first part is queued, the rest
+ * of a multipart message goes out atomically with it, so later parts never fail with EAGAIN. */
+static int send_header(void *sock, const void *routing_id, size_t routing_id_len,
+                       const pd_msg_t *m, int base, bool more)
 {
-    int base = dontwait ? ZMQ_DONTWAIT : 0;
     /* Perf: the usual header (a few dozen bytes; a WELCOME with paths is the exception) is
      * packed on the stack, saving a malloc/free per message; zmq_send copies it anyway. */
     unsigned char room[512];
     void *hdr = NULL;
     size_t hdr_len = 0;
-    zmq_msg_t part;
     int rc;
 
     rc = encode(m, room, sizeof(room), &hdr, &hdr_len);
     if (rc != 0) {
         return rc;
     }
-    if (routing_id != NULL) {
-        if (zmq_send(sock, routing_id, routing_id_len, base | ZMQ_SNDMORE) < 0) {
-            rc = -zmq_errno();
-            goto out;
-        }
-    }
-    /* Once the first part is queued, the rest of a multipart message goes out atomically
-     * with it, so later parts never fail with EAGAIN. */
-    if (zmq_send(sock, hdr, hdr_len, base | (n_frames > 0 ? ZMQ_SNDMORE : 0)) < 0) {
+    if (routing_id != NULL && zmq_send(sock, routing_id, routing_id_len, base | ZMQ_SNDMORE) < 0) {
         rc = -zmq_errno();
         goto out;
     }
-    for (size_t i = 0; i < n_frames; i++) {
+    if (zmq_send(sock, hdr, hdr_len, base | (more ? ZMQ_SNDMORE : 0)) < 0) {
+        rc = -zmq_errno();
+        goto out;
+    }
+out:
+    if (hdr != room) {
+        free(hdr);
+    }
+    return rc;
+}
+
+int pd_wire_send(void *sock, const void *routing_id, size_t routing_id_len, const pd_msg_t *m,
+                 const pd_wire_frame_t *frames, size_t n_frames, bool dontwait)
+{
+    int base = dontwait ? ZMQ_DONTWAIT : 0;
+    zmq_msg_t part;
+    int rc;
+
+    rc = send_header(sock, routing_id, routing_id_len, m, base, n_frames > 0);
+    for (size_t i = 0; rc == 0 && i < n_frames; i++) {
         int flags = base | (i + 1 < n_frames ? ZMQ_SNDMORE : 0);
         const pd_wire_frame_t *f = &frames[i];
         if (f->owner != NULL) {
             pd_buf_t *ref = pd_buf_ref(f->owner);
             if (zmq_msg_init_data(&part, (void *)f->data, f->len_bytes, pd_buf_zmq_free, ref) != 0) {
-                rc = -zmq_errno();
                 pd_buf_unref(ref);
-                goto out;
+                return -zmq_errno();
             }
         } else {
             if (zmq_msg_init_size(&part, f->len_bytes) != 0) {
-                rc = -zmq_errno();
-                goto out;
+                return -zmq_errno();
             }
             if (f->len_bytes > 0) {
                 memcpy(zmq_msg_data(&part), f->data, f->len_bytes);
             }
         }
         rc = send_part(sock, &part, flags);
-        if (rc != 0) {
-            goto out;
-        }
     }
-    rc = 0;
-out:
-    if (hdr != room) {
-        free(hdr);
+    return rc;
+}
+
+int pd_wire_send_part(void *sock, const pd_msg_t *m, zmq_msg_t *part, bool dontwait)
+{
+    int base = dontwait ? ZMQ_DONTWAIT : 0;
+    int rc = send_header(sock, NULL, 0, m, base, true);
+
+    if (rc != 0) {
+        return rc;
     }
+    /* Not send_part(): a failed zmq_msg_send leaves the message as it was, and it stays the
+     * caller's to close, so the caller decides what its free function does then. A signal
+     * is no reason to stop here: the header is queued, and a message left half-sent would
+     * swallow the caller's next one. */
+    do {
+        rc = zmq_msg_send(part, sock, base) < 0 ? -zmq_errno() : 0;
+    } while (rc == -EINTR);
     return rc;
 }
 

@@ -172,6 +172,13 @@ typedef struct pd_wire_frame {
 int pd_wire_send(void *sock, const void *routing_id, size_t routing_id_len, const pd_msg_t *m,
                  const pd_wire_frame_t *frames, size_t n_frames, bool dontwait);
 
+/* Send header + one data frame that the caller built (e.g. zmq_msg_init_data over a buffer it
+ * lends): no routing id (DEALER). On success libzmq owns *part; on failure *part is untouched
+ * and still the caller's to close. Once the header is queued the frame is sent through EINTR;
+ * another failure then (ETERM) leaves the message incomplete in libzmq, as after a failed
+ * part of pd_wire_send. m->n_frames must be 1. */
+int pd_wire_send_part(void *sock, const pd_msg_t *m, zmq_msg_t *part, bool dontwait);
+
 /* A received message. The frames stay zmq_msg_t until pd_wire_in_release(). */
 typedef struct pd_wire_in {
     unsigned char routing_id[PD_WIRE_MAX_ROUTING_ID];

@@ -301,3 +301,11 @@ tests_python_pd_taskcheck_LDADD = common/libpdcommon.la
 TESTS += tests/conformance/python.test
 EXTRA_DIST += tests/conformance/python.test tests/conformance/conformance.py \
 	tests/conformance/README.md
+# --- integration: zero-copy push of libparamd-client (pd_client_push_send_nocopy) ---
+# nocopy links the installed library, as a user's program does: only <paramd/client.h>.
+check_PROGRAMS += tests/integration/nocopy
+tests_integration_nocopy_SOURCES = tests/integration/nocopy.c
+tests_integration_nocopy_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
+tests_integration_nocopy_LDADD = worker/libparamd-client.la
+TESTS += tests/integration/nocopy_push.test
+EXTRA_DIST += tests/integration/nocopy_push.test

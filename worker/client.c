@@ -18,6 +18,7 @@
 #include "clock.h"
 
 _Static_assert(PD_CLIENT_EAUTH == PD_EUNAUTH, "paramd/client.h: PD_CLIENT_EAUTH is PD_EUNAUTH");
+_Static_assert(PD_CLIENT_EDIM == PD_EDIM, "paramd/client.h: PD_CLIENT_EDIM is PD_EDIM");
 
 struct pd_client {
     void *ctx;
@@ -368,12 +369,18 @@ PD_EXPORT uint64_t pd_client_job_id(const pd_client_t *c)
     return c->job.job_id;
 }
 
-/* Sends block until queued: a pipelined caller must not see EAGAIN for a full queue. */
-static int send_blocking(pd_client_t *c, pd_msg_t *m, const pd_wire_frame_t *f, size_t n)
+/* A request of this client: its worker, job and next request id. */
+static void stamp_request(pd_client_t *c, pd_msg_t *m)
 {
     m->worker_id = c->worker_id;
     m->job_id = c->job.job_id;
     m->request_id = ++c->next_request;
+}
+
+/* Sends block until queued: a pipelined caller must not see EAGAIN for a full queue. */
+static int send_blocking(pd_client_t *c, pd_msg_t *m, const pd_wire_frame_t *f, size_t n)
+{
+    stamp_request(c, m);
     return pd_wire_send(c->sock, NULL, 0, m, f, n, false);
 }
 
@@ -481,19 +488,25 @@ PD_EXPORT int pd_client_pull(pd_client_t *c, uint64_t offset, uint64_t length, d
     return pd_client_pull_recv(c, out, length, version, not_modified);
 }
 
+/* The header of a PUSH of one float64 frame. */
+static void push_header(pd_msg_t *m, uint64_t offset, uint64_t length, uint64_t version)
+{
+    pd_msg_init(m, PD_MSG_PUSH);
+    m->key_offset = offset;
+    m->key_length = length;
+    m->version = version;
+    m->elem_type = PD_ELEM_F64;
+    m->n_frames = 1;
+    m->frame_counts[0] = length;
+}
+
 PD_EXPORT int pd_client_push_send(pd_client_t *c, uint64_t offset, uint64_t length,
                                   const double *grad, uint64_t version)
 {
     pd_msg_t m;
     pd_wire_frame_t f = {grad, length * sizeof(double), NULL};
 
-    pd_msg_init(&m, PD_MSG_PUSH);
-    m.key_offset = offset;
-    m.key_length = length;
-    m.version = version;
-    m.elem_type = PD_ELEM_F64;
-    m.n_frames = 1;
-    m.frame_counts[0] = length;
+    push_header(&m, offset, length, version);
     return send_blocking(c, &m, &f, 1);
 }
 
@@ -524,6 +537,77 @@ PD_EXPORT int pd_client_push(pd_client_t *c, uint64_t offset, uint64_t length,
         return rc;
     }
     return pd_client_push_recv(c, ack);
+}
+
+/* The hint libzmq holds for a zero-copy push. `armed` is cleared only on the failure path,
+ * where the message never reached libzmq and is closed by the sending thread itself; once a
+ * send succeeds libzmq alone reads it, and its queue orders that read after our write. */
+typedef struct nocopy_lend {
+    pd_client_free_fn done;
+    void *hint;
+    bool armed;
+} nocopy_lend_t;
+
+/* zmq_free_fn of a lent buffer: on a libzmq I/O thread, or in zmq_ctx_term() or
+ * zmq_msg_close(). Nothing here may touch the pd_client_t. */
+static void on_lend_released(void *data, void *hint)
+{
+    nocopy_lend_t *lend = hint;
+
+    if (lend->armed) {
+        lend->done(data, lend->hint);
+    }
+    free(lend);
+}
+
+/* Everything that makes pd_client_push_send_nocopy fail before the buffer is lent. */
+static int nocopy_args_ok(const pd_client_t *c, uint64_t offset, uint64_t length,
+                          const double *grad, pd_client_free_fn done)
+{
+    if (c == NULL || grad == NULL || done == NULL) {
+        return -EINVAL;
+    }
+    /* Refused here, as the server would; but an ACK REJECTED would come after the lend. */
+    if (length == 0 || offset >= c->job.dim || length > c->job.dim - offset) {
+        return PD_EDIM;
+    }
+    return 0;
+}
+
+PD_EXPORT int pd_client_push_send_nocopy(pd_client_t *c, uint64_t offset, uint64_t length,
+                                         const double *grad, uint64_t version,
+                                         pd_client_free_fn done, void *hint)
+{
+    nocopy_lend_t *lend = NULL;
+    zmq_msg_t part;
+    pd_msg_t m;
+    int rc = nocopy_args_ok(c, offset, length, grad, done);
+
+    if (rc != 0) {
+        return rc;
+    }
+    lend = malloc(sizeof(*lend));
+    if (lend == NULL) {
+        return -ENOMEM;
+    }
+    *lend = (nocopy_lend_t){done, hint, true};
+    /* libzmq calls no free function when zmq_msg_init_data fails: lend is still ours. */
+    if (zmq_msg_init_data(&part, (void *)grad, length * sizeof(double), on_lend_released,
+                          lend) != 0) {
+        rc = -zmq_errno();
+        free(lend);
+        return rc;
+    }
+    push_header(&m, offset, length, version);
+    stamp_request(c, &m);
+    rc = pd_wire_send_part(c->sock, &m, &part, false);
+    if (rc != 0) {
+        /* The message never reached libzmq, so closing it runs on_lend_released here and
+         * now: disarmed, it frees lend without calling done (the header's contract). */
+        lend->armed = false;
+        zmq_msg_close(&part);
+    }
+    return rc;
 }
 
 PD_EXPORT const char *pd_client_last_error(const pd_client_t *c)

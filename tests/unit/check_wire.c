@@ -956,6 +956,51 @@ START_TEST(test_send_refuses_bad_header)
 }
 END_TEST
 
+static void count_release(void *data, void *hint)
+{
+    (void)data;
+    (*(int *)hint)++;
+}
+
+/* pd_wire_send_part: the caller's frame goes out as built; when the send fails it is left
+ * intact to the caller (its free function not run), whether the header or the frame failed. */
+START_TEST(test_send_part)
+{
+    static pd_wire_in_t in;
+    static double a[64];
+    void *lone = zmq_socket(g_ctx, ZMQ_DEALER);
+    int released = 0, linger = 0;
+    zmq_msg_t part;
+    pd_msg_t m;
+    const double *v;
+
+    a[63] = 2.5;
+    pd_msg_init(&m, PD_MSG_PUSH);
+    m.n_frames = 1;
+    m.frame_counts[0] = 64;
+    ck_assert_int_eq(zmq_msg_init_data(&part, a, sizeof(a), count_release, &released), 0);
+    ck_assert_int_eq(pd_wire_send_part(g_dealer, &m, &part, false), 0);
+    ck_assert_int_eq(recv_router(&in, 0), 0);
+    ck_assert_int_eq(in.frames_rc, 0);
+    ck_assert_int_eq(pd_wire_in_doubles(&in, 0, 64, &v), 0);
+    ck_assert_double_eq(v[63], 2.5);
+    pd_wire_in_release(&in); /* inproc: the receiver held the last reference */
+    ck_assert_int_eq(released, 1);
+
+    /* No peer: the header fails (EAGAIN); then a header that cannot be encoded. */
+    zmq_setsockopt(lone, ZMQ_LINGER, &linger, sizeof(linger));
+    ck_assert_int_eq(zmq_msg_init_data(&part, a, sizeof(a), count_release, &released), 0);
+    ck_assert_int_eq(pd_wire_send_part(lone, &m, &part, true), -EAGAIN);
+    m.n_frames = PD_WIRE_MAX_FRAMES + 1;
+    ck_assert_int_eq(pd_wire_send_part(g_dealer, &m, &part, false), PD_EWIRE);
+    ck_assert_uint_eq(zmq_msg_size(&part), sizeof(a));
+    ck_assert_int_eq(released, 1);
+    zmq_msg_close(&part);
+    ck_assert_int_eq(released, 2);
+    zmq_close(lone);
+}
+END_TEST
+
 /* Over TCP the bytes are copied by libzmq's I/O thread; the buffer reference is released
  * once they are written, asynchronously. Poll for it with a deadline. */
 START_TEST(test_tcp_zero_copy)
@@ -1141,6 +1186,7 @@ static Suite *wire_suite(void)
     tcase_add_test(sock, test_unaligned_frame_socket);
     tcase_add_test(sock, test_send_refuses_bad_header);
     tcase_add_test(sock, test_tcp_zero_copy);
+    tcase_add_test(sock, test_send_part);
     tcase_add_test(sock, test_fetch_data_round_trip);
     suite_add_tcase(s, sock);
     return s;

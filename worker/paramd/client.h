@@ -98,6 +98,33 @@ PD_EXPORT int pd_client_push_send(pd_client_t *c, uint64_t offset, uint64_t leng
                                   const double *grad, uint64_t version);
 PD_EXPORT int pd_client_push_recv(pd_client_t *c, pd_client_ack_t *ack);
 
+/* Zero-copy push: pd_client_push_send() without copying grad. The values frame is sent from
+ * grad itself, so the caller lends the buffer: it must not change or free grad[0..length)
+ * until done(grad, hint) is called. The reply is taken with pd_client_push_recv() as usual.
+ *
+ * On success (0), done is called exactly once: when libzmq has no more use for the bytes,
+ * typically once they are written to the socket, or at the latest before pd_client_free()
+ * returns (unsent messages are dropped then, and released). It runs on a libzmq I/O thread
+ * or inside pd_client_free(), possibly before this function returns, never twice: it must
+ * be thread-safe and short (post to a queue, decrement an atomic counter) and must not call
+ * this library. An ACK from pd_client_push_recv() proves that the server has the values, but
+ * not that done has run yet: wait for done itself before reusing the buffer.
+ *
+ * On failure (< 0), done is NOT called, now or later, and the buffer is the caller's again:
+ * -EINVAL when c, grad or done is NULL; PD_CLIENT_EDIM when length is 0 or [offset, offset +
+ * length) is not inside 0..dim-1, checked here before anything is sent (the copying calls
+ * send such a push, and the server answers PD_CLIENT_REJECTED); -ENOMEM; or the error of the
+ * send (-EINTR when a signal interrupted a send waiting for room in the queue).
+ *
+ * There is no blocking pd_client_push_nocopy(): its ACK would not free the buffer either.
+ * Worth it for large pushes (tens of KiB and up), where the copy dominates the client's CPU. */
+typedef void (*pd_client_free_fn)(void *grad, void *hint);
+/* A key range outside the job (equal to paramd's PD_EDIM). */
+#define PD_CLIENT_EDIM (-997)
+PD_EXPORT int pd_client_push_send_nocopy(pd_client_t *c, uint64_t offset, uint64_t length,
+                                         const double *grad, uint64_t version,
+                                         pd_client_free_fn done, void *hint);
+
 /* The server's own words for the last ERROR or BYE it sent this client ("" if none). */
 PD_EXPORT const char *pd_client_last_error(const pd_client_t *c);
 
