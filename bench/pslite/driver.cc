@@ -163,6 +163,12 @@ int main(int argc, char **argv)
                     ps::KVServer<double> *s) { model->Handle(req, data, s); });
         ps::RegisterExitCallback([server]() { delete server; });
     }
+    /* The server's customer thread starts in KVServer's constructor, before the handle is
+     * set; a request arriving in between fails ps-lite's CHECK(request_handle_). So the
+     * worker sends nothing until the server has passed this barrier with its handle set. */
+    if (!ps::IsScheduler()) {
+        ps::Postoffice::Get()->Barrier(0, ps::kServerGroup + ps::kWorkerGroup);
+    }
     if (ps::IsWorker()) {
         ps::KVWorker<double> kv(0, 0);
         for (size_t c = 0; c < CMP_N_CELLS; c++) {
