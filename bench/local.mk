@@ -114,3 +114,25 @@ bench-python: server/paramd$(EXEEXT) worker/libparamd-client.la python/paramd/pa
 	PYTHONPATH='$(abs_top_builddir)/python:$(abs_top_srcdir)/python' $(PYTHON3) \
 		$(top_srcdir)/bench/python_rtt.py --paramd ./server/paramd$(EXEEXT) \
 		--libclient ./worker/.libs/libparamd-client.so.1
+
+# bench/compare-pslite (issue 13 item 6): workloads (i)-(iv) on paramd and on dmlc/ps-lite,
+# side by side, interleaved repetitions (about 2 minutes; PSLITE_ARGS=--quick: under one).
+# The script builds ps-lite from PSLITE_SRC and bench/pslite/driver.cc into bench/pslite-build/
+# with g++, protoc and the system libzmq and protobuf-lite (Debian: libzmq3-dev,
+# libprotobuf-dev, protobuf-compiler; bench-only, not in ./bootstrap). bench/pslite/README.md.
+EXTRA_PROGRAMS += bench/pslite/paramd-driver
+bench_pslite_paramd_driver_SOURCES = bench/pslite/paramd_driver.c bench/pslite/workloads.h \
+	bench/bench_daemon.c bench/bench_daemon.h
+bench_pslite_paramd_driver_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker -I$(top_srcdir)/bench
+bench_pslite_paramd_driver_LDADD = worker/libpdclient.la common/libpdwire.la $(ZMQ_LIBS) -lm
+CLEANFILES += bench/pslite/paramd-driver$(EXEEXT)
+EXTRA_DIST += bench/compare-pslite bench/pslite/driver.cc bench/pslite/README.md
+.PHONY: bench-compare-pslite
+bench-compare-pslite: bench/pslite/paramd-driver$(EXEEXT) server/paramd$(EXEEXT)
+	@if test -z '$(PSLITE_SRC)'; then \
+	    echo 'usage: make bench-compare-pslite PSLITE_SRC=/path/to/ps-lite [PSLITE_ARGS=--quick]'; \
+	    exit 2; fi
+	OPENBLAS_NUM_THREADS=1 $(PYTHON3) $(top_srcdir)/bench/compare-pslite \
+		--pslite-src '$(PSLITE_SRC)' --build-dir bench/pslite-build \
+		--paramd ./server/paramd$(EXEEXT) \
+		--paramd-driver ./bench/pslite/paramd-driver$(EXEEXT) $(PSLITE_ARGS)
