@@ -21,6 +21,7 @@ int pd_buf_new(pd_buf_t **out, size_t len_bytes)
     atomic_init(&b->refs, 1);
     b->len_bytes = len_bytes;
     b->version = 0;
+    b->f32 = NULL;
     *out = b;
     return 0;
 }
@@ -34,6 +35,7 @@ pd_buf_t *pd_buf_ref(pd_buf_t *b)
 void pd_buf_unref(pd_buf_t *b)
 {
     if (b != NULL && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) {
+        pd_buf_unref(b->f32);
         free(b);
     }
 }

@@ -14,6 +14,8 @@ typedef struct pd_buf {
     atomic_uint refs;
     size_t len_bytes;
     uint64_t version; /* parameter version the bytes hold, for snapshot caches */
+    struct pd_buf *f32; /* the payload rounded to float32, made on first use by the loop
+                         * thread (pd_wire_buf_f32); released with this buffer */
     /* 64-byte aligned payload follows */
     _Alignas(64) unsigned char data[];
 } pd_buf_t;

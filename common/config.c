@@ -1286,6 +1286,20 @@ static void check_security(const pd_config_t *c, err_sink_t *sink)
     }
 }
 
+/* Second-order methods and trust regions compare small differences of objectives and
+ * curvature: a float32 round trip of every vector would drown them. */
+static bool method_needs_f64(int method)
+{
+    return method == PD_METHOD_APTS || method == PD_METHOD_FOSI || method == PD_METHOD_DHO2 ||
+           method == PD_METHOD_NEWTON_CG || method == PD_METHOD_LBFGS;
+}
+
+bool pd_config_wire_f32(const pd_config_t *c)
+{
+    return c->wire_type == PD_WIRE_F32 ||
+           (c->wire_type == PD_WIRE_AUTO && !method_needs_f64(c->method));
+}
+
 int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
 {
     err_sink_t sink;
@@ -1327,6 +1341,13 @@ int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
         } else if (pd_mlp_parse_layers(c->mlp_layers, &shape, why, sizeof(why)) != 0) {
             sink_add(&sink, "[model] layers = %s: %s", c->mlp_layers, why);
         }
+    }
+    if (c->wire_type == PD_WIRE_F32 && method_needs_f64(c->method)) {
+        const key_row_t *method_row = row_by_field(offsetof(pd_config_t, method));
+        assert(method_row != NULL);
+        sink_add(&sink, "[job] wire_type = float32: method = %s needs float64 on the wire "
+                        "(use auto or float64)",
+                 enum_name(method_row->values, c->method, a, sizeof(a)));
     }
     if (c->method == PD_METHOD_APTS) {
         /* A trust region compares predicted and actual decrease of one smooth objective. */

@@ -32,6 +32,7 @@ typedef enum pd_stale_step_kind { PD_STALE_CONSTANT, PD_STALE_INVERSE } pd_stale
 typedef enum pd_staleness_unit { PD_STALENESS_VERSIONS, PD_STALENESS_RECEIVED } pd_staleness_unit_t;
 typedef enum pd_divergence_kind { PD_DIVERGE_STOP, PD_DIVERGE_RESTORE } pd_divergence_kind_t;
 typedef enum pd_progress_kind { PD_PROGRESS_AUTO, PD_PROGRESS_YES, PD_PROGRESS_NO } pd_progress_kind_t;
+typedef enum pd_wire_type_kind { PD_WIRE_AUTO, PD_WIRE_F32, PD_WIRE_F64 } pd_wire_type_kind_t;
 
 /* Field types by config type: BOOL bool; INT int64_t; DOUBLE double; SIZE uint64_t (bytes);
  * DURATION int64_t (ms); ENUM int (index into the row's values); STRING/PATH/ENDPOINT char *
@@ -95,6 +96,7 @@ typedef struct pd_config {
     int64_t lbfgs_memory;
     int staleness_unit; /* pd_staleness_unit_t */
     int stale_step; /* pd_stale_step_kind_t */
+    int wire_type;  /* pd_wire_type_kind_t; pd_config_wire_f32() resolves auto */
     int64_t eval_interval_ms;
     /* [model] */
     int model_type; /* pd_model_kind_t (same order: none, logistic, softmax, least-squares,
@@ -176,6 +178,10 @@ int pd_config_build(pd_config_t *c, const char *path, const char *const *overrid
 /* Checks across keys (e.g. box lower <= upper, a data set for a model, dim for type = none).
  * Errors appended to errbuf one per line; returns 0 or PD_ECONFIG. */
 int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen);
+
+/* Whether TASK parameters and RESULT gradients travel as float32: [job] wire_type, with auto
+ * resolved by the method (float64 for those that need every digit). */
+bool pd_config_wire_f32(const pd_config_t *c);
 
 /* True for an endpoint only this machine can reach: tcp:// on 127.x, localhost, [::1] or the
  * lo interface, and ipc:// or inproc://. */

@@ -206,6 +206,12 @@
       "stale_step apply to it either way.")                                                   \
     X(job, stale_step, ENUM, stale_step, "constant", 0, 0, "constant|inverse", 0,              \
       "async-sgd step for a gradient of staleness tau: constant, or divided by max(1, tau).") \
+    X(job, wire_type, ENUM, wire_type, "auto", 0, 0, "auto|float32|float64", 0,                \
+      "Element type of the parameters sent with tasks and of the gradients workers send "     \
+      "back: float32 halves the bytes (the server keeps float64 and rounds on sending); "     \
+      "auto is float32 for the first-order methods and float64 for apts, fosi, dho2, "        \
+      "newton-cg and lbfgs, which refuse float32 (their trust-region tests, Lanczos and "     \
+      "line searches need every digit). Workers too old to read float32 get float64.")       \
     X(job, eval_interval, DURATION, eval_interval_ms, "2s", 0, 86400000, NULL, 0,              \
       "How often the full objective and test accuracy are evaluated (0: only at the end).")  \
     X(model, type, ENUM, model_type, "softmax", 0, 0,                                          \

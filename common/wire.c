@@ -138,6 +138,7 @@ static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, si
         hello.kv_only = m->hello.kv_only;
         hello.slowdown = m->hello.slowdown;
         hello.software = (char *)m->hello.software;
+        hello.accepts_f32 = m->hello.accepts_f32;
         h.hello = &hello;
     }
     if (m->has_local_tr) {
@@ -186,6 +187,7 @@ static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, si
         job.layers = (uint64_t *)j->widths;
         job.activation = (char *)j->activation;
         job.init_seed = j->init_seed;
+        job.wire_type = (Paramd__ElemType)j->wire_type;
         h.job = &job;
     }
     len = paramd__header__get_packed_size(&h);
@@ -231,6 +233,10 @@ static int decode_job(const Paramd__Job *src, pd_job_desc_t *j)
     rc |= copy_str(j->data_format, sizeof(j->data_format), src->data_format);
     rc |= copy_str(j->activation, sizeof(j->activation), src->activation);
     j->init_seed = src->init_seed;
+    if (src->wire_type != PARAMD__ELEM_TYPE__F64 && src->wire_type != PARAMD__ELEM_TYPE__F32) {
+        return PD_EWIRE;
+    }
+    j->wire_type = (pd_elem_type_t)src->wire_type;
     if (src->n_layers > PD_WIRE_MAX_WIDTHS) {
         return PD_EWIRE;
     }
@@ -323,6 +329,7 @@ int pd_wire_decode(const void *buf, size_t len, pd_msg_t *m, pd_job_desc_t *job_
         o->threads = h->hello->threads;
         o->kv_only = h->hello->kv_only;
         o->slowdown = h->hello->slowdown;
+        o->accepts_f32 = h->hello->accepts_f32;
         m->has_hello = true;
     }
     if (h->local_tr != NULL && decode_local_tr(h->local_tr, &m->local_tr) != 0) {
@@ -546,29 +553,71 @@ fail:
 
 int pd_wire_in_doubles(pd_wire_in_t *in, size_t i, size_t expected, const double **out)
 {
+    pd_elem_type_t t = in->msg.elem_type;
     const void *data;
     size_t len;
 
-    if (i >= in->n_parts || in->msg.elem_type != PD_ELEM_F64) {
+    if (i >= in->n_parts || (t != PD_ELEM_F64 && t != PD_ELEM_F32)) {
         return PD_EDIM;
     }
     data = zmq_msg_data(&in->parts[i]);
     len = zmq_msg_size(&in->parts[i]);
-    if (len != expected * sizeof(double)) {
+    if (len != expected * elem_size(t)) {
         return PD_EDIM;
     }
-    /* Small frames live inside zmq_msg_t and may be unaligned: copy rather than misread. */
-    if (((uintptr_t)data % _Alignof(double)) != 0) {
+    /* Small frames live inside zmq_msg_t and may be unaligned: copy rather than misread. An
+     * F32 frame is widened into a buffer of its own either way. */
+    if (t == PD_ELEM_F32 || ((uintptr_t)data % _Alignof(double)) != 0) {
         if (in->aligned[i] == NULL) {
-            in->aligned[i] = malloc(len > 0 ? len : 1);
-            if (in->aligned[i] == NULL) {
+            double *wide = malloc(expected > 0 ? expected * sizeof(double) : 1);
+            if (wide == NULL) {
                 return -ENOMEM;
             }
-            memcpy(in->aligned[i], data, len);
+            if (t == PD_ELEM_F32) {
+                for (size_t k = 0; k < expected; k++) {
+                    float f;
+                    memcpy(&f, (const unsigned char *)data + k * sizeof(f), sizeof(f));
+                    wide[k] = (double)f;
+                }
+            } else {
+                memcpy(wide, data, len);
+            }
+            in->aligned[i] = wide;
         }
         data = in->aligned[i];
     }
     *out = data;
+    return 0;
+}
+
+/* The smallest magnitude IEEE rounding to float32 takes to Inf: FLT_MAX plus half its ulp
+ * (the tie goes to Inf, FLT_MAX's last bit being odd). Checked rather than left to the cast,
+ * which ISO C leaves undefined out of range. */
+#define F32_ROUNDS_TO_INF 0x1.ffffffp+127
+
+void pd_wire_to_f32(const double *v, size_t n, float *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[i] = v[i] >= F32_ROUNDS_TO_INF    ? INFINITY
+                 : v[i] <= -F32_ROUNDS_TO_INF ? -INFINITY
+                                              : (float)v[i];
+    }
+}
+
+int pd_wire_buf_f32(pd_buf_t *b, pd_buf_t **out)
+{
+    if (b->f32 == NULL) {
+        size_t n = b->len_bytes / sizeof(double);
+        pd_buf_t *f;
+        int rc = pd_buf_new(&f, n * sizeof(float));
+        if (rc != 0) {
+            return rc;
+        }
+        pd_wire_to_f32((const double *)b->data, n, (float *)f->data);
+        f->version = b->version;
+        b->f32 = f;
+    }
+    *out = b->f32;
     return 0;
 }
 

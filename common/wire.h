@@ -57,6 +57,7 @@ typedef struct pd_hello {
     bool kv_only;
     double slowdown;
     char software[PD_WIRE_STR];
+    bool accepts_f32; /* TASK frames may come as F32 */
 } pd_hello_t;
 
 /* LocalTr (LOCAL_TR tasks and results): see proto/paramd.proto. */
@@ -99,6 +100,7 @@ typedef struct pd_job_desc {
     uint64_t widths[PD_WIRE_MAX_WIDTHS];
     char activation[16];                  /* mlp: "tanh" or "relu" */
     uint64_t init_seed;
+    pd_elem_type_t wire_type; /* F32 or F64: the element type of TASK and RESULT vectors */
 } pd_job_desc_t;
 
 typedef struct pd_msg {
@@ -199,9 +201,20 @@ typedef struct pd_wire_in {
  * waiting, PD_ETOOBIG when it has more than PD_WIRE_MAX_FRAMES frames or max_bytes in
  * total (the rest is drained and discarded), or -errno. */
 int pd_wire_recv(void *sock, bool router, size_t max_bytes, bool dontwait, pd_wire_in_t *in);
-/* Frame i as doubles (F64): checks the length equals expected elements x 8 and copies to an
- * aligned buffer when the frame is not 8-byte aligned. PD_EDIM or -ENOMEM. */
+/* Frame i as doubles: checks it holds expected elements. An F64 frame is used in place (or
+ * copied to an aligned buffer when it is not 8-byte aligned); an F32 frame is widened into a
+ * new buffer (exactly: every float32 is a double). PD_EDIM (another length, or a U8/U32
+ * message) or -ENOMEM. */
 int pd_wire_in_doubles(pd_wire_in_t *in, size_t i, size_t expected, const double **out);
+
+/* v[0 .. n) rounded to float32 (to nearest; beyond +-FLT_MAX a value becomes Inf) into out,
+ * the payload of an F32 frame. */
+void pd_wire_to_f32(const double *v, size_t n, float *out);
+
+/* The float32 copy of b, a buffer of doubles: made on the first call and kept with b (a
+ * snapshot sent to many workers is converted once). Borrowed: valid while b is. Not
+ * thread-safe: one thread (the daemon's loop) calls it. 0 or -ENOMEM. */
+int pd_wire_buf_f32(pd_buf_t *b, pd_buf_t **out);
 void pd_wire_in_release(pd_wire_in_t *in);
 
 /* True when every value is finite. */

@@ -132,7 +132,8 @@ void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     } else if (m->n_frames != 1 || m->frame_counts[0] != length ||
                pd_wire_in_doubles(in, 0, length, &g) != 0) {
         code = PD_WERR_DIMENSION;
-        snprintf(why, sizeof(why), "a push needs one float64 frame of key_length values");
+        snprintf(why, sizeof(why),
+                 "a push needs one float64 or float32 frame of key_length values");
     } else if (m->version > d->store.version) {
         code = PD_WERR_FUTURE_VERSION;
         snprintf(why, sizeof(why), "version %" PRIu64 " is ahead of the server's %" PRIu64,

@@ -121,14 +121,23 @@ size_t pd_sched_cancel_where(pd_daemon_t *d, bool (*useless)(const pd_task_t *t,
 }
 
 /* snap_y non-NULL: a two-frame task, both frames sent. last non-NULL: one more frame after
- * them, with x always sent. */
+ * them, with x always sent. Frames go as float32 when the job says so and the worker reads
+ * it (every frame of a message has one type; `last` only exists for apts, a float64 job),
+ * except for EVAL and LOSS: the objective reported is that of the server's own parameters,
+ * not of their rounding. A worker holding the other rounding of the version gets x again, so
+ * that every gradient of a float32 job is computed at the same rounded point, whichever
+ * worker computes it (sync-sgd stays bit-reproducible). */
 static int send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *snap,
                      pd_buf_t *snap_y, pd_buf_t *last)
 {
     pd_msg_t m;
-    pd_wire_frame_t f[3] = {{snap->data, snap->len_bytes, snap}, {NULL, 0, NULL}, {NULL, 0, NULL}};
+    pd_wire_frame_t f[3];
+    pd_buf_t *vec[3];
+    bool exact = t->kind == PD_TASK_EVAL || t->kind == PD_TASK_LOSS;
+    bool f32 = d->job.wire_type == PD_ELEM_F32 && s->hello.accepts_f32 && last == NULL && !exact;
     bool send_params = snap_y != NULL || last != NULL || t->off_version || !s->has_params ||
-                       s->have_version != t->version;
+                       s->have_version != t->version || s->params_f32 != f32;
+    size_t n = 0;
     int rc;
 
     pd_msg_init(&m, PD_MSG_TASK);
@@ -147,21 +156,25 @@ static int send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *sn
     m.version_y = t->version_y;
     m.has_local_tr = t->has_local_tr;
     m.local_tr = t->local_tr;
-    m.elem_type = PD_ELEM_F64;
+    m.elem_type = f32 ? PD_ELEM_F32 : PD_ELEM_F64;
     if (send_params) {
-        m.n_frames = 1;
-        m.frame_counts[0] = d->store.dim;
+        vec[n++] = snap; /* always with snap_y or last: x is frame 0 */
     }
     if (snap_y != NULL) {
-        f[1] = (pd_wire_frame_t){snap_y->data, snap_y->len_bytes, snap_y};
-        m.n_frames = 2;
-        m.frame_counts[1] = snap_y->len_bytes / sizeof(double);
+        vec[n++] = snap_y;
     }
     if (last != NULL) {
-        f[m.n_frames] = (pd_wire_frame_t){last->data, last->len_bytes, last};
-        m.frame_counts[m.n_frames] = last->len_bytes / sizeof(double);
-        m.n_frames++;
+        vec[n++] = last;
     }
+    for (size_t i = 0; i < n; i++) {
+        pd_buf_t *b = vec[i];
+        m.frame_counts[i] = b->len_bytes / sizeof(double);
+        if (f32 && (rc = pd_wire_buf_f32(vec[i], &b)) != 0) {
+            return rc;
+        }
+        f[i] = (pd_wire_frame_t){b->data, b->len_bytes, b};
+    }
+    m.n_frames = (uint32_t)n;
     rc = pd_daemon_send(d, s->rid, s->rid_len, &m, f, m.n_frames);
     if (rc != 0) {
         return rc;
@@ -173,6 +186,9 @@ static int send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *sn
     s->parked = false;
     s->has_params = !t->off_version;
     s->have_version = t->version;
+    if (send_params) {
+        s->params_f32 = f32;
+    }
     d->metrics.tasks_sent_total++;
     return 0;
 }

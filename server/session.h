@@ -57,6 +57,7 @@ typedef struct pd_session {
                               * computed on, is dropped quietly (task ids only grow) */
     bool has_params;         /* the worker holds the parameters of version have_version */
     uint64_t have_version;
+    bool params_f32;         /* ... as sent: rounded to float32, or exact */
     uint64_t clock;          /* ssp: gradients pushed */
     uint64_t grads_applied;
     uint64_t grads_dropped;

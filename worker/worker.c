@@ -55,6 +55,8 @@ typedef struct worker {
     bool has_x;
     uint64_t x_version;
     double *grad;
+    float *grad32;        /* the result rounded for the wire, when wire_f32 */
+    bool wire_f32;        /* the job of the last WELCOME sends vectors as float32 */
     double *y;            /* GRAD_DIFF: the second point */
     double *scratch;      /* GRAD_DIFF: the gradient sum at y */
     double *lsr1;         /* LOCAL_TR: the L-SR1 memory frame (grown to lsr1_cap values) */
@@ -163,6 +165,7 @@ static void unload(worker_t *w)
     pd_data_free(w->test);
     free(w->x);
     free(w->grad);
+    free(w->grad32);
     free(w->y);
     free(w->scratch);
     free(w->lsr1);
@@ -170,6 +173,7 @@ static void unload(worker_t *w)
     w->lsr1_cap = 0;
     w->train = w->test = NULL;
     w->x = w->grad = w->y = w->scratch = NULL;
+    w->grad32 = NULL;
     w->loaded = false;
     w->has_x = false;
 }
@@ -235,9 +239,11 @@ static int load_job(worker_t *w, const pd_job_desc_t *j)
     }
     w->x = calloc(j->dim, sizeof(double));
     w->grad = calloc(j->dim, sizeof(double));
+    w->grad32 = calloc(j->dim, sizeof(float));
     w->y = calloc(j->dim, sizeof(double));
     w->scratch = calloc(j->dim, sizeof(double));
-    if (w->x == NULL || w->grad == NULL || w->y == NULL || w->scratch == NULL) {
+    if (w->x == NULL || w->grad == NULL || w->grad32 == NULL || w->y == NULL ||
+        w->scratch == NULL) {
         return -ENOMEM;
     }
     rc = pd_task_ctx_init(&w->task, &w->model, w->train, w->test, w->o->threads);
@@ -458,6 +464,8 @@ static int join_once(worker_t *w, volatile sig_atomic_t *stop)
                 pd_client_worker_id(w->client), pd_client_mechanism(w->client));
     w->hb_ms = j->heartbeat_interval_ms > 0 ? j->heartbeat_interval_ms : 1000;
     w->timeout_ms = j->worker_timeout_ms > 0 ? j->worker_timeout_ms : 10000;
+    /* Read at every join: a restarted server may run the same job with another wire type. */
+    w->wire_f32 = j->wire_type == PD_ELEM_F32;
     /* On this thread, which owns the socket: a missing set is fetched over it (fetch.c), and
      * the loads themselves heartbeat from a helper thread. */
     rc = load_job(w, j);
@@ -685,12 +693,17 @@ static int run_task(worker_t *w, pd_wire_in_t *in)
     r.compute_seconds = call.seconds;
     r.has_local_tr = t->kind == PD_TASK_LOCAL_TR;
     r.local_tr = call.io.local_tr;
+    f = (pd_wire_frame_t){w->grad, call.io.out_len * sizeof(double), NULL};
     if (kind->result_frames == 1) {
         r.elem_type = PD_ELEM_F64;
         r.n_frames = 1;
         r.frame_counts[0] = call.io.out_len;
+        if (w->wire_f32) {
+            pd_wire_to_f32(w->grad, call.io.out_len, w->grad32);
+            r.elem_type = PD_ELEM_F32;
+            f = (pd_wire_frame_t){w->grad32, call.io.out_len * sizeof(float), NULL};
+        }
     }
-    f = (pd_wire_frame_t){w->grad, call.io.out_len * sizeof(double), NULL};
     rc = send(w, &r, &f, r.n_frames);
     if (rc != 0 && rc != -EAGAIN) {
         return rc;
@@ -752,6 +765,7 @@ int pd_worker_run(const pd_worker_opts_t *o, volatile sig_atomic_t *stop)
         snprintf(w.hello.name, sizeof(w.hello.name), "%s", w.hello.host);
     }
     w.hello.cores = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+    w.hello.accepts_f32 = true; /* pd_wire_in_doubles widens F32 task frames */
     w.hello.threads = o->threads;
     w.hello.slowdown = o->slowdown;
     snprintf(w.hello.software, sizeof(w.hello.software), "paramd-worker %s", PACKAGE_VERSION);

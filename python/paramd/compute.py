@@ -55,12 +55,14 @@ def sample_indices(seed, batch, begin, end, m):
     return idx[begin:end] if end > 0 else idx
 
 
-def _f64(frame, count, what):
-    """A frame of `count` little-endian doubles, checked as pd_wire_in_doubles does."""
-    if len(frame) != count * 8:
+def _f64(frame, count, what, dtype="<f8"):
+    """A frame of `count` little-endian doubles (or floats, dtype "<f4", widened exactly),
+    checked as pd_wire_in_doubles does."""
+    size = np.dtype(dtype).itemsize
+    if len(frame) != count * size:
         raise TaskError("%s has %d bytes, expected %d values (%d bytes)"
-                        % (what, len(frame), count, count * 8))
-    return np.frombuffer(bytes(frame), dtype="<f8").astype(np.float64)
+                        % (what, len(frame), count, count * size))
+    return np.frombuffer(bytes(frame), dtype=dtype).astype(np.float64)
 
 
 class Computer:
@@ -93,12 +95,13 @@ class Computer:
         if t.frame_counts and len(t.frame_counts) != n:
             raise TaskError("task %d lists %d frame counts for %d frames"
                             % (t.task_id, len(t.frame_counts), n))
+        if n > 0 and t.elem_type not in (pb.F64, pb.F32):
+            raise TaskError("task %d frames are neither F64 nor F32" % t.task_id)
+        dt = "<f4" if t.elem_type == pb.F32 else "<f8"  # F32: a wire_type = float32 job
         for i, f in enumerate(frames):
-            if t.frame_counts and t.frame_counts[i] * 8 != len(f):
+            if t.frame_counts and t.frame_counts[i] * np.dtype(dt).itemsize != len(f):
                 raise TaskError("task %d frame %d has %d bytes for %d values"
                                 % (t.task_id, i + 1, len(f), t.frame_counts[i]))
-        if n > 0 and t.elem_type != pb.F64:
-            raise TaskError("task %d frames are not F64" % t.task_id)
         lsr1 = None
         if t.kind == pb.LOCAL_TR and t.HasField("local_tr") and t.local_tr.lsr1_pairs > 0:
             # x, [gradient block], memory: x is always sent with a memory frame
@@ -109,7 +112,7 @@ class Computer:
             if pairs > 64:
                 raise TaskError("task %d: lsr1_pairs %d is over 64" % (t.task_id, pairs))
             length = 2 * pairs * self._block_len(t.local_tr) + pairs * pairs
-            lsr1 = _f64(frames[-1], length, "task %d memory frame" % t.task_id)
+            lsr1 = _f64(frames[-1], length, "task %d memory frame" % t.task_id, dt)
             if not np.isfinite(lsr1).all():
                 raise TaskError("task %d: non-finite L-SR1 memory" % t.task_id)
             frames = frames[:-1]
@@ -126,13 +129,13 @@ class Computer:
                 ylen = self._block_len(t.local_tr)
             else:
                 ylen = self.model.dim
-            y = _f64(frames[1], ylen, "task %d frame 2" % t.task_id)
+            y = _f64(frames[1], ylen, "task %d frame 2" % t.task_id, dt)
         if n == 0:
             if self.x is None or self.x_version != t.version:
                 raise TaskError("task %d at version %d without parameters"
                                 % (t.task_id, t.version))
             return self.x, y, lsr1
-        x = _f64(frames[0], self.model.dim, "task %d frame 1" % t.task_id)
+        x = _f64(frames[0], self.model.dim, "task %d frame 1" % t.task_id, dt)
         # The cache holds x, the first frame: the server assumes so for later tasks.
         self.x, self.x_version = x, t.version
         return x, y, lsr1

@@ -254,6 +254,7 @@ def make_hello(name, kv_only, software):
         raise TypeError("name must be a string, not %s" % type(name).__name__)
     if len(name.encode("utf-8")) > 255:
         raise ValueError("name is longer than 255 bytes (the protocol's limit)")
+    # A task worker widens F32 task frames (wire.f64_array); a key-value client gets none.
     return pb.Hello(name=name, host=host[:255], cores=os.cpu_count() or 0, kv_only=kv_only,
-                    software=software)
+                    software=software, accepts_f32=not kv_only)
 

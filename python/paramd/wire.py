@@ -23,6 +23,8 @@ MAX_FRAMES = 8
 ELEM_SIZE = {pb.F64: 8, pb.F32: 4, pb.U32: 4, pb.U8: 1}
 #: wire dtype of float64 arrays: little-endian whatever the host
 F64 = np.dtype("<f8")
+#: wire dtype of float32 arrays (jobs with ``wire_type = float32``)
+F32 = np.dtype("<f4")
 
 
 def header(msg_type, **fields):
@@ -42,6 +44,14 @@ def f64_frame(array):
     """``array`` as the bytes of an F64 frame (a view when it is already contiguous
     little-endian float64; nothing is copied then)."""
     a = np.ascontiguousarray(array, dtype=F64)
+    return memoryview(a).cast("B")
+
+
+def f32_frame(array):
+    """``array`` rounded to float32 (IEEE, to nearest; beyond the float32 range a value
+    becomes Inf, as in paramd-worker) as the bytes of an F32 frame."""
+    with np.errstate(over="ignore"):
+        a = np.ascontiguousarray(array, dtype=F32)
     return memoryview(a).cast("B")
 
 
@@ -94,9 +104,9 @@ def f64_array(frame, h, out=None):
     """An array frame of a decoded message as float64 values, copied once: into ``out`` when
     given (a float64 array of the frame's length), else into a new array (received frames are
     not aligned, and the caller may keep the array)."""
-    if h.elem_type != pb.F64:
-        raise ProtocolError("expected F64 frames, got element type %d" % h.elem_type)
-    values = np.frombuffer(frame, dtype=F64)
+    if h.elem_type not in (pb.F64, pb.F32):
+        raise ProtocolError("expected F64 or F32 frames, got element type %d" % h.elem_type)
+    values = np.frombuffer(frame, dtype=F64 if h.elem_type == pb.F64 else F32)
     if out is None:
         return values.astype(np.float64, copy=True)
     np.copyto(out, values)

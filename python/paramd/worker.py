@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 
+import numpy as np
 import zmq
 
 from . import wire
@@ -349,14 +350,16 @@ class Worker:
     def _run_task(self, t, frames):
         dim = self._conn.job.dim
         frames = list(frames)
+        size = 4 if t.elem_type == pb.F32 else 8
         if frames:
-            if len(frames[0]) != dim * 8:
+            if len(frames[0]) != dim * size:
                 raise _Rejoin("task %d: frame 1 has %d bytes, the job has %d parameters"
                               % (t.task_id, len(frames[0]), dim))
-            # The server omits frame 1 from a later task at the same version: keep it.
-            self._x = (t.version, bytes(frames[0]))
-        elif self._x is not None and self._x[0] == t.version:
-            frames = [self._x[1]]
+            # The server omits frame 1 from a later task at the same version (and in the
+            # same element type, which it resends otherwise): keep it.
+            self._x = (t.version, t.elem_type, bytes(frames[0]))
+        elif self._x is not None and self._x[:2] == (t.version, t.elem_type):
+            frames = [self._x[2]]
         else:
             raise _Rejoin("task %d at version %d came without parameters we hold"
                           % (t.task_id, t.version))
@@ -392,8 +395,11 @@ class Worker:
                 setattr(r, name, value)
             else:
                 raise Error("paramd.compute returned %r, which is no Header field" % name)
-        r.elem_type = pb.F64
-        self._send(r, [wire.f64_frame(f) if not isinstance(f, (bytes, bytearray)) else f
-                       for f in out])
+        # the job of the last WELCOME says how vectors travel (a restarted server may differ)
+        f32 = self._conn.job.wire_type == pb.F32
+        r.elem_type = pb.F32 if f32 else pb.F64
+        to_frame = wire.f32_frame if f32 else wire.f64_frame
+        self._send(r, [to_frame(np.frombuffer(f, dtype=wire.F64)
+                                if isinstance(f, (bytes, bytearray)) else f) for f in out])
         self.steps += 1
 

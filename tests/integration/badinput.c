@@ -397,18 +397,19 @@ static void bad_pushes(pd_client_t *c, uint64_t version)
     push_case(c, 0, 0, g, 0, version, PD_WERR_DIMENSION, "PUSH of 0 keys");
     push_case(c, 10, 10, g, 5, version, PD_WERR_DIMENSION, "PUSH frame shorter than key_length");
     {
-        /* Well-formed on the wire (10 F32 values in 40 bytes), but a push is float64. */
-        float f32[10] = {0};
-        pd_wire_frame_t f = {f32, sizeof(f32), NULL};
+        /* Well-formed on the wire (10 U32 values in 40 bytes), but a push is float64 or
+         * float32. */
+        uint32_t u32[10] = {0};
+        pd_wire_frame_t f = {u32, sizeof(u32), NULL};
         pd_msg_t m;
         pd_msg_init(&m, PD_MSG_PUSH);
         m.key_length = 10;
         m.version = version;
-        m.elem_type = PD_ELEM_F32;
+        m.elem_type = PD_ELEM_U32;
         m.n_frames = 1;
         m.frame_counts[0] = 10;
         send_msg(NULL, c, &m, &f, 1);
-        expect_ack(c, PD_ACK_REJECTED, PD_WERR_DIMENSION, m.request_id, NULL, "PUSH of F32 values");
+        expect_ack(c, PD_ACK_REJECTED, PD_WERR_DIMENSION, m.request_id, NULL, "PUSH of U32 values");
     }
 
     g[3] = NAN;

@@ -142,15 +142,17 @@ class TestComputer:
     It checks that the vector it is given is the one of the task's version."""
     __test__ = False   # not a pytest class
     calls = []
+    elem_types = []    # (kind, elem_type) of every task
 
     def __init__(self, job, train, test):
         assert (train, test) == ("train-double", None)
         self.dim = job.dim
 
     def run(self, header, frames):
-        x = np.frombuffer(frames[0], dtype="<f8")
+        x = np.frombuffer(frames[0], dtype="<f4" if header.elem_type == pb.F32 else "<f8")
         ok = bool((x == -LR * C * header.version).all())
         TestComputer.calls.append((header.kind, header.version, ok))
+        TestComputer.elem_types.append((header.kind, header.elem_type))
         if header.kind == pb.EVAL:
             return {"n_samples": header.range_end - header.range_begin, "loss_sum": 1.0}, []
         time.sleep(0.005)   # slow enough for several evaluations (at versions > 0) per job
@@ -174,6 +176,7 @@ def _computing_with(computer, tmp_path, monkeypatch, samples, seed):
     monkeypatch.setitem(sys.modules, "paramd.data", data)
     monkeypatch.setitem(sys.modules, "paramd.compute", compute)
     TestComputer.calls = []
+    TestComputer.elem_types = []
 
 
 def test_task_worker_protocol_loop(start_paramd, tmp_path, monkeypatch):
@@ -196,6 +199,30 @@ def test_task_worker_protocol_loop(start_paramd, tmp_path, monkeypatch):
     kinds = [(k, v) for k, v, _ in TestComputer.calls]
     assert pb.EVAL in [k for k, _ in kinds], "no EVAL task came"
     assert any(kinds[i][1] == kinds[i + 1][1] > 0 for i in range(len(kinds) - 1)), str(kinds)
+    assert d.proc.wait(10) == 0
+    assert "results refused" not in d.log() and "ERR_" not in d.log()
+
+
+@pytest.mark.parametrize("accepts_f32", [True, False])
+def test_task_worker_float32_wire(start_paramd, tmp_path, monkeypatch, accepts_f32):
+    """A wire_type = float32 job sends GRAD vectors as F32 to a worker that says it reads
+    them, and F64 to one that does not (an older worker); EVAL vectors are always F64. The
+    values (multiples of 1/8) are exact either way, and the job trains to its end."""
+    _computing_with(TestComputer, tmp_path, monkeypatch, samples=300, seed=2)
+    d = start_paramd("exit_when_done = yes\nheartbeat_interval = 200ms\n[job]\n"
+                     "method = async-sgd\nwire_type = float32\nbatch_size = 16\n"
+                     "eval_interval = 30ms\n[model]\ntype = logistic\n[data]\ntrain = %s\n"
+                     "features = 6\n[optimizer]\nlearning_rate = %s\nschedule = constant\n"
+                     "[stop]\nmax_updates = 40\n" % (tmp_path / "d.train.svm", LR))
+    w = paramd.Worker(d.endpoint, name="py-f32", join_timeout=10)
+    w._hello.accepts_f32 = accepts_f32
+    reason = w.run()
+    assert "job is over" in reason, reason
+    assert all(ok for _, _, ok in TestComputer.calls), TestComputer.calls
+    grad_types = {t for k, t in TestComputer.elem_types if k == pb.GRAD}
+    eval_types = {t for k, t in TestComputer.elem_types if k == pb.EVAL}
+    assert grad_types == {pb.F32 if accepts_f32 else pb.F64}, TestComputer.elem_types
+    assert eval_types == {pb.F64}, TestComputer.elem_types
     assert d.proc.wait(10) == 0
     assert "results refused" not in d.log() and "ERR_" not in d.log()
 

@@ -11,6 +11,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,7 @@ static void fill_job(pd_job_desc_t *j)
     j->max_samples = 123;
     j->heartbeat_interval_ms = 1000;
     j->worker_timeout_ms = UINT32_MAX;
+    j->wire_type = PD_ELEM_F32;
 }
 
 /* Every field set to a distinct non-default value. */
@@ -100,6 +102,7 @@ static void fill_msg(pd_msg_t *m, pd_msg_type_t type, pd_job_desc_t *job)
     m->hello.threads = 128;
     m->hello.kv_only = true;
     m->hello.slowdown = 2.5;
+    m->hello.accepts_f32 = true;
     snprintf(m->hello.software, sizeof(m->hello.software), "paramd-worker 0.1.0");
     if (job != NULL) {
         m->has_job = true;
@@ -916,6 +919,57 @@ END_TEST
 
 /* The same through a socket: small frames live inside zmq_msg_t (at whatever offset libzmq
  * chose), and frames of every byte offset from an odd-aligned zero-copy source. */
+/* Float32 on the wire: rounding to nearest as IEEE does, Inf exactly from FLT_MAX plus half
+ * its last unit on, NaN kept; an F32 frame read as doubles is widened exactly; a Job whose
+ * wire_type is neither F32 nor F64 is refused. */
+START_TEST(test_f32_frames)
+{
+    static pd_wire_in_t in;
+    const double half_ulp_above = 0x1.ffffffp+127; /* FLT_MAX + 2^103 */
+    double v[8] = {1.0 / 3.0, -2.5e-40, half_ulp_above, nextafter(half_ulp_above, 0),
+                   -half_ulp_above, NAN, 1e300, -0.0};
+    float f[8];
+    const double *back;
+
+    pd_wire_to_f32(v, 8, f);
+    ck_assert(f[0] == (float)(1.0 / 3.0) && f[1] == (float)-2.5e-40);
+    ck_assert(isinf(f[2]) && f[2] > 0);
+    ck_assert(f[3] == FLT_MAX);
+    ck_assert(isinf(f[4]) && f[4] < 0);
+    ck_assert(isnan(f[5]));
+    ck_assert(isinf(f[6]));
+    ck_assert(f[7] == 0.0f && signbit(f[7]));
+
+    memset(&in, 0, sizeof(in));
+    in.msg.elem_type = PD_ELEM_F32;
+    ck_assert_int_eq(zmq_msg_init_size(&in.parts[0], sizeof(f)), 0);
+    memcpy(zmq_msg_data(&in.parts[0]), f, sizeof(f));
+    in.n_parts = 1;
+    ck_assert_int_eq(pd_wire_in_doubles(&in, 0, 7, &back), PD_EDIM); /* 28 of 32 bytes */
+    ck_assert_int_eq(pd_wire_in_doubles(&in, 0, 8, &back), 0);
+    for (size_t i = 0; i < 8; i++) {
+        ck_assert(isnan(f[i]) ? isnan(back[i]) : back[i] == (double)f[i]);
+    }
+    pd_wire_in_release(&in);
+    in.msg.elem_type = PD_ELEM_U32; /* same size, not a number type */
+    ck_assert_int_eq(zmq_msg_init_size(&in.parts[0], sizeof(f)), 0);
+    in.n_parts = 1;
+    ck_assert_int_eq(pd_wire_in_doubles(&in, 0, 8, &back), PD_EDIM);
+    pd_wire_in_release(&in);
+
+    Paramd__Header h = raw_header();
+    Paramd__Job job = PARAMD__JOB__INIT;
+    pd_job_desc_t out;
+    h.type = PARAMD__MSG_TYPE__WELCOME;
+    h.job = &job;
+    job.wire_type = PARAMD__ELEM_TYPE__F32;
+    ck_assert_int_eq(decode_raw(&h, &out), 0);
+    ck_assert_int_eq(out.wire_type, PD_ELEM_F32);
+    job.wire_type = PARAMD__ELEM_TYPE__U8;
+    ck_assert_int_eq(decode_raw(&h, &out), PD_EWIRE);
+}
+END_TEST
+
 START_TEST(test_unaligned_frame_socket)
 {
     static pd_wire_in_t in;
@@ -1183,6 +1237,7 @@ static Suite *wire_suite(void)
     tcase_add_test(sock, test_too_many_frames);
     tcase_add_test(sock, test_max_bytes);
     tcase_add_test(sock, test_unaligned_frame_direct);
+    tcase_add_test(sock, test_f32_frames);
     tcase_add_test(sock, test_unaligned_frame_socket);
     tcase_add_test(sock, test_send_refuses_bad_header);
     tcase_add_test(sock, test_tcp_zero_copy);
