@@ -101,6 +101,7 @@ static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, si
     h.version = m->version;
     h.key_offset = m->key_offset;
     h.key_length = m->key_length;
+    h.key_count = m->key_count;
     h.elem_type = (Paramd__ElemType)m->elem_type;
     memcpy(counts, m->frame_counts, sizeof(counts));
     h.n_frame_counts = m->n_frames;
@@ -263,6 +264,7 @@ int pd_wire_decode(const void *buf, size_t len, pd_msg_t *m, pd_job_desc_t *job_
     m->version = h->version;
     m->key_offset = h->key_offset;
     m->key_length = h->key_length;
+    m->key_count = h->key_count;
     m->elem_type = (pd_elem_type_t)h->elem_type;
     m->kind = (pd_task_kind_t)h->kind;
     m->task_id = h->task_id;
@@ -525,7 +527,8 @@ fail:
     return rc;
 }
 
-int pd_wire_in_doubles(pd_wire_in_t *in, size_t i, size_t expected, const double **out)
+/* Frame i holding `expected` 8-byte elements, at an address aligned for them. */
+static int in_frame_8(pd_wire_in_t *in, size_t i, size_t expected, const void **out)
 {
     const void *data;
     size_t len;
@@ -535,11 +538,11 @@ int pd_wire_in_doubles(pd_wire_in_t *in, size_t i, size_t expected, const double
     }
     data = zmq_msg_data(&in->parts[i]);
     len = zmq_msg_size(&in->parts[i]);
-    if (len != expected * sizeof(double)) {
+    if (len != expected * 8) {
         return PD_EDIM;
     }
     /* Small frames live inside zmq_msg_t and may be unaligned: copy rather than misread. */
-    if (((uintptr_t)data % _Alignof(double)) != 0) {
+    if (((uintptr_t)data % 8) != 0) {
         if (in->aligned[i] == NULL) {
             in->aligned[i] = malloc(len > 0 ? len : 1);
             if (in->aligned[i] == NULL) {
@@ -551,6 +554,31 @@ int pd_wire_in_doubles(pd_wire_in_t *in, size_t i, size_t expected, const double
     }
     *out = data;
     return 0;
+}
+
+_Static_assert(_Alignof(double) <= 8 && _Alignof(uint64_t) <= 8 && sizeof(double) == 8,
+               "array frames hold 8-byte elements read in place when 8-byte aligned");
+
+int pd_wire_in_doubles(pd_wire_in_t *in, size_t i, size_t expected, const double **out)
+{
+    const void *data;
+    int rc = in_frame_8(in, i, expected, &data);
+
+    if (rc == 0) {
+        *out = data;
+    }
+    return rc;
+}
+
+int pd_wire_in_u64s(pd_wire_in_t *in, size_t i, size_t expected, const uint64_t **out)
+{
+    const void *data;
+    int rc = in_frame_8(in, i, expected, &data);
+
+    if (rc == 0) {
+        *out = data;
+    }
+    return rc;
 }
 
 void pd_wire_in_release(pd_wire_in_t *in)

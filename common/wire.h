@@ -111,6 +111,7 @@ typedef struct pd_msg {
     uint64_t version;
     uint64_t key_offset;
     uint64_t key_length;
+    uint64_t key_count; /* PULL/PUSH/PARAMS/ACK: > 0, the keys are a list in frame 1 */
     pd_elem_type_t elem_type;
     uint32_t n_frames;
     uint64_t frame_counts[PD_WIRE_MAX_FRAMES];
@@ -195,6 +196,9 @@ int pd_wire_recv(void *sock, bool router, size_t max_bytes, bool dontwait, pd_wi
 /* Frame i as doubles (F64): checks the length equals expected elements x 8 and copies to an
  * aligned buffer when the frame is not 8-byte aligned. PD_EDIM or -ENOMEM. */
 int pd_wire_in_doubles(pd_wire_in_t *in, size_t i, size_t expected, const double **out);
+/* Frame i as uint64 keys (little-endian, 8 bytes each, in a message whose elem_type is F64):
+ * as pd_wire_in_doubles. PD_EDIM or -ENOMEM. */
+int pd_wire_in_u64s(pd_wire_in_t *in, size_t i, size_t expected, const uint64_t **out);
 void pd_wire_in_release(pd_wire_in_t *in);
 
 /* True when every value is finite. */
