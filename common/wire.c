@@ -4,7 +4,9 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -579,6 +581,26 @@ int pd_wire_in_u64s(pd_wire_in_t *in, size_t i, size_t expected, const uint64_t 
         *out = data;
     }
     return rc;
+}
+
+void pd_wire_in_frames_problem(const pd_wire_in_t *in, char *why, size_t why_len)
+{
+    size_t size = elem_size(in->msg.elem_type);
+
+    for (size_t i = 0; in->n_parts == in->msg.n_frames && i < in->n_parts; i++) {
+        size_t bytes = zmq_msg_size(&in->parts[i]);
+        uint64_t want;
+        if (__builtin_mul_overflow(in->msg.frame_counts[i], size, &want) || want != bytes) {
+            snprintf(why, why_len, "array frame %zu holds %zu bytes, not the %" PRIu64
+                     " elements x %zu bytes its frame_counts entry declares (%s)", i + 1, bytes,
+                     in->msg.frame_counts[i], size,
+                     bytes % size != 0 ? "not a whole number of elements" : "another count");
+            return;
+        }
+    }
+    snprintf(why, why_len, "array frames do not match the header: %zu received, %" PRIu32
+             " declared (each frame must hold count x element-size bytes)", in->n_parts,
+             in->msg.n_frames);
 }
 
 void pd_wire_in_release(pd_wire_in_t *in)

@@ -199,6 +199,9 @@ int pd_wire_in_doubles(pd_wire_in_t *in, size_t i, size_t expected, const double
 /* Frame i as uint64 keys (little-endian, 8 bytes each, in a message whose elem_type is F64):
  * as pd_wire_in_doubles. PD_EDIM or -ENOMEM. */
 int pd_wire_in_u64s(pd_wire_in_t *in, size_t i, size_t expected, const uint64_t **out);
+/* For a message whose frames_rc is set: what is wrong with its array frames, in words (the
+ * counts, or the first frame whose byte length is not its count x the element size). */
+void pd_wire_in_frames_problem(const pd_wire_in_t *in, char *why, size_t why_len);
 void pd_wire_in_release(pd_wire_in_t *in);
 
 /* True when every value is finite. */
