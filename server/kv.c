@@ -22,6 +22,39 @@ static bool range_ok(const pd_daemon_t *d, uint64_t offset, uint64_t *length)
     return !__builtin_add_overflow(offset, *length, &end) && end <= d->store.dim && *length > 0;
 }
 
+/* A PARAMS answering m at the current version, counted; the caller adds the keys. */
+static void params_init(pd_daemon_t *d, const pd_session_t *s, const pd_msg_t *m, pd_msg_t *r)
+{
+    pd_msg_init(r, PD_MSG_PARAMS);
+    r->request_id = m->request_id;
+    r->worker_id = s->id;
+    r->version = d->store.version;
+    r->elem_type = PD_ELEM_F64;
+    d->metrics.pulls_total++;
+}
+
+/* In a PULL, not_modified = "I hold `version`": when nothing the client asked for changed
+ * since then, the answer skips the bytes and names the version held, which the client keeps. */
+static void send_not_modified(pd_daemon_t *d, pd_session_t *s, pd_msg_t *r, uint64_t held)
+{
+    r->version = held;
+    r->not_modified = true;
+    d->metrics.pulls_not_modified_total++;
+    pd_daemon_send(d, s->rid, s->rid_len, r, NULL, 0);
+}
+
+/* The n values of r in one frame, zero-copy; takes the caller's reference to owner. */
+static void send_values(pd_daemon_t *d, pd_session_t *s, pd_msg_t *r, pd_buf_t *owner,
+                        const double *values, uint64_t n)
+{
+    pd_wire_frame_t f = {values, n * sizeof(double), owner};
+
+    r->n_frames = 1;
+    r->frame_counts[0] = n;
+    pd_daemon_send(d, s->rid, s->rid_len, r, &f, 1);
+    pd_buf_unref(owner);
+}
+
 /* The key list of a PULL or PUSH with key_count > 0: frame 1, followed by `values` frames of
  * key_count doubles (0 for a PULL, 1 for a PUSH). On PD_WERR_NONE *keys points into the
  * message (valid until it is released); otherwise why says what is wrong. O(key_count). */
@@ -82,18 +115,10 @@ static void pull_keys(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
         pd_daemon_send_error(d, s->rid, s->rid_len, s, m, code, "%s", why);
         return;
     }
-    pd_msg_init(&r, PD_MSG_PARAMS);
-    r.request_id = m->request_id;
-    r.worker_id = s->id;
-    r.version = d->store.version;
+    params_init(d, s, m, &r);
     r.key_count = m->key_count;
-    r.elem_type = PD_ELEM_F64;
-    d->metrics.pulls_total++;
     if (m->not_modified && pd_store_keys_unchanged(&d->store, keys, m->key_count, m->version)) {
-        r.version = m->version;
-        r.not_modified = true;
-        d->metrics.pulls_not_modified_total++;
-        pd_daemon_send(d, s->rid, s->rid_len, &r, NULL, 0);
+        send_not_modified(d, s, &r, m->version);
         return;
     }
     rc = pd_store_read_keys(&d->store, keys, m->key_count, &vals);
@@ -102,11 +127,7 @@ static void pull_keys(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
                              pd_strerror(rc));
         return;
     }
-    pd_wire_frame_t f = {vals->data, m->key_count * sizeof(double), vals};
-    r.n_frames = 1;
-    r.frame_counts[0] = m->key_count;
-    pd_daemon_send(d, s->rid, s->rid_len, &r, &f, 1);
-    pd_buf_unref(vals);
+    send_values(d, s, &r, vals, (const double *)vals->data, m->key_count);
 }
 
 void pd_kv_pull(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
@@ -128,23 +149,13 @@ void pd_kv_pull(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
                              m->key_offset, m->key_length, d->store.dim);
         return;
     }
-    pd_msg_init(&r, PD_MSG_PARAMS);
-    r.request_id = m->request_id;
-    r.worker_id = s->id;
-    r.version = d->store.version;
+    params_init(d, s, m, &r);
     r.key_offset = m->key_offset;
     r.key_length = length;
-    r.elem_type = PD_ELEM_F64;
-    d->metrics.pulls_total++;
-    /* In a PULL, not_modified = "I hold `version`": skip the bytes when no key of the range
-     * changed since then (a key-value push marks only its blocks); the answer names the
-     * version held, which the client keeps. */
+    /* a key-value push marks only its blocks, so a range others' pushes missed stays current */
     if (m->not_modified &&
         pd_store_range_unchanged(&d->store, m->key_offset, length, m->version)) {
-        r.version = m->version;
-        r.not_modified = true;
-        d->metrics.pulls_not_modified_total++;
-        pd_daemon_send(d, s->rid, s->rid_len, &r, NULL, 0);
+        send_not_modified(d, s, &r, m->version);
         return;
     }
     rc = pd_store_read_range(&d->store, m->key_offset, length, &snap, &values);
@@ -153,11 +164,7 @@ void pd_kv_pull(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
                              pd_strerror(rc));
         return;
     }
-    pd_wire_frame_t f = {values, length * sizeof(double), snap};
-    r.n_frames = 1;
-    r.frame_counts[0] = length;
-    pd_daemon_send(d, s->rid, s->rid_len, &r, &f, 1);
-    pd_buf_unref(snap);
+    send_values(d, s, &r, snap, values, length);
 }
 
 /* version: the server's version as the client should see it after this push. */

@@ -113,22 +113,33 @@ def _keys_frame(keys):
     return np.array(k, dtype=_KEYS, copy=True)
 
 
-def _held(version, out):
-    """The ``version=`` of a pull: None, or the version held in ``out``."""
+def _claim(h, version, out):
+    """The ``version=`` of a pull (None, or the version held in ``out``), claimed in PULL
+    header ``h``."""
     if version is None:
         return None
     version = _u64(version, "version")
     if out is None:
         raise ValueError("version= says which version `out` holds: pass out= too "
                          "(a not-modified answer leaves out as it is)")
+    h.version = version
+    h.not_modified = True
     return version
 
 
-def _not_modified(r, version, out):
-    """A PARAMS with not_modified: ``out`` untouched, as held."""
-    if version is None or r.version != version:
-        raise ProtocolError("not_modified at version %d, we hold %s" % (r.version, version))
-    return Pulled(out, r.version, True)
+def _params(r, frames, n, version, out):
+    """The :class:`Pulled` of a PARAMS for ``n`` keys: its values (into ``out`` when given),
+    or ``out`` untouched when not modified."""
+    if r.not_modified:
+        if version is None or r.version != version:
+            raise ProtocolError("not_modified at version %d, we hold %s" % (r.version, version))
+        return Pulled(out, r.version, True)
+    if len(frames) != 1 or r.frame_counts[0] != n:
+        raise ProtocolError("PARAMS with %d frames of %s values for %d keys"
+                            % (len(frames), list(r.frame_counts), n))
+    if out is not None and out.shape[0] != n:
+        raise ProtocolError("PARAMS has %d keys, out %d" % (n, out.shape[0]))
+    return Pulled(wire.f64_array(frames[0], r, out), r.version)
 
 
 class Request:
@@ -301,11 +312,8 @@ class KVClient:
             expect = self.dim - offset
         if out is not None:
             _check_out(out, expect)
-        version = _held(version, out)
         h = wire.header(pb.PULL, key_offset=offset, key_length=length or 0)
-        if version is not None:
-            h.version = version
-            h.not_modified = True
+        version = _claim(h, version, out)
 
         def finish(r, frames):
             if r.type != pb.PARAMS:
@@ -313,14 +321,7 @@ class KVClient:
             if r.key_offset != offset or (length is not None and r.key_length != length):
                 raise ProtocolError("PARAMS for [%d, +%d), asked for [%d, +%s)"
                                     % (r.key_offset, r.key_length, offset, length))
-            if r.not_modified:
-                return _not_modified(r, version, out)
-            if len(frames) != 1 or r.frame_counts[0] != r.key_length:
-                raise ProtocolError("PARAMS with %d frames of %s values for %d keys"
-                                    % (len(frames), list(r.frame_counts), r.key_length))
-            if out is not None and out.shape[0] != r.key_length:
-                raise ProtocolError("PARAMS has %d keys, out %d" % (r.key_length, out.shape[0]))
-            return Pulled(wire.f64_array(frames[0], r, out), r.version)
+            return _params(r, frames, r.key_length, version, out)
 
         return self._track("pull", self._send(h), finish)
 
@@ -328,11 +329,8 @@ class KVClient:
         n = keys.shape[0]
         if out is not None:
             _check_out(out, n)
-        version = _held(version, out)
         h = wire.header(pb.PULL, key_count=n, elem_type=pb.F64)
-        if version is not None:
-            h.version = version
-            h.not_modified = True
+        version = _claim(h, version, out)
 
         def finish(r, frames):
             if r.type != pb.PARAMS:
@@ -341,12 +339,7 @@ class KVClient:
             if r.key_count != n:
                 raise ProtocolError("PARAMS for %d listed keys, asked for %d (a server without "
                                     "key lists answers a range)" % (r.key_count, n))
-            if r.not_modified:
-                return _not_modified(r, version, out)
-            if len(frames) != 1 or r.frame_counts[0] != n:
-                raise ProtocolError("PARAMS with %d frames of %s values for %d keys"
-                                    % (len(frames), list(r.frame_counts), n))
-            return Pulled(wire.f64_array(frames[0], r, out), r.version)
+            return _params(r, frames, n, version, out)
 
         return self._track("pull", self._send(h, [memoryview(keys).cast("B")]), finish)
 
