@@ -93,14 +93,14 @@ void pd_optim_apply(pd_optim_t *o, double *x, size_t offset, size_t len, const d
          len, lr);
 }
 
-/* The state a step changes in a range: x always, u with momentum and Adam, v with Adam.
- * save = true copies x[at .. at+n) (and u, v) into o->undo from position at - from, false
- * copies undo[0 .. n) back to [at, at+n). */
+/* The arrays a step changes: x always, u with momentum and Adam, v with Adam. */
 static size_t state_arrays(const pd_optim_t *o)
 {
     return o->kind == PD_OPT_ADAM ? 3 : o->kind == PD_OPT_MOMENTUM ? 2 : 1;
 }
 
+/* The state a step changes in a range. save = true copies x[at .. at+n) (and u, v) into
+ * o->undo from position at - from, false copies undo[0 .. n) back to [at, at+n). */
 static void undo_copy(pd_optim_t *o, double *x, size_t from, size_t at, size_t n, bool save)
 {
     double *live[3] = {x + at, o->u + at, o->v + at};
