@@ -4,6 +4,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -542,8 +543,8 @@ static int send_keys(pd_client_t *c, pd_msg_type_t type, const uint64_t *keys, u
     pd_wire_frame_t f[2] = {{keys, n * sizeof(uint64_t), NULL},
                             {values, n * sizeof(double), NULL}};
 
-    if (n == 0) {
-        return -EINVAL; /* key_count 0 would mean a range */
+    if (n == 0 || n > SIZE_MAX / sizeof(double)) {
+        return -EINVAL; /* key_count 0 would mean a range; the other cannot be a frame */
     }
     pd_msg_init(&m, type);
     m.key_count = n;
