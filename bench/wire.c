@@ -1,6 +1,8 @@
 /* wire.c - `make bench`: round-trip latency and bandwidth of libparamd-client against a real
  * paramd daemon, next to the same traffic over raw ZeroMQ (a ROUTER echo thread in this
  * process), for pull and push of 100 B, 64 KiB and 1 MiB blocks at 1 and 16 requests in flight.
+ * A last table puts (iv) 100,000 values at explicit keys (pd_client_pull_keys/push_keys) next
+ * to the dense range of as many values, both against paramd in the same run.
  *
  * Fairness of the reference: both sides use a DEALER client and a ROUTER server with one I/O
  * thread each, a header frame plus a data frame, one copy into or out of the caller's buffer on
@@ -39,6 +41,7 @@
 #define WARMUP_OPS 10
 #define SLICES 4         /* paramd and raw alternate this many times per cell */
 #define RAW_HDR 16        /* raw reference header: reply bytes, sequence */
+#define N_KEYS 100000u    /* (iv): values per key-list request, spread over the DIM keys */
 
 /* Targets of the performance issue, printed as information only. */
 #define TARGET_LATENCY_RATIO 1.25
@@ -67,6 +70,7 @@ typedef struct transport {
     double *buf;           /* caller's block: pull destination / push source */
     unsigned long lent;    /* paramd: nocopy pushes sent, ... */
     atomic_ulong released; /* ... and released by libzmq (on its I/O thread) */
+    const uint64_t *keys;  /* key lists: the keys of every request */
 } transport_t;
 
 static double clock_s(clockid_t id)
@@ -116,24 +120,51 @@ static int pd_send(transport_t *t, op_t op, size_t n)
     return pd_client_push_send(t->client, 0, n, t->buf, t->version);
 }
 
+/* The ACK of a push: applied, and its version is the next push's "computed at". */
+static int take_ack(transport_t *t, int rc, const pd_client_ack_t *ack);
+
 static int pd_recv(transport_t *t, op_t op, size_t n)
 {
     pd_client_ack_t ack;
     uint64_t v;
-    int rc;
 
     if (op == OP_PULL) {
         return pd_client_pull_recv(t->client, t->buf, n, &v, NULL);
     }
-    rc = pd_client_push_recv(t->client, &ack);
+    return take_ack(t, pd_client_push_recv(t->client, &ack), &ack);
+}
+
+static int take_ack(transport_t *t, int rc, const pd_client_ack_t *ack)
+{
     if (rc != 0) {
         return rc;
     }
-    if (ack.status != PD_CLIENT_APPLIED) {
-        fprintf(stderr, "wire: push not applied (status %d): %s\n", (int)ack.status, ack.reason);
+    if (ack->status != PD_CLIENT_APPLIED) {
+        fprintf(stderr, "wire: push not applied (status %d): %s\n", (int)ack->status,
+                ack->reason);
         return -EPROTO;
     }
-    t->version = ack.version;
+    t->version = ack->version;
+    return 0;
+}
+
+/* Key lists have no pipelined form: the send makes the whole round trip (depth 1 only). */
+static int keys_send(transport_t *t, op_t op, size_t n)
+{
+    pd_client_ack_t ack;
+    uint64_t v = PD_CLIENT_NO_VERSION;
+
+    if (op == OP_PULL) {
+        return pd_client_pull_keys(t->client, t->keys, n, t->buf, &v, NULL);
+    }
+    return take_ack(t, pd_client_push_keys(t->client, t->keys, n, t->buf, t->version, &ack), &ack);
+}
+
+static int keys_recv(transport_t *t, op_t op, size_t n)
+{
+    (void)t;
+    (void)op;
+    (void)n;
     return 0;
 }
 
@@ -314,6 +345,84 @@ static void summarise(samples_t *sm, result_t *res)
     res->p99_us = sm->n > 0 ? sm->lat[(size_t)((double)(sm->n - 1) * 0.99)] : NAN;
 }
 
+/* Samples of one cell: `slices` alternations of the two transports, summarised. */
+static int run_cell(transport_t *a, transport_t *b, op_t op, size_t n, int depth, double budget,
+                    samples_t *sa, samples_t *sb, result_t *ra, result_t *rb)
+{
+    int rc;
+
+    /* Alternate the two transports in slices, so drift of the machine (other load,
+     * frequency) hits both alike. */
+    sa->n = sb->n = 0;
+    sa->seconds = sb->seconds = 0;
+    sa->cpu_s = sb->cpu_s = 0;
+    for (int slice = 0; slice < SLICES; slice++) {
+        if ((rc = run_slice(a, op, n, depth, budget / SLICES, sa)) != 0) {
+            fprintf(stderr, "wire: %s %s failed: %s\n", a->name, op_names[op],
+                    pd_client_strerror(rc));
+            return rc;
+        }
+        if ((rc = run_slice(b, op, n, depth, budget / SLICES, sb)) != 0) {
+            fprintf(stderr, "wire: %s %s failed: %s\n", b->name, op_names[op],
+                    b->client != NULL ? pd_client_strerror(rc) : zmq_strerror(-rc));
+            return rc;
+        }
+    }
+    summarise(sa, ra);
+    summarise(sb, rb);
+    return 0;
+}
+
+/* (iv): N_KEYS values at keys spread over the vector (every 1.31st key) against the dense
+ * range [0, N_KEYS), one request in flight, on the same daemon and client. */
+static int keys_table(transport_t *range, double budget, const char *only, samples_t *sa,
+                      samples_t *sb)
+{
+    transport_t tk = *range;
+    uint64_t *keys = malloc(N_KEYS * sizeof(uint64_t));
+    int rc = 0;
+
+    if (keys == NULL) {
+        return -ENOMEM;
+    }
+    for (uint64_t i = 0; i < N_KEYS; i++) {
+        keys[i] = i * DIM / N_KEYS;
+    }
+    tk.name = "paramd keys";
+    tk.send = keys_send;
+    tk.recv = keys_recv;
+    tk.keys = keys;
+    printf("\n(iv) %u values as explicit keys (spread over %u) vs the dense range of %u, depth 1\n",
+           N_KEYS, DIM, N_KEYS);
+    printf("%-4s | %7s %7s %7s %6s | %7s %7s %7s %6s | %5s %5s %5s\n", "op", "p50", "p99",
+           "ops/s", "cpu", "p50", "p99", "ops/s", "cpu", "p50", "ops", "cpu");
+    printf("%-4s | %-29s | %-29s | %s\n", "", "keys (us, us, /s, us/op)",
+           "range (us, us, /s, us/op)", "keys / range");
+    for (int oi = 0; oi < 2; oi++) {
+        op_t op = oi == 0 ? OP_PULL : OP_PUSH;
+        result_t rk, rr;
+        char tag[32];
+
+        snprintf(tag, sizeof(tag), "keys/%s", op == OP_PULL ? "pull" : "push");
+        if (only != NULL && strncmp(tag, only, strlen(only)) != 0) {
+            continue;
+        }
+        rc = run_cell(&tk, range, op, N_KEYS, 1, budget, sa, sb, &rk, &rr);
+        range->version = tk.version > range->version ? tk.version : range->version;
+        if (rc != 0) {
+            break;
+        }
+        double ops_k = (double)rk.ops / rk.seconds, ops_r = (double)rr.ops / rr.seconds;
+        printf("%-4s | %7.1f %7.1f %7.0f %6.1f | %7.1f %7.1f %7.0f %6.1f | %5.2f %5.2f %5.2f\n",
+               op == OP_PULL ? "pull" : "push", rk.p50_us, rk.p99_us, ops_k, rk.cpu_us,
+               rr.p50_us, rr.p99_us, ops_r, rr.cpu_us, rk.p50_us / rr.p50_us, ops_k / ops_r,
+               rk.cpu_us / rr.cpu_us);
+        fflush(stdout);
+    }
+    free(keys);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- main */
 
 static void usage(FILE *to)
@@ -322,7 +431,8 @@ static void usage(FILE *to)
                 "  Round trip and bandwidth of libparamd-client against paramd vs raw ZeroMQ.\n"
                 "  --seconds S   measuring time per cell and transport (default 0.8)\n"
                 "  --only SPEC   run only the cells whose OP/SIZE/DEPTH starts with SPEC,\n"
-                "                e.g. push, pull/1MiB, push/100B/16 (for profiling)\n"
+                "                e.g. push, pull/1MiB, push/100B/16, or keys/pull, keys/push\n"
+                "                for the table of (iv) explicit keys (for profiling)\n"
                 "  --paramd PATH the daemon to start (default: $PARAMD, else\n"
                 "                ../server/paramd relative to this program)\n");
 }
@@ -482,24 +592,10 @@ int main(int argc, char **argv)
                 if (only != NULL && strncmp(tag, only, strlen(only)) != 0) {
                     continue;
                 }
-                /* Alternate the two transports in slices, so drift of the machine (other
-                 * load, frequency) hits both alike. */
-                sp.n = sr.n = 0;
-                sp.seconds = sr.seconds = 0;
-                sp.cpu_s = sr.cpu_s = 0;
-                for (int slice = 0; slice < SLICES; slice++) {
-                    if ((rc = run_slice(&tp, op, sizes[si], depth, budget / SLICES, &sp)) != 0) {
-                        fprintf(stderr, "wire: paramd %s failed: %s\n", op_names[op],
-                                pd_client_strerror(rc));
-                        goto out;
-                    }
-                    if ((rc = run_slice(&tr, op, sizes[si], depth, budget / SLICES, &sr)) != 0) {
-                        fprintf(stderr, "wire: raw zmq failed: %s\n", zmq_strerror(-rc));
-                        goto out;
-                    }
+                rc = run_cell(&tp, &tr, op, sizes[si], depth, budget, &sp, &sr, &rp, &rr);
+                if (rc != 0) {
+                    goto out;
                 }
-                summarise(&sp, &rp);
-                summarise(&sr, &rr);
                 double ops_p = (double)rp.ops / rp.seconds, ops_r = (double)rr.ops / rr.seconds;
                 double lat_ratio = rp.p50_us / rr.p50_us, bw_ratio = ops_p / ops_r;
                 printf("%-5s %-6s %2d | %7.1f %7.1f %7.1f %7.0f %6.3f %6.1f | %7.1f %7.1f %7.1f "
@@ -528,6 +624,10 @@ int main(int argc, char **argv)
     printf("  bandwidth at 1 MiB, every op and depth:       paramd >= %.2fx raw: worst %.2fx %s\n",
            TARGET_BANDWIDTH_RATIO, worst_bw,
            isnan(worst_bw) ? "(not run)" : worst_bw >= TARGET_BANDWIDTH_RATIO ? "PASS" : "MISS");
+    rc = keys_table(&tp, budget, only, &sp, &sr);
+    if (rc != 0) {
+        goto out;
+    }
     exit_code = 0;
 out:
     if (rc != 0) {

@@ -4,7 +4,9 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,6 +103,7 @@ static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, si
     h.version = m->version;
     h.key_offset = m->key_offset;
     h.key_length = m->key_length;
+    h.key_count = m->key_count;
     h.elem_type = (Paramd__ElemType)m->elem_type;
     memcpy(counts, m->frame_counts, sizeof(counts));
     h.n_frame_counts = m->n_frames;
@@ -269,6 +272,7 @@ int pd_wire_decode(const void *buf, size_t len, pd_msg_t *m, pd_job_desc_t *job_
     m->version = h->version;
     m->key_offset = h->key_offset;
     m->key_length = h->key_length;
+    m->key_count = h->key_count;
     m->elem_type = (pd_elem_type_t)h->elem_type;
     m->kind = (pd_task_kind_t)h->kind;
     m->task_id = h->task_id;
@@ -551,43 +555,78 @@ fail:
     return rc;
 }
 
-int pd_wire_in_doubles(pd_wire_in_t *in, size_t i, size_t expected, const double **out)
+_Static_assert(_Alignof(double) <= 8 && _Alignof(uint64_t) <= 8 && sizeof(double) == 8,
+               "array frames hold 8-byte elements read in place when 8-byte aligned");
+
+/* Frame i holding `expected` 8-byte elements (a message whose elem_type is F64), at an
+ * address aligned for them: in place, or copied when libzmq left it unaligned (small frames
+ * live inside zmq_msg_t). */
+static int in_frame_8(pd_wire_in_t *in, size_t i, size_t expected, const void **out)
 {
-    pd_elem_type_t t = in->msg.elem_type;
     const void *data;
     size_t len;
 
-    if (i >= in->n_parts || (t != PD_ELEM_F64 && t != PD_ELEM_F32)) {
+    if (i >= in->n_parts || in->msg.elem_type != PD_ELEM_F64) {
         return PD_EDIM;
     }
     data = zmq_msg_data(&in->parts[i]);
     len = zmq_msg_size(&in->parts[i]);
-    if (len != expected * elem_size(t)) {
+    if (len != expected * 8) {
         return PD_EDIM;
     }
-    /* Small frames live inside zmq_msg_t and may be unaligned: copy rather than misread. An
-     * F32 frame is widened into a buffer of its own either way. */
-    if (t == PD_ELEM_F32 || ((uintptr_t)data % _Alignof(double)) != 0) {
+    if (((uintptr_t)data % 8) != 0) {
         if (in->aligned[i] == NULL) {
-            double *wide = malloc(expected > 0 ? expected * sizeof(double) : 1);
-            if (wide == NULL) {
+            in->aligned[i] = malloc(len > 0 ? len : 1);
+            if (in->aligned[i] == NULL) {
                 return -ENOMEM;
             }
-            if (t == PD_ELEM_F32) {
-                for (size_t k = 0; k < expected; k++) {
-                    float f;
-                    memcpy(&f, (const unsigned char *)data + k * sizeof(f), sizeof(f));
-                    wide[k] = (double)f;
-                }
-            } else {
-                memcpy(wide, data, len);
-            }
-            in->aligned[i] = wide;
+            memcpy(in->aligned[i], data, len);
         }
         data = in->aligned[i];
     }
     *out = data;
     return 0;
+}
+
+/* Frame i of an F32 message widened to doubles (exactly: every float32 is a double), into a
+ * buffer of its own made on the first call. */
+static int in_frame_f32(pd_wire_in_t *in, size_t i, size_t expected, const double **out)
+{
+    const unsigned char *data;
+
+    if (i >= in->n_parts || zmq_msg_size(&in->parts[i]) != expected * sizeof(float)) {
+        return PD_EDIM;
+    }
+    data = zmq_msg_data(&in->parts[i]);
+    if (in->aligned[i] == NULL) {
+        double *wide = malloc(expected > 0 ? expected * sizeof(double) : 1);
+        if (wide == NULL) {
+            return -ENOMEM;
+        }
+        for (size_t k = 0; k < expected; k++) {
+            float f;
+            memcpy(&f, data + k * sizeof(f), sizeof(f));
+            wide[k] = (double)f;
+        }
+        in->aligned[i] = wide;
+    }
+    *out = in->aligned[i];
+    return 0;
+}
+
+int pd_wire_in_doubles(pd_wire_in_t *in, size_t i, size_t expected, const double **out)
+{
+    const void *data;
+    int rc;
+
+    if (in->msg.elem_type == PD_ELEM_F32) {
+        return in_frame_f32(in, i, expected, out);
+    }
+    rc = in_frame_8(in, i, expected, &data);
+    if (rc == 0) {
+        *out = data;
+    }
+    return rc;
 }
 
 /* The smallest magnitude IEEE rounding to float32 takes to Inf: FLT_MAX plus half its ulp
@@ -619,6 +658,37 @@ int pd_wire_buf_f32(pd_buf_t *b, pd_buf_t **out)
     }
     *out = b->f32;
     return 0;
+}
+
+int pd_wire_in_u64s(pd_wire_in_t *in, size_t i, size_t expected, const uint64_t **out)
+{
+    const void *data;
+    int rc = in_frame_8(in, i, expected, &data);
+
+    if (rc == 0) {
+        *out = data;
+    }
+    return rc;
+}
+
+void pd_wire_in_frames_problem(const pd_wire_in_t *in, char *why, size_t why_len)
+{
+    size_t size = elem_size(in->msg.elem_type);
+
+    for (size_t i = 0; in->n_parts == in->msg.n_frames && i < in->n_parts; i++) {
+        size_t bytes = zmq_msg_size(&in->parts[i]);
+        uint64_t want;
+        if (__builtin_mul_overflow(in->msg.frame_counts[i], size, &want) || want != bytes) {
+            snprintf(why, why_len, "array frame %zu holds %zu bytes, not the %" PRIu64
+                     " elements x %zu bytes its frame_counts entry declares (%s)", i + 1, bytes,
+                     in->msg.frame_counts[i], size,
+                     bytes % size != 0 ? "not a whole number of elements" : "another count");
+            return;
+        }
+    }
+    snprintf(why, why_len, "array frames do not match the header: %zu received, %" PRIu32
+             " declared (each frame must hold count x element-size bytes)", in->n_parts,
+             in->msg.n_frames);
 }
 
 void pd_wire_in_release(pd_wire_in_t *in)

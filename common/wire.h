@@ -113,6 +113,7 @@ typedef struct pd_msg {
     uint64_t version;
     uint64_t key_offset;
     uint64_t key_length;
+    uint64_t key_count; /* PULL/PUSH/PARAMS/ACK: > 0, the keys are a list in frame 1 */
     pd_elem_type_t elem_type;
     uint32_t n_frames;
     uint64_t frame_counts[PD_WIRE_MAX_FRAMES];
@@ -215,6 +216,12 @@ void pd_wire_to_f32(const double *v, size_t n, float *out);
  * snapshot sent to many workers is converted once). Borrowed: valid while b is. Not
  * thread-safe: one thread (the daemon's loop) calls it. 0 or -ENOMEM. */
 int pd_wire_buf_f32(pd_buf_t *b, pd_buf_t **out);
+/* Frame i as uint64 keys (little-endian, 8 bytes each, in a message whose elem_type is F64):
+ * as pd_wire_in_doubles. PD_EDIM or -ENOMEM. */
+int pd_wire_in_u64s(pd_wire_in_t *in, size_t i, size_t expected, const uint64_t **out);
+/* For a message whose frames_rc is set: what is wrong with its array frames, in words (the
+ * counts, or the first frame whose byte length is not its count x the element size). */
+void pd_wire_in_frames_problem(const pd_wire_in_t *in, char *why, size_t why_len);
 void pd_wire_in_release(pd_wire_in_t *in);
 
 /* True when every value is finite. */

@@ -25,7 +25,7 @@ TEST_EXTENSIONS += .py
 # No cache, no hypothesis database: nothing written into the (maybe read-only) source tree.
 PY_LOG_COMPILER = $(PYTHON3) -m pytest -q -p no:cacheprovider -p no:hypothesispytest
 python_tests = tests/python/test_errors.py tests/python/test_curve.py \
-	tests/python/test_kvclient.py tests/python/test_kv_curve.py \
+	tests/python/test_kvclient.py tests/python/test_kvkeys.py tests/python/test_kv_curve.py \
 	tests/python/test_worker.py tests/python/test_compute.py tests/python/test_data.py \
 	tests/python/test_models_doc.py tests/python/test_worker_compute.py
 TESTS += $(python_tests)

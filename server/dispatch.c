@@ -312,10 +312,10 @@ void pd_dispatch(pd_daemon_t *d, pd_wire_in_t *in)
         return;
     }
     if (in->frames_rc != 0) {
-        pd_daemon_send_error(d, in->routing_id, in->routing_id_len, s, m, PD_WERR_FRAMES,
-                             "array frames do not match the header: %zu received, %" PRIu32
-                             " declared (each frame must hold count x element-size bytes)",
-                             in->n_parts, m->n_frames);
+        char why[PD_WIRE_STR];
+        pd_wire_in_frames_problem(in, why, sizeof(why));
+        pd_daemon_send_error(d, in->routing_id, in->routing_id_len, s, m, PD_WERR_FRAMES, "%s",
+                             why);
         refuse_undecodable(d, s, m);
         return;
     }

@@ -22,6 +22,114 @@ static bool range_ok(const pd_daemon_t *d, uint64_t offset, uint64_t *length)
     return !__builtin_add_overflow(offset, *length, &end) && end <= d->store.dim && *length > 0;
 }
 
+/* A PARAMS answering m at the current version, counted; the caller adds the keys. */
+static void params_init(pd_daemon_t *d, const pd_session_t *s, const pd_msg_t *m, pd_msg_t *r)
+{
+    pd_msg_init(r, PD_MSG_PARAMS);
+    r->request_id = m->request_id;
+    r->worker_id = s->id;
+    r->version = d->store.version;
+    r->elem_type = PD_ELEM_F64;
+    d->metrics.pulls_total++;
+}
+
+/* In a PULL, not_modified = "I hold `version`": when nothing the client asked for changed
+ * since then, the answer skips the bytes and names the version held, which the client keeps. */
+static void send_not_modified(pd_daemon_t *d, pd_session_t *s, pd_msg_t *r, uint64_t held)
+{
+    r->version = held;
+    r->not_modified = true;
+    d->metrics.pulls_not_modified_total++;
+    pd_daemon_send(d, s->rid, s->rid_len, r, NULL, 0);
+}
+
+/* The n values of r in one frame, zero-copy; takes the caller's reference to owner. */
+static void send_values(pd_daemon_t *d, pd_session_t *s, pd_msg_t *r, pd_buf_t *owner,
+                        const double *values, uint64_t n)
+{
+    pd_wire_frame_t f = {values, n * sizeof(double), owner};
+
+    r->n_frames = 1;
+    r->frame_counts[0] = n;
+    pd_daemon_send(d, s->rid, s->rid_len, r, &f, 1);
+    pd_buf_unref(owner);
+}
+
+/* The key list of a PULL or PUSH with key_count > 0: frame 1, followed by `values` frames of
+ * key_count doubles (0 for a PULL, 1 for a PUSH). On PD_WERR_NONE *keys points into the
+ * message (valid until it is released); otherwise why says what is wrong. O(key_count). */
+static pd_wire_error_t check_keys(const pd_daemon_t *d, pd_wire_in_t *in, uint32_t values,
+                                  const uint64_t **keys, char *why, size_t why_len)
+{
+    const pd_msg_t *m = &in->msg;
+    uint64_t n = m->key_count;
+    const uint64_t *k;
+
+    if (m->key_offset != 0 || m->key_length != 0) {
+        snprintf(why, why_len, "a key list (key_count %" PRIu64 ") goes without key_offset and "
+                 "key_length, got [%" PRIu64 ", +%" PRIu64 ")", n, m->key_offset, m->key_length);
+        return PD_WERR_MALFORMED;
+    }
+    if (n > d->store.dim) {
+        snprintf(why, why_len, "%" PRIu64 " keys, more than the model's %zu", n, d->store.dim);
+        return PD_WERR_DIMENSION;
+    }
+    if (m->n_frames != 1 + values || m->frame_counts[0] != n ||
+        pd_wire_in_u64s(in, 0, n, &k) != 0) {
+        snprintf(why, why_len, "a key list needs frame 1 of key_count = %" PRIu64 " uint64 keys "
+                 "(8 bytes each)%s; got %" PRIu32 " frames, the first of %" PRIu64 " elements",
+                 n, values > 0 ? " then one float64 frame of as many values" : " and no other",
+                 m->n_frames, m->n_frames > 0 ? m->frame_counts[0] : 0);
+        return PD_WERR_FRAMES;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        if (k[i] >= d->store.dim) {
+            snprintf(why, why_len, "key %" PRIu64 " (position %" PRIu64 ") is outside the "
+                     "model's %zu keys", k[i], i, d->store.dim);
+            return PD_WERR_DIMENSION;
+        }
+        if (i > 0 && k[i] <= k[i - 1]) {
+            snprintf(why, why_len, "keys must increase strictly: key %" PRIu64 " at position %"
+                     PRIu64 " follows %" PRIu64 "%s", k[i], i, k[i - 1],
+                     k[i] == k[i - 1] ? " (a duplicate)" : "");
+            return PD_WERR_MALFORMED;
+        }
+    }
+    *keys = k;
+    return PD_WERR_NONE;
+}
+
+/* PARAMS for a key list: the values in key order, or NOT_MODIFIED when no block holding one
+ * of the keys changed since the version held. */
+static void pull_keys(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
+{
+    const pd_msg_t *m = &in->msg;
+    const uint64_t *keys = NULL;
+    char why[PD_WIRE_STR] = "";
+    pd_buf_t *vals = NULL;
+    pd_msg_t r;
+    pd_wire_error_t code = check_keys(d, in, 0, &keys, why, sizeof(why));
+    int rc;
+
+    if (code != PD_WERR_NONE) {
+        pd_daemon_send_error(d, s->rid, s->rid_len, s, m, code, "%s", why);
+        return;
+    }
+    params_init(d, s, m, &r);
+    r.key_count = m->key_count;
+    if (m->not_modified && pd_store_keys_unchanged(&d->store, keys, m->key_count, m->version)) {
+        send_not_modified(d, s, &r, m->version);
+        return;
+    }
+    rc = pd_store_read_keys(&d->store, keys, m->key_count, &vals);
+    if (rc != 0) {
+        pd_daemon_send_error(d, s->rid, s->rid_len, s, m, PD_WERR_INTERNAL, "gather: %s",
+                             pd_strerror(rc));
+        return;
+    }
+    send_values(d, s, &r, vals, (const double *)vals->data, m->key_count);
+}
+
 void pd_kv_pull(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
 {
     const pd_msg_t *m = &in->msg;
@@ -31,29 +139,23 @@ void pd_kv_pull(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     pd_msg_t r;
     int rc;
 
+    if (m->key_count > 0) {
+        pull_keys(d, in, s);
+        return;
+    }
     if (!range_ok(d, m->key_offset, &length)) {
         pd_daemon_send_error(d, s->rid, s->rid_len, s, m, PD_WERR_DIMENSION,
                              "key range [%" PRIu64 ", +%" PRIu64 ") is outside the model's %zu keys",
                              m->key_offset, m->key_length, d->store.dim);
         return;
     }
-    pd_msg_init(&r, PD_MSG_PARAMS);
-    r.request_id = m->request_id;
-    r.worker_id = s->id;
-    r.version = d->store.version;
+    params_init(d, s, m, &r);
     r.key_offset = m->key_offset;
     r.key_length = length;
-    r.elem_type = PD_ELEM_F64;
-    d->metrics.pulls_total++;
-    /* In a PULL, not_modified = "I hold `version`": skip the bytes when no key of the range
-     * changed since then (a key-value push marks only its blocks); the answer names the
-     * version held, which the client keeps. */
+    /* a key-value push marks only its blocks, so a range others' pushes missed stays current */
     if (m->not_modified &&
         pd_store_range_unchanged(&d->store, m->key_offset, length, m->version)) {
-        r.version = m->version;
-        r.not_modified = true;
-        d->metrics.pulls_not_modified_total++;
-        pd_daemon_send(d, s->rid, s->rid_len, &r, NULL, 0);
+        send_not_modified(d, s, &r, m->version);
         return;
     }
     rc = pd_store_read_range(&d->store, m->key_offset, length, &snap, &values);
@@ -62,11 +164,7 @@ void pd_kv_pull(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
                              pd_strerror(rc));
         return;
     }
-    pd_wire_frame_t f = {values, length * sizeof(double), snap};
-    r.n_frames = 1;
-    r.frame_counts[0] = length;
-    pd_daemon_send(d, s->rid, s->rid_len, &r, &f, 1);
-    pd_buf_unref(snap);
+    send_values(d, s, &r, snap, values, length);
 }
 
 /* version: the server's version as the client should see it after this push. */
@@ -82,6 +180,7 @@ static void send_ack(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *req, pd_ac
     r.version = version;
     r.key_offset = req->key_offset;
     r.key_length = req->key_length;
+    r.key_count = req->key_count;
     r.ack = st;
     r.staleness = staleness;
     r.learning_rate = lr;
@@ -108,37 +207,68 @@ static void reject(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *m, pd_wire_e
     send_ack(d, s, m, PD_ACK_REJECTED, d->store.version, 0, 0, code, why);
 }
 
+/* The coordinates a push writes: [offset, offset + n), or keys[0 .. n) when keys != NULL. */
+typedef struct kv_target {
+    uint64_t offset;
+    uint64_t n;
+    const uint64_t *keys;
+} kv_target_t;
+
+/* The checks of a push in the documented order; on PD_WERR_NONE *t and *g are set. */
+static pd_wire_error_t check_push(const pd_daemon_t *d, pd_wire_in_t *in, kv_target_t *t,
+                                  const double **g, char *why, size_t why_len)
+{
+    const pd_msg_t *m = &in->msg;
+    pd_wire_error_t code = PD_WERR_NONE;
+
+    t->offset = m->key_offset;
+    t->n = m->key_length;
+    t->keys = NULL;
+    if (d->state != PD_STATE_RUNNING) {
+        snprintf(why, why_len, "the job is over (%s): parameters are final", d->stop_reason);
+        return PD_WERR_WRONG_STATE;
+    }
+    if (d->cfg.method != PD_METHOD_ASYNC_SGD) {
+        snprintf(why, why_len, "key-value push needs method = async-sgd (this job runs %s)",
+                 d->method->name);
+        return PD_WERR_WRONG_STATE;
+    }
+    if (m->key_count > 0) {
+        t->n = m->key_count;
+        code = check_keys(d, in, 1, &t->keys, why, why_len);
+        if (code == PD_WERR_NONE && pd_wire_in_doubles(in, 1, t->n, g) != 0) {
+            snprintf(why, why_len, "a key-list push needs frame 2 of key_count = %" PRIu64
+                     " float64 values, got %" PRIu64, t->n, m->frame_counts[1]);
+            code = PD_WERR_DIMENSION;
+        }
+    } else if (m->key_length == 0 || !range_ok(d, m->key_offset, &t->n)) {
+        snprintf(why, why_len, "key range [%" PRIu64 ", +%" PRIu64 ") is outside the model's "
+                 "%zu keys", m->key_offset, m->key_length, d->store.dim);
+        code = PD_WERR_DIMENSION;
+    } else if (m->n_frames != 1 || m->frame_counts[0] != t->n ||
+               pd_wire_in_doubles(in, 0, t->n, g) != 0) {
+        snprintf(why, why_len, "a push needs one float64 or float32 frame of key_length values");
+        code = PD_WERR_DIMENSION;
+    }
+    if (code == PD_WERR_NONE && m->version > d->store.version) {
+        snprintf(why, why_len, "version %" PRIu64 " is ahead of the server's %" PRIu64,
+                 m->version, d->store.version);
+        code = PD_WERR_FUTURE_VERSION;
+    }
+    return code;
+}
+
 void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
 {
     const pd_msg_t *m = &in->msg;
-    uint64_t length = m->key_length;
     const double *g = NULL;
     char why[PD_WIRE_STR] = "";
-    pd_wire_error_t code = PD_WERR_NONE;
+    kv_target_t t;
     uint64_t tau;
     double lr;
+    int rc;
 
-    if (d->state != PD_STATE_RUNNING) {
-        code = PD_WERR_WRONG_STATE;
-        snprintf(why, sizeof(why), "the job is over (%s): parameters are final", d->stop_reason);
-    } else if (d->cfg.method != PD_METHOD_ASYNC_SGD) {
-        code = PD_WERR_WRONG_STATE;
-        snprintf(why, sizeof(why), "key-value push needs method = async-sgd (this job runs %s)",
-                 d->method->name);
-    } else if (m->key_length == 0 || !range_ok(d, m->key_offset, &length)) {
-        code = PD_WERR_DIMENSION;
-        snprintf(why, sizeof(why), "key range [%" PRIu64 ", +%" PRIu64 ") is outside the model's %zu keys",
-                 m->key_offset, m->key_length, d->store.dim);
-    } else if (m->n_frames != 1 || m->frame_counts[0] != length ||
-               pd_wire_in_doubles(in, 0, length, &g) != 0) {
-        code = PD_WERR_DIMENSION;
-        snprintf(why, sizeof(why),
-                 "a push needs one float64 or float32 frame of key_length values");
-    } else if (m->version > d->store.version) {
-        code = PD_WERR_FUTURE_VERSION;
-        snprintf(why, sizeof(why), "version %" PRIu64 " is ahead of the server's %" PRIu64,
-                 m->version, d->store.version);
-    }
+    pd_wire_error_t code = check_push(d, in, &t, &g, why, sizeof(why));
     if (code != PD_WERR_NONE) {
         reject(d, s, m, code, why);
         return;
@@ -157,8 +287,11 @@ void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
      * back (parameters bit for bit as before) and answered REJECTED instead. A NaN or Inf in
      * the gradient always does that, so the gradient is only scanned then, for the reason:
      * no separate pass over every push. */
-    if (pd_optim_apply_finite(&d->optim, d->store.x, m->key_offset, length, g, lr) != 0) {
-        if (!pd_wire_all_finite(g, length)) {
+    rc = t.keys != NULL
+             ? pd_optim_apply_keys_finite(&d->optim, d->store.x, t.keys, t.n, g, lr)
+             : pd_optim_apply_finite(&d->optim, d->store.x, t.offset, t.n, g, lr);
+    if (rc != 0) {
+        if (!pd_wire_all_finite(g, t.n)) {
             reject(d, s, m, PD_WERR_NONFINITE, "gradient contains NaN or Inf");
             return;
         }
@@ -168,7 +301,11 @@ void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
         return;
     }
     send_ack(d, s, m, PD_ACK_APPLIED, d->store.version + 1, tau, lr, PD_WERR_NONE, NULL);
-    pd_store_bump_range(&d->store, m->key_offset, length);
+    if (t.keys != NULL) {
+        pd_store_bump_keys(&d->store, t.keys, t.n);
+    } else {
+        pd_store_bump_range(&d->store, t.offset, t.n);
+    }
     d->metrics.pushes_applied_total++;
     d->metrics.updates_total++;
     d->metrics.version = (double)d->store.version;

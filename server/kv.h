@@ -1,7 +1,8 @@
-/* kv.h - the key-value API for users' own training code: PULL a key range of the parameters
- * (answered not_modified when the client already holds the current version) and PUSH a
- * gradient for a key range, applied by the server-side optimiser with the staleness rule of
- * async-sgd. Loop thread only. */
+/* kv.h - the key-value API for users' own training code: PULL a key range or an explicit key
+ * list of the parameters (answered not_modified when the client already holds the current
+ * values) and PUSH a gradient for a key range or key list, applied by the server-side
+ * optimiser with the staleness rule of async-sgd. A key list costs O(its length), whatever
+ * the model's size. Loop thread only. */
 #ifndef PD_SERVER_KV_H
 #define PD_SERVER_KV_H
 

@@ -94,13 +94,18 @@ void pd_optim_apply(pd_optim_t *o, double *x, size_t offset, size_t len, const d
          len, lr);
 }
 
-/* The state a step changes in a range: x always, u with momentum and Adam, v with Adam.
- * save = true copies x[at .. at+n) (and u, v) into o->undo from position at - from, false
- * copies undo[0 .. n) back to [at, at+n). */
+/* The arrays a step changes: x always, u with momentum and Adam, v with Adam. */
+static size_t state_arrays(const pd_optim_t *o)
+{
+    return o->kind == PD_OPT_ADAM ? 3 : o->kind == PD_OPT_MOMENTUM ? 2 : 1;
+}
+
+/* The state a step changes in a range. save = true copies x[at .. at+n) (and u, v) into
+ * o->undo from position at - from, false copies undo[0 .. n) back to [at, at+n). */
 static void undo_copy(pd_optim_t *o, double *x, size_t from, size_t at, size_t n, bool save)
 {
     double *live[3] = {x + at, o->u + at, o->v + at};
-    size_t arrays = o->kind == PD_OPT_ADAM ? 3 : o->kind == PD_OPT_MOMENTUM ? 2 : 1;
+    size_t arrays = state_arrays(o);
 
     for (size_t k = 0; k < arrays; k++) {
         double *kept = o->undo + k * o->dim + (at - from);
@@ -259,4 +264,56 @@ int pd_optim_apply_finite(pd_optim_t *o, double *x, size_t offset, size_t len, c
         o->t--;
     }
     return rc;
+}
+
+/* The state a step changes at keys[0 .. n): gather = true copies x, u, v there into o->undo
+ * from position at (array k at undo + k * dim + at), false scatters undo back to the keys. */
+static void keys_copy(pd_optim_t *o, double *x, const uint64_t *keys, size_t at, size_t n,
+                      bool gather)
+{
+    double *live[3] = {x, o->u, o->v};
+    size_t arrays = state_arrays(o);
+
+    for (size_t k = 0; k < arrays; k++) {
+        double *kept = o->undo + k * o->dim + at;
+        if (gather) {
+            for (size_t i = 0; i < n; i++) {
+                kept[i] = live[k][keys[i]];
+            }
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                live[k][keys[i]] = kept[i];
+            }
+        }
+    }
+}
+
+int pd_optim_apply_keys_finite(pd_optim_t *o, double *x, const uint64_t *keys, size_t n,
+                               const double *g, double lr)
+{
+    /* The coordinates are gathered into o->undo (n <= dim, so they fit) and stepped there by
+     * step(), the range code itself: momentum, Adam, the prox and the BLAS sgd path stay
+     * written once, and the guard is free, since x and the state are only written back
+     * once every stepped value is finite. */
+    double mask[GUARD_CHUNK];
+    bool masked = o->mask != NULL && o->reg.kind != PD_REG_NONE;
+    uint64_t t = o->t;
+
+    o->t++;
+    for (size_t done = 0; done < n;) {
+        size_t cnt = n - done < GUARD_CHUNK ? n - done : GUARD_CHUNK;
+        double *xs = o->undo + done;
+        keys_copy(o, x, keys + done, done, cnt, true);
+        for (size_t i = 0; masked && i < cnt; i++) {
+            mask[i] = o->mask[keys[done + i]];
+        }
+        step(o, xs, xs + o->dim, xs + 2 * o->dim, g + done, masked ? mask : NULL, cnt, lr);
+        done += cnt;
+        if (!pd_wire_all_finite(xs, cnt)) {
+            o->t = t;
+            return PD_ENONFINITE;
+        }
+    }
+    keys_copy(o, x, keys, 0, n, false);
+    return 0;
 }

@@ -26,7 +26,8 @@ typedef struct pd_optim {
     double *v;          /* Adam second moment (dim) */
     double *undo;       /* 3 x dim: x, u, v of the range being applied, to take a step back;
                          * written only by steps near overflow (pages never written cost
-                         * no memory) */
+                         * no memory); for a key list, the gathered coordinates being
+                         * stepped (as many pages as keys) */
 } pd_optim_t;
 
 /* Allocate state for dim parameters. 0 or -ENOMEM. Returned: free with pd_optim_release. */
@@ -50,5 +51,14 @@ void pd_optim_apply(pd_optim_t *o, double *x, size_t offset, size_t len, const d
  * vouch for are saved to `undo` chunk by chunk and put back on the first non-finite value. */
 int pd_optim_apply_finite(pd_optim_t *o, double *x, size_t offset, size_t len, const double *g,
                           double lr);
+
+/* pd_optim_apply_finite on the scattered coordinates x[keys[0]], ..., x[keys[n-1]] (keys
+ * strictly increasing, each < dim; g holds n values in key order): the same arithmetic per
+ * coordinate as a range push of those values, the optimiser state advancing at those
+ * coordinates only, t counting one update, and the prox applied to them alone (coordinates
+ * not in the list get no proximal catch-up). O(n) time, no allocation. All or nothing:
+ * 0, or PD_ENONFINITE with x and the state (t included) as before, bit for bit. */
+int pd_optim_apply_keys_finite(pd_optim_t *o, double *x, const uint64_t *keys, size_t n,
+                               const double *g, double lr);
 
 #endif

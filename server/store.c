@@ -72,6 +72,23 @@ int pd_store_read_range(pd_store_t *st, size_t offset, size_t len, pd_buf_t **ou
     return 0;
 }
 
+int pd_store_read_keys(const pd_store_t *st, const uint64_t *keys, size_t n, pd_buf_t **out)
+{
+    pd_buf_t *b;
+    int rc = pd_buf_new(&b, n * sizeof(double));
+
+    if (rc != 0) {
+        return rc;
+    }
+    double *v = (double *)b->data;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = st->x[keys[i]];
+    }
+    b->version = st->version;
+    *out = b;
+    return 0;
+}
+
 void pd_store_bump(pd_store_t *st)
 {
     st->version++;
@@ -84,6 +101,15 @@ void pd_store_bump_range(pd_store_t *st, size_t offset, size_t len)
     for (size_t b = offset / PD_STORE_BLOCK; len > 0 && b <= (offset + len - 1) / PD_STORE_BLOCK;
          b++) {
         st->block_version[b] = st->version;
+    }
+}
+
+void pd_store_bump_keys(pd_store_t *st, const uint64_t *keys, size_t n)
+{
+    st->version++;
+    /* O(n): a block holding several of the keys is stamped once per key, with the same value */
+    for (size_t i = 0; i < n; i++) {
+        st->block_version[keys[i] / PD_STORE_BLOCK] = st->version;
     }
 }
 
@@ -102,6 +128,20 @@ bool pd_store_range_unchanged(const pd_store_t *st, size_t offset, size_t len, u
     }
     for (size_t b = offset / PD_STORE_BLOCK; b <= (offset + len - 1) / PD_STORE_BLOCK; b++) {
         if (st->block_version[b] > held) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool pd_store_keys_unchanged(const pd_store_t *st, const uint64_t *keys, size_t n,
+                             uint64_t held)
+{
+    if (held > st->version || held < st->whole_version || n == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (st->block_version[keys[i] / PD_STORE_BLOCK] > held) {
             return false;
         }
     }

@@ -36,10 +36,17 @@ int pd_store_snapshot(pd_store_t *st, pd_buf_t **out);
  * 0 or -ENOMEM. */
 int pd_store_read_range(pd_store_t *st, size_t offset, size_t len, pd_buf_t **out,
                         const double **values);
+/* The values x[keys[0]], ..., x[keys[n-1]] of the current version, gathered in key order
+ * into a new buffer (one reference in *out, n doubles): O(n) whatever the model's size.
+ * keys are valid (each < dim); n > 0. 0 or -ENOMEM. */
+int pd_store_read_keys(const pd_store_t *st, const uint64_t *keys, size_t n, pd_buf_t **out);
 /* Mark that x changed: the version goes up by one. */
 void pd_store_bump(pd_store_t *st);
 /* Mark that only x[offset .. offset + len) changed: the version goes up by one. */
 void pd_store_bump_range(pd_store_t *st, size_t offset, size_t len);
+/* Mark that only x[keys[0]], ..., x[keys[n-1]] changed (keys increasing, each < dim): the
+ * version goes up by one and only the blocks holding a key are stamped, in O(n). */
+void pd_store_bump_keys(pd_store_t *st, const uint64_t *keys, size_t n);
 /* x was replaced by other values of `version` (a checkpoint restored): every key counts as
  * changed, and the cached snapshot (maybe of the same version number, other values) is
  * dropped so it is never served. */
@@ -47,5 +54,10 @@ void pd_store_reset_version(pd_store_t *st, uint64_t version);
 /* Whether the values of [offset, offset + len) at `held` are still the current ones: held is
  * not ahead of the store, and no change since held touched the range. */
 bool pd_store_range_unchanged(const pd_store_t *st, size_t offset, size_t len, uint64_t held);
+
+/* pd_store_range_unchanged for the keys of a list (increasing, each < dim): conservative
+ * per block, so a change to another key of a block holding one of them counts as a change. */
+bool pd_store_keys_unchanged(const pd_store_t *st, const uint64_t *keys, size_t n,
+                             uint64_t held);
 
 #endif

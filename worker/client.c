@@ -4,6 +4,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -446,6 +447,30 @@ static int recv_reply(pd_client_t *c, pd_wire_in_t *in, pd_msg_type_t want)
     }
 }
 
+/* The values of a PARAMS reply into out (length doubles), unless it is NOT_MODIFIED. */
+static int read_params(pd_wire_in_t *in, double *out, uint64_t length, uint64_t *version,
+                       bool *not_modified)
+{
+    if (!in->msg.not_modified) {
+        /* Perf: copy straight from the frame. memcpy needs no alignment, while
+         * pd_wire_in_doubles() would first copy an unaligned frame (small replies sit at
+         * odd offsets in libzmq's receive buffer) into a malloc'd one. pd_wire_recv has
+         * checked the frame's length against frame_counts[0]. */
+        if (in->msg.n_frames != 1 || in->n_parts != 1 || in->msg.elem_type != PD_ELEM_F64 ||
+            in->msg.frame_counts[0] != length) {
+            return PD_EDIM;
+        }
+        memcpy(out, zmq_msg_data(&in->parts[0]), length * sizeof(double));
+    }
+    if (not_modified != NULL) {
+        *not_modified = in->msg.not_modified;
+    }
+    if (version != NULL) {
+        *version = in->msg.version;
+    }
+    return 0;
+}
+
 PD_EXPORT int pd_client_pull_recv(pd_client_t *c, double *out, uint64_t length,
                                   uint64_t *version, bool *not_modified)
 {
@@ -455,25 +480,7 @@ PD_EXPORT int pd_client_pull_recv(pd_client_t *c, double *out, uint64_t length,
     if (rc != 0) {
         return rc;
     }
-    if (not_modified != NULL) {
-        *not_modified = in.msg.not_modified;
-    }
-    if (!in.msg.not_modified) {
-        /* Perf: copy straight from the frame. memcpy needs no alignment, while
-         * pd_wire_in_doubles() would first copy an unaligned frame (small replies sit at
-         * odd offsets in libzmq's receive buffer) into a malloc'd one. pd_wire_recv has
-         * checked the frame's length against frame_counts[0]. */
-        if (in.msg.n_frames != 1 || in.n_parts != 1 || in.msg.elem_type != PD_ELEM_F64 ||
-            in.msg.frame_counts[0] != length) {
-            rc = PD_EDIM;
-            goto out;
-        }
-        memcpy(out, zmq_msg_data(&in.parts[0]), length * sizeof(double));
-    }
-    if (version != NULL) {
-        *version = in.msg.version;
-    }
-out:
+    rc = read_params(&in, out, length, version, not_modified);
     pd_wire_in_release(&in);
     return rc;
 }
@@ -608,6 +615,62 @@ PD_EXPORT int pd_client_push_send_nocopy(pd_client_t *c, uint64_t offset, uint64
         zmq_msg_close(&part);
     }
     return rc;
+}
+
+/* A PULL or PUSH naming its keys by a list: key_count, frame 1 the keys, then the values (a
+ * PUSH). key_offset and key_length stay 0, so a server older than key lists refuses a push
+ * (an empty range) instead of applying it to other keys. */
+static int send_keys(pd_client_t *c, pd_msg_type_t type, const uint64_t *keys, uint64_t n,
+                     const double *values, uint64_t version, bool not_modified)
+{
+    pd_msg_t m;
+    pd_wire_frame_t f[2] = {{keys, n * sizeof(uint64_t), NULL},
+                            {values, n * sizeof(double), NULL}};
+
+    if (n == 0 || n > SIZE_MAX / sizeof(double)) {
+        return -EINVAL; /* key_count 0 would mean a range; the other cannot be a frame */
+    }
+    pd_msg_init(&m, type);
+    m.key_count = n;
+    m.version = version;
+    m.not_modified = not_modified;
+    m.elem_type = PD_ELEM_F64;
+    m.n_frames = values != NULL ? 2 : 1;
+    m.frame_counts[0] = n;
+    m.frame_counts[1] = values != NULL ? n : 0;
+    return send_blocking(c, &m, f, m.n_frames);
+}
+
+PD_EXPORT int pd_client_pull_keys(pd_client_t *c, const uint64_t *keys, uint64_t n,
+                                  double *out, uint64_t *version, bool *not_modified)
+{
+    bool held = version != NULL && *version != PD_CLIENT_NO_VERSION;
+    pd_wire_in_t in;
+    int rc = send_keys(c, PD_MSG_PULL, keys, n, NULL, held ? *version : 0, held);
+
+    if (rc != 0) {
+        return rc;
+    }
+    rc = recv_reply(c, &in, PD_MSG_PARAMS);
+    if (rc != 0) {
+        return rc;
+    }
+    /* A server that does not know key lists ignores key_count and answers the range [0, dim)
+     * of a PULL without one: those are not the values of our keys. */
+    rc = in.msg.key_count != n ? PD_EWIRE : read_params(&in, out, n, version, not_modified);
+    pd_wire_in_release(&in);
+    return rc;
+}
+
+PD_EXPORT int pd_client_push_keys(pd_client_t *c, const uint64_t *keys, uint64_t n,
+                                  const double *grad, uint64_t version, pd_client_ack_t *ack)
+{
+    int rc = send_keys(c, PD_MSG_PUSH, keys, n, grad, version, false);
+
+    if (rc != 0) {
+        return rc;
+    }
+    return pd_client_push_recv(c, ack);
 }
 
 PD_EXPORT const char *pd_client_last_error(const pd_client_t *c)

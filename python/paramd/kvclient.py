@@ -93,6 +93,55 @@ def _check_out(out, length):
         raise ValueError("out has %d elements, the range %d" % (out.shape[0], length))
 
 
+#: wire dtype of key lists: little-endian uint64 whatever the host
+_KEYS = np.dtype("<u8")
+
+
+def _keys_frame(keys):
+    """``keys`` (1-d, integers) as a contiguous little-endian uint64 array for a key-list
+    frame. Order and range are the server's to check (it names what is wrong); only what
+    cannot be sent at all is refused here."""
+    k = np.asarray(keys)
+    if k.ndim != 1:
+        raise ValueError("keys must be a 1-d array, not %d-d" % k.ndim)
+    if k.shape[0] == 0:
+        raise ValueError("keys must hold at least one key")
+    if not np.issubdtype(k.dtype, np.integer):
+        raise TypeError("keys must be integers, not %s" % k.dtype)
+    if np.issubdtype(k.dtype, np.signedinteger) and (k < 0).any():
+        raise ValueError("keys must not be negative")
+    return np.array(k, dtype=_KEYS, copy=True)
+
+
+def _claim(h, version, out):
+    """The ``version=`` of a pull (None, or the version held in ``out``), claimed in PULL
+    header ``h``."""
+    if version is None:
+        return None
+    version = _u64(version, "version")
+    if out is None:
+        raise ValueError("version= says which version `out` holds: pass out= too "
+                         "(a not-modified answer leaves out as it is)")
+    h.version = version
+    h.not_modified = True
+    return version
+
+
+def _params(r, frames, n, version, out):
+    """The :class:`Pulled` of a PARAMS for ``n`` keys: its values (into ``out`` when given),
+    or ``out`` untouched when not modified."""
+    if r.not_modified:
+        if version is None or r.version != version:
+            raise ProtocolError("not_modified at version %d, we hold %s" % (r.version, version))
+        return Pulled(out, r.version, True)
+    if len(frames) != 1 or r.frame_counts[0] != n:
+        raise ProtocolError("PARAMS with %d frames of %s values for %d keys"
+                            % (len(frames), list(r.frame_counts), n))
+    if out is not None and out.shape[0] != n:
+        raise ProtocolError("PARAMS has %d keys, out %d" % (n, out.shape[0]))
+    return Pulled(wire.f64_array(frames[0], r, out), r.version)
+
+
 class Request:
     """A request in flight (from :meth:`KVClient.pull_async` / :meth:`KVClient.push_async`).
     Replies come in the order requests were sent; asking for a later one's result first
@@ -246,9 +295,13 @@ class KVClient:
 
     # --- pull -------------------------------------------------------------------------
 
-    def pull_async(self, offset=0, length=None, out=None, version=None):
+    def pull_async(self, offset=0, length=None, out=None, version=None, keys=None):
         """Send a PULL and return its :class:`Request` at once (pipelining); its
         :meth:`Request.result` is what :meth:`pull` returns."""
+        if keys is not None:
+            if offset != 0 or length is not None:
+                raise ValueError("keys= replaces offset= and length=: give one or the other")
+            return self._pull_keys_async(_keys_frame(keys), out, version)
         offset = _u64(offset, "offset")
         if length is not None:
             length = _u64(length, "length")
@@ -259,15 +312,8 @@ class KVClient:
             expect = self.dim - offset
         if out is not None:
             _check_out(out, expect)
-        if version is not None:
-            version = _u64(version, "version")
-            if out is None:
-                raise ValueError("version= says which version `out` holds: pass out= too "
-                                 "(a not-modified answer leaves out as it is)")
         h = wire.header(pb.PULL, key_offset=offset, key_length=length or 0)
-        if version is not None:
-            h.version = version
-            h.not_modified = True
+        version = _claim(h, version, out)
 
         def finish(r, frames):
             if r.type != pb.PARAMS:
@@ -275,22 +321,32 @@ class KVClient:
             if r.key_offset != offset or (length is not None and r.key_length != length):
                 raise ProtocolError("PARAMS for [%d, +%d), asked for [%d, +%s)"
                                     % (r.key_offset, r.key_length, offset, length))
-            if r.not_modified:
-                if version is None or r.version != version:
-                    raise ProtocolError("not_modified at version %d, we hold %s"
-                                        % (r.version, version))
-                return Pulled(out, r.version, True)
-            if len(frames) != 1 or r.frame_counts[0] != r.key_length:
-                raise ProtocolError("PARAMS with %d frames of %s values for %d keys"
-                                    % (len(frames), list(r.frame_counts), r.key_length))
-            if out is not None and out.shape[0] != r.key_length:
-                raise ProtocolError("PARAMS has %d keys, out %d" % (r.key_length, out.shape[0]))
-            return Pulled(wire.f64_array(frames[0], r, out), r.version)
+            return _params(r, frames, r.key_length, version, out)
 
         return self._track("pull", self._send(h), finish)
 
-    def pull(self, offset=0, length=None, out=None, version=None):
-        """Read keys ``[offset, offset + length)`` (``length=None``: to the end).
+    def _pull_keys_async(self, keys, out, version):
+        n = keys.shape[0]
+        if out is not None:
+            _check_out(out, n)
+        h = wire.header(pb.PULL, key_count=n, elem_type=pb.F64)
+        version = _claim(h, version, out)
+
+        def finish(r, frames):
+            if r.type != pb.PARAMS:
+                raise ProtocolError("a %s in answer to a PULL" % pb.MsgType.Name(r.type))
+            # A server older than key lists ignores key_count and answers a range.
+            if r.key_count != n:
+                raise ProtocolError("PARAMS for %d listed keys, asked for %d (a server without "
+                                    "key lists answers a range)" % (r.key_count, n))
+            return _params(r, frames, n, version, out)
+
+        return self._track("pull", self._send(h, [memoryview(keys).cast("B")]), finish)
+
+    def pull(self, offset=0, length=None, out=None, version=None, keys=None):
+        """Read keys ``[offset, offset + length)`` (``length=None``: to the end), or with
+        ``keys`` (1-d integers, strictly increasing, each below :attr:`dim`) the values
+        ``x[keys]`` in key order.
 
         Returns a :class:`Pulled`, which unpacks as ``(params, version)``: a new float64
         array, or ``out`` filled in place when given (a writable 1-d float64 array of the
@@ -300,18 +356,24 @@ class KVClient:
         ``*version`` on input). When it is still current the server sends no data, ``out``
         is returned untouched and the result's ``not_modified`` is True.
 
+        For a key list, NOT_MODIFIED means no block of 512 keys holding one of the keys
+        changed since ``version`` (a change to another key of such a block counts).
+
         Raises :class:`paramd.DimensionError` (with the server's reason) for a range outside
-        ``[0, dim)``, :class:`paramd.Timeout`, :class:`paramd.UnknownWorker`, ...
+        ``[0, dim)`` or a key ``>= dim``, :class:`paramd.MalformedError` for keys that do not
+        increase strictly, :class:`paramd.Timeout`, :class:`paramd.UnknownWorker`, ...
         """
-        return self.pull_async(offset, length, out, version).result()
+        return self.pull_async(offset, length, out, version, keys).result()
 
     # --- push -------------------------------------------------------------------------
 
-    def push_async(self, grad, offset=0, version=None, raise_on_reject=True):
+    def push_async(self, grad, offset=0, version=None, raise_on_reject=True, keys=None):
         """Send a PUSH and return its :class:`Request` at once (pipelining); its
         :meth:`Request.result` is what :meth:`push` returns. ``grad`` is copied (or
         referenced zero-copy when it is contiguous float64) into the message before this
         returns, so the caller may reuse its buffer."""
+        if keys is not None and offset != 0:
+            raise ValueError("keys= replaces offset=: give one or the other")
         offset = _u64(offset, "offset")
         version = self._version if version is None else _u64(version, "version")
         g = np.asarray(grad)
@@ -321,8 +383,16 @@ class KVClient:
             raise TypeError("grad must hold numbers, not %s" % g.dtype)
         # A copy: the frame must not change between this call and the send completing.
         frame = np.array(g, dtype=wire.F64, copy=True)
-        h = wire.header(pb.PUSH, key_offset=offset, key_length=frame.shape[0], version=version,
-                        elem_type=pb.F64)
+        frames = [wire.f64_frame(frame)]
+        if keys is None:
+            h = wire.header(pb.PUSH, key_offset=offset, key_length=frame.shape[0],
+                            version=version, elem_type=pb.F64)
+        else:
+            # key_offset and key_length stay 0: a server older than key lists refuses the
+            # empty range instead of applying the values to other keys.
+            k = _keys_frame(keys)
+            h = wire.header(pb.PUSH, key_count=k.shape[0], version=version, elem_type=pb.F64)
+            frames.insert(0, memoryview(k).cast("B"))
 
         def finish(r, frames):
             if r.type != pb.ACK:
@@ -337,13 +407,16 @@ class KVClient:
                 raise from_wire(r.error, r.reason, r.request_id, ack=ack)
             return ack
 
-        return self._track("push", self._send(h, [wire.f64_frame(frame)]), finish)
+        return self._track("push", self._send(h, frames), finish)
 
-    def push(self, grad, offset=0, version=None, raise_on_reject=True):
+    def push(self, grad, offset=0, version=None, raise_on_reject=True, keys=None):
         """Push gradient ``grad`` (1-d, float64) for keys ``[offset, offset + len(grad))``,
-        computed at parameters of ``version`` (default: :attr:`version`, the newest this
-        client has seen, e.g. of its last pull). The server applies
-        ``x <- prox(x - lr * grad)`` on the range (``async-sgd`` jobs only).
+        or with ``keys`` (1-d integers, strictly increasing, each below :attr:`dim`, as many
+        as ``grad`` has values) for those keys, ``grad[i]`` for ``keys[i]``; computed at
+        parameters of ``version`` (default: :attr:`version`, the newest this client has
+        seen, e.g. of its last pull). The server applies ``x <- prox(x - lr * grad)`` on the
+        range or the listed keys (``async-sgd`` jobs only); a key list moves the optimiser
+        state and applies the prox at the listed keys only.
 
         Returns an :class:`Ack`: ``applied`` (then ``version`` is the new version) or
         ``stale_dropped``. A rejected push raises the error of its code (also a
@@ -352,7 +425,7 @@ class KVClient:
         :class:`paramd.FutureVersion`, :class:`paramd.WrongState` when the method is not
         async-sgd. With ``raise_on_reject=False`` the REJECTED Ack is returned instead.
         """
-        return self.push_async(grad, offset, version, raise_on_reject).result()
+        return self.push_async(grad, offset, version, raise_on_reject, keys).result()
 
     # --- plumbing ---------------------------------------------------------------------
 

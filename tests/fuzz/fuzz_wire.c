@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort(); /* what we accepted we must be able to send */
     }
     if (pd_wire_decode(buf, len, &m2, &job2) != 0 || m2.type != m.type ||
-        m2.n_frames != m.n_frames || m2.version != m.version) {
+        m2.n_frames != m.n_frames || m2.version != m.version || m2.key_count != m.key_count) {
         abort();
     }
     free(buf);

@@ -438,6 +438,152 @@ static void bad_pushes(pd_client_t *c, uint64_t version)
     expect_error(NULL, c, PD_WERR_DIMENSION, m.request_id, "PULL length overflow");
 }
 
+/* One malformed key list (doc/protocol.md "Key lists"). A PULL is answered ERROR; a PUSH
+ * ACK REJECTED, except for frames that fail the generic length checks (ERROR for both). */
+typedef struct key_case {
+    const char *what;
+    pd_msg_type_t type;
+    uint64_t key_count;  /* Header.key_count */
+    uint64_t key_offset;
+    size_t n_keys;       /* keys in frame 1, declared as such; 0: no frames at all */
+    uint64_t keys[3];
+    size_t key_bytes;    /* bytes of frame 1 sent; 0: n_keys x 8 */
+    int n_values;        /* PUSH: values in frame 2; -1: no frame 2 */
+    double value;
+    bool future;         /* PUSH: claim the version after the server's */
+    bool as_error;       /* answered ERROR (generic frame checks), not ACK */
+    pd_wire_error_t code;
+} key_case_t;
+
+static const key_case_t key_cases[] = {
+    {"key PULL, keys frame of 13 bytes", PD_MSG_PULL, 2, 0, 2, {1, 2}, 13, -1, 0, false, true,
+     PD_WERR_FRAMES},
+    {"key PULL, key_count 3 for 2 keys", PD_MSG_PULL, 3, 0, 2, {1, 2}, 0, -1, 0, false, true,
+     PD_WERR_FRAMES},
+    {"key PULL, key_count 2 without a keys frame", PD_MSG_PULL, 2, 0, 0, {0}, 0, -1, 0, false,
+     true, PD_WERR_FRAMES},
+    {"key PULL, keys not increasing", PD_MSG_PULL, 2, 0, 2, {7, 3}, 0, -1, 0, false, true,
+     PD_WERR_MALFORMED},
+    {"key PULL, a duplicate key", PD_MSG_PULL, 3, 0, 3, {3, 4, 4}, 0, -1, 0, false, true,
+     PD_WERR_MALFORMED},
+    {"key PULL, key = dim", PD_MSG_PULL, 2, 0, 2, {3, DIM}, 0, -1, 0, false, true,
+     PD_WERR_DIMENSION},
+    {"key PULL, key 2^64-1", PD_MSG_PULL, 1, 0, 1, {UINT64_MAX}, 0, -1, 0, false, true,
+     PD_WERR_DIMENSION},
+    {"key PULL with a key_offset too", PD_MSG_PULL, 1, 5, 1, {1}, 0, -1, 0, false, true,
+     PD_WERR_MALFORMED},
+    {"key PUSH, keys frame of 13 bytes", PD_MSG_PUSH, 2, 0, 2, {1, 2}, 13, 2, 0.5, false, true,
+     PD_WERR_FRAMES},
+    {"key PUSH without the values frame", PD_MSG_PUSH, 2, 0, 2, {1, 2}, 0, -1, 0, false, false,
+     PD_WERR_FRAMES},
+    {"key PUSH, 1 value for 2 keys", PD_MSG_PUSH, 2, 0, 2, {1, 2}, 0, 1, 0.5, false, false,
+     PD_WERR_DIMENSION},
+    {"key PUSH, 3 values for 2 keys", PD_MSG_PUSH, 2, 0, 2, {1, 2}, 0, 3, 0.5, false, false,
+     PD_WERR_DIMENSION},
+    {"key PUSH, keys not increasing", PD_MSG_PUSH, 2, 0, 2, {9, 2}, 0, 2, 0.5, false, false,
+     PD_WERR_MALFORMED},
+    {"key PUSH, a duplicate key", PD_MSG_PUSH, 2, 0, 2, {4, 4}, 0, 2, 0.5, false, false,
+     PD_WERR_MALFORMED},
+    {"key PUSH, key = dim", PD_MSG_PUSH, 2, 0, 2, {1, DIM}, 0, 2, 0.5, false, false,
+     PD_WERR_DIMENSION},
+    {"key PUSH with NaN", PD_MSG_PUSH, 2, 0, 2, {1, 2}, 0, 2, NAN, false, false,
+     PD_WERR_NONFINITE},
+    {"key PUSH from version+1", PD_MSG_PUSH, 2, 0, 2, {1, 2}, 0, 2, 0.5, true, false,
+     PD_WERR_FUTURE_VERSION},
+};
+
+static void send_key_case(pd_client_t *c, const key_case_t *k, uint64_t version)
+{
+    double values[3] = {k->value, k->value, k->value};
+    pd_wire_frame_t f[2] = {{k->keys, k->key_bytes > 0 ? k->key_bytes : k->n_keys * 8, NULL},
+                            {values, k->n_values > 0 ? (size_t)k->n_values * 8 : 0, NULL}};
+    pd_msg_t m;
+
+    pd_msg_init(&m, k->type);
+    m.key_count = k->key_count;
+    m.key_offset = k->key_offset;
+    m.version = k->future ? version + 1 : version;
+    m.n_frames = k->n_keys == 0 ? 0 : k->n_values >= 0 ? 2 : 1;
+    m.frame_counts[0] = k->n_keys;
+    m.frame_counts[1] = k->n_values >= 0 ? (uint64_t)k->n_values : 0;
+    send_msg(NULL, c, &m, f, m.n_frames);
+    if (k->as_error) {
+        expect_error(NULL, c, k->code, m.request_id, k->what);
+    } else {
+        expect_ack(c, PD_ACK_REJECTED, k->code, m.request_id, NULL, k->what);
+    }
+}
+
+static void bad_key_lists(pd_client_t *c, uint64_t version)
+{
+    static uint64_t many[DIM + 1];
+    double x;
+
+    for (size_t i = 0; i < sizeof(key_cases) / sizeof(key_cases[0]); i++) {
+        send_key_case(c, &key_cases[i], version);
+    }
+    /* More keys than the model has (each one valid on its own but the last). */
+    for (size_t i = 0; i <= DIM; i++) {
+        many[i] = i;
+    }
+    pd_wire_frame_t f = {many, sizeof(many), NULL};
+    pd_msg_t m;
+    pd_msg_init(&m, PD_MSG_PULL);
+    m.key_count = DIM + 1;
+    m.n_frames = 1;
+    m.frame_counts[0] = DIM + 1;
+    send_msg(NULL, c, &m, &f, 1);
+    expect_error(NULL, c, PD_WERR_DIMENSION, m.request_id, "key PULL of dim+1 keys");
+    /* The library refuses an empty list itself: key_count 0 would mean a range. */
+    check(pd_client_pull_keys(c, many, 0, &x, NULL, NULL) == -EINVAL,
+          "pd_client_pull_keys of 0 keys is -EINVAL");
+    check(pd_client_push_keys(c, many, 0, &x, version, NULL) == -EINVAL,
+          "pd_client_push_keys of 0 keys is -EINVAL");
+}
+
+/* The library's key-list calls on a working daemon: a pull reads x[keys], a push moves the
+ * listed keys by one sgd step (default lr 0.1) and no other key; x holds DIM scratch values. */
+static void key_lists_work(pd_client_t *c, double *x)
+{
+    static const uint64_t keys[4] = {0, 511, 512, DIM - 1};
+    static double x1[DIM];
+    double got[4], g[4] = {1.0, -2.0, 0.5, 4.0};
+    uint64_t v = PD_CLIENT_NO_VERSION, vk = PD_CLIENT_NO_VERSION;
+    bool nm = true, same = true;
+    pd_client_ack_t ack;
+
+    int rc = pd_client_pull(c, 0, DIM, x, &v, NULL);
+    int rk = pd_client_pull_keys(c, keys, 4, got, &vk, &nm);
+    for (size_t i = 0; i < 4; i++) {
+        same = same && memcmp(&got[i], &x[keys[i]], sizeof(double)) == 0;
+    }
+    check(rc == 0 && rk == 0 && vk == v && !nm && same,
+          "pd_client_pull_keys reads x[keys] at version %" PRIu64 ": %s", vk,
+          pd_client_strerror(rk));
+    rk = pd_client_pull_keys(c, keys, 4, got, &vk, &nm);
+    check(rk == 0 && nm && vk == v, "pd_client_pull_keys of a held version: not modified");
+    rk = pd_client_push_keys(c, keys, 4, g, v, &ack);
+    check(rk == 0 && ack.status == PD_CLIENT_APPLIED && ack.version == v + 1,
+          "pd_client_push_keys applied: %s, version %" PRIu64, pd_client_strerror(rk),
+          rk == 0 ? ack.version : 0);
+    v = PD_CLIENT_NO_VERSION;
+    rc = pd_client_pull(c, 0, DIM, x1, &v, NULL);
+    size_t moved = 0, wrong = 0;
+    for (size_t i = 0, j = 0; i < DIM; i++) {
+        bool listed = j < 4 && keys[j] == i;
+        if (x1[i] != x[i]) {
+            moved++;
+        }
+        if (listed ? fabs(x1[i] - (x[i] - 0.1 * g[j])) > 1e-12 : x1[i] != x[i]) {
+            wrong++;
+        }
+        j += listed;
+    }
+    check(rc == 0 && moved == 4 && wrong == 0,
+          "the key push moved exactly its 4 keys by one step (%zu moved, %zu wrong)", moved,
+          wrong);
+}
+
 /* Finite pushes of -1e308 are valid, but repeated they would drive every parameter to +Inf:
  * the push that would do it is REJECTED (NONFINITE, with a reason), the parameters stay
  * finite and unchanged bit for bit, the version too. x holds DIM scratch values. */
@@ -797,6 +943,7 @@ int main(int argc, char **argv)
     frame_mismatch(NULL, c, "joined client");
     unknown_worker(raw);
     bad_pushes(c, v0);
+    bad_key_lists(c, v0);
     too_big(ctx, ep, raw, c);
     unexpected_types(c);
     flood_without_reading(ctx, ep, c);
@@ -822,6 +969,7 @@ int main(int argc, char **argv)
     check(rc == 0 && v2 == v0 + 1 && memcmp(before, after, sizeof(before)) != 0,
           "PULL after the valid push sees version %" PRIu64 " and new values", v2);
 
+    key_lists_work(c, after);
     overflow_pushes(c, after);
 
     /* Past the rate-limit window, one more bad message makes the daemon report how many

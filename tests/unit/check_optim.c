@@ -276,6 +276,79 @@ START_TEST(predicted_steps_leave_undo_alone)
 }
 END_TEST
 
+/* A key list is stepped as the range of the same coordinates packed together: same bits for
+ * x and the state at the keys, nothing else touched, t counted once; across guard chunks, with
+ * the l1 prox and a bias mask; an overflow at the last key takes every key back. */
+START_TEST(keys_step_is_packed_range_step)
+{
+    static const int kinds[] = {PD_OPT_SGD, PD_OPT_MOMENTUM, PD_OPT_ADAM};
+    enum { N = 5 * 4096 + 33, K = 2 * 4096 + 7 }; /* keys 0, 2, 4, ...: K of them, in 3 chunks */
+    double *x = malloc(N * sizeof(double)), *x0 = malloc(N * sizeof(double));
+    double *mask = malloc(N * sizeof(double)), *g = malloc(K * sizeof(double));
+    double *xc = malloc(K * sizeof(double)), *mc = malloc(K * sizeof(double));
+    uint64_t *keys = malloc(K * sizeof(uint64_t));
+
+    ck_assert(x && x0 && mask && g && xc && mc && keys);
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        pd_optim_t o, packed;
+        setup(&o, kinds[k]);
+        setup(&packed, kinds[k]);
+        pd_optim_release(&o);
+        pd_optim_release(&packed);
+        ck_assert_int_eq(pd_optim_init(&o, N), 0);
+        ck_assert_int_eq(pd_optim_init(&packed, K), 0);
+        o.reg.kind = packed.reg.kind = PD_REG_L1;
+        o.reg.l1 = packed.reg.l1 = 0.05;
+        o.mask = mask;
+        packed.mask = mc;
+        for (int i = 0; i < N; i++) {
+            x[i] = 0.5 + (double)(i % 7) - 3.0;
+            mask[i] = i % 5 == 0 ? 0.0 : 1.0;
+        }
+        for (int i = 0; i < K; i++) {
+            keys[i] = 2 * (uint64_t)i;
+            xc[i] = x[keys[i]];
+            mc[i] = mask[keys[i]];
+            g[i] = 0.25 - 0.01 * (double)(i % 11);
+        }
+        memcpy(x0, x, N * sizeof(double));
+        for (int step = 0; step < 2; step++) {
+            ck_assert_int_eq(pd_optim_apply_keys_finite(&o, x, keys, K, g, 0.1), 0);
+            pd_optim_apply(&packed, xc, 0, K, g, 0.1);
+        }
+        ck_assert_uint_eq(o.t, 2);
+        for (int i = 0; i < K; i++) {
+            uint64_t at = keys[i];
+            ck_assert_mem_eq(&x[at], &xc[i], sizeof(double));
+            ck_assert_mem_eq(&o.u[at], &packed.u[i], sizeof(double));
+            ck_assert_mem_eq(&o.v[at], &packed.v[i], sizeof(double));
+            ck_assert_mem_eq(&x[at + 1], &x0[at + 1], sizeof(double)); /* odd keys untouched */
+            ck_assert(o.u[at + 1] == 0.0 && o.v[at + 1] == 0.0);
+        }
+        /* an overflow at the last key: every key back, bit for bit */
+        memcpy(x0, x, N * sizeof(double));
+        memcpy(xc, o.u, K * sizeof(double)); /* u at keys 0 .. K-1 (some unlisted, all kept) */
+        x[keys[K - 1]] = x0[keys[K - 1]] = 1.7e308;
+        g[K - 1] = -1e308;
+        /* without the prox: l1's soft threshold maps Adam's NaN (-inf / inf) to 0 */
+        o.reg.kind = PD_REG_NONE;
+        ck_assert_int_eq(pd_optim_apply_keys_finite(&o, x, keys, K, g, 1e10), PD_ENONFINITE);
+        ck_assert_mem_eq(x, x0, N * sizeof(double));
+        ck_assert_mem_eq(o.u, xc, K * sizeof(double));
+        ck_assert_uint_eq(o.t, 2);
+        pd_optim_release(&o);
+        pd_optim_release(&packed);
+    }
+    free(x);
+    free(x0);
+    free(mask);
+    free(g);
+    free(xc);
+    free(mc);
+    free(keys);
+}
+END_TEST
+
 START_TEST(staleness_histogram)
 {
     pd_metrics_t m;
@@ -310,6 +383,7 @@ static Suite *optim_suite(void)
     tcase_add_test(tc, nonfinite_step_taken_back);
     tcase_add_test(tc, nonfinite_step_taken_back_across_chunks);
     tcase_add_test(tc, predicted_steps_leave_undo_alone);
+    tcase_add_test(tc, keys_step_is_packed_range_step);
     tcase_add_test(tc, staleness_histogram);
     suite_add_tcase(s, tc);
     return s;

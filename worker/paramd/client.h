@@ -87,6 +87,22 @@ PD_EXPORT int pd_client_pull(pd_client_t *c, uint64_t offset, uint64_t length, d
 PD_EXPORT int pd_client_push(pd_client_t *c, uint64_t offset, uint64_t length,
                              const double *grad, uint64_t version, pd_client_ack_t *ack);
 
+/* Explicit key lists, for models whose updates touch few of many keys. keys: n >= 1 keys,
+ * strictly increasing, each < dim (the server refuses anything else, naming the problem);
+ * values travel in key order. Borrowed: keys, grad (for the call only).
+ *
+ * pd_client_pull_keys reads x[keys[0]], ..., x[keys[n-1]] into out (n doubles). *version as
+ * in pd_client_pull; the answer is NOT_MODIFIED (out untouched) when no block of 512 keys
+ * holding one of the keys changed since the held version (a change to another key of such a
+ * block counts). pd_client_push_keys pushes grad[i] for key keys[i]: the server steps those
+ * coordinates only (their momentum or Adam state too; the prox of the regulariser only at
+ * them) as one update. Returns as pd_client_pull / pd_client_push; -EINVAL for n == 0, and
+ * PD_EWIRE from a server too old to know key lists (its answer is not used). */
+PD_EXPORT int pd_client_pull_keys(pd_client_t *c, const uint64_t *keys, uint64_t n,
+                                  double *out, uint64_t *version, bool *not_modified);
+PD_EXPORT int pd_client_push_keys(pd_client_t *c, const uint64_t *keys, uint64_t n,
+                                  const double *grad, uint64_t version, pd_client_ack_t *ack);
+
 /* Pipelined forms: up to `depth` requests in flight. The *_send functions queue a request;
  * pd_client_pull_recv / pd_client_push_recv take the replies in the order sent. The buffer
  * given to pd_client_push_send may be reused as soon as it returns. */
