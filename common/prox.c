@@ -13,6 +13,10 @@
 typedef void (*prox_fn)(const pd_reg_t *r, double *out, const double *v, double alpha,
                         const double *mask, size_t d);
 
+/* Every operator passes NaN through: the guarded step (server/optim.c) rejects a step by
+ * the NaN or Inf it leaves, and a diverged value shrunk or clamped to a finite one would be
+ * applied as if it were sound. */
+
 /* sign(v) max(|v| - t, 0), written with comparisons so that |v| <= t gives an exact 0
  * (the L1 support size is a reported metric, §2.8). */
 static inline double soft_threshold(double v, double t)
@@ -23,7 +27,7 @@ static inline double soft_threshold(double v, double t)
     if (v < -t) {
         return v + t;
     }
-    return 0.0;
+    return v == v ? 0.0 : v;
 }
 
 static inline double none_1(const pd_reg_t *r, double v, double alpha)
@@ -51,14 +55,14 @@ static inline double elastic_net_1(const pd_reg_t *r, double v, double alpha)
 static inline double box_1(const pd_reg_t *r, double v, double alpha)
 {
     (void)alpha;
-    return fmin(fmax(v, r->lower), r->upper);
+    return v == v ? fmin(fmax(v, r->lower), r->upper) : v;
 }
 
 static inline double nonneg_1(const pd_reg_t *r, double v, double alpha)
 {
     (void)r;
     (void)alpha;
-    return v > 0.0 ? v : 0.0;
+    return v > 0.0 || v != v ? v : 0.0;
 }
 
 /* One vector loop per operator around its scalar rule, so the mask test and the indirect

@@ -330,8 +330,7 @@ START_TEST(keys_step_is_packed_range_step)
         memcpy(xc, o.u, K * sizeof(double)); /* u at keys 0 .. K-1 (some unlisted, all kept) */
         x[keys[K - 1]] = x0[keys[K - 1]] = 1.7e308;
         g[K - 1] = -1e308;
-        /* without the prox: l1's soft threshold maps Adam's NaN (-inf / inf) to 0 */
-        o.reg.kind = PD_REG_NONE;
+        /* with the l1 prox on: it passes Adam's NaN (-inf / inf) through to the guard */
         ck_assert_int_eq(pd_optim_apply_keys_finite(&o, x, keys, K, g, 1e10), PD_ENONFINITE);
         ck_assert_mem_eq(x, x0, N * sizeof(double));
         ck_assert_mem_eq(o.u, xc, K * sizeof(double));

@@ -201,6 +201,31 @@ START_TEST(test_value)
 }
 END_TEST
 
+/* NaN goes through every operator: a step that diverged must not be shrunk or clamped into
+ * a finite value the guard would then accept. Inf stays non-finite too. */
+START_TEST(test_nonfinite_passes_through)
+{
+    static const int kinds[] = {PD_REG_NONE, PD_REG_L1, PD_REG_L2, PD_REG_ELASTIC_NET,
+                                PD_REG_BOX, PD_REG_NONNEG};
+    pd_reg_t r;
+
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        double v[3] = {NAN, INFINITY, -INFINITY}, out[3];
+        memset(&r, 0, sizeof(r));
+        r.kind = kinds[k];
+        r.l1 = 0.5;
+        r.l2 = 0.25;
+        r.lower = -1.0;
+        r.upper = 1.0;
+        pd_prox_apply(&r, out, v, 0.1, NULL, 3);
+        ck_assert_msg(isnan(out[0]), "%s maps NaN to %g", pd_reg_kind_name(kinds[k]), out[0]);
+        if (kinds[k] != PD_REG_BOX && kinds[k] != PD_REG_NONNEG) {
+            ck_assert(!isfinite(out[1]) && !isfinite(out[2]));
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_names)
 {
     for (int k = 0; k < PD_REG__COUNT; k++) {
@@ -225,6 +250,7 @@ static Suite *prox_suite(void)
     tcase_add_test(tc, test_box_nonneg);
     tcase_add_test(tc, test_mask_and_in_place);
     tcase_add_test(tc, test_value);
+    tcase_add_test(tc, test_nonfinite_passes_through);
     tcase_add_test(tc, test_names);
     suite_add_tcase(s, tc);
     return s;
