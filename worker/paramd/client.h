@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define PD_CLIENT_API_VERSION 1
+#define PD_CLIENT_API_VERSION 2
 
 #if defined(__GNUC__)
 #define PD_EXPORT __attribute__((visibility("default")))
