@@ -20,7 +20,7 @@
 
 #define PROG "paramd-driver"
 
-/* One cell's state. keys is used by the key-list variant of workload (iv) only. */
+/* One cell's state. keys is used by workload (iv) only. */
 typedef struct cell_state {
     pd_client_t *client;
     const cmp_cell_t *cell;
@@ -47,9 +47,8 @@ static int check_ack(cell_state_t *st, const pd_client_ack_t *ack)
     return 0;
 }
 
-/* Workload (iv) at depth 1: one blocking request. paramd's (iv) should send the key list of
- * cmp_key(), as ps-lite does; until the key-list calls are in the client (issue 13 item 3,
- * branch sparse-keys), it sends the dense range [0, n) of the same length. */
+/* Workload (iv) at depth 1: one blocking request naming the keys of cmp_key(), as ps-lite
+ * does. */
 static int iv_request(cell_state_t *st, bool push)
 {
     const uint64_t n = st->cell->n;
@@ -57,22 +56,12 @@ static int iv_request(cell_state_t *st, bool push)
     uint64_t v = PD_CLIENT_NO_VERSION;
     int rc;
 
-#ifdef PD_BENCH_KEY_LISTS
-    /* TODO(issue 13 item 3): the key-list variant, to become the only one when
-     * pd_client_pull_keys / pd_client_push_keys are merged (then drop this #ifdef, the range
-     * branch, and the "range" notice in main()). */
+    /* explicit keys, as ps-lite sends them */
     if (push) {
         rc = pd_client_push_keys(st->client, st->keys, n, st->grad, st->version, &ack);
         return rc != 0 ? rc : check_ack(st, &ack);
     }
     return pd_client_pull_keys(st->client, st->keys, n, st->out, &v, NULL);
-#else
-    if (push) {
-        rc = pd_client_push(st->client, 0, n, st->grad, st->version, &ack);
-        return rc != 0 ? rc : check_ack(st, &ack);
-    }
-    return pd_client_pull(st->client, 0, n, st->out, &v, NULL);
-#endif
 }
 
 /* Start request number seq; pulls always ask for data (no held version), as ps-lite's do. */
@@ -249,9 +238,6 @@ int main(int argc, char **argv)
         rc = -EPROTO;
         goto out;
     }
-#ifndef PD_BENCH_KEY_LISTS
-    printf("notice iv dense range [0, %u) (no key-list calls in this client yet)\n", CMP_IV_N);
-#endif
     for (size_t c = 0; c < CMP_N_CELLS; c++) {
         uint64_t done = 0;
         double seconds = 0;
