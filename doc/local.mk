@@ -8,6 +8,7 @@ dist_man_MANS = doc/paramd.8 doc/paramd-worker.1 doc/paramctl.1 doc/paramd.conf.
 client_man3_links = pd_client_connect pd_client_connect_opts pd_client_dim pd_client_job_id \
 	pd_client_pull pd_client_push pd_client_pull_send pd_client_pull_recv pd_client_push_send \
 	pd_client_push_recv pd_client_push_send_nocopy pd_client_pull_keys pd_client_push_keys \
+	pd_client_pull_f32 pd_client_push_f32 \
 	pd_client_last_error pd_client_strerror pd_client_free
 install-data-hook: install-client-man3-links
 uninstall-hook: uninstall-client-man3-links

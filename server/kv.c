@@ -43,11 +43,13 @@ static void send_not_modified(pd_daemon_t *d, pd_session_t *s, pd_msg_t *r, uint
     pd_daemon_send(d, s->rid, s->rid_len, r, NULL, 0);
 }
 
-/* The n values of r in one frame, zero-copy; takes the caller's reference to owner. */
+/* The n values of r in one frame (doubles, or floats when r->elem_type is F32), zero-copy;
+ * takes the caller's reference to owner. */
 static void send_values(pd_daemon_t *d, pd_session_t *s, pd_msg_t *r, pd_buf_t *owner,
-                        const double *values, uint64_t n)
+                        const void *values, uint64_t n)
 {
-    pd_wire_frame_t f = {values, n * sizeof(double), owner};
+    size_t size = r->elem_type == PD_ELEM_F32 ? sizeof(float) : sizeof(double);
+    pd_wire_frame_t f = {values, n * size, owner};
 
     r->n_frames = 1;
     r->frame_counts[0] = n;
@@ -130,12 +132,36 @@ static void pull_keys(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     send_values(d, s, &r, vals, (const double *)vals->data, m->key_count);
 }
 
+/* A range PULL whose elem_type is F32 asks for float32 values: *owner (the snapshot or range
+ * copy holding `values`) is replaced by a buffer of them rounded, O(n); a whole-vector
+ * snapshot keeps its rounding for the next such pull. */
+static int round_values(pd_buf_t **owner, const float **out, const double *values, uint64_t n)
+{
+    pd_buf_t *f;
+    int rc;
+
+    if (values == (const double *)(*owner)->data && n * sizeof(double) == (*owner)->len_bytes) {
+        rc = pd_wire_buf_f32(*owner, &f);
+        f = rc == 0 ? pd_buf_ref(f) : NULL;
+    } else {
+        rc = pd_buf_new(&f, n * sizeof(float));
+        if (rc == 0) {
+            pd_wire_to_f32(values, n, (float *)f->data);
+        }
+    }
+    pd_buf_unref(*owner);
+    *owner = f;
+    *out = f != NULL ? (const float *)f->data : NULL;
+    return rc;
+}
+
 void pd_kv_pull(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
 {
     const pd_msg_t *m = &in->msg;
     uint64_t length = m->key_length;
     pd_buf_t *snap = NULL;
     const double *values;
+    const float *values32 = NULL;
     pd_msg_t r;
     int rc;
 
@@ -159,12 +185,17 @@ void pd_kv_pull(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
         return;
     }
     rc = pd_store_read_range(&d->store, m->key_offset, length, &snap, &values);
+    if (rc == 0 && m->elem_type == PD_ELEM_F32) {
+        rc = round_values(&snap, &values32, values, length);
+        r.elem_type = PD_ELEM_F32;
+    }
     if (rc != 0) {
         pd_daemon_send_error(d, s->rid, s->rid_len, s, m, PD_WERR_INTERNAL, "snapshot: %s",
                              pd_strerror(rc));
         return;
     }
-    send_values(d, s, &r, snap, values, length);
+    send_values(d, s, &r, snap, r.elem_type == PD_ELEM_F32 ? (const void *)values32 : values,
+                length);
 }
 
 /* version: the server's version as the client should see it after this push. */

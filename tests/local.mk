@@ -311,3 +311,10 @@ tests_integration_nocopy_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
 tests_integration_nocopy_LDADD = worker/libparamd-client.la
 TESTS += tests/integration/nocopy_push.test
 EXTRA_DIST += tests/integration/nocopy_push.test
+# --- integration: float32 pulls and pushes of libparamd-client, through the library only ---
+check_PROGRAMS += tests/integration/client_f32
+tests_integration_client_f32_SOURCES = tests/integration/client_f32.c
+tests_integration_client_f32_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
+tests_integration_client_f32_LDADD = worker/libparamd-client.la
+TESTS += tests/integration/client_f32.test
+EXTRA_DIST += tests/integration/client_f32.test

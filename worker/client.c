@@ -385,19 +385,28 @@ static int send_blocking(pd_client_t *c, pd_msg_t *m, const pd_wire_frame_t *f, 
     return pd_wire_send(c->sock, NULL, 0, m, f, n, false);
 }
 
-PD_EXPORT int pd_client_pull_send(pd_client_t *c, uint64_t offset, uint64_t length,
-                                  uint64_t held_version)
+/* A range PULL; elem_type F32 asks for the values as float32 (a server older than that
+ * ignores it and answers float64). */
+static int send_pull(pd_client_t *c, uint64_t offset, uint64_t length, uint64_t held_version,
+                     pd_elem_type_t as)
 {
     pd_msg_t m;
 
     pd_msg_init(&m, PD_MSG_PULL);
     m.key_offset = offset;
     m.key_length = length;
+    m.elem_type = as;
     if (held_version != PD_CLIENT_NO_VERSION) {
         m.version = held_version;
         m.not_modified = true;
     }
     return send_blocking(c, &m, NULL, 0);
+}
+
+PD_EXPORT int pd_client_pull_send(pd_client_t *c, uint64_t offset, uint64_t length,
+                                  uint64_t held_version)
+{
+    return send_pull(c, offset, length, held_version, PD_ELEM_F64);
 }
 
 /* The library's code for a wire ERROR, so callers can tell "rejoin" from "bad request". */
@@ -448,19 +457,33 @@ static int recv_reply(pd_client_t *c, pd_wire_in_t *in, pd_msg_type_t want)
 }
 
 /* The values of a PARAMS reply into out (length doubles), unless it is NOT_MODIFIED. */
-static int read_params(pd_wire_in_t *in, double *out, uint64_t length, uint64_t *version,
-                       bool *not_modified)
+/* The values of a PARAMS answer into out, as `as` (F64: double, F32: float). A float32 caller
+ * also takes an F64 answer (a server older than float32 pulls), rounded as the server would. */
+static int read_params_as(pd_wire_in_t *in, void *out, pd_elem_type_t as, uint64_t length,
+                          uint64_t *version, bool *not_modified)
 {
     if (!in->msg.not_modified) {
+        pd_elem_type_t t = in->msg.elem_type;
+        const unsigned char *data;
         /* Perf: copy straight from the frame. memcpy needs no alignment, while
          * pd_wire_in_doubles() would first copy an unaligned frame (small replies sit at
          * odd offsets in libzmq's receive buffer) into a malloc'd one. pd_wire_recv has
          * checked the frame's length against frame_counts[0]. */
-        if (in->msg.n_frames != 1 || in->n_parts != 1 || in->msg.elem_type != PD_ELEM_F64 ||
-            in->msg.frame_counts[0] != length) {
+        if (in->msg.n_frames != 1 || in->n_parts != 1 || in->msg.frame_counts[0] != length ||
+            (t != as && !(as == PD_ELEM_F32 && t == PD_ELEM_F64)) ||
+            (t != PD_ELEM_F64 && t != PD_ELEM_F32)) {
             return PD_EDIM;
         }
-        memcpy(out, zmq_msg_data(&in->parts[0]), length * sizeof(double));
+        data = zmq_msg_data(&in->parts[0]);
+        if (t == as) {
+            memcpy(out, data, length * (t == PD_ELEM_F32 ? sizeof(float) : sizeof(double)));
+        } else {
+            for (uint64_t i = 0; i < length; i++) {
+                double v;
+                memcpy(&v, data + i * sizeof(v), sizeof(v));
+                pd_wire_to_f32(&v, 1, (float *)out + i);
+            }
+        }
     }
     if (not_modified != NULL) {
         *not_modified = in->msg.not_modified;
@@ -469,6 +492,12 @@ static int read_params(pd_wire_in_t *in, double *out, uint64_t length, uint64_t 
         *version = in->msg.version;
     }
     return 0;
+}
+
+static int read_params(pd_wire_in_t *in, double *out, uint64_t length, uint64_t *version,
+                       bool *not_modified)
+{
+    return read_params_as(in, out, PD_ELEM_F64, length, version, not_modified);
 }
 
 PD_EXPORT int pd_client_pull_recv(pd_client_t *c, double *out, uint64_t length,
@@ -540,6 +569,40 @@ PD_EXPORT int pd_client_push(pd_client_t *c, uint64_t offset, uint64_t length,
                              const double *grad, uint64_t version, pd_client_ack_t *ack)
 {
     int rc = pd_client_push_send(c, offset, length, grad, version);
+    if (rc != 0) {
+        return rc;
+    }
+    return pd_client_push_recv(c, ack);
+}
+
+PD_EXPORT int pd_client_pull_f32(pd_client_t *c, uint64_t offset, uint64_t length, float *out,
+                                 uint64_t *version, bool *not_modified)
+{
+    pd_wire_in_t in;
+    int rc = send_pull(c, offset, length, version != NULL ? *version : PD_CLIENT_NO_VERSION,
+                       PD_ELEM_F32);
+
+    if (rc == 0) {
+        rc = recv_reply(c, &in, PD_MSG_PARAMS);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    rc = read_params_as(&in, out, PD_ELEM_F32, length, version, not_modified);
+    pd_wire_in_release(&in);
+    return rc;
+}
+
+PD_EXPORT int pd_client_push_f32(pd_client_t *c, uint64_t offset, uint64_t length,
+                                 const float *grad, uint64_t version, pd_client_ack_t *ack)
+{
+    pd_msg_t m;
+    pd_wire_frame_t f = {grad, length * sizeof(float), NULL};
+    int rc;
+
+    push_header(&m, offset, length, version);
+    m.elem_type = PD_ELEM_F32;
+    rc = send_blocking(c, &m, &f, 1);
     if (rc != 0) {
         return rc;
     }

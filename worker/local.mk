@@ -10,8 +10,9 @@ lib_LTLIBRARIES += worker/libparamd-client.la
 worker_libparamd_client_la_SOURCES =
 worker_libparamd_client_la_LIBADD = worker/libpdclient.la
 # soname libparamd-client.so.1 (Debian package libparamd-client1). -version-info 2:0:1:
-# interface 2 (PD_CLIENT_API_VERSION 2 added pd_client_push_send_nocopy, pd_client_pull_keys
-# and pd_client_push_keys) still serves programs built for interface 1, so the soname stays.
+# interface 2 (PD_CLIENT_API_VERSION 2 added pd_client_push_send_nocopy, pd_client_pull_keys,
+# pd_client_push_keys, pd_client_pull_f32 and pd_client_push_f32) still serves programs built
+# for interface 1, so the soname stays.
 # Exported: exactly the functions of <paramd/client.h>, listed in libparamd-client.sym
 # (client.c has more pd_client_* functions, for paramd-worker, which links it statically).
 worker_libparamd_client_la_LDFLAGS = $(AM_LDFLAGS) -version-info 2:0:1 \

@@ -206,6 +206,27 @@ def test_raw_protocol_errors_map_to_their_classes(client):
     assert "frames" in r.reason
 
 
+def test_float32_pull_and_push_on_the_wire(client):
+    """A range PULL whose elem_type is F32 gets an F32 PARAMS frame, the parameters rounded to
+    nearest; an F32 PUSH is applied as its values widened (the step here is exact)."""
+    conn = client._conn
+    g = (np.arange(DIM, dtype=np.float32) - 3) / 8
+    h = wire.header(pb.PUSH, key_offset=0, key_length=DIM, version=client.pull()[1],
+                    elem_type=pb.F32)
+    rid = conn.send(h, [memoryview(g).cast("B")])
+    r, _ = conn.recv(5.0)
+    assert r.type == pb.ACK and r.request_id == rid and r.ack == pb.APPLIED, r
+    x, _ = client.pull()
+    assert (x == -LR * g.astype(np.float64)).all(), x
+    client.push(np.full(DIM, 1.0 / 3.0), version=r.version)
+    x, _ = client.pull()
+    rid = conn.send(wire.header(pb.PULL, key_offset=0, key_length=DIM, elem_type=pb.F32))
+    r, frames = conn.recv(5.0)
+    assert r.type == pb.PARAMS and r.request_id == rid and r.elem_type == pb.F32, r
+    got = np.frombuffer(bytes(frames[0]), dtype="<f4")
+    assert (got == x.astype(np.float32)).all() and not (got == x).all()
+
+
 def test_unknown_worker_after_eviction_then_rejoin(start_paramd):
     d = start_paramd(kv_job(DIM, LR).replace("worker_timeout = 5s",
                                       "worker_timeout = 200ms\nheartbeat_interval = 50ms"))

@@ -103,6 +103,15 @@ PD_EXPORT int pd_client_pull_keys(pd_client_t *c, const uint64_t *keys, uint64_t
 PD_EXPORT int pd_client_push_keys(pd_client_t *c, const uint64_t *keys, uint64_t n,
                                   const double *grad, uint64_t version, pd_client_ack_t *ack);
 
+/* Float32 forms: half the bytes on the wire. The server keeps float64: a pull's values are
+ * its parameters rounded to the nearest float32 (beyond +-FLT_MAX: +-Inf); a push's values
+ * are widened exactly before the step. Otherwise as pd_client_pull and pd_client_push (a
+ * server older than float32 answers a pull in float64, which is rounded here alike). */
+PD_EXPORT int pd_client_pull_f32(pd_client_t *c, uint64_t offset, uint64_t length, float *out,
+                                 uint64_t *version, bool *not_modified);
+PD_EXPORT int pd_client_push_f32(pd_client_t *c, uint64_t offset, uint64_t length,
+                                 const float *grad, uint64_t version, pd_client_ack_t *ack);
+
 /* Pipelined forms: up to `depth` requests in flight. The *_send functions queue a request;
  * pd_client_pull_recv / pd_client_push_recv take the replies in the order sent. The buffer
  * given to pd_client_push_send may be reused as soon as it returns. */
