@@ -83,12 +83,13 @@ def _u64(value, what):
     return int(value)
 
 
-def _check_out(out, length):
+def _check_out(out, length, dtype=np.float64):
     if not isinstance(out, np.ndarray):
         raise TypeError("out must be a numpy array, not %s" % type(out).__name__)
-    if out.dtype != np.float64 or out.ndim != 1 or not out.flags.writeable:
-        raise ValueError("out must be a writable 1-d float64 array (got %s, %d-d%s)"
-                         % (out.dtype, out.ndim, "" if out.flags.writeable else ", read-only"))
+    if out.dtype != dtype or out.ndim != 1 or not out.flags.writeable:
+        raise ValueError("out must be a writable 1-d %s array (got %s, %d-d%s)"
+                         % (np.dtype(dtype).name, out.dtype, out.ndim,
+                            "" if out.flags.writeable else ", read-only"))
     if length is not None and out.shape[0] != length:
         raise ValueError("out has %d elements, the range %d" % (out.shape[0], length))
 
@@ -139,6 +140,11 @@ def _params(r, frames, n, version, out):
                             % (len(frames), list(r.frame_counts), n))
     if out is not None and out.shape[0] != n:
         raise ProtocolError("PARAMS has %d keys, out %d" % (n, out.shape[0]))
+    if out is not None and out.dtype == np.float32:
+        # a float32 pull: F32 values as they are (an older server's F64 ones rounded)
+        np.copyto(out, np.frombuffer(frames[0], dtype=wire.F32 if r.elem_type == pb.F32
+                                     else wire.F64), casting="same_kind")
+        return Pulled(out, r.version)
     return Pulled(wire.f64_array(frames[0], r, out), r.version)
 
 
@@ -295,12 +301,18 @@ class KVClient:
 
     # --- pull -------------------------------------------------------------------------
 
-    def pull_async(self, offset=0, length=None, out=None, version=None, keys=None):
+    def pull_async(self, offset=0, length=None, out=None, version=None, keys=None,
+                   dtype=np.float64):
         """Send a PULL and return its :class:`Request` at once (pipelining); its
         :meth:`Request.result` is what :meth:`pull` returns."""
+        f32 = np.dtype(dtype) == np.float32
+        if not f32 and np.dtype(dtype) != np.float64:
+            raise ValueError("dtype must be float64 or float32, not %s" % np.dtype(dtype))
         if keys is not None:
             if offset != 0 or length is not None:
                 raise ValueError("keys= replaces offset= and length=: give one or the other")
+            if f32:
+                raise ValueError("a key-list pull is float64 (its keys frame is 8-byte)")
             return self._pull_keys_async(_keys_frame(keys), out, version)
         offset = _u64(offset, "offset")
         if length is not None:
@@ -311,9 +323,13 @@ class KVClient:
         if expect is None and out is not None and offset < self.dim:
             expect = self.dim - offset
         if out is not None:
-            _check_out(out, expect)
-        h = wire.header(pb.PULL, key_offset=offset, key_length=length or 0)
+            _check_out(out, expect, dtype)
+        h = wire.header(pb.PULL, key_offset=offset, key_length=length or 0,
+                        elem_type=pb.F32 if f32 else pb.F64)
         version = _claim(h, version, out)
+        if f32 and out is None:   # where the float32 values go
+            out = np.empty(expect if expect is not None else max(self.dim - offset, 0),
+                           dtype=np.float32)
 
         def finish(r, frames):
             if r.type != pb.PARAMS:
@@ -343,10 +359,14 @@ class KVClient:
 
         return self._track("pull", self._send(h, [memoryview(keys).cast("B")]), finish)
 
-    def pull(self, offset=0, length=None, out=None, version=None, keys=None):
+    def pull(self, offset=0, length=None, out=None, version=None, keys=None,
+             dtype=np.float64):
         """Read keys ``[offset, offset + length)`` (``length=None``: to the end), or with
         ``keys`` (1-d integers, strictly increasing, each below :attr:`dim`) the values
         ``x[keys]`` in key order.
+
+        ``dtype=np.float32`` (ranges only) has the server send float32 values, the
+        parameters rounded to nearest: half the bytes; ``out`` is then a float32 array.
 
         Returns a :class:`Pulled`, which unpacks as ``(params, version)``: a new float64
         array, or ``out`` filled in place when given (a writable 1-d float64 array of the
@@ -363,7 +383,7 @@ class KVClient:
         ``[0, dim)`` or a key ``>= dim``, :class:`paramd.MalformedError` for keys that do not
         increase strictly, :class:`paramd.Timeout`, :class:`paramd.UnknownWorker`, ...
         """
-        return self.pull_async(offset, length, out, version, keys).result()
+        return self.pull_async(offset, length, out, version, keys, dtype).result()
 
     # --- push -------------------------------------------------------------------------
 
@@ -381,12 +401,15 @@ class KVClient:
             raise ValueError("grad must be a 1-d array, not %d-d" % g.ndim)
         if not (np.issubdtype(g.dtype, np.floating) or np.issubdtype(g.dtype, np.integer)):
             raise TypeError("grad must hold numbers, not %s" % g.dtype)
-        # A copy: the frame must not change between this call and the send completing.
-        frame = np.array(g, dtype=wire.F64, copy=True)
-        frames = [wire.f64_frame(frame)]
+        # A copy: the frame must not change between this call and the send completing. A
+        # float32 gradient of a range travels as float32 (half the bytes, widened exactly by
+        # the server); key lists are float64 (their keys frame is 8-byte).
+        f32 = g.dtype == np.float32 and keys is None
+        frame = np.array(g, dtype=wire.F32 if f32 else wire.F64, copy=True)
+        frames = [memoryview(frame).cast("B")]
         if keys is None:
             h = wire.header(pb.PUSH, key_offset=offset, key_length=frame.shape[0],
-                            version=version, elem_type=pb.F64)
+                            version=version, elem_type=pb.F32 if f32 else pb.F64)
         else:
             # key_offset and key_length stay 0: a server older than key lists refuses the
             # empty range instead of applying the values to other keys.
@@ -410,7 +433,8 @@ class KVClient:
         return self._track("push", self._send(h, frames), finish)
 
     def push(self, grad, offset=0, version=None, raise_on_reject=True, keys=None):
-        """Push gradient ``grad`` (1-d, float64) for keys ``[offset, offset + len(grad))``,
+        """Push gradient ``grad`` (1-d; a float32 array of a range travels as float32, any
+        other as float64) for keys ``[offset, offset + len(grad))``,
         or with ``keys`` (1-d integers, strictly increasing, each below :attr:`dim`, as many
         as ``grad`` has values) for those keys, ``grad[i]`` for ``keys[i]``; computed at
         parameters of ``version`` (default: :attr:`version`, the newest this client has

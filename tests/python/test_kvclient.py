@@ -227,6 +227,30 @@ def test_float32_pull_and_push_on_the_wire(client):
     assert (got == x.astype(np.float32)).all() and not (got == x).all()
 
 
+def test_float32_through_the_client(client):
+    """pull(dtype=np.float32) gives the parameters rounded to float32 (into a float32 out
+    too, and NOT_MODIFIED for a held version); a float32 gradient is pushed as float32."""
+    v = client.pull()[1]
+    g = (np.arange(DIM, dtype=np.float32) + 1) / 16
+    ack = client.push(g, version=v)
+    x, v = client.pull()
+    assert (x == -LR * g.astype(np.float64)).all()
+    client.push(np.full(DIM, 1.0 / 7.0), version=v)
+    x, v = client.pull()
+    y, v32 = client.pull(dtype=np.float32)
+    assert y.dtype == np.float32 and v32 == v and (y == x.astype(np.float32)).all()
+    out = np.zeros(3, dtype=np.float32)
+    got = client.pull(2, 3, out=out, dtype=np.float32)
+    assert got.params is out and (out == x[2:5].astype(np.float32)).all()
+    again = client.pull(2, 3, out=out, version=got.version, dtype=np.float32)
+    assert again.not_modified and (out == x[2:5].astype(np.float32)).all()
+    with pytest.raises(ValueError):
+        client.pull(2, 3, out=np.zeros(3), dtype=np.float32)   # out must be float32
+    with pytest.raises(ValueError):
+        client.pull(keys=[1, 2], dtype=np.float32)
+    assert ack.applied
+
+
 def test_unknown_worker_after_eviction_then_rejoin(start_paramd):
     d = start_paramd(kv_job(DIM, LR).replace("worker_timeout = 5s",
                                       "worker_timeout = 200ms\nheartbeat_interval = 50ms"))
