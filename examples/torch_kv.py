@@ -83,7 +83,7 @@ def parameter_count(hidden):
 
 
 def set_weights(net, w0, x):
-    """Weights = w0 + x (x: the float64 vector pulled from paramd)."""
+    """Weights = w0 + x (x: the vector pulled from paramd, float32 or float64)."""
     import torch
     torch.nn.utils.vector_to_parameters(w0 + torch.from_numpy(x).float(), net.parameters())
 
@@ -106,13 +106,13 @@ def train(rank, args, counts):
     deadline = time.monotonic() + args.seconds
     with paramd.KVClient(args.server, name="torch-%d" % rank, timeout=args.timeout) as kv:
         while time.monotonic() < deadline:
-            x, version = kv.pull()
+            x, version = kv.pull(dtype=np.float32)   # float32 both ways: half the bytes
             set_weights(net, w0, x)
             batch = rng.integers(0, len(xs), args.batch)
             net.zero_grad()
             loss = torch.nn.functional.cross_entropy(net(xs[batch]), ys[batch])
             loss.backward()
-            grad = torch.cat([p.grad.reshape(-1) for p in net.parameters()]).double().numpy()
+            grad = torch.cat([p.grad.reshape(-1) for p in net.parameters()]).numpy()
             ack = kv.push(grad, version=version)
             steps += 1
             dropped += 0 if ack.applied else 1
