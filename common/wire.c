@@ -381,7 +381,8 @@ static int send_header(void *sock, const void *routing_id, size_t routing_id_len
     if (rc != 0) {
         return rc;
     }
-    if (routing_id != NULL && zmq_send(sock, routing_id, routing_id_len, base | ZMQ_SNDMORE) < 0) {
+    if (routing_id != NULL &&
+        zmq_send(sock, routing_id, routing_id_len, base | ZMQ_SNDMORE) < 0) {
         rc = -zmq_errno();
         goto out;
     }

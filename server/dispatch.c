@@ -151,7 +151,8 @@ static pd_wire_error_t check_result(pd_daemon_t *d, pd_wire_in_t *in, const pd_t
         return PD_WERR_MALFORMED;
     }
     if (m->n_frames != 1 || (m->elem_type != PD_ELEM_F64 && m->elem_type != PD_ELEM_F32)) {
-        snprintf(why, why_len, "a %s result needs exactly 1 float64 or float32 frame, got %" PRIu32,
+        snprintf(why, why_len,
+                 "a %s result needs exactly 1 float64 or float32 frame, got %" PRIu32,
                  info->name, m->n_frames);
         return PD_WERR_FRAMES;
     }

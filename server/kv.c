@@ -278,7 +278,8 @@ static pd_wire_error_t check_push(const pd_daemon_t *d, pd_wire_in_t *in, kv_tar
         code = PD_WERR_DIMENSION;
     } else if (m->n_frames != 1 || m->frame_counts[0] != t->n ||
                pd_wire_in_doubles(in, 0, t->n, g) != 0) {
-        snprintf(why, why_len, "a push needs one float64 or float32 frame of key_length values");
+        snprintf(why, why_len,
+                 "a push needs one float64 or float32 frame of key_length values");
         code = PD_WERR_DIMENSION;
     }
     if (code == PD_WERR_NONE && m->version > d->store.version) {
