@@ -1342,6 +1342,15 @@ int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
             sink_add(&sink, "[model] layers = %s: %s", c->mlp_layers, why);
         }
     }
+    if (c->gradient_compression == PD_COMPRESS_BF16 && c->method != PD_METHOD_SYNC_SGD &&
+        c->method != PD_METHOD_ASYNC_SGD && c->method != PD_METHOD_SSP &&
+        c->method != PD_METHOD_RENNALA_SGD) {
+        const key_row_t *method_row = row_by_field(offsetof(pd_config_t, method));
+        assert(method_row != NULL);
+        sink_add(&sink, "[job] gradient_compression = bf16: for sync-sgd, async-sgd, ssp and "
+                        "rennala-sgd only (method = %s)",
+                 enum_name(method_row->values, c->method, a, sizeof(a)));
+    }
     if (c->wire_type == PD_WIRE_F32 && method_needs_f64(c->method)) {
         const key_row_t *method_row = row_by_field(offsetof(pd_config_t, method));
         assert(method_row != NULL);

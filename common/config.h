@@ -33,6 +33,7 @@ typedef enum pd_staleness_unit { PD_STALENESS_VERSIONS, PD_STALENESS_RECEIVED } 
 typedef enum pd_divergence_kind { PD_DIVERGE_STOP, PD_DIVERGE_RESTORE } pd_divergence_kind_t;
 typedef enum pd_progress_kind { PD_PROGRESS_AUTO, PD_PROGRESS_YES, PD_PROGRESS_NO } pd_progress_kind_t;
 typedef enum pd_wire_type_kind { PD_WIRE_AUTO, PD_WIRE_F32, PD_WIRE_F64 } pd_wire_type_kind_t;
+typedef enum pd_compression_kind { PD_COMPRESS_NONE, PD_COMPRESS_BF16 } pd_compression_kind_t;
 
 /* Field types by config type: BOOL bool; INT int64_t; DOUBLE double; SIZE uint64_t (bytes);
  * DURATION int64_t (ms); ENUM int (index into the row's values); STRING/PATH/ENDPOINT char *
@@ -97,6 +98,7 @@ typedef struct pd_config {
     int staleness_unit; /* pd_staleness_unit_t */
     int stale_step; /* pd_stale_step_kind_t */
     int wire_type;  /* pd_wire_type_kind_t; pd_config_wire_f32() resolves auto */
+    int gradient_compression; /* pd_compression_kind_t */
     int64_t eval_interval_ms;
     /* [model] */
     int model_type; /* pd_model_kind_t (same order: none, logistic, softmax, least-squares,

@@ -212,6 +212,11 @@
       "auto is float32 for the first-order methods and float64 for apts, fosi, dho2, "        \
       "newton-cg and lbfgs, which refuse float32 (their trust-region tests, Lanczos and "     \
       "line searches need every digit). Workers too old to read float32 get float64.")       \
+    X(job, gradient_compression, ENUM, gradient_compression, "none", 0, 0, "none|bf16", 0,     \
+      "bf16: paramd-worker sends GRAD results as bfloat16 (a quarter of float64's bytes) and "  \
+      "keeps what the rounding dropped, adding it to its next gradient (error feedback). "    \
+      "For sync-sgd, async-sgd, ssp and rennala-sgd; results then depend on which worker "     \
+      "computed which task, so sync-sgd is no longer bit-reproducible across worker counts.") \
     X(job, eval_interval, DURATION, eval_interval_ms, "2s", 0, 86400000, NULL, 0,              \
       "How often the full objective and test accuracy are evaluated (0: only at the end).")  \
     X(model, type, ENUM, model_type, "softmax", 0, 0,                                          \

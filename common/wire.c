@@ -21,6 +21,7 @@ _Static_assert((int)PD_TASK_LOCAL_TR == (int)PARAMD__TASK_KIND__LOCAL_TR && PD_T
 _Static_assert((int)PD_WERR_INTERNAL == (int)PARAMD__ERROR_CODE__ERR_INTERNAL, "errors follow the .proto");
 _Static_assert((int)PD_ACK_REJECTED == (int)PARAMD__ACK_STATUS__REJECTED, "acks follow the .proto");
 _Static_assert((int)PD_ELEM_U8 == (int)PARAMD__ELEM_TYPE__U8, "elem types follow the .proto");
+_Static_assert((int)PD_ELEM_BF16 == (int)PARAMD__ELEM_TYPE__BF16, "elem types follow the .proto");
 _Static_assert((int)PD_FILE_TEST_LABELS == (int)PARAMD__DATA_FILE__FILE_TEST_LABELS,
                "data files follow the .proto");
 
@@ -191,6 +192,7 @@ static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, si
         job.activation = (char *)j->activation;
         job.init_seed = j->init_seed;
         job.wire_type = (Paramd__ElemType)j->wire_type;
+        job.bf16_gradients = j->bf16_gradients;
         h.job = &job;
     }
     len = paramd__header__get_packed_size(&h);
@@ -240,6 +242,7 @@ static int decode_job(const Paramd__Job *src, pd_job_desc_t *j)
         return PD_EWIRE;
     }
     j->wire_type = (pd_elem_type_t)src->wire_type;
+    j->bf16_gradients = src->bf16_gradients;
     if (src->n_layers > PD_WIRE_MAX_WIDTHS) {
         return PD_EWIRE;
     }
@@ -305,7 +308,7 @@ int pd_wire_decode(const void *buf, size_t len, pd_msg_t *m, pd_job_desc_t *job_
     }
     /* Open enums arrive as any int32 in proto3: range-check every one. */
     if ((int)h->type <= 0 || (int)h->type >= PD_MSG__COUNT || (int)h->kind < 0 ||
-        (int)h->kind >= PD_TASK__COUNT || (int)h->elem_type < 0 || (int)h->elem_type > PD_ELEM_U8 ||
+        (int)h->kind >= PD_TASK__COUNT || (int)h->elem_type < 0 || (int)h->elem_type > PD_ELEM_BF16 ||
         (int)h->ack < 0 || (int)h->ack > PD_ACK_REJECTED || (int)h->error < 0 ||
         (int)h->error >= PD_WERR__COUNT || h->n_frame_counts > PD_WIRE_MAX_FRAMES ||
         (int)h->data_file < 0 || (int)h->data_file >= PD_FILE__COUNT) {
@@ -470,7 +473,7 @@ static bool has_more(void *sock)
 
 static size_t elem_size(pd_elem_type_t t)
 {
-    return t == PD_ELEM_F64 ? 8 : t == PD_ELEM_U8 ? 1 : 4;
+    return t == PD_ELEM_F64 ? 8 : t == PD_ELEM_U8 ? 1 : t == PD_ELEM_BF16 ? 2 : 4;
 }
 
 int pd_wire_recv(void *sock, bool router, size_t max_bytes, bool dontwait, pd_wire_in_t *in)
@@ -589,13 +592,15 @@ static int in_frame_8(pd_wire_in_t *in, size_t i, size_t expected, const void **
     return 0;
 }
 
-/* Frame i of an F32 message widened to doubles (exactly: every float32 is a double), into a
- * buffer of its own made on the first call. */
-static int in_frame_f32(pd_wire_in_t *in, size_t i, size_t expected, const double **out)
+/* Frame i of an F32 or BF16 message widened to doubles (exactly: every float32 and bfloat16
+ * is a double), into a buffer of its own made on the first call. */
+static int in_frame_narrow(pd_wire_in_t *in, size_t i, size_t expected, const double **out)
 {
+    bool bf16 = in->msg.elem_type == PD_ELEM_BF16;
+    size_t size = bf16 ? sizeof(uint16_t) : sizeof(float);
     const unsigned char *data;
 
-    if (i >= in->n_parts || zmq_msg_size(&in->parts[i]) != expected * sizeof(float)) {
+    if (i >= in->n_parts || zmq_msg_size(&in->parts[i]) != expected * size) {
         return PD_EDIM;
     }
     data = zmq_msg_data(&in->parts[i]);
@@ -605,9 +610,15 @@ static int in_frame_f32(pd_wire_in_t *in, size_t i, size_t expected, const doubl
             return -ENOMEM;
         }
         for (size_t k = 0; k < expected; k++) {
-            float f;
-            memcpy(&f, data + k * sizeof(f), sizeof(f));
-            wide[k] = (double)f;
+            if (bf16) {
+                uint16_t b;
+                memcpy(&b, data + k * size, size);
+                wide[k] = pd_wire_bf16_value(b);
+            } else {
+                float f;
+                memcpy(&f, data + k * size, size);
+                wide[k] = (double)f;
+            }
         }
         in->aligned[i] = wide;
     }
@@ -620,8 +631,8 @@ int pd_wire_in_doubles(pd_wire_in_t *in, size_t i, size_t expected, const double
     const void *data;
     int rc;
 
-    if (in->msg.elem_type == PD_ELEM_F32) {
-        return in_frame_f32(in, i, expected, out);
+    if (in->msg.elem_type == PD_ELEM_F32 || in->msg.elem_type == PD_ELEM_BF16) {
+        return in_frame_narrow(in, i, expected, out);
     }
     rc = in_frame_8(in, i, expected, &data);
     if (rc == 0) {
@@ -641,6 +652,42 @@ void pd_wire_to_f32(const double *v, size_t n, float *out)
         out[i] = v[i] >= F32_ROUNDS_TO_INF    ? INFINITY
                  : v[i] <= -F32_ROUNDS_TO_INF ? -INFINITY
                                               : (float)v[i];
+    }
+}
+
+void pd_wire_to_bf16(const double *v, size_t n, uint16_t *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        float f;
+        uint32_t u;
+        pd_wire_to_f32(&v[i], 1, &f);
+        memcpy(&u, &f, sizeof(u));
+        if ((u & 0x7fffffffu) > 0x7f800000u) {
+            out[i] = (uint16_t)((u >> 16) | 0x40u); /* NaN: quiet, and never rounded to Inf */
+        } else {
+            /* to nearest, ties to even: a carry out of the mantissa rounds up the exponent,
+             * up to Inf */
+            out[i] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+        }
+    }
+}
+
+double pd_wire_bf16_value(uint16_t b)
+{
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+
+    memcpy(&f, &u, sizeof(f));
+    return (double)f;
+}
+
+void pd_wire_compress_bf16(const double *g, double *ef, uint16_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        double v = g[i] + ef[i];
+        pd_wire_to_bf16(&v, 1, &out[i]);
+        double sent = pd_wire_bf16_value(out[i]);
+        ef[i] = isfinite(v) && isfinite(sent) ? v - sent : 0.0;
     }
 }
 

@@ -30,7 +30,13 @@ typedef enum pd_msg_type {
 } pd_msg_type_t;
 
 /* U8 (raw bytes) is for DATA frames only. */
-typedef enum pd_elem_type { PD_ELEM_F64 = 0, PD_ELEM_F32, PD_ELEM_U32, PD_ELEM_U8 } pd_elem_type_t;
+typedef enum pd_elem_type {
+    PD_ELEM_F64 = 0,
+    PD_ELEM_F32,
+    PD_ELEM_U32,
+    PD_ELEM_U8,
+    PD_ELEM_BF16,
+} pd_elem_type_t;
 /* The job's data files a worker may FETCH. */
 typedef enum pd_data_file {
     PD_FILE_NONE = 0, PD_FILE_TRAIN, PD_FILE_TRAIN_LABELS, PD_FILE_TEST, PD_FILE_TEST_LABELS,
@@ -101,6 +107,7 @@ typedef struct pd_job_desc {
     char activation[16];                  /* mlp: "tanh" or "relu" */
     uint64_t init_seed;
     pd_elem_type_t wire_type; /* F32 or F64: the element type of TASK and RESULT vectors */
+    bool bf16_gradients;      /* GRAD results may travel as BF16 (error feedback at the worker) */
 } pd_job_desc_t;
 
 typedef struct pd_msg {
@@ -211,6 +218,17 @@ int pd_wire_in_doubles(pd_wire_in_t *in, size_t i, size_t expected, const double
 /* v[0 .. n) rounded to float32 (to nearest; beyond +-FLT_MAX a value becomes Inf) into out,
  * the payload of an F32 frame. */
 void pd_wire_to_f32(const double *v, size_t n, float *out);
+
+/* v[0 .. n) as bfloat16 into out: rounded to float32 as pd_wire_to_f32 does, then to the
+ * nearest bfloat16 (ties to even; NaN stays NaN, beyond the range it becomes Inf). */
+void pd_wire_to_bf16(const double *v, size_t n, uint16_t *out);
+/* A bfloat16 widened (exactly) to a double. */
+double pd_wire_bf16_value(uint16_t b);
+/* g[0 .. n) as bfloat16 into out, with error feedback: ef (n values, zero at first) holds what
+ * earlier roundings dropped; it is added to g before rounding and replaced by what this
+ * rounding drops, so over many steps nothing is lost, only delayed. A NaN or Inf value
+ * travels as such and leaves no residual. */
+void pd_wire_compress_bf16(const double *g, double *ef, uint16_t *out, size_t n);
 
 /* The float32 copy of b, a buffer of doubles: made on the first call and kept with b (a
  * snapshot sent to many workers is converted once). Borrowed: valid while b is. Not

@@ -150,10 +150,13 @@ static pd_wire_error_t check_result(pd_daemon_t *d, pd_wire_in_t *in, const pd_t
                  m->version_y, t->version_y);
         return PD_WERR_MALFORMED;
     }
-    if (m->n_frames != 1 || (m->elem_type != PD_ELEM_F64 && m->elem_type != PD_ELEM_F32)) {
+    if (m->n_frames != 1 || (m->elem_type != PD_ELEM_F64 && m->elem_type != PD_ELEM_F32 &&
+                             !(m->elem_type == PD_ELEM_BF16 && d->job.bf16_gradients &&
+                               t->kind == PD_TASK_GRAD))) {
         snprintf(why, why_len,
-                 "a %s result needs exactly 1 float64 or float32 frame, got %" PRIu32,
-                 info->name, m->n_frames);
+                 "a %s result needs exactly 1 float64 or float32 frame (bfloat16 for GRAD "
+                 "with gradient_compression = bf16), got %" PRIu32 " of type %d",
+                 info->name, m->n_frames, (int)m->elem_type);
         return PD_WERR_FRAMES;
     }
     if (m->frame_counts[0] != len) {

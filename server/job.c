@@ -131,6 +131,7 @@ static void fill_job(pd_daemon_t *d)
     j->heartbeat_interval_ms = (uint32_t)c->heartbeat_interval_ms;
     j->worker_timeout_ms = (uint32_t)c->worker_timeout_ms;
     j->wire_type = pd_config_wire_f32(c) ? PD_ELEM_F32 : PD_ELEM_F64;
+    j->bf16_gradients = c->gradient_compression == PD_COMPRESS_BF16;
     if (d->model.kind == PD_MODEL_MLP) {
         _Static_assert(PD_MLP_MAX_LAYERS + 1 == PD_WIRE_MAX_WIDTHS, "a Job carries every width");
         j->n_widths = d->model.mlp.n_layers + 1;

@@ -293,6 +293,8 @@ TESTS += tests/integration/kill_loop.test
 EXTRA_DIST += tests/integration/kill_loop.test
 TESTS += tests/integration/wire_f32.test
 EXTRA_DIST += tests/integration/wire_f32.test
+TESTS += tests/integration/bf16.test
+EXTRA_DIST += tests/integration/bf16.test
 # --- reference runs for the Python package's tests (tests/python/test_*.py) ---
 # pd_taskcheck runs one task through libpdcommon as paramd-worker would; it is built with
 # the other check programs and only read by the Python tests.

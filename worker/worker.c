@@ -57,6 +57,9 @@ typedef struct worker {
     double *grad;
     float *grad32;        /* the result rounded for the wire, when wire_f32 */
     bool wire_f32;        /* the job of the last WELCOME sends vectors as float32 */
+    bool bf16;            /* ... and GRAD results as bfloat16 with error feedback */
+    uint16_t *grad16;     /* a GRAD result as bfloat16 */
+    double *ef;           /* error feedback: what bfloat16 rounding dropped so far (dim) */
     double *y;            /* GRAD_DIFF: the second point */
     double *scratch;      /* GRAD_DIFF: the gradient sum at y */
     double *lsr1;         /* LOCAL_TR: the L-SR1 memory frame (grown to lsr1_cap values) */
@@ -166,6 +169,8 @@ static void unload(worker_t *w)
     free(w->x);
     free(w->grad);
     free(w->grad32);
+    free(w->grad16);
+    free(w->ef);
     free(w->y);
     free(w->scratch);
     free(w->lsr1);
@@ -174,6 +179,8 @@ static void unload(worker_t *w)
     w->train = w->test = NULL;
     w->x = w->grad = w->y = w->scratch = NULL;
     w->grad32 = NULL;
+    w->grad16 = NULL;
+    w->ef = NULL;
     w->loaded = false;
     w->has_x = false;
 }
@@ -240,10 +247,12 @@ static int load_job(worker_t *w, const pd_job_desc_t *j)
     w->x = calloc(j->dim, sizeof(double));
     w->grad = calloc(j->dim, sizeof(double));
     w->grad32 = calloc(j->dim, sizeof(float));
+    w->grad16 = calloc(j->dim, sizeof(uint16_t));
+    w->ef = calloc(j->dim, sizeof(double));
     w->y = calloc(j->dim, sizeof(double));
     w->scratch = calloc(j->dim, sizeof(double));
-    if (w->x == NULL || w->grad == NULL || w->grad32 == NULL || w->y == NULL ||
-        w->scratch == NULL) {
+    if (w->x == NULL || w->grad == NULL || w->grad32 == NULL || w->grad16 == NULL ||
+        w->ef == NULL || w->y == NULL || w->scratch == NULL) {
         return -ENOMEM;
     }
     rc = pd_task_ctx_init(&w->task, &w->model, w->train, w->test, w->o->threads);
@@ -466,6 +475,7 @@ static int join_once(worker_t *w, volatile sig_atomic_t *stop)
     w->timeout_ms = j->worker_timeout_ms > 0 ? j->worker_timeout_ms : 10000;
     /* Read at every join: a restarted server may run the same job with another wire type. */
     w->wire_f32 = j->wire_type == PD_ELEM_F32;
+    w->bf16 = j->bf16_gradients;
     /* On this thread, which owns the socket: a missing set is fetched over it (fetch.c), and
      * the loads themselves heartbeat from a helper thread. */
     rc = load_job(w, j);
@@ -698,7 +708,11 @@ static int run_task(worker_t *w, pd_wire_in_t *in)
         r.elem_type = PD_ELEM_F64;
         r.n_frames = 1;
         r.frame_counts[0] = call.io.out_len;
-        if (w->wire_f32) {
+        if (w->bf16 && t->kind == PD_TASK_GRAD) {
+            pd_wire_compress_bf16(w->grad, w->ef, w->grad16, call.io.out_len);
+            r.elem_type = PD_ELEM_BF16;
+            f = (pd_wire_frame_t){w->grad16, call.io.out_len * sizeof(uint16_t), NULL};
+        } else if (w->wire_f32) {
             pd_wire_to_f32(w->grad, call.io.out_len, w->grad32);
             r.elem_type = PD_ELEM_F32;
             f = (pd_wire_frame_t){w->grad32, call.io.out_len * sizeof(float), NULL};

@@ -19,8 +19,8 @@ from .errors import ProtocolError
 
 PROTO_VERSION = 1
 MAX_FRAMES = 8
-#: bytes per element of each ElemType (F64, F32, U32, U8)
-ELEM_SIZE = {pb.F64: 8, pb.F32: 4, pb.U32: 4, pb.U8: 1}
+#: bytes per element of each ElemType (F64, F32, U32, U8, BF16)
+ELEM_SIZE = {pb.F64: 8, pb.F32: 4, pb.U32: 4, pb.U8: 1, pb.BF16: 2}
 #: wire dtype of float64 arrays: little-endian whatever the host
 F64 = np.dtype("<f8")
 #: wire dtype of float32 arrays (jobs with ``wire_type = float32``)

@@ -54,6 +54,7 @@ static void fill_job(pd_job_desc_t *j)
     j->heartbeat_interval_ms = 1000;
     j->worker_timeout_ms = UINT32_MAX;
     j->wire_type = PD_ELEM_F32;
+    j->bf16_gradients = true;
 }
 
 /* Every field set to a distinct non-default value. */
@@ -278,7 +279,7 @@ START_TEST(test_enum_out_of_range)
     /* Each open proto3 enum: just past the end, far past it, and negative. */
     const int bad_types[] = {0, PD_MSG__COUNT, 1000, -1};
     const int bad_kinds[] = {PD_TASK__COUNT, 77, -1};
-    const int bad_elems[] = {PD_ELEM_U8 + 1, -2};
+    const int bad_elems[] = {PD_ELEM_BF16 + 1, -2};
     const int bad_files[] = {PD_FILE__COUNT, 99, -1};
     const int bad_acks[] = {PD_ACK_REJECTED + 1, -1};
     const int bad_errors[] = {PD_WERR__COUNT, 1 << 20, -5};
@@ -970,6 +971,53 @@ START_TEST(test_f32_frames)
 }
 END_TEST
 
+/* bfloat16: the float32 rounding, then to nearest with ties to even on the top 16 bits; NaN
+ * stays NaN, FLT_MAX becomes Inf; a BF16 frame widens exactly. */
+START_TEST(test_bf16_frames)
+{
+    static pd_wire_in_t in;
+    double v[7] = {1.0, 1.0 + 0x1p-8, 1.0 + 0x3p-9, -2.5, NAN, FLT_MAX, 1e-3};
+    uint16_t b[7];
+    const double *back;
+
+    pd_wire_to_bf16(v, 7, b);
+    ck_assert_uint_eq(b[0], 0x3f80);
+    ck_assert_uint_eq(b[1], 0x3f80); /* a tie: to the even 1.0 */
+    ck_assert_uint_eq(b[2], 0x3f81); /* above the tie: up */
+    ck_assert_uint_eq(b[3], 0xc020);
+    ck_assert(isnan(pd_wire_bf16_value(b[4])));
+    ck_assert(isinf(pd_wire_bf16_value(b[5])));
+    ck_assert(fabs(pd_wire_bf16_value(b[6]) - 1e-3) <= 1e-3 * 0x1p-8);
+
+    memset(&in, 0, sizeof(in));
+    in.msg.elem_type = PD_ELEM_BF16;
+    ck_assert_int_eq(zmq_msg_init_size(&in.parts[0], sizeof(b)), 0);
+    memcpy(zmq_msg_data(&in.parts[0]), b, sizeof(b));
+    in.n_parts = 1;
+    ck_assert_int_eq(pd_wire_in_doubles(&in, 0, 7, &back), 0);
+    ck_assert(back[0] == 1.0 && back[2] == 1.0 + 0x1p-7 && back[3] == -2.5);
+    pd_wire_in_release(&in);
+
+    /* Error feedback: 1000 steps of a gradient bfloat16 cannot hold deliver its sum to within
+     * one rounding; without the feedback the same rounding error would add up 1000 times. */
+    double g[2] = {1.0 / 3.0, -1e-3 / 7.0}, ef[2] = {0, 0}, sum[2] = {0, 0}, plain = 0;
+    uint16_t q[2];
+    for (int k = 0; k < 1000; k++) {
+        pd_wire_compress_bf16(g, ef, q, 2);
+        sum[0] += pd_wire_bf16_value(q[0]);
+        sum[1] += pd_wire_bf16_value(q[1]);
+        pd_wire_to_bf16(g, 1, q);
+        plain += pd_wire_bf16_value(q[0]);
+    }
+    ck_assert(fabs(sum[0] - 1000 * g[0]) <= 0x1p-9);
+    ck_assert(fabs(sum[1] - 1000 * g[1]) <= fabs(g[1]) * 0x1p-8); /* a unit at its scale */
+    ck_assert(fabs(plain - 1000 * g[0]) > 100 * 0x1p-9);
+    double bad[1] = {NAN}, efn[1] = {0.5};
+    pd_wire_compress_bf16(bad, efn, q, 1);
+    ck_assert(isnan(pd_wire_bf16_value(q[0])) && efn[0] == 0.0);
+}
+END_TEST
+
 START_TEST(test_unaligned_frame_socket)
 {
     static pd_wire_in_t in;
@@ -1238,6 +1286,7 @@ static Suite *wire_suite(void)
     tcase_add_test(sock, test_max_bytes);
     tcase_add_test(sock, test_unaligned_frame_direct);
     tcase_add_test(sock, test_f32_frames);
+    tcase_add_test(sock, test_bf16_frames);
     tcase_add_test(sock, test_unaligned_frame_socket);
     tcase_add_test(sock, test_send_refuses_bad_header);
     tcase_add_test(sock, test_tcp_zero_copy);
