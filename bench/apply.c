@@ -17,6 +17,7 @@
 
 #include "common/config.h"
 #include "optim.h"
+#include "store.h"
 
 #define REPEATS 7
 
@@ -31,9 +32,10 @@ typedef struct arrays {
     size_t d;
     double *x, *g, *copy;
     pd_optim_t opt;
+    pd_store_t store; /* K_SGD_PUSH: a key-value push's apply, on the store's own x */
 } arrays_t;
 
-typedef enum { K_MEMCPY, K_DAXPY, K_SGD, K_MOMENTUM, K_ADAM, K_SGD_L1 } kind_t;
+typedef enum { K_MEMCPY, K_DAXPY, K_SGD, K_SGD_PUSH, K_MOMENTUM, K_ADAM, K_SGD_L1 } kind_t;
 
 static const struct {
     const char *name;
@@ -42,6 +44,7 @@ static const struct {
     [K_MEMCPY] = {"memcpy (reference)", 2},       /* read g, write copy */
     [K_DAXPY] = {"cblas_daxpy", 3},               /* read x, g; write x */
     [K_SGD] = {"apply sgd", 3},                   /* as daxpy */
+    [K_SGD_PUSH] = {"push sgd (bounded)", 3},     /* as daxpy */
     [K_MOMENTUM] = {"apply momentum", 5},         /* read x, g, u; write x, u */
     [K_ADAM] = {"apply adam", 7},                 /* read x, g, u, v; write x, u, v */
     [K_SGD_L1] = {"apply sgd + l1 prox", 3},      /* as sgd (the prox is in the same pass) */
@@ -57,6 +60,19 @@ static double run_once(arrays_t *a, kind_t k)
     case K_DAXPY:
         cblas_daxpy((blasint)a->d, -1e-9, a->g, 1, a->x, 1);
         break;
+    case K_SGD_PUSH: {
+        /* what pd_kv_push does for a range push of plain sgd */
+        double moved;
+        if (pd_optim_apply_bounded(&a->opt, a->store.x, 0, a->d, a->g, 1e-9,
+                                   pd_store_bound(&a->store, 0, a->d), &moved) != 0 ||
+            moved < 0) {
+            fprintf(stderr, "apply: a bounded step was refused or not bounded\n");
+            exit(1);
+        }
+        pd_store_bump_range(&a->store, 0, a->d);
+        pd_store_bound_grow(&a->store, 0, a->d, moved);
+        break;
+    }
     default:
         if (pd_optim_apply_finite(&a->opt, a->x, 0, a->d, a->g, 1e-9) != 0) {
             fprintf(stderr, "apply: a finite step was refused\n");
@@ -77,7 +93,7 @@ static void set_kind(arrays_t *a, kind_t k)
 int main(int argc, char **argv)
 {
     arrays_t a = {0};
-    double best[6];
+    double best[K_SGD_L1 + 1];
     int rc = 1;
 
     a.d = (size_t)1 << 24; /* 128 MiB per array */
@@ -96,7 +112,8 @@ int main(int argc, char **argv)
     a.x = malloc(a.d * sizeof(double));
     a.g = malloc(a.d * sizeof(double));
     a.copy = malloc(a.d * sizeof(double));
-    if (a.x == NULL || a.g == NULL || a.copy == NULL || pd_optim_init(&a.opt, a.d) != 0) {
+    if (a.x == NULL || a.g == NULL || a.copy == NULL || pd_optim_init(&a.opt, a.d) != 0 ||
+        pd_store_init(&a.store, a.d) != 0) {
         fprintf(stderr, "apply: cannot allocate %zu doubles per array\n", a.d);
         goto out;
     }
@@ -110,6 +127,7 @@ int main(int argc, char **argv)
         a.g[i] = 1e-3 * (double)(i % 13) - 6e-3;
         a.copy[i] = 0.0;
         a.opt.u[i] = a.opt.v[i] = 0.0;
+        a.store.x[i] = a.x[i];
     }
     printf("bench/apply: one thread, %zu doubles per array (%.0f MiB), best of %d runs\n",
            a.d, (double)(a.d * sizeof(double)) / 1048576.0, REPEATS);
@@ -135,5 +153,6 @@ out:
     free(a.g);
     free(a.copy);
     pd_optim_release(&a.opt);
+    pd_store_release(&a.store);
     return rc;
 }

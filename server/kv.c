@@ -3,6 +3,7 @@
 #include "kv.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 
 #include "error.h"
@@ -318,10 +319,16 @@ void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     /* Applied before the ACK: a push whose step would make a parameter non-finite is taken
      * back (parameters bit for bit as before) and answered REJECTED instead. A NaN or Inf in
      * the gradient always does that, so the gradient is only scanned then, for the reason:
-     * no separate pass over every push. */
+     * no separate pass over every push. A range push of plain sgd reads only g before the
+     * step: the store's per-block bound of |x| shows it cannot overflow. */
+    double moved = -1.0, bound = INFINITY; /* no bound: momentum and Adam do not keep one */
+    if (t.keys == NULL && d->optim.kind == PD_OPT_SGD) {
+        bound = pd_store_bound(&d->store, t.offset, t.n);
+    }
     rc = t.keys != NULL
              ? pd_optim_apply_keys_finite(&d->optim, d->store.x, t.keys, t.n, g, lr)
-             : pd_optim_apply_finite(&d->optim, d->store.x, t.offset, t.n, g, lr);
+             : pd_optim_apply_bounded(&d->optim, d->store.x, t.offset, t.n, g, lr, bound,
+                                      &moved);
     if (rc != 0) {
         if (!pd_wire_all_finite(g, t.n)) {
             reject(d, s, m, PD_WERR_NONFINITE, "gradient contains NaN or Inf");
@@ -337,6 +344,9 @@ void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
         pd_store_bump_keys(&d->store, t.keys, t.n);
     } else {
         pd_store_bump_range(&d->store, t.offset, t.n);
+        if (moved >= 0) {
+            pd_store_bound_grow(&d->store, t.offset, t.n, moved);
+        }
     }
     d->metrics.pushes_applied_total++;
     d->metrics.updates_total++;

@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -316,4 +317,45 @@ int pd_optim_apply_keys_finite(pd_optim_t *o, double *x, const uint64_t *keys, s
     }
     keys_copy(o, x, keys, 0, n, false);
     return 0;
+}
+
+/* max |g| over [0, n), or NaN when g holds a NaN or an Inf: one read-only pass over g, with
+ * two accumulators (a NaN compares false, so it is caught apart from the maximum). */
+static double max_abs(const double *g, size_t n)
+{
+    double m0 = 0.0, m1 = 0.0;
+    bool bad = false;
+    size_t i = 0;
+
+    for (; i + 2 <= n; i += 2) {
+        double a = fabs(g[i]), b = fabs(g[i + 1]);
+        bad |= !(a <= DBL_MAX) || !(b <= DBL_MAX);
+        m0 = a > m0 ? a : m0;
+        m1 = b > m1 ? b : m1;
+    }
+    for (; i < n; i++) {
+        double a = fabs(g[i]);
+        bad |= !(a <= DBL_MAX);
+        m0 = a > m0 ? a : m0;
+    }
+    return bad ? NAN : (m0 > m1 ? m0 : m1);
+}
+
+/* Far enough from DBL_MAX that a bound plus a step below it cannot overflow, however the
+ * step rounds. */
+#define BOUNDED_LIMIT 0x1p1020
+
+int pd_optim_apply_bounded(pd_optim_t *o, double *x, size_t offset, size_t len, const double *g,
+                           double lr, double x_bound, double *moved)
+{
+    *moved = -1.0;
+    if (o->kind == PD_OPT_SGD && len > 0) {
+        double step = fabs(lr) * max_abs(g, len); /* NaN for a NaN gradient: fails below */
+        if (step < BOUNDED_LIMIT && x_bound < BOUNDED_LIMIT) {
+            pd_optim_apply(o, x, offset, len, g, lr);
+            *moved = step;
+            return 0;
+        }
+    }
+    return pd_optim_apply_finite(o, x, offset, len, g, lr);
 }

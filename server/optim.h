@@ -52,6 +52,15 @@ void pd_optim_apply(pd_optim_t *o, double *x, size_t offset, size_t len, const d
 int pd_optim_apply_finite(pd_optim_t *o, double *x, size_t offset, size_t len, const double *g,
                           double lr);
 
+/* pd_optim_apply_finite for a caller that knows x_bound >= |x| over the range (the store keeps
+ * one per block): a plain sgd step whose gradient is finite and small enough that
+ * x_bound + lr max|g| stays far from overflow is taken in place after one read of g alone,
+ * and *moved = lr max|g| (no value moved further; the prox only shrinks). Anything else
+ * (momentum, Adam, a NaN, a step near overflow) is pd_optim_apply_finite's, with *moved = -1.
+ * Same results, bit for bit, and the same return value. */
+int pd_optim_apply_bounded(pd_optim_t *o, double *x, size_t offset, size_t len, const double *g,
+                           double lr, double x_bound, double *moved);
+
 /* pd_optim_apply_finite on the scattered coordinates x[keys[0]], ..., x[keys[n-1]] (keys
  * strictly increasing, each < dim; g holds n values in key order): the same arithmetic per
  * coordinate as a range push of those values, the optimiser state advancing at those

@@ -3,19 +3,37 @@
 #include "store.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* No block has a valid bound (UINT64_MAX is no block's version). */
+static void invalidate_bounds(pd_store_t *st)
+{
+    for (size_t b = 0; b <= st->dim / PD_STORE_BLOCK; b++) {
+        st->bound_at[b] = UINT64_MAX;
+    }
+}
+
+/* The version of block b's last change: its own stamp, or a change of every key. */
+static uint64_t block_changed_at(const pd_store_t *st, size_t b)
+{
+    return st->block_version[b] > st->whole_version ? st->block_version[b] : st->whole_version;
+}
 
 int pd_store_init(pd_store_t *st, size_t dim)
 {
     memset(st, 0, sizeof(*st));
     st->x = calloc(dim > 0 ? dim : 1, sizeof(double));
     st->block_version = calloc(dim / PD_STORE_BLOCK + 1, sizeof(uint64_t));
-    if (st->x == NULL || st->block_version == NULL) {
+    st->bound = calloc(dim / PD_STORE_BLOCK + 1, sizeof(double));
+    st->bound_at = malloc((dim / PD_STORE_BLOCK + 1) * sizeof(uint64_t));
+    if (st->x == NULL || st->block_version == NULL || st->bound == NULL || st->bound_at == NULL) {
         pd_store_release(st);
         return -ENOMEM;
     }
     st->dim = dim;
+    invalidate_bounds(st);
     return 0;
 }
 
@@ -25,6 +43,10 @@ void pd_store_release(pd_store_t *st)
     st->x = NULL;
     free(st->block_version);
     st->block_version = NULL;
+    free(st->bound);
+    st->bound = NULL;
+    free(st->bound_at);
+    st->bound_at = NULL;
     pd_buf_unref(st->snap);
     st->snap = NULL;
 }
@@ -119,6 +141,7 @@ void pd_store_reset_version(pd_store_t *st, uint64_t version)
     st->whole_version = version;
     pd_buf_unref(st->snap); /* it may hold other values under the same version number */
     st->snap = NULL;
+    invalidate_bounds(st); /* block stamps may be newer than the version restored */
 }
 
 bool pd_store_range_unchanged(const pd_store_t *st, size_t offset, size_t len, uint64_t held)
@@ -146,4 +169,35 @@ bool pd_store_keys_unchanged(const pd_store_t *st, const uint64_t *keys, size_t 
         }
     }
     return true;
+}
+
+double pd_store_bound(pd_store_t *st, size_t offset, size_t len)
+{
+    double m = 0.0;
+
+    for (size_t b = offset / PD_STORE_BLOCK; len > 0 && b <= (offset + len - 1) / PD_STORE_BLOCK;
+         b++) {
+        if (st->bound_at[b] != block_changed_at(st, b)) {
+            size_t lo = b * PD_STORE_BLOCK, hi = lo + PD_STORE_BLOCK < st->dim ? lo + PD_STORE_BLOCK
+                                                                                : st->dim;
+            double bm = 0.0;
+            for (size_t i = lo; i < hi; i++) {
+                bm = fmax(bm, fabs(st->x[i])); /* NaN never held (the guard), Inf would show */
+            }
+            st->bound[b] = bm;
+            st->bound_at[b] = block_changed_at(st, b);
+        }
+        m = fmax(m, st->bound[b]);
+    }
+    return m;
+}
+
+void pd_store_bound_grow(pd_store_t *st, size_t offset, size_t len, double by)
+{
+    for (size_t b = offset / PD_STORE_BLOCK; len > 0 && b <= (offset + len - 1) / PD_STORE_BLOCK;
+         b++) {
+        /* valid before the step (pd_store_bound ran), so valid after it grown by `by` */
+        st->bound[b] += by;
+        st->bound_at[b] = block_changed_at(st, b);
+    }
 }

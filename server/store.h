@@ -21,6 +21,8 @@ typedef struct pd_store {
     pd_buf_t *snap;           /* snapshot of some version (one reference held here), or NULL */
     uint64_t whole_version;   /* the version of the last change that may have touched any key */
     uint64_t *block_version;  /* per PD_STORE_BLOCK keys: the version of their last change */
+    double *bound;            /* per block: an upper bound of |x| there ... */
+    uint64_t *bound_at;       /* ... valid while the block's last change is this version */
 } pd_store_t;
 
 /* x starts at zero. 0 or -ENOMEM. */
@@ -51,6 +53,14 @@ void pd_store_bump_keys(pd_store_t *st, const uint64_t *keys, size_t n);
  * changed, and the cached snapshot (maybe of the same version number, other values) is
  * dropped so it is never served. */
 void pd_store_reset_version(pd_store_t *st, uint64_t version);
+/* An upper bound of |x| over the blocks holding [offset, offset + len): kept per block and
+ * grown by each bounded step (pd_store_bound_grow), recomputed (a read of the block) only
+ * for blocks changed otherwise since. */
+double pd_store_bound(pd_store_t *st, size_t offset, size_t len);
+/* After a step that moved no value of [offset, offset + len) by more than `by` and its
+ * pd_store_bump_range: the bounds of those blocks grow by `by` and stay valid. */
+void pd_store_bound_grow(pd_store_t *st, size_t offset, size_t len, double by);
+
 /* Whether the values of [offset, offset + len) at `held` are still the current ones: held is
  * not ahead of the store, and no change since held touched the range. */
 bool pd_store_range_unchanged(const pd_store_t *st, size_t offset, size_t len, uint64_t held);

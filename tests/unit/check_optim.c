@@ -11,6 +11,7 @@
 #include "error.h"
 #include "metrics.h"
 #include "optim.h"
+#include "store.h"
 
 #define DIM 5
 
@@ -348,6 +349,73 @@ START_TEST(keys_step_is_packed_range_step)
 }
 END_TEST
 
+/* The bounded step (a key-value push of plain sgd) is pd_optim_apply_finite's, bit for bit,
+ * return value included: in place after a read of g when the store's bound shows it cannot
+ * overflow, the exact guarded path otherwise (momentum, NaN, a bound near overflow). The
+ * store's bound covers |x| after every step and is dropped by any other change. */
+START_TEST(bounded_step_is_the_guarded_step)
+{
+    enum { N = 3 * PD_STORE_BLOCK + 5 };
+    static const int kinds[] = {PD_OPT_SGD, PD_OPT_MOMENTUM};
+    pd_store_t st;
+    double *y = malloc(N * sizeof(double)), *g = malloc(N * sizeof(double));
+
+    ck_assert(y != NULL && g != NULL);
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        pd_optim_t a, b;
+        setup(&a, kinds[k]);
+        setup(&b, kinds[k]);
+        pd_optim_release(&a);
+        pd_optim_release(&b);
+        ck_assert_int_eq(pd_optim_init(&a, N), 0);
+        ck_assert_int_eq(pd_optim_init(&b, N), 0);
+        ck_assert_int_eq(pd_store_init(&st, N), 0);
+        for (int i = 0; i < N; i++) {
+            st.x[i] = y[i] = 0.5 - 0.01 * (double)(i % 13);
+            g[i] = 0.3 - 0.02 * (double)(i % 7);
+        }
+        for (int step = 0; step < 5; step++) {
+            double moved, bound = pd_store_bound(&st, 7, N - 9);
+            ck_assert_int_eq(pd_optim_apply_bounded(&a, st.x, 7, N - 9, g, 0.1, bound, &moved),
+                             pd_optim_apply_finite(&b, y, 7, N - 9, g, 0.1));
+            ck_assert(kinds[k] == PD_OPT_SGD ? moved > 0 : moved < 0);
+            pd_store_bump_range(&st, 7, N - 9);
+            if (moved >= 0) {
+                pd_store_bound_grow(&st, 7, N - 9, moved);
+            }
+            double real = 0;
+            for (int i = 0; i < N; i++) {
+                real = fmax(real, fabs(st.x[i]));
+            }
+            ck_assert(pd_store_bound(&st, 0, N) >= real * (1 - 1e-15));
+        }
+        ck_assert_mem_eq(st.x, y, N * sizeof(double));
+        /* a NaN gradient: refused by both, nothing moved */
+        g[40] = NAN;
+        double moved;
+        ck_assert_int_eq(pd_optim_apply_bounded(&a, st.x, 0, N, g, 0.1,
+                                                pd_store_bound(&st, 0, N), &moved),
+                         PD_ENONFINITE);
+        ck_assert(moved < 0);
+        ck_assert_mem_eq(st.x, y, N * sizeof(double));
+        g[40] = 0.25;
+        /* a change the store did not bound (a whole-vector step) drops every bound */
+        st.x[3] = 1e308; /* above the bounded path's limit, 2^1020 */
+        pd_store_bump(&st);
+        ck_assert(pd_store_bound(&st, 0, 10) == 1e308);
+        /* near overflow the exact guarded path decides: finite here, so applied */
+        ck_assert_int_eq(pd_optim_apply_bounded(&a, st.x, 0, 10, g, 1e-3,
+                                                pd_store_bound(&st, 0, 10), &moved), 0);
+        ck_assert(moved < 0);
+        pd_store_release(&st);
+        pd_optim_release(&a);
+        pd_optim_release(&b);
+    }
+    free(y);
+    free(g);
+}
+END_TEST
+
 START_TEST(staleness_histogram)
 {
     pd_metrics_t m;
@@ -383,6 +451,7 @@ static Suite *optim_suite(void)
     tcase_add_test(tc, nonfinite_step_taken_back_across_chunks);
     tcase_add_test(tc, predicted_steps_leave_undo_alone);
     tcase_add_test(tc, keys_step_is_packed_range_step);
+    tcase_add_test(tc, bounded_step_is_the_guarded_step);
     tcase_add_test(tc, staleness_histogram);
     suite_add_tcase(s, tc);
     return s;
