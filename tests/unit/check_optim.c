@@ -15,10 +15,11 @@
 
 #define DIM 5
 
-static void setup(pd_optim_t *o, int kind)
+/* An optimiser of `kind` for dim coordinates with the suite's constants. */
+static void setup_dim(pd_optim_t *o, int kind, size_t dim)
 {
     memset(o, 0, sizeof(*o));
-    ck_assert_int_eq(pd_optim_init(o, DIM), 0);
+    ck_assert_int_eq(pd_optim_init(o, dim), 0);
     o->kind = kind;
     o->schedule = PD_SCHED_CONSTANT;
     o->lr = 0.1;
@@ -29,6 +30,11 @@ static void setup(pd_optim_t *o, int kind)
     o->beta2 = 0.999;
     o->epsilon = 1e-8;
     o->reg.kind = PD_REG_NONE;
+}
+
+static void setup(pd_optim_t *o, int kind)
+{
+    setup_dim(o, kind, DIM);
 }
 
 START_TEST(sgd_step)
@@ -189,12 +195,8 @@ START_TEST(nonfinite_step_taken_back_across_chunks)
     ck_assert(x != NULL && y != NULL && x0 != NULL && u0 != NULL && v0 != NULL && g != NULL);
     for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
         pd_optim_t guarded, plain;
-        setup(&guarded, kinds[k]);
-        setup(&plain, kinds[k]);
-        pd_optim_release(&guarded);
-        pd_optim_release(&plain);
-        ck_assert_int_eq(pd_optim_init(&guarded, N), 0);
-        ck_assert_int_eq(pd_optim_init(&plain, N), 0);
+        setup_dim(&guarded, kinds[k], N);
+        setup_dim(&plain, kinds[k], N);
         for (int i = 0; i < N; i++) {
             x[i] = y[i] = 0.5 + (double)(i % 7);
             g[i] = 0.25 - 0.01 * (double)(i % 11);
@@ -245,12 +247,8 @@ START_TEST(predicted_steps_leave_undo_alone)
         double *x = malloc(N * sizeof(double)), *y = malloc(N * sizeof(double));
         double *g = malloc(N * sizeof(double));
         ck_assert(x != NULL && y != NULL && g != NULL);
-        setup(&guarded, kinds[k]);
-        setup(&plain, kinds[k]);
-        pd_optim_release(&guarded);
-        pd_optim_release(&plain);
-        ck_assert_int_eq(pd_optim_init(&guarded, N), 0);
-        ck_assert_int_eq(pd_optim_init(&plain, N), 0);
+        setup_dim(&guarded, kinds[k], N);
+        setup_dim(&plain, kinds[k], N);
         for (int i = 0; i < N; i++) {
             x[i] = y[i] = 1.0 - 0.001 * (double)i;
             g[i] = 0.5 - 0.003 * (double)(i % 17);
@@ -292,12 +290,8 @@ START_TEST(keys_step_is_packed_range_step)
     ck_assert(x && x0 && mask && g && xc && mc && keys);
     for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
         pd_optim_t o, packed;
-        setup(&o, kinds[k]);
-        setup(&packed, kinds[k]);
-        pd_optim_release(&o);
-        pd_optim_release(&packed);
-        ck_assert_int_eq(pd_optim_init(&o, N), 0);
-        ck_assert_int_eq(pd_optim_init(&packed, K), 0);
+        setup_dim(&o, kinds[k], N);
+        setup_dim(&packed, kinds[k], K);
         o.reg.kind = packed.reg.kind = PD_REG_L1;
         o.reg.l1 = packed.reg.l1 = 0.05;
         o.mask = mask;
@@ -363,12 +357,8 @@ START_TEST(bounded_step_is_the_guarded_step)
     ck_assert(y != NULL && g != NULL);
     for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
         pd_optim_t a, b;
-        setup(&a, kinds[k]);
-        setup(&b, kinds[k]);
-        pd_optim_release(&a);
-        pd_optim_release(&b);
-        ck_assert_int_eq(pd_optim_init(&a, N), 0);
-        ck_assert_int_eq(pd_optim_init(&b, N), 0);
+        setup_dim(&a, kinds[k], N);
+        setup_dim(&b, kinds[k], N);
         ck_assert_int_eq(pd_store_init(&st, N), 0);
         for (int i = 0; i < N; i++) {
             st.x[i] = y[i] = 0.5 - 0.01 * (double)(i % 13);
