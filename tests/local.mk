@@ -308,14 +308,15 @@ EXTRA_DIST += tests/conformance/python.test tests/conformance/conformance.py \
 # --- integration: zero-copy push of libparamd-client (pd_client_push_send_nocopy) ---
 # nocopy links the installed library, as a user's program does: only <paramd/client.h>.
 check_PROGRAMS += tests/integration/nocopy
-tests_integration_nocopy_SOURCES = tests/integration/nocopy.c
+tests_integration_nocopy_SOURCES = tests/integration/nocopy.c tests/integration/client_check.h
 tests_integration_nocopy_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
 tests_integration_nocopy_LDADD = worker/libparamd-client.la
 TESTS += tests/integration/nocopy_push.test
 EXTRA_DIST += tests/integration/nocopy_push.test
 # --- integration: float32 pulls and pushes of libparamd-client, through the library only ---
 check_PROGRAMS += tests/integration/client_f32
-tests_integration_client_f32_SOURCES = tests/integration/client_f32.c
+tests_integration_client_f32_SOURCES = tests/integration/client_f32.c \
+	tests/integration/client_check.h
 tests_integration_client_f32_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
 tests_integration_client_f32_LDADD = worker/libparamd-client.la
 TESTS += tests/integration/client_f32.test

@@ -4,6 +4,8 @@
  * Exit 0 passed, 1 failed, 99 hard error. */
 #include <paramd/client.h>
 
+#include "client_check.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,18 +13,6 @@
 
 #define DIM 64u
 #define LR 0.25
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                          \
-            fprintf(stderr, __VA_ARGS__);                                                  \
-            fputc('\n', stderr);                                                           \
-            failures++;                                                                    \
-        }                                                                                  \
-    } while (0)
 
 int main(int argc, char **argv)
 {

@@ -7,6 +7,8 @@
  * push by push, not as a total that two errors could balance. */
 #include <paramd/client.h>
 
+#include "client_check.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -34,18 +36,6 @@ typedef struct slot {
 
 static slot_t slots[MAX_SLOTS];
 static unsigned n_slots;
-static int failures;
-
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                          \
-            fprintf(stderr, __VA_ARGS__);                                                  \
-            fputc('\n', stderr);                                                           \
-            failures++;                                                                    \
-        }                                                                                  \
-    } while (0)
-
 /* The callback under test: on a libzmq I/O thread, so atomics only. */
 static void on_done(void *grad, void *hint)
 {
