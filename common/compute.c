@@ -87,7 +87,8 @@ static int reserve_idx(pd_task_ctx_t *t, size_t n)
  * Thread 0 writes into out, the others into their own partials, added afterwards in thread
  * order, so a fixed thread count gives the same bits every time. */
 static int sum_slices(pd_task_ctx_t *t, slice_op_t op, const double *x, const double *v,
-                      size_t batch, double *out, double *loss_sum)
+                      size_t batch, const uint64_t *keys, size_t n_keys, double *out,
+                      double *loss_sum)
 {
     size_t dim = op == SLICE_LOSS ? 0 : t->model->dim;
     unsigned nt = t->threads;
@@ -101,14 +102,15 @@ static int sum_slices(pd_task_ctx_t *t, slice_op_t op, const double *x, const do
     if (nt > batch) {
         nt = batch > 0 ? (unsigned)batch : 1;
     }
-    if (dim > 0) {
-        memset(out, 0, dim * sizeof(double));
-    }
     for (unsigned i = 0; i < nt; i++) {
         size_t lo = (size_t)batch * i / nt, hi = (size_t)batch * (i + 1) / nt;
         double *o = dim == 0 ? NULL : (i == 0 ? out : t->partials + (size_t)(i - 1) * dim);
         jobs[i] = (slice_job_t){t, op, x, v, t->idx + lo, hi - lo, o, 0, 0};
-        if (i > 0 && o != NULL) {
+        if (o != NULL && keys != NULL) {
+            for (size_t k = 0; k < n_keys; k++) {
+                o[keys[k]] = 0.0; /* nothing else is written, so nothing else is read */
+            }
+        } else if (o != NULL) {
             memset(o, 0, dim * sizeof(double));
         }
     }
@@ -129,10 +131,20 @@ static int sum_slices(pd_task_ctx_t *t, slice_op_t op, const double *x, const do
         if (jobs[i].rc != 0 && rc == 0) {
             rc = jobs[i].rc;
         }
-        for (size_t k = 0; k < dim; k++) {
-            out[k] += jobs[i].out[k];
+        if (keys != NULL) {
+            for (size_t k = 0; k < n_keys; k++) {
+                out[keys[k]] += jobs[i].out[keys[k]];
+            }
+        } else {
+            for (size_t k = 0; k < dim; k++) {
+                out[k] += jobs[i].out[k];
+            }
         }
         *loss_sum += jobs[i].loss;
+    }
+    /* Packed in key order: keys[k] >= k, so each value is read before anything lands on it. */
+    for (size_t k = 0; keys != NULL && k < n_keys; k++) {
+        out[k] = out[keys[k]];
     }
     return rc;
 }
@@ -140,7 +152,7 @@ static int sum_slices(pd_task_ctx_t *t, slice_op_t op, const double *x, const do
 static int sum_idx(pd_task_ctx_t *t, const double *x, size_t batch, double *grad,
                    double *loss_sum)
 {
-    return sum_slices(t, SLICE_GRAD, x, NULL, batch, grad, loss_sum);
+    return sum_slices(t, SLICE_GRAD, x, NULL, batch, NULL, 0, grad, loss_sum);
 }
 
 int pd_task_samples(pd_task_ctx_t *t, const pd_sample_set_t *set, size_t *n_out)
@@ -190,7 +202,7 @@ int pd_task_hvp(pd_task_ctx_t *t, const double *x, const double *q, const pd_sam
     if (rc != 0) {
         return rc;
     }
-    return sum_slices(t, SLICE_HVP, x, q, *n_samples, hv, &unused);
+    return sum_slices(t, SLICE_HVP, x, q, *n_samples, NULL, 0, hv, &unused);
 }
 
 int pd_task_grad_set(pd_task_ctx_t *t, const double *x, const pd_sample_set_t *set,
@@ -204,6 +216,18 @@ int pd_task_grad_set(pd_task_ctx_t *t, const double *x, const pd_sample_set_t *s
     return sum_idx(t, x, *n_samples, grad, loss_sum);
 }
 
+int pd_task_grad_keys(pd_task_ctx_t *t, const double *x, const pd_sample_set_t *set,
+                      const uint64_t *keys, size_t n_keys, double *grad, double *loss_sum,
+                      size_t *n_samples)
+{
+    int rc = pd_task_samples(t, set, n_samples);
+
+    if (rc != 0) {
+        return rc;
+    }
+    return sum_slices(t, SLICE_GRAD, x, NULL, *n_samples, keys, n_keys, grad, loss_sum);
+}
+
 int pd_task_loss(pd_task_ctx_t *t, const double *x, const pd_sample_set_t *set,
                  double *loss_sum, size_t *n_samples)
 {
@@ -212,7 +236,7 @@ int pd_task_loss(pd_task_ctx_t *t, const double *x, const pd_sample_set_t *set,
     if (rc != 0) {
         return rc;
     }
-    return sum_slices(t, SLICE_LOSS, x, NULL, *n_samples, NULL, loss_sum);
+    return sum_slices(t, SLICE_LOSS, x, NULL, *n_samples, NULL, 0, NULL, loss_sum);
 }
 
 int pd_task_grad(pd_task_ctx_t *t, const double *x, uint64_t seed, uint32_t batch,

@@ -58,6 +58,14 @@ int pd_task_samples(pd_task_ctx_t *t, const pd_sample_set_t *set, size_t *n);
 int pd_task_grad_set(pd_task_ctx_t *t, const double *x, const pd_sample_set_t *set,
                      double *grad, double *loss_sum, size_t *n_samples);
 
+/* pd_task_grad_set for samples that touch only keys[0 .. n_keys) (increasing; each < dim; see
+ * pd_model_batch_keys): the sums at those keys, packed in key order into grad[0 .. n_keys),
+ * bit for bit the values pd_task_grad_set has there. The rest of grad (dim entries) and of the
+ * threads' scratch is neither cleared nor meaningful: O(nonzeros), whatever dim is. */
+int pd_task_grad_keys(pd_task_ctx_t *t, const double *x, const pd_sample_set_t *set,
+                      const uint64_t *keys, size_t n_keys, double *grad, double *loss_sum,
+                      size_t *n_samples);
+
 /* hv (dim) = sum over set of the Hessian of f_j at x times q; *n_samples its size. */
 int pd_task_hvp(pd_task_ctx_t *t, const double *x, const double *q, const pd_sample_set_t *set,
                 double *hv, size_t *n_samples);

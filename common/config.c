@@ -1300,6 +1300,15 @@ bool pd_config_wire_f32(const pd_config_t *c)
            (c->wire_type == PD_WIRE_AUTO && !method_needs_f64(c->method));
 }
 
+bool pd_config_sparse_tasks_fit(const pd_config_t *c)
+{
+    return (c->method == PD_METHOD_ASYNC_SGD || c->method == PD_METHOD_SSP) &&
+           c->optimizer == PD_OPT_SGD &&
+           (c->model_type == PD_MODEL_LOGISTIC || c->model_type == PD_MODEL_SOFTMAX ||
+            c->model_type == PD_MODEL_LSQ) &&
+           c->gradient_compression == PD_COMPRESS_NONE;
+}
+
 int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
 {
     err_sink_t sink;
@@ -1350,6 +1359,11 @@ int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
         sink_add(&sink, "[job] gradient_compression = bf16: for sync-sgd, async-sgd, ssp and "
                         "rennala-sgd only (method = %s)",
                  enum_name(method_row->values, c->method, a, sizeof(a)));
+    }
+    if (c->sparse_tasks == PD_SPARSE_YES && !pd_config_sparse_tasks_fit(c)) {
+        sink_add(&sink, "[job] sparse_tasks = yes: needs method async-sgd or ssp, [optimizer] "
+                        "type = sgd, [model] type logistic, softmax or least-squares, and "
+                        "gradient_compression = none");
     }
     if (c->wire_type == PD_WIRE_F32 && method_needs_f64(c->method)) {
         const key_row_t *method_row = row_by_field(offsetof(pd_config_t, method));

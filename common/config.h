@@ -34,6 +34,7 @@ typedef enum pd_divergence_kind { PD_DIVERGE_STOP, PD_DIVERGE_RESTORE } pd_diver
 typedef enum pd_progress_kind { PD_PROGRESS_AUTO, PD_PROGRESS_YES, PD_PROGRESS_NO } pd_progress_kind_t;
 typedef enum pd_wire_type_kind { PD_WIRE_AUTO, PD_WIRE_F32, PD_WIRE_F64 } pd_wire_type_kind_t;
 typedef enum pd_compression_kind { PD_COMPRESS_NONE, PD_COMPRESS_BF16 } pd_compression_kind_t;
+typedef enum pd_sparse_tasks_kind { PD_SPARSE_AUTO, PD_SPARSE_YES, PD_SPARSE_NO } pd_sparse_tasks_kind_t;
 
 /* Field types by config type: BOOL bool; INT int64_t; DOUBLE double; SIZE uint64_t (bytes);
  * DURATION int64_t (ms); ENUM int (index into the row's values); STRING/PATH/ENDPOINT char *
@@ -99,6 +100,7 @@ typedef struct pd_config {
     int stale_step; /* pd_stale_step_kind_t */
     int wire_type;  /* pd_wire_type_kind_t; pd_config_wire_f32() resolves auto */
     int gradient_compression; /* pd_compression_kind_t */
+    int sparse_tasks; /* pd_sparse_tasks_kind_t; pd_config_sparse_tasks_fit() */
     int64_t eval_interval_ms;
     /* [model] */
     int model_type; /* pd_model_kind_t (same order: none, logistic, softmax, least-squares,
@@ -181,6 +183,10 @@ int pd_config_build(pd_config_t *c, const char *path, const char *const *overrid
  * Errors appended to errbuf one per line; returns 0 or PD_ECONFIG. */
 int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen);
 
+/* Whether GRAD tasks can carry their minibatch's keys instead of the whole vector (the
+ * method applies each gradient on its own, the optimiser is plain sgd, the model linear):
+ * [job] sparse_tasks = auto then turns them on for sparse (LIBSVM) training data. */
+bool pd_config_sparse_tasks_fit(const pd_config_t *c);
 /* Whether TASK parameters and RESULT gradients travel as float32: [job] wire_type, with auto
  * resolved by the method (float64 for those that need every digit). */
 bool pd_config_wire_f32(const pd_config_t *c);

@@ -217,6 +217,12 @@
       "keeps what the rounding dropped, adding it to its next gradient (error feedback). "    \
       "For sync-sgd, async-sgd, ssp and rennala-sgd; results then depend on which worker "     \
       "computed which task, so sync-sgd is no longer bit-reproducible across worker counts.") \
+    X(job, sparse_tasks, ENUM, sparse_tasks, "auto", 0, 0, "auto|yes|no", 0,                   \
+      "GRAD tasks carry only the keys their minibatch touches, with the values there, and "   \
+      "the gradient comes back at those keys; the server applies it in O(keys), deferring "  \
+      "the regulariser's prox of the other keys until they are next read (exact). For "      \
+      "async-sgd and ssp with optimizer sgd, a linear model and gradient_compression none; " \
+      "auto turns it on for sparse (LIBSVM) training data. Values travel as float64.")       \
     X(job, eval_interval, DURATION, eval_interval_ms, "2s", 0, 86400000, NULL, 0,              \
       "How often the full objective and test accuracy are evaluated (0: only at the end).")  \
     X(model, type, ENUM, model_type, "softmax", 0, 0,                                          \

@@ -102,6 +102,16 @@ int pd_model_hvp_sum(const pd_model_t *m, const pd_data_t *d, const double *x, c
 int pd_model_eval_range(const pd_model_t *m, const pd_data_t *d, const double *x, size_t begin,
                         size_t end, double *loss_sum, uint64_t *correct);
 
+/* The keys where the gradient of the samples idx[0..n) can be nonzero, for a linear model
+ * (logistic, softmax, least-squares) on sparse data: each class's weights of the features the
+ * samples hold, and its bias. Ascending, no repeats, at most pd_model_batch_keys_cap of them
+ * (0 for other models and dense data). keys has room for cap. 0, -EINVAL (no such model or
+ * dense data), or PD_EDIM (an index past the data, or cap too small). */
+size_t pd_model_batch_keys_cap(const pd_model_t *m, const pd_data_t *d, const uint32_t *idx,
+                               size_t n);
+int pd_model_batch_keys(const pd_model_t *m, const pd_data_t *d, const uint32_t *idx, size_t n,
+                        uint64_t *keys, size_t cap, size_t *n_keys);
+
 /* Upper bound on the smoothness constant L of the mean loss (§6: power iteration on A^T A
  * with 50 iterations; scaled by 1/4 for logistic and 1/2 for softmax). */
 double pd_model_lipschitz(const pd_model_t *m, const pd_data_t *d);

@@ -32,8 +32,14 @@ static int run_grad(pd_task_ctx_t *c, const pd_msg_t *t, pd_task_io_t *io)
 {
     pd_sample_set_t set = set_of(t);
     size_t n = 0;
-    int rc = pd_task_grad_set(c, io->x, &set, io->out, &io->loss_sum, &n);
+    int rc;
 
+    if (io->keys != NULL) {
+        rc = pd_task_grad_keys(c, io->x, &set, io->keys, io->n_keys, io->out, &io->loss_sum, &n);
+        io->out_len = io->n_keys;
+    } else {
+        rc = pd_task_grad_set(c, io->x, &set, io->out, &io->loss_sum, &n);
+    }
     io->samples = io->touched = n;
     return rc;
 }

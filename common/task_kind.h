@@ -31,6 +31,8 @@ typedef struct pd_task_io {
     const double *x;
     const double *y; /* frame 2, else NULL */
     const double *lsr1; /* LOCAL_TR with lsr1_pairs > 0: the memory frame, else NULL */
+    const uint64_t *keys; /* GRAD with a key list: the keys (x is valid there), else NULL */
+    size_t n_keys;
     double *out;
     size_t out_len;  /* values of out the result frame carries: dim, unless run says less */
     double *scratch;

@@ -143,6 +143,7 @@ static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, si
         hello.slowdown = m->hello.slowdown;
         hello.software = (char *)m->hello.software;
         hello.accepts_f32 = m->hello.accepts_f32;
+        hello.accepts_key_tasks = m->hello.accepts_key_tasks;
         h.hello = &hello;
     }
     if (m->has_local_tr) {
@@ -337,6 +338,7 @@ int pd_wire_decode(const void *buf, size_t len, pd_msg_t *m, pd_job_desc_t *job_
         o->kv_only = h->hello->kv_only;
         o->slowdown = h->hello->slowdown;
         o->accepts_f32 = h->hello->accepts_f32;
+        o->accepts_key_tasks = h->hello->accepts_key_tasks;
         m->has_hello = true;
     }
     if (h->local_tr != NULL && decode_local_tr(h->local_tr, &m->local_tr) != 0) {
@@ -717,6 +719,24 @@ int pd_wire_in_u64s(pd_wire_in_t *in, size_t i, size_t expected, const uint64_t 
         *out = data;
     }
     return rc;
+}
+
+int pd_wire_check_keys(const uint64_t *k, size_t n, uint64_t dim, char *why, size_t why_len)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (k[i] >= dim) {
+            snprintf(why, why_len, "key %" PRIu64 " (position %zu) is outside the model's %"
+                     PRIu64 " keys", k[i], i, dim);
+            return PD_EDIM;
+        }
+        if (i > 0 && k[i] <= k[i - 1]) {
+            snprintf(why, why_len, "keys must increase strictly: key %" PRIu64 " at position "
+                     "%zu follows %" PRIu64 "%s", k[i], i, k[i - 1],
+                     k[i] == k[i - 1] ? " (a duplicate)" : "");
+            return PD_EWIRE;
+        }
+    }
+    return 0;
 }
 
 void pd_wire_in_frames_problem(const pd_wire_in_t *in, char *why, size_t why_len)

@@ -64,6 +64,7 @@ typedef struct pd_hello {
     double slowdown;
     char software[PD_WIRE_STR];
     bool accepts_f32; /* TASK frames may come as F32 */
+    bool accepts_key_tasks; /* GRAD TASKs may carry a key list (key_count > 0) */
 } pd_hello_t;
 
 /* LocalTr (LOCAL_TR tasks and results): see proto/paramd.proto. */
@@ -237,6 +238,9 @@ int pd_wire_buf_f32(pd_buf_t *b, pd_buf_t **out);
 /* Frame i as uint64 keys (little-endian, 8 bytes each, in a message whose elem_type is F64):
  * as pd_wire_in_doubles. PD_EDIM or -ENOMEM. */
 int pd_wire_in_u64s(pd_wire_in_t *in, size_t i, size_t expected, const uint64_t **out);
+/* A key list as the protocol wants it: each key below dim, strictly increasing. 0, PD_EDIM
+ * (a key outside the model) or PD_EWIRE (out of order, or repeated), with why in words. */
+int pd_wire_check_keys(const uint64_t *k, size_t n, uint64_t dim, char *why, size_t why_len);
 /* For a message whose frames_rc is set: what is wrong with its array frames, in words (the
  * counts, or the first frame whose byte length is not its count x the element size). */
 void pd_wire_in_frames_problem(const pd_wire_in_t *in, char *why, size_t why_len);

@@ -417,6 +417,7 @@ void pd_daemon_stop(pd_daemon_t *d, const char *reason, int exit_code)
     uv_timer_stop(&d->eval_timer);
     uv_timer_stop(&d->deadline);
     pd_progress_clear(d);
+    pd_store_catch_up(&d->store); /* the final vector is read directly from here on */
     final_evaluation(d);
     write_metrics_line(d, "done");
     rc = save_params(d);
@@ -961,6 +962,7 @@ void pd_daemon_free(pd_daemon_t *d)
     pd_optim_release(&d->optim);
     pd_store_release(&d->store);
     free(d->grad_scratch);
+    free(d->batch_idx);
     free(d->mask);
     pd_data_free(d->train);
     pd_data_free(d->test);

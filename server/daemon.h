@@ -132,6 +132,9 @@ struct pd_daemon {
     double updates_at_start; /* updates_total when this process started running */
     pd_ratelimit_t rl_unknown; /* bad messages from peers without a session */
     double *grad_scratch;     /* dim: the mean gradient of the update being applied */
+    bool sparse_tasks;        /* GRAD tasks go out with their minibatch's keys ([job]
+                               * sparse_tasks) to workers that take them */
+    uint32_t *batch_idx;      /* batch_size: the samples of the sparse task being made */
     pd_notify_t notify;       /* notify.c: sd_notify state and the watchdog timer */
     struct pd_status *status; /* status_http.c: status socket and metrics endpoint, or NULL */
     struct pd_checkpoint *ckpt; /* checkpoint.c; NULL without a state_dir */

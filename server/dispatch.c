@@ -150,6 +150,11 @@ static pd_wire_error_t check_result(pd_daemon_t *d, pd_wire_in_t *in, const pd_t
                  m->version_y, t->version_y);
         return PD_WERR_MALFORMED;
     }
+    if (m->key_count != (t->sparse ? len : 0)) {
+        snprintf(why, why_len, "%s result says key_count %" PRIu64 ", the task had %" PRIu64
+                 " keys", info->name, m->key_count, t->sparse ? len : 0);
+        return PD_WERR_MALFORMED;
+    }
     if (m->n_frames != 1 || (m->elem_type != PD_ELEM_F64 && m->elem_type != PD_ELEM_F32 &&
                              !(m->elem_type == PD_ELEM_BF16 && d->job.bf16_gradients &&
                                t->kind == PD_TASK_GRAD))) {

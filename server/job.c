@@ -166,6 +166,40 @@ static void setup_optim(pd_daemon_t *d)
     o->mask = d->mask;
 }
 
+/* [job] sparse_tasks: on for sparse data when the job fits (pd_config_sparse_tasks_fit;
+ * = yes on a job that does not fit was refused with the configuration). With a regulariser
+ * the store then defers the prox of the keys a step does not touch. */
+static int setup_sparse_tasks(pd_daemon_t *d)
+{
+    const pd_config_t *c = &d->cfg;
+
+    if (c->sparse_tasks == PD_SPARSE_NO || !pd_config_sparse_tasks_fit(c)) {
+        return 0;
+    }
+    if (!d->train->sparse) {
+        if (c->sparse_tasks == PD_SPARSE_YES) {
+            pd_log_err("[job] sparse_tasks = yes: the training set %s is dense; tasks with key "
+                       "lists need sparse (LIBSVM) data", c->train_path);
+            return PD_ECONFIG;
+        }
+        return 0;
+    }
+    d->batch_idx = malloc((size_t)c->batch_size * sizeof(uint32_t));
+    if (d->batch_idx == NULL) {
+        return -ENOMEM;
+    }
+    if (d->optim.reg.kind != PD_REG_NONE) {
+        int rc = pd_store_defer_prox(&d->store, &d->optim.reg, d->mask);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    d->sparse_tasks = true;
+    pd_log_info("GRAD tasks carry their minibatch's keys only (sparse_tasks)%s",
+                d->optim.reg.kind != PD_REG_NONE ? "; the prox of untouched keys is deferred" : "");
+    return 0;
+}
+
 int pd_job_load(pd_daemon_t *d)
 {
     const pd_config_t *c = &d->cfg;
@@ -223,6 +257,9 @@ int pd_job_load(pd_daemon_t *d)
         pd_model_init_params(&d->model, (uint64_t)c->init_seed, d->store.x);
     }
     setup_optim(d);
+    if ((rc = setup_sparse_tasks(d)) != 0) {
+        return rc;
+    }
     d->max_msg_bytes = d->cfg.max_message_size > 0 ? (size_t)d->cfg.max_message_size
                                                    : 2 * dim * sizeof(double) + 65536;
     d->method = pd_method_get(c->method);

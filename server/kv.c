@@ -85,18 +85,13 @@ static pd_wire_error_t check_keys(const pd_daemon_t *d, pd_wire_in_t *in, uint32
                  m->n_frames, m->n_frames > 0 ? m->frame_counts[0] : 0);
         return PD_WERR_FRAMES;
     }
-    for (uint64_t i = 0; i < n; i++) {
-        if (k[i] >= d->store.dim) {
-            snprintf(why, why_len, "key %" PRIu64 " (position %" PRIu64 ") is outside the "
-                     "model's %zu keys", k[i], i, d->store.dim);
-            return PD_WERR_DIMENSION;
-        }
-        if (i > 0 && k[i] <= k[i - 1]) {
-            snprintf(why, why_len, "keys must increase strictly: key %" PRIu64 " at position %"
-                     PRIu64 " follows %" PRIu64 "%s", k[i], i, k[i - 1],
-                     k[i] == k[i - 1] ? " (a duplicate)" : "");
-            return PD_WERR_MALFORMED;
-        }
+    switch (pd_wire_check_keys(k, (size_t)n, d->store.dim, why, why_len)) {
+    case 0:
+        break;
+    case PD_EDIM:
+        return PD_WERR_DIMENSION;
+    default:
+        return PD_WERR_MALFORMED;
     }
     *keys = k;
     return PD_WERR_NONE;
@@ -322,7 +317,15 @@ void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
      * no separate pass over every push. A range push of plain sgd reads only g before the
      * step: the store's per-block bound of |x| shows it cannot overflow. */
     double moved = -1.0, bound = INFINITY; /* no bound: momentum and Adam do not keep one */
-    if (t.keys == NULL && d->optim.kind == PD_OPT_SGD) {
+    if (d->store.lazy != NULL) {
+        /* the push's step comes after the proxes its keys still owe; catching up moves
+         * values behind the bounds' back, so none is used */
+        if (t.keys != NULL) {
+            pd_lazy_catch_up_keys(d->store.lazy, d->store.x, t.keys, t.n);
+        } else {
+            pd_lazy_catch_up_range(d->store.lazy, d->store.x, t.offset, t.n);
+        }
+    } else if (t.keys == NULL && d->optim.kind == PD_OPT_SGD) {
         bound = pd_store_bound(&d->store, t.offset, t.n);
     }
     rc = t.keys != NULL

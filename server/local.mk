@@ -10,6 +10,7 @@ server_libpdserver_la_SOURCES = \
 	server/session.c server/session.h \
 	server/store.c server/store.h \
 	server/optim.c server/optim.h \
+	server/lazy.c server/lazy.h \
 	server/methods/method.c server/methods/method.h \
 	server/methods/method_sync.c server/methods/method_async.c server/methods/method_ssp.c \
 	server/methods/method_rennala.c \

@@ -9,6 +9,7 @@
 #include "error.h"
 #include "log.h"
 #include "methods/method.h"
+#include "rng.h"
 #include "task_kind.h"
 
 /* Training begins when min_workers workers are ready for the first time; from then on it
@@ -120,6 +121,39 @@ size_t pd_sched_cancel_where(pd_daemon_t *d, bool (*useless)(const pd_task_t *t,
     return n;
 }
 
+/* The TASK header for t (frames and element type are the caller's). */
+static void task_header(const pd_daemon_t *d, const pd_session_t *s, const pd_task_t *t,
+                        pd_msg_t *m)
+{
+    pd_msg_init(m, PD_MSG_TASK);
+    m->worker_id = s->id;
+    m->job_id = d->job.job_id;
+    m->task_id = t->id;
+    m->kind = t->kind;
+    m->round_id = t->round;
+    m->version = t->version;
+    m->seed = t->seed;
+    m->batch = t->batch;
+    m->range_begin = t->range_begin;
+    m->range_end = t->range_end;
+    m->test_begin = t->test_begin;
+    m->test_end = t->test_end;
+    m->version_y = t->version_y;
+    m->has_local_tr = t->has_local_tr;
+    m->local_tr = t->local_tr;
+}
+
+/* t went out: s computes it now. */
+static void task_sent(pd_daemon_t *d, pd_session_t *s, pd_task_t *t)
+{
+    t->sent_ms = pd_daemon_now_ms(d);
+    s->task = *t;
+    s->has_task = true;
+    s->state = PD_SESSION_BUSY;
+    s->parked = false;
+    d->metrics.tasks_sent_total++;
+}
+
 /* snap_y non-NULL: a two-frame task, both frames sent. last non-NULL: one more frame after
  * them, with x always sent. Frames go as float32 when the job says so and the worker reads
  * it (every frame of a message has one type; `last` only exists for apts, a float64 job),
@@ -140,22 +174,7 @@ static int send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *sn
     size_t n = 0;
     int rc;
 
-    pd_msg_init(&m, PD_MSG_TASK);
-    m.worker_id = s->id;
-    m.job_id = d->job.job_id;
-    m.task_id = t->id;
-    m.kind = t->kind;
-    m.round_id = t->round;
-    m.version = t->version;
-    m.seed = t->seed;
-    m.batch = t->batch;
-    m.range_begin = t->range_begin;
-    m.range_end = t->range_end;
-    m.test_begin = t->test_begin;
-    m.test_end = t->test_end;
-    m.version_y = t->version_y;
-    m.has_local_tr = t->has_local_tr;
-    m.local_tr = t->local_tr;
+    task_header(d, s, t, &m);
     m.elem_type = f32 ? PD_ELEM_F32 : PD_ELEM_F64;
     if (send_params) {
         vec[n++] = snap; /* always with snap_y or last: x is frame 0 */
@@ -179,18 +198,65 @@ static int send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *sn
     if (rc != 0) {
         return rc;
     }
-    t->sent_ms = pd_daemon_now_ms(d);
-    s->task = *t;
-    s->has_task = true;
-    s->state = PD_SESSION_BUSY;
-    s->parked = false;
+    task_sent(d, s, t);
     s->has_params = !t->off_version;
     s->have_version = t->version;
     if (send_params) {
         s->params_f32 = f32;
     }
-    d->metrics.tasks_sent_total++;
     return 0;
+}
+
+/* GRAD task t as a key list: frame 1 the keys its minibatch touches (pd_model_batch_keys),
+ * frame 2 the current values there, float64 (the keys frame has 8-byte elements). O(the
+ * minibatch's nonzeros) whatever the model's size. *sent false with 0: the minibatch touches
+ * no key (empty rows, no bias), and the caller sends the task dense. */
+static int send_grad_keys(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, bool *sent)
+{
+    pd_buf_t *keys = NULL, *vals = NULL;
+    pd_wire_frame_t f[2];
+    pd_msg_t m;
+    size_t cap, n = 0;
+    int rc;
+
+    *sent = false;
+    pd_rng_sample(t->seed, d->train->m, t->batch, d->batch_idx);
+    cap = pd_model_batch_keys_cap(&d->model, d->train, d->batch_idx, t->batch);
+    rc = pd_buf_new(&keys, cap * sizeof(uint64_t));
+    if (rc == 0) {
+        rc = pd_model_batch_keys(&d->model, d->train, d->batch_idx, t->batch,
+                                 (uint64_t *)keys->data, cap, &n);
+    }
+    if (rc != 0 || n == 0) {
+        goto out;
+    }
+    keys->len_bytes = n * sizeof(uint64_t);
+    rc = pd_store_read_keys(&d->store, (const uint64_t *)keys->data, n, &vals);
+    if (rc != 0) {
+        goto out;
+    }
+    t->sparse = true;
+    t->result_len = n;
+    task_header(d, s, t, &m);
+    m.key_count = n;
+    m.elem_type = PD_ELEM_F64;
+    m.n_frames = 2;
+    m.frame_counts[0] = m.frame_counts[1] = n;
+    f[0] = (pd_wire_frame_t){keys->data, keys->len_bytes, keys};
+    f[1] = (pd_wire_frame_t){vals->data, vals->len_bytes, vals};
+    rc = pd_daemon_send(d, s->rid, s->rid_len, &m, f, 2);
+    if (rc != 0) {
+        goto out;
+    }
+    task_sent(d, s, t);
+    s->has_params = false; /* its vector now holds this version at the keys alone */
+    pd_buf_unref(s->task_keys);
+    s->task_keys = pd_buf_ref(keys);
+    *sent = true;
+out:
+    pd_buf_unref(keys);
+    pd_buf_unref(vals);
+    return rc;
 }
 
 int pd_sched_send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *snap,
@@ -212,10 +278,6 @@ int pd_sched_send_grad(pd_daemon_t *d, pd_session_t *s, uint64_t round, uint64_t
     pd_buf_t *snap = NULL;
     int rc;
 
-    rc = pd_store_snapshot(&d->store, &snap);
-    if (rc != 0) {
-        return rc;
-    }
     t.id = ++d->next_task_id;
     t.kind = PD_TASK_GRAD;
     t.round = round;
@@ -223,6 +285,17 @@ int pd_sched_send_grad(pd_daemon_t *d, pd_session_t *s, uint64_t round, uint64_t
     t.seed = seed;
     t.batch = batch;
     t.part = part;
+    if (d->sparse_tasks && s->hello.accepts_key_tasks) {
+        bool sent;
+        rc = send_grad_keys(d, s, &t, &sent);
+        if (rc != 0 || sent) {
+            return rc;
+        }
+    }
+    rc = pd_store_snapshot(&d->store, &snap);
+    if (rc != 0) {
+        return rc;
+    }
     rc = pd_sched_send_task(d, s, &t, snap, NULL);
     pd_buf_unref(snap);
     return rc;

@@ -13,10 +13,16 @@ void pd_sessions_init(pd_sessions_t *t)
     t->next_id = 1;
 }
 
+static void session_free(pd_session_t *s)
+{
+    pd_buf_unref(s->task_keys);
+    free(s);
+}
+
 void pd_sessions_release(pd_sessions_t *t)
 {
     for (size_t i = 0; i < t->n; i++) {
-        free(t->v[i]);
+        session_free(t->v[i]);
     }
     free(t->v);
     t->v = NULL;
@@ -80,7 +86,7 @@ void pd_sessions_remove(pd_sessions_t *t, pd_session_t *s)
     for (size_t i = 0; i < t->n; i++) {
         if (t->v[i] == s) {
             t->v[i] = t->v[--t->n];
-            free(s);
+            session_free(s);
             return;
         }
     }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "log.h"
 #include "wire.h"
 
@@ -32,6 +33,8 @@ typedef struct pd_task {
      * trial points): always sent, and not left as the worker's cached version. */
     bool off_version;
     uint64_t result_len; /* values of the result frame; 0: the model's dim */
+    bool sparse;         /* GRAD at its minibatch's keys (the session's task_keys, result_len
+                          * of them): their values travel, and the gradient comes back there */
     bool has_local_tr;   /* LOCAL_TR: block, radius, local iterations, l2 */
     pd_local_tr_t local_tr;
     uint64_t sent_ms;
@@ -58,6 +61,7 @@ typedef struct pd_session {
     bool has_params;         /* the worker holds the parameters of version have_version */
     uint64_t have_version;
     bool params_f32;         /* ... as sent: rounded to float32, or exact */
+    pd_buf_t *task_keys;     /* the keys of the last sparse GRAD task sent (uint64), or NULL */
     uint64_t clock;          /* ssp: gradients pushed */
     uint64_t grads_applied;
     uint64_t grads_dropped;

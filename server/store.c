@@ -49,6 +49,31 @@ void pd_store_release(pd_store_t *st)
     st->bound_at = NULL;
     pd_buf_unref(st->snap);
     st->snap = NULL;
+    if (st->lazy != NULL) {
+        pd_lazy_release(st->lazy);
+        free(st->lazy);
+        st->lazy = NULL;
+    }
+}
+
+int pd_store_defer_prox(pd_store_t *st, const pd_reg_t *reg, const double *mask)
+{
+    pd_lazy_t *lz = malloc(sizeof(*lz));
+    int rc = lz != NULL ? pd_lazy_init(lz, reg, mask, st->dim, 0) : -ENOMEM;
+
+    if (rc != 0) {
+        free(lz);
+        return rc;
+    }
+    st->lazy = lz;
+    return 0;
+}
+
+void pd_store_catch_up(pd_store_t *st)
+{
+    if (st->lazy != NULL) {
+        pd_lazy_catch_up_all(st->lazy, st->x);
+    }
 }
 
 int pd_store_snapshot(pd_store_t *st, pd_buf_t **out)
@@ -59,6 +84,7 @@ int pd_store_snapshot(pd_store_t *st, pd_buf_t **out)
         if (rc != 0) {
             return rc;
         }
+        pd_store_catch_up(st);
         memcpy(b->data, st->x, st->dim * sizeof(double));
         b->version = st->version;
         pd_buf_unref(st->snap);
@@ -87,6 +113,9 @@ int pd_store_read_range(pd_store_t *st, size_t offset, size_t len, pd_buf_t **ou
     if (rc != 0) {
         return rc;
     }
+    if (st->lazy != NULL) {
+        pd_lazy_catch_up_range(st->lazy, st->x, offset, len);
+    }
     memcpy(b->data, st->x + offset, len * sizeof(double));
     b->version = st->version;
     *out = b;
@@ -94,13 +123,16 @@ int pd_store_read_range(pd_store_t *st, size_t offset, size_t len, pd_buf_t **ou
     return 0;
 }
 
-int pd_store_read_keys(const pd_store_t *st, const uint64_t *keys, size_t n, pd_buf_t **out)
+int pd_store_read_keys(pd_store_t *st, const uint64_t *keys, size_t n, pd_buf_t **out)
 {
     pd_buf_t *b;
     int rc = pd_buf_new(&b, n * sizeof(double));
 
     if (rc != 0) {
         return rc;
+    }
+    if (st->lazy != NULL) {
+        pd_lazy_catch_up_keys(st->lazy, st->x, keys, n);
     }
     double *v = (double *)b->data;
     for (size_t i = 0; i < n; i++) {
@@ -142,6 +174,9 @@ void pd_store_reset_version(pd_store_t *st, uint64_t version)
     pd_buf_unref(st->snap); /* it may hold other values under the same version number */
     st->snap = NULL;
     invalidate_bounds(st); /* block stamps may be newer than the version restored */
+    if (st->lazy != NULL) {
+        pd_lazy_reset(st->lazy); /* the restored values owe nothing */
+    }
 }
 
 bool pd_store_range_unchanged(const pd_store_t *st, size_t offset, size_t len, uint64_t held)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "lazy.h"
 
 /* Keys per change stamp: a key-value push marks the blocks it wrote, so a pull of a range
  * nobody wrote since the client's copy is answered NOT_MODIFIED even though other keys moved. */
@@ -23,11 +24,19 @@ typedef struct pd_store {
     uint64_t *block_version;  /* per PD_STORE_BLOCK keys: the version of their last change */
     double *bound;            /* per block: an upper bound of |x| there ... */
     uint64_t *bound_at;       /* ... valid while the block's last change is this version */
+    pd_lazy_t *lazy;          /* proxes deferred for keys sparse steps skipped, or NULL */
 } pd_store_t;
 
 /* x starts at zero. 0 or -ENOMEM. */
 int pd_store_init(pd_store_t *st, size_t dim);
 void pd_store_release(pd_store_t *st);
+/* From now on, GRAD steps at key lists may leave the prox of the other keys pending (lazy.h):
+ * the reads below bring what they read up to date first, and direct readers of x call
+ * pd_store_catch_up. 0 or -ENOMEM. */
+int pd_store_defer_prox(pd_store_t *st, const pd_reg_t *reg, const double *mask);
+/* Every pending prox applied: x is the vector of the current version, for readers of st->x. */
+void pd_store_catch_up(pd_store_t *st);
+
 /* A reference to a snapshot of the current version (made if the cached one is older).
  * Returned: the caller owns one reference. 0 or -ENOMEM. */
 int pd_store_snapshot(pd_store_t *st, pd_buf_t **out);
@@ -41,7 +50,7 @@ int pd_store_read_range(pd_store_t *st, size_t offset, size_t len, pd_buf_t **ou
 /* The values x[keys[0]], ..., x[keys[n-1]] of the current version, gathered in key order
  * into a new buffer (one reference in *out, n doubles): O(n) whatever the model's size.
  * keys are valid (each < dim); n > 0. 0 or -ENOMEM. */
-int pd_store_read_keys(const pd_store_t *st, const uint64_t *keys, size_t n, pd_buf_t **out);
+int pd_store_read_keys(pd_store_t *st, const uint64_t *keys, size_t n, pd_buf_t **out);
 /* Mark that x changed: the version goes up by one. */
 void pd_store_bump(pd_store_t *st);
 /* Mark that only x[offset .. offset + len) changed: the version goes up by one. */

@@ -644,6 +644,36 @@ static int take_frames(worker_t *w, pd_wire_in_t *in, const pd_task_kind_info_t 
     return 0;
 }
 
+/* A GRAD task with a key list: frame 1 the keys its minibatch touches, frame 2 the values
+ * there, which go into w->x at those keys. The rest of w->x keeps older values the samples do
+ * not read, so w->x holds no one version any more. */
+static int take_keys(worker_t *w, pd_wire_in_t *in, const uint64_t **keys)
+{
+    const pd_msg_t *t = &in->msg;
+    uint64_t n = t->key_count;
+    const double *v;
+    char why[160];
+    int rc;
+
+    if (t->kind != PD_TASK_GRAD || t->n_frames != 2 || n > w->model.dim ||
+        pd_wire_in_u64s(in, 0, n, keys) != 0 || pd_wire_in_doubles(in, 1, n, &v) != 0) {
+        pd_log_warn("task %" PRIu64 " with %" PRIu64 " keys: a key list goes with a GRAD task, "
+                    "as frame 1 of the keys then frame 2 of as many float64 values",
+                    t->task_id, n);
+        return PD_EWIRE;
+    }
+    rc = pd_wire_check_keys(*keys, (size_t)n, w->model.dim, why, sizeof(why));
+    if (rc != 0) {
+        pd_log_warn("task %" PRIu64 ": %s", t->task_id, why);
+        return rc;
+    }
+    for (size_t k = 0; k < n; k++) {
+        w->x[(*keys)[k]] = v[k];
+    }
+    w->has_x = false;
+    return 0;
+}
+
 /* Run one TASK and send its RESULT. A negative return means "rejoin". */
 static int run_task(worker_t *w, pd_wire_in_t *in)
 {
@@ -659,13 +689,15 @@ static int run_task(worker_t *w, pd_wire_in_t *in)
                     (int)t->kind);
         return PD_EWIRE;
     }
-    rc = take_frames(w, in, kind, &has_y);
+    const uint64_t *keys = NULL;
+    rc = t->key_count > 0 ? take_keys(w, in, &keys) : take_frames(w, in, kind, &has_y);
     if (rc != 0) {
         return rc;
     }
     bool has_lsr1 = t->kind == PD_TASK_LOCAL_TR && t->local_tr.lsr1_pairs > 0;
     task_call_t call = {w, t, kind, {.x = w->x, .y = has_y ? w->y : NULL,
-                                     .lsr1 = has_lsr1 ? w->lsr1 : NULL, .out = w->grad,
+                                     .lsr1 = has_lsr1 ? w->lsr1 : NULL, .keys = keys,
+                                     .n_keys = (size_t)t->key_count, .out = w->grad,
                                      .out_len = w->model.dim, .scratch = w->scratch}, 0.0};
     /* The last task of the same kind predicts this one: a quarter of the heartbeat interval
      * is where a helper thread starts to pay for itself. A slowed-down worker always uses it,
@@ -701,6 +733,7 @@ static int run_task(worker_t *w, pd_wire_in_t *in)
     r.loss_sum = call.io.loss_sum;
     r.correct = call.io.correct;
     r.compute_seconds = call.seconds;
+    r.key_count = t->key_count; /* the gradient at the task's keys, in their order */
     r.has_local_tr = t->kind == PD_TASK_LOCAL_TR;
     r.local_tr = call.io.local_tr;
     f = (pd_wire_frame_t){w->grad, call.io.out_len * sizeof(double), NULL};
@@ -708,11 +741,12 @@ static int run_task(worker_t *w, pd_wire_in_t *in)
         r.elem_type = PD_ELEM_F64;
         r.n_frames = 1;
         r.frame_counts[0] = call.io.out_len;
-        if (w->bf16 && t->kind == PD_TASK_GRAD) {
+        /* a gradient at a key list goes back as float64, as its task came */
+        if (keys == NULL && w->bf16 && t->kind == PD_TASK_GRAD) {
             pd_wire_compress_bf16(w->grad, w->ef, w->grad16, call.io.out_len);
             r.elem_type = PD_ELEM_BF16;
             f = (pd_wire_frame_t){w->grad16, call.io.out_len * sizeof(uint16_t), NULL};
-        } else if (w->wire_f32) {
+        } else if (keys == NULL && w->wire_f32) {
             pd_wire_to_f32(w->grad, call.io.out_len, w->grad32);
             r.elem_type = PD_ELEM_F32;
             f = (pd_wire_frame_t){w->grad32, call.io.out_len * sizeof(float), NULL};
@@ -780,6 +814,7 @@ int pd_worker_run(const pd_worker_opts_t *o, volatile sig_atomic_t *stop)
     }
     w.hello.cores = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
     w.hello.accepts_f32 = true; /* pd_wire_in_doubles widens F32 task frames */
+    w.hello.accepts_key_tasks = true;
     w.hello.threads = o->threads;
     w.hello.slowdown = o->slowdown;
     snprintf(w.hello.software, sizeof(w.hello.software), "paramd-worker %s", PACKAGE_VERSION);

@@ -68,6 +68,9 @@ def _f64(frame, count, what, dtype="<f8"):
 class Computer:
     """The task side of a worker for one job (paramd-worker's load_job result)."""
 
+    #: run() takes GRAD tasks with key lists (doc/protocol.md): the Worker says so in HELLO
+    takes_key_lists = True
+
     def __init__(self, job, train, test=None):
         try:
             self.model = models.bind(job, train)
@@ -78,6 +81,7 @@ class Computer:
         self.test = test
         self.x = None
         self.x_version = None
+        self.key_x = None  # key-list tasks: x at the keys of the tasks so far (dim values)
 
     # ---- frames (worker.c take_frames / take_lsr1_frame) ----
 
@@ -139,6 +143,25 @@ class Computer:
         # The cache holds x, the first frame: the server assumes so for later tasks.
         self.x, self.x_version = x, t.version
         return x, y, lsr1
+
+    def take_keys(self, t, frames):
+        """(keys, x) of a GRAD TASK with a key list (worker.c take_keys): x holds the task's
+        values at its keys; elsewhere it keeps values the minibatch does not read."""
+        n, dim = t.key_count, self.model.dim
+        frames = list(frames)
+        if (t.kind != pb.GRAD or len(frames) != 2 or t.elem_type != pb.F64 or n > dim
+                or any(len(f) != 8 * n for f in frames)):
+            raise TaskError("task %d with %d keys: a key list goes with a GRAD task, as frame 1 "
+                            "of the keys then frame 2 of as many float64 values"
+                            % (t.task_id, n))
+        keys = np.frombuffer(bytes(frames[0]), dtype="<u8")
+        if keys[-1] >= dim or (n > 1 and not (keys[1:] > keys[:-1]).all()):
+            raise TaskError("task %d: its keys are not strictly increasing below %d"
+                            % (t.task_id, dim))
+        if self.key_x is None:
+            self.key_x = np.zeros(dim)
+        self.key_x[keys.astype(np.int64)] = np.frombuffer(bytes(frames[1]), dtype="<f8")
+        return keys.astype(np.int64), self.key_x
 
     # ---- the kinds (task_kind.c run_*) ----
 
@@ -202,6 +225,13 @@ class Computer:
         if t.kind not in KINDS:
             raise TaskError("task %d has kind %d, which this worker does not know"
                             % (t.task_id, t.kind))
+        if t.key_count > 0:
+            keys, x = self.take_keys(t, frames)
+            fields, g = self._grad(t, x, None, None)
+            fields.update(key_count=t.key_count, version=t.version,
+                          n_samples=int(fields["n_samples"]),
+                          loss_sum=float(fields["loss_sum"]))
+            return fields, [np.ascontiguousarray(g[keys], dtype="<f8").tobytes()]
         x, y, lsr1 = self.take_frames(t, frames)
         fn = {pb.GRAD: self._grad, pb.EVAL: self._eval, pb.GRAD_DIFF: self._grad_diff,
               pb.LOSS: self._loss, pb.HVP: self._hvp, pb.LOCAL_TR: self._local_tr}[t.kind]

@@ -17,6 +17,7 @@ Two modes, chosen by the ``callback`` argument:
   pushes).
 """
 import collections
+import importlib
 import logging
 import threading
 import time
@@ -36,6 +37,21 @@ _BACKOFF_MAX = 5.0
 _SAY_EVERY = 60.0          # "still no answer", and security hints, at most once a minute
 _BUSY_POLL = 0.01          # how often the socket is looked at while a task computes
 _PENDING_MAX = 8           # messages kept while busy; the rest wait in the socket
+
+
+def _numerical_half():
+    """The modules paramd.compute and paramd.data, as sys.modules has them (a program, or
+    a test, may put its own there)."""
+    return (importlib.import_module(__package__ + ".compute"),
+            importlib.import_module(__package__ + ".data"))
+
+
+def _computer_takes_key_lists():
+    try:
+        compute, _ = _numerical_half()
+    except ImportError:
+        return False
+    return bool(getattr(compute.Computer, "takes_key_lists", False))
 
 
 class _Rejoin(Exception):
@@ -83,6 +99,8 @@ class Worker:
         self._keys = security_keys(server_key, key_file)
         self._hello = make_hello(name, callback is not None,
                                  "paramd-python-worker %s" % SOFTWARE_VERSION)
+        # GRAD tasks with key lists only for a Computer that says it runs them
+        self._hello.accepts_key_tasks = callback is None and _computer_takes_key_lists()
         self._stop = threading.Event()
         self._conn = None
         #: tasks answered with a RESULT (task mode) or gradients pushed (callback mode)
@@ -278,7 +296,7 @@ class Worker:
             raise Error("the job's model is 'none': the server sends no tasks for it; a "
                         "callback worker (paramd.Worker(..., callback=...)) serves such jobs")
         try:
-            from . import compute, data
+            compute, data = _numerical_half()
         except ImportError as e:
             raise Error("paramd.compute/paramd.data are not installed, so this worker cannot "
                         "compute tasks (%s)" % e) from None
@@ -351,18 +369,20 @@ class Worker:
         dim = self._conn.job.dim
         frames = list(frames)
         size = 4 if t.elem_type == pb.F32 else 8
-        if frames:
-            if len(frames[0]) != dim * size:
-                raise _Rejoin("task %d: frame 1 has %d bytes, the job has %d parameters"
-                              % (t.task_id, len(frames[0]), dim))
-            # The server omits frame 1 from a later task at the same version (and in the
-            # same element type, which it resends otherwise): keep it.
-            self._x = (t.version, t.elem_type, bytes(frames[0]))
-        elif self._x is not None and self._x[:2] == (t.version, t.elem_type):
-            frames = [self._x[2]]
-        else:
-            raise _Rejoin("task %d at version %d came without parameters we hold"
-                          % (t.task_id, t.version))
+        # A GRAD task with a key list carries all it needs; others may rely on the cache.
+        if t.key_count == 0:
+            if frames:
+                if len(frames[0]) != dim * size:
+                    raise _Rejoin("task %d: frame 1 has %d bytes, the job has %d parameters"
+                                  % (t.task_id, len(frames[0]), dim))
+                # The server omits frame 1 from a later task at the same version (and in the
+                # same element type, which it resends otherwise): keep it.
+                self._x = (t.version, t.elem_type, bytes(frames[0]))
+            elif self._x is not None and self._x[:2] == (t.version, t.elem_type):
+                frames = [self._x[2]]
+            else:
+                raise _Rejoin("task %d at version %d came without parameters we hold"
+                              % (t.task_id, t.version))
         cancelled = threading.Event()
         t0 = time.monotonic()
         # As paramd-worker: a helper thread (heartbeats, CANCEL) when the last task of this
@@ -396,7 +416,8 @@ class Worker:
             else:
                 raise Error("paramd.compute returned %r, which is no Header field" % name)
         # the job of the last WELCOME says how vectors travel (a restarted server may differ)
-        f32 = self._conn.job.wire_type == pb.F32
+        # (a gradient at a key list goes back as float64, as its task came)
+        f32 = self._conn.job.wire_type == pb.F32 and t.key_count == 0
         r.elem_type = pb.F32 if f32 else pb.F64
         to_frame = wire.f32_frame if f32 else wire.f64_frame
         self._send(r, [to_frame(np.frombuffer(f, dtype=wire.F64)

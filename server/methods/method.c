@@ -31,6 +31,25 @@ const pd_method_ops_t *pd_method_get(int kind)
     return registry[kind];
 }
 
+/* After a step was applied (x changed, the version not yet): the version, the metrics, the
+ * stop criteria. */
+static void applied(pd_daemon_t *d, uint64_t staleness)
+{
+    d->metrics.updates_total++;
+    d->metrics.gradients_applied_total++;
+    d->metrics.version = (double)d->store.version;
+    pd_metrics_observe_staleness(&d->metrics, staleness);
+    pd_daemon_after_update(d);
+}
+
+/* A step that would make a parameter NaN or Inf: the old vector and version stay; dispatch
+ * applies on_divergence once the method's callback has returned. */
+static void refused(pd_daemon_t *d)
+{
+    d->metrics.updates_rejected_nonfinite_total++;
+    pd_daemon_diverged(d, "a step would make a parameter non-finite");
+}
+
 void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples, double lr,
                      uint64_t staleness)
 {
@@ -40,21 +59,56 @@ void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples,
     for (size_t i = 0; i < d->store.dim; i++) {
         g[i] = grad_sum[i] * inv;
     }
+    pd_store_catch_up(&d->store); /* the dense prox below is the step after the pending ones */
     int rc = d->fosi != NULL ? pd_method_fosi_step(d, g, lr)
                              : pd_optim_apply_finite(&d->optim, d->store.x, 0, d->store.dim, g, lr);
     if (rc != 0) {
-        /* The old vector and version stay; dispatch applies on_divergence once the method's
-         * callback has returned. */
-        d->metrics.updates_rejected_nonfinite_total++;
-        pd_daemon_diverged(d, "a step would make a parameter non-finite");
+        refused(d);
         return;
     }
     pd_store_bump(&d->store);
-    d->metrics.updates_total++;
-    d->metrics.gradients_applied_total++;
-    d->metrics.version = (double)d->store.version;
-    pd_metrics_observe_staleness(&d->metrics, staleness);
-    pd_daemon_after_update(d);
+    applied(d, staleness);
+}
+
+/* The mean gradient is zero off the keys: the step touches them alone, and the prox every
+ * other coordinate owes is deferred (lazy.h), so the update costs O(n) whatever dim is. */
+static void apply_keys(pd_daemon_t *d, const uint64_t *keys, size_t n, const double *grad_sum,
+                       uint64_t n_samples, double lr, uint64_t staleness)
+{
+    double inv = n_samples > 0 ? 1.0 / (double)n_samples : 0.0;
+    double *g = d->grad_scratch;
+    pd_lazy_t *lz = d->store.lazy;
+
+    for (size_t i = 0; i < n; i++) {
+        g[i] = grad_sum[i] * inv;
+    }
+    if (lz != NULL) {
+        pd_lazy_reserve(lz, d->store.x, lr);
+        pd_lazy_catch_up_keys(lz, d->store.x, keys, n);
+    }
+    if (pd_optim_apply_keys_finite(&d->optim, d->store.x, keys, n, g, lr) != 0) {
+        refused(d);
+        return;
+    }
+    if (lz != NULL) {
+        pd_lazy_log_step(lz, keys, n, lr);
+        pd_store_bump(&d->store); /* every regularised key moved, if only on paper */
+    } else {
+        pd_store_bump_keys(&d->store, keys, n);
+    }
+    applied(d, staleness);
+}
+
+void pd_method_apply_grad(pd_daemon_t *d, const pd_session_t *s, const pd_task_t *t,
+                          const double *grad_sum, uint64_t n_samples, double lr,
+                          uint64_t staleness)
+{
+    if (t->sparse) {
+        apply_keys(d, (const uint64_t *)s->task_keys->data, (size_t)t->result_len, grad_sum,
+                   n_samples, lr, staleness);
+    } else {
+        pd_method_apply(d, grad_sum, n_samples, lr, staleness);
+    }
 }
 
 int pd_method_save_words(const uint64_t *v, size_t n, uint8_t **out, size_t *len)

@@ -68,6 +68,12 @@ pd_sample_set_t pd_method_fosi_ese_batch(const pd_daemon_t *d);
 void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples, double lr,
                      uint64_t staleness);
 
+/* pd_method_apply for the GRAD result of task t of s: a task with keys (t->sparse) has its
+ * gradient at s->task_keys only, and is applied there in O(keys). */
+void pd_method_apply_grad(pd_daemon_t *d, const pd_session_t *s, const pd_task_t *t,
+                          const double *grad_sum, uint64_t n_samples, double lr,
+                          uint64_t staleness);
+
 /* The methods' checkpointed state is a few 64-bit words, stored little-endian, 8 bytes each.
  * save: *out (free()) and *len for n words; 0 or -ENOMEM. load: the n words of buf, or
  * PD_ECORRUPT when len is not 8 n (v untouched). */

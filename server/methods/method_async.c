@@ -60,7 +60,7 @@ static void async_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t,
     }
     s->grads_applied++;
     s->staleness_sum += (double)tau;
-    pd_method_apply(d, grad_sum, m->n_samples, lr, tau);
+    pd_method_apply_grad(d, s, t, grad_sum, m->n_samples, lr, tau);
 }
 
 static void async_on_leave(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t)

@@ -50,7 +50,7 @@ static void ssp_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t,
     s->clock++;
     s->grads_applied++;
     s->staleness_sum += (double)tau;
-    pd_method_apply(d, grad_sum, m->n_samples, pd_optim_lr(&d->optim), tau);
+    pd_method_apply_grad(d, s, t, grad_sum, m->n_samples, pd_optim_lr(&d->optim), tau);
     if (min_clock(d) != before) {
         pd_sched_kick(d); /* the slowest advanced: parked workers may go on */
     }

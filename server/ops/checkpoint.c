@@ -105,6 +105,7 @@ static int snapshot(pd_daemon_t *d, ckpt_job_t **out)
     j->snap.updates_total = (uint64_t)d->metrics.updates_total;
     j->snap.wall_time = pd_clock_wall_s();
     j->snap.dim = dim;
+    pd_store_catch_up(&d->store); /* so nothing deferred needs saving */
     rc = add_array(&j->snap, "x", d->store.x, dim);
     if (rc == 0 && (d->optim.kind == PD_OPT_MOMENTUM || d->optim.kind == PD_OPT_ADAM)) {
         rc = add_array(&j->snap, "optim.u", d->optim.u, dim);

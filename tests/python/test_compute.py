@@ -198,6 +198,27 @@ def test_cached_parameters(comp):
         c.run(header(job, n=0, version=5), [x.tobytes()[:-8]])
 
 
+def test_key_list_task(comp):
+    """A GRAD task with a key list: the gradient at the keys is the dense gradient there
+    (to the last bit: the same numpy sums), whatever the computer's copy holds elsewhere;
+    broken key lists are refused."""
+    job, c = comp
+    x = np.random.RandomState(4).randn(job.dim)
+    _, (dense,) = c.run(header(job, version=2), [x.tobytes()])
+    g = np.frombuffer(dense, dtype="<f8")
+    keys = np.flatnonzero(g).astype("<u8")
+    assert 0 < keys.size < job.dim
+    h = pb.Header(type=pb.TASK, kind=pb.GRAD, seed=1, batch=8, version=2, elem_type=pb.F64,
+                  key_count=keys.size, frame_counts=[keys.size, keys.size])
+    fields, (packed,) = c.run(h, [keys.tobytes(), x[keys.astype(np.int64)].tobytes()])
+    assert fields["key_count"] == keys.size
+    assert np.frombuffer(packed, dtype="<f8").tobytes() == g[keys.astype(np.int64)].tobytes()
+    with pytest.raises(compute.TaskError, match="strictly increasing"):
+        c.run(h, [keys[::-1].copy().tobytes(), x[keys.astype(np.int64)].tobytes()])
+    with pytest.raises(compute.TaskError, match="a key list goes with a GRAD task"):
+        c.run(h, [keys.tobytes()])
+
+
 def test_sample_sets_checked(comp):
     job, c = comp
     x = np.zeros(job.dim).tobytes()

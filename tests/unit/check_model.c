@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compute.h"
 #include "error.h"
 #include "model_internal.h"
 #include "quad.h"
@@ -323,6 +324,72 @@ START_TEST(test_dense_vs_sparse)
     free(gd);
     free(v);
     free(x);
+    data_clear(&sp);
+    data_clear(&dn);
+}
+END_TEST
+
+
+/* ---- a key-list GRAD task: the keys are exactly where the minibatch's gradient can be
+ * nonzero, and the packed sums at them are the dense sums' bits there (2 threads, garbage
+ * left in the output outside the keys) ---- */
+START_TEST(test_batch_keys)
+{
+    const model_case_t *c = &cases[_i / 2];
+    bool bias = _i % 2 == 1;
+    enum { P = 30, M = 60, B = 6 };
+    pd_data_t dn, sp;
+    pd_model_t m;
+    pd_task_ctx_t ctx;
+    pd_sample_set_t set = {99, B, 0, 0};
+    double loss_d, loss_k;
+    size_t n_d, n_k, n_keys;
+
+    make_dense(&dn, 5 + (uint64_t)_i, M, P, c->labels, c->n_classes);
+    for (size_t k = 0; k < (size_t)M * P; k++) {
+        if (k % 7 != 0) {
+            dn.x[k] = 0.0; /* about 4 of 30 features per sample */
+        }
+    }
+    to_csr(&sp, &dn);
+    ck_assert_int_eq(pd_model_bind(&m, c->kind, &sp, c->n_classes, bias, NULL, 0), 0);
+    size_t dim = m.dim;
+    uint32_t *idx = batch_new(set.seed, M, B);
+    size_t cap = pd_model_batch_keys_cap(&m, &sp, idx, B);
+    uint64_t *keys = calloc(cap + 1, sizeof(*keys));
+    double *x = vec_new(dim), *gd = vec_new(dim), *gk = vec_new(dim);
+    ck_assert_int_eq(pd_model_batch_keys(&m, &sp, idx, B, keys, cap, &n_keys), 0);
+    ck_assert_uint_lt(n_keys, dim); /* a real subset */
+    ck_assert_int_eq(pd_model_batch_keys(&m, &sp, idx, B, keys, n_keys - 1, &n_d), PD_EDIM);
+    ck_assert_int_eq(pd_model_batch_keys(&m, &sp, idx, B, keys, cap, &n_keys), 0);
+    random_vec(3, x, dim, 0.5);
+    ck_assert_int_eq(pd_task_ctx_init(&ctx, &m, &sp, NULL, 2), 0);
+    ck_assert_int_eq(pd_task_grad_set(&ctx, x, &set, gd, &loss_d, &n_d), 0);
+    for (size_t i = 0; i < dim; i++) {
+        gk[i] = NAN;
+    }
+    ck_assert_int_eq(pd_task_grad_keys(&ctx, x, &set, keys, n_keys, gk, &loss_k, &n_k), 0);
+    ck_assert_uint_eq(n_d, n_k);
+    ck_assert(loss_d == loss_k);
+    size_t k = 0;
+    for (size_t i = 0; i < dim; i++) {
+        bool listed = k < n_keys && keys[k] == i;
+        if (listed) {
+            ck_assert_msg(memcmp(&gd[i], &gk[k], sizeof(double)) == 0, "%s key %zu: %.17g vs %.17g",
+                          c->name, i, gd[i], gk[k]);
+            k++;
+        } else {
+            ck_assert_msg(gd[i] == 0.0, "%s: gradient %.17g at key %zu, not listed", c->name,
+                          gd[i], i);
+        }
+    }
+    ck_assert_uint_eq(k, n_keys); /* increasing: every key was met in order */
+    pd_task_ctx_release(&ctx);
+    free(gk);
+    free(gd);
+    free(x);
+    free(keys);
+    free(idx);
     data_clear(&sp);
     data_clear(&dn);
 }
@@ -867,6 +934,7 @@ static Suite *model_suite(void)
     tcase_add_loop_test(tc, test_hvp_fd_and_symmetry, 0, N_COMBOS);
     tcase_add_loop_test(tc, test_partition, 0, N_COMBOS);
     tcase_add_loop_test(tc, test_dense_vs_sparse, 0, N_CASES * 2);
+    tcase_add_loop_test(tc, test_batch_keys, 0, N_CASES * 2);
     tcase_add_loop_test(tc, test_eval_matches_loss, 0, N_COMBOS);
     tcase_add_loop_test(tc, test_bad_index, 0, N_COMBOS);
     /* softmax cases with a bias: combos 9, 11 (C=3) and 13, 15 (C=10) */
