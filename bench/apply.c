@@ -32,7 +32,7 @@ typedef struct arrays {
     size_t d;
     double *x, *g, *copy;
     pd_optim_t opt;
-    pd_store_t store; /* K_SGD_PUSH: a key-value push's apply, on the store's own x */
+    pd_store_t store; /* K_SGD_PUSH: the store's update step, on the store's own x */
 } arrays_t;
 
 typedef enum { K_MEMCPY, K_DAXPY, K_SGD, K_SGD_PUSH, K_MOMENTUM, K_ADAM, K_SGD_L1 } kind_t;
@@ -44,7 +44,7 @@ static const struct {
     [K_MEMCPY] = {"memcpy (reference)", 2},       /* read g, write copy */
     [K_DAXPY] = {"cblas_daxpy", 3},               /* read x, g; write x */
     [K_SGD] = {"apply sgd", 3},                   /* as daxpy */
-    [K_SGD_PUSH] = {"push sgd (bounded)", 3},     /* as daxpy */
+    [K_SGD_PUSH] = {"update sgd (store)", 3},     /* as daxpy */
     [K_MOMENTUM] = {"apply momentum", 5},         /* read x, g, u; write x, u */
     [K_ADAM] = {"apply adam", 7},                 /* read x, g, u, v; write x, u, v */
     [K_SGD_L1] = {"apply sgd + l1 prox", 3},      /* as sgd (the prox is in the same pass) */
@@ -60,19 +60,13 @@ static double run_once(arrays_t *a, kind_t k)
     case K_DAXPY:
         cblas_daxpy((blasint)a->d, -1e-9, a->g, 1, a->x, 1);
         break;
-    case K_SGD_PUSH: {
-        /* what pd_kv_push does for a range push of plain sgd */
-        double moved;
-        if (pd_optim_apply_bounded(&a->opt, a->store.x, 0, a->d, a->g, 1e-9,
-                                   pd_store_bound(&a->store, 0, a->d), &moved) != 0 ||
-            moved < 0) {
-            fprintf(stderr, "apply: a bounded step was refused or not bounded\n");
+    case K_SGD_PUSH:
+        /* what a range push of plain sgd, and a method's dense update, do */
+        if (pd_store_step_range(&a->store, &a->opt, 0, a->d, a->g, 1e-9) != 0) {
+            fprintf(stderr, "apply: a store step was refused\n");
             exit(1);
         }
-        pd_store_bump_range(&a->store, 0, a->d);
-        pd_store_bound_grow(&a->store, 0, a->d, moved);
         break;
-    }
     default:
         if (pd_optim_apply_finite(&a->opt, a->x, 0, a->d, a->g, 1e-9) != 0) {
             fprintf(stderr, "apply: a finite step was refused\n");

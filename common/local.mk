@@ -17,7 +17,7 @@ common_model_sources = common/model.h common/prox.h common/model_internal.h comm
 common_opt_sources = common/trust_region.c common/trust_region.h common/apts_blocks.c \
 	common/apts_blocks.h common/apts_local.c common/apts_local.h common/apts_task.c \
 	common/apts_task.h common/lsr1.c common/lsr1.h \
-	common/lanczos.c common/lanczos.h
+	common/lanczos.c common/lanczos.h common/blas_threads.c common/blas_threads.h
 # configuration table and parser
 common_config_sources = common/config.c common/config.h common/config_keys.h
 # checkpoint files and data checksums

@@ -316,22 +316,8 @@ void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
      * the gradient always does that, so the gradient is only scanned then, for the reason:
      * no separate pass over every push. A range push of plain sgd reads only g before the
      * step: the store's per-block bound of |x| shows it cannot overflow. */
-    double moved = -1.0, bound = INFINITY; /* no bound: momentum and Adam do not keep one */
-    if (d->store.lazy != NULL) {
-        /* the push's step comes after the proxes its keys still owe; catching up moves
-         * values behind the bounds' back, so none is used */
-        if (t.keys != NULL) {
-            pd_lazy_catch_up_keys(d->store.lazy, d->store.x, t.keys, t.n);
-        } else {
-            pd_lazy_catch_up_range(d->store.lazy, d->store.x, t.offset, t.n);
-        }
-    } else if (t.keys == NULL && d->optim.kind == PD_OPT_SGD) {
-        bound = pd_store_bound(&d->store, t.offset, t.n);
-    }
-    rc = t.keys != NULL
-             ? pd_optim_apply_keys_finite(&d->optim, d->store.x, t.keys, t.n, g, lr)
-             : pd_optim_apply_bounded(&d->optim, d->store.x, t.offset, t.n, g, lr, bound,
-                                      &moved);
+    rc = t.keys != NULL ? pd_store_step_keys(&d->store, &d->optim, t.keys, t.n, g, lr)
+                        : pd_store_step_range(&d->store, &d->optim, t.offset, t.n, g, lr);
     if (rc != 0) {
         if (!pd_wire_all_finite(g, t.n)) {
             reject(d, s, m, PD_WERR_NONFINITE, "gradient contains NaN or Inf");
@@ -342,15 +328,7 @@ void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
                "the step would make a parameter NaN or Inf (diverging): not applied");
         return;
     }
-    send_ack(d, s, m, PD_ACK_APPLIED, d->store.version + 1, tau, lr, PD_WERR_NONE, NULL);
-    if (t.keys != NULL) {
-        pd_store_bump_keys(&d->store, t.keys, t.n);
-    } else {
-        pd_store_bump_range(&d->store, t.offset, t.n);
-        if (moved >= 0) {
-            pd_store_bound_grow(&d->store, t.offset, t.n, moved);
-        }
-    }
+    send_ack(d, s, m, PD_ACK_APPLIED, d->store.version, tau, lr, PD_WERR_NONE, NULL);
     d->metrics.pushes_applied_total++;
     d->metrics.updates_total++;
     d->metrics.version = (double)d->store.version;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas_threads.h"
 #include "common/config.h"
 #include "daemon.h"
 #include "error.h"
@@ -98,6 +99,7 @@ int main(int argc, char **argv)
     int code = EXIT_OK;
     int c, rc;
 
+    pd_blas_threads_default();
     pd_log_setup("paramd", PD_LOG_INFO);
     while ((c = getopt_long(argc, argv, "c:o:nl:w:hV", long_opts, NULL)) != -1) {
         switch (c) {

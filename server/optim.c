@@ -319,27 +319,60 @@ int pd_optim_apply_keys_finite(pd_optim_t *o, double *x, const uint64_t *keys, s
     return 0;
 }
 
-/* max |g| over [0, n), or NaN when g holds a NaN or an Inf: one read-only pass over g, with
- * two accumulators (a NaN compares false, so it is caught apart from the maximum). */
+#if defined(__GNUC__)
+/* max |g| over [0, n), or NaN when some |g_i| is not surely finite (NaN, Inf, or at least
+ * 2^1023, which sends the push to the guarded path: exact, only slower). One read-only pass,
+ * eight values at a time in four independent lanes pairs, so that it streams g at memory
+ * speed: the scalar compare-and-select loop did not vectorise at -O2 and cost twice the daxpy
+ * of a 1 MiB push. The maximum of finite non-negative doubles is the maximum of their bit
+ * patterns, and a signed 64-bit compare of those needs SSE4.2; a double compare is SSE2. */
+static f64x2_t max2(f64x2_t m, f64x2_t a)
+{
+    u64x2_t above = (u64x2_t)(a > m), ua, um;
+
+    memcpy(&ua, &a, sizeof(ua));
+    memcpy(&um, &m, sizeof(um));
+    um = (ua & above) | (um & ~above);
+    memcpy(&m, &um, sizeof(m));
+    return m;
+}
+
 static double max_abs(const double *g, size_t n)
 {
-    double m0 = 0.0, m1 = 0.0;
-    bool bad = false;
+    f64x2_t m[4] = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
+    u64x2_t bad = {0, 0};
     size_t i = 0;
 
-    for (; i + 2 <= n; i += 2) {
-        double a = fabs(g[i]), b = fabs(g[i + 1]);
-        bad |= !(a <= DBL_MAX) || !(b <= DBL_MAX);
-        m0 = a > m0 ? a : m0;
-        m1 = b > m1 ? b : m1;
+    for (; i + 8 <= n; i += 8) {
+        for (int k = 0; k < 4; k++) {
+            f64x2_t a = abs2(load2(g + i + 2 * k));
+            bad |= big_carry(a);
+            m[k] = max2(m[k], a);
+        }
     }
-    for (; i < n; i++) {
-        double a = fabs(g[i]);
-        bad |= !(a <= DBL_MAX);
-        m0 = a > m0 ? a : m0;
+    for (; i < n; i++) { /* the last few, beside zeros */
+        f64x2_t a = abs2((f64x2_t){g[i], 0.0});
+        bad |= big_carry(a);
+        m[0] = max2(m[0], a);
     }
-    return bad ? NAN : (m0 > m1 ? m0 : m1);
+    m[0] = max2(max2(m[0], m[1]), max2(m[2], m[3]));
+    return ((bad[0] | bad[1]) >> 63) != 0 ? NAN : (m[0][0] > m[0][1] ? m[0][0] : m[0][1]);
 }
+#else
+static double max_abs(const double *g, size_t n)
+{
+    double m = 0.0;
+
+    for (size_t i = 0; i < n; i++) {
+        double a = fabs(g[i]);
+        if (!(a < 0x1p1023)) {
+            return NAN;
+        }
+        m = a > m ? a : m;
+    }
+    return m;
+}
+#endif
 
 /* Far enough from DBL_MAX that a bound plus a step below it cannot overflow, however the
  * step rounds. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas_threads.h"
 #include "clock.h"
 #include "common/config.h"
 #include "error.h"
@@ -56,6 +57,7 @@ int main(int argc, char **argv)
     int code = EXIT_OK;
     int c, rc;
 
+    pd_blas_threads_default();
     pd_log_setup("paramd-sim", PD_LOG_INFO);
     while ((c = getopt_long(argc, argv, "c:o:nhV", long_opts, NULL)) != -1) {
         switch (c) {

@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/config.h"
+#include "optim.h"
+
 /* No block has a valid bound (UINT64_MAX is no block's version). */
 static void invalidate_bounds(pd_store_t *st)
 {
@@ -235,4 +238,43 @@ void pd_store_bound_grow(pd_store_t *st, size_t offset, size_t len, double by)
         st->bound[b] += by;
         st->bound_at[b] = block_changed_at(st, b);
     }
+}
+
+int pd_store_step_range(pd_store_t *st, pd_optim_t *o, size_t offset, size_t len,
+                        const double *g, double lr)
+{
+    double moved = -1.0, bound = INFINITY; /* no bound: momentum and Adam do not keep one */
+    int rc;
+
+    if (st->lazy != NULL) {
+        /* catching up moves values behind the bounds' back, so none is used */
+        pd_lazy_catch_up_range(st->lazy, st->x, offset, len);
+    } else if (o->kind == PD_OPT_SGD) {
+        bound = pd_store_bound(st, offset, len);
+    }
+    rc = pd_optim_apply_bounded(o, st->x, offset, len, g, lr, bound, &moved);
+    if (rc != 0) {
+        return rc;
+    }
+    pd_store_bump_range(st, offset, len);
+    if (moved >= 0) {
+        pd_store_bound_grow(st, offset, len, moved);
+    }
+    return 0;
+}
+
+int pd_store_step_keys(pd_store_t *st, pd_optim_t *o, const uint64_t *keys, size_t n,
+                       const double *g, double lr)
+{
+    int rc;
+
+    if (st->lazy != NULL) {
+        pd_lazy_catch_up_keys(st->lazy, st->x, keys, n);
+    }
+    rc = pd_optim_apply_keys_finite(o, st->x, keys, n, g, lr);
+    if (rc != 0) {
+        return rc;
+    }
+    pd_store_bump_keys(st, keys, n);
+    return 0;
 }

@@ -70,6 +70,18 @@ double pd_store_bound(pd_store_t *st, size_t offset, size_t len);
  * pd_store_bump_range: the bounds of those blocks grow by `by` and stay valid. */
 void pd_store_bound_grow(pd_store_t *st, size_t offset, size_t len, double by);
 
+struct pd_optim;
+/* One optimiser step of gradient g at step size lr on x[offset .. offset + len), and the
+ * version up by one when it is taken. The keys first catch up on proxes they owe. A plain sgd
+ * step on a store without deferred proxes reads only g beforehand (pd_optim_apply_bounded with
+ * the blocks' bounds, which it keeps valid); anything else is the guarded step. 0, or
+ * PD_ENONFINITE with x, the optimiser state and the version as before. */
+int pd_store_step_range(pd_store_t *st, struct pd_optim *o, size_t offset, size_t len,
+                        const double *g, double lr);
+/* The same on the keys of a list (increasing, each < dim; g in key order), O(n). */
+int pd_store_step_keys(pd_store_t *st, struct pd_optim *o, const uint64_t *keys, size_t n,
+                       const double *g, double lr);
+
 /* Whether the values of [offset, offset + len) at `held` are still the current ones: held is
  * not ahead of the store, and no change since held touched the range. */
 bool pd_store_range_unchanged(const pd_store_t *st, size_t offset, size_t len, uint64_t held);

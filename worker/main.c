@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas_threads.h"
 #include "curve.h"
 #include "data.h"
 #include "error.h"
@@ -213,6 +214,7 @@ int main(int argc, char **argv)
     const char *server_key = env_default("PARAMD_SERVER_KEY");
     const char *key_file = env_default("PARAMD_KEY_FILE");
 
+    pd_blas_threads_default();
     o.threads = 1;
     o.slowdown = 1.0;
     while ((c = getopt_long(argc, argv, "s:n:d:D:C:t:x:l:hV", long_opts, NULL)) != -1) {

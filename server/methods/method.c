@@ -60,13 +60,16 @@ void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples,
         g[i] = grad_sum[i] * inv;
     }
     pd_store_catch_up(&d->store); /* the dense prox below is the step after the pending ones */
-    int rc = d->fosi != NULL ? pd_method_fosi_step(d, g, lr)
-                             : pd_optim_apply_finite(&d->optim, d->store.x, 0, d->store.dim, g, lr);
-    if (rc != 0) {
+    if (d->fosi != NULL) {
+        if (pd_method_fosi_step(d, g, lr) != 0) {
+            refused(d);
+            return;
+        }
+        pd_store_bump(&d->store);
+    } else if (pd_store_step_range(&d->store, &d->optim, 0, d->store.dim, g, lr) != 0) {
         refused(d);
         return;
     }
-    pd_store_bump(&d->store);
     applied(d, staleness);
 }
 
