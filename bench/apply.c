@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "blas_threads.h"
 #include "common/config.h"
 #include "optim.h"
 #include "store.h"
@@ -90,6 +91,7 @@ int main(int argc, char **argv)
     double best[K_SGD_L1 + 1];
     int rc = 1;
 
+    pd_blas_threads_default(); /* one thread, as in the daemon, daxpy reference included */
     a.d = (size_t)1 << 24; /* 128 MiB per array */
     if (argc == 3 && strcmp(argv[1], "--dim") == 0) {
         char *end;

@@ -3,6 +3,9 @@
 #include "optim.h"
 
 #include <cblas.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <errno.h>
 #include <float.h>
 #include <math.h>
@@ -319,44 +322,45 @@ int pd_optim_apply_keys_finite(pd_optim_t *o, double *x, const uint64_t *keys, s
     return 0;
 }
 
-#if defined(__GNUC__)
 /* max |g| over [0, n), or NaN when some |g_i| is not surely finite (NaN, Inf, or at least
- * 2^1023, which sends the push to the guarded path: exact, only slower). One read-only pass,
- * eight values at a time in four independent lanes pairs, so that it streams g at memory
- * speed: the scalar compare-and-select loop did not vectorise at -O2 and cost twice the daxpy
- * of a 1 MiB push. The maximum of finite non-negative doubles is the maximum of their bit
- * patterns, and a signed 64-bit compare of those needs SSE4.2; a double compare is SSE2. */
-static f64x2_t max2(f64x2_t m, f64x2_t a)
-{
-    u64x2_t above = (u64x2_t)(a > m), ua, um;
-
-    memcpy(&ua, &a, sizeof(ua));
-    memcpy(&um, &m, sizeof(um));
-    um = (ua & above) | (um & ~above);
-    memcpy(&m, &um, sizeof(m));
-    return m;
-}
-
+ * 2^1023, which sends the push to the guarded path: exact, only slower). One read-only pass
+ * that must keep up with memory: the scalar compare-and-select loop did not vectorise at -O2
+ * and cost twice the daxpy of a 1 MiB push. */
+#if defined(__SSE2__)
 static double max_abs(const double *g, size_t n)
 {
-    f64x2_t m[4] = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}};
-    u64x2_t bad = {0, 0};
+    const __m128d sign = _mm_set1_pd(-0.0), zero = _mm_setzero_pd();
+    /* four independent chains of each; z turns NaN at the first NaN or Inf (x * 0), so the
+     * maxima need not care what maxpd does with a NaN */
+    __m128d m0 = zero, m1 = zero, m2 = zero, m3 = zero, z0 = zero, z1 = zero, z2 = zero,
+            z3 = zero;
+    double m, z, a;
     size_t i = 0;
 
     for (; i + 8 <= n; i += 8) {
-        for (int k = 0; k < 4; k++) {
-            f64x2_t a = abs2(load2(g + i + 2 * k));
-            bad |= big_carry(a);
-            m[k] = max2(m[k], a);
-        }
+        __m128d a0 = _mm_andnot_pd(sign, _mm_loadu_pd(g + i));
+        __m128d a1 = _mm_andnot_pd(sign, _mm_loadu_pd(g + i + 2));
+        __m128d a2 = _mm_andnot_pd(sign, _mm_loadu_pd(g + i + 4));
+        __m128d a3 = _mm_andnot_pd(sign, _mm_loadu_pd(g + i + 6));
+        m0 = _mm_max_pd(m0, a0);
+        m1 = _mm_max_pd(m1, a1);
+        m2 = _mm_max_pd(m2, a2);
+        m3 = _mm_max_pd(m3, a3);
+        z0 = _mm_add_pd(z0, _mm_mul_pd(a0, zero));
+        z1 = _mm_add_pd(z1, _mm_mul_pd(a1, zero));
+        z2 = _mm_add_pd(z2, _mm_mul_pd(a2, zero));
+        z3 = _mm_add_pd(z3, _mm_mul_pd(a3, zero));
     }
-    for (; i < n; i++) { /* the last few, beside zeros */
-        f64x2_t a = abs2((f64x2_t){g[i], 0.0});
-        bad |= big_carry(a);
-        m[0] = max2(m[0], a);
+    m0 = _mm_max_pd(_mm_max_pd(m0, m1), _mm_max_pd(m2, m3));
+    z0 = _mm_add_pd(_mm_add_pd(z0, z1), _mm_add_pd(z2, z3));
+    m = fmax(_mm_cvtsd_f64(m0), _mm_cvtsd_f64(_mm_unpackhi_pd(m0, m0)));
+    z = _mm_cvtsd_f64(z0) + _mm_cvtsd_f64(_mm_unpackhi_pd(z0, z0));
+    for (; i < n; i++) {
+        a = fabs(g[i]);
+        m = a > m ? a : m;
+        z += a * 0.0;
     }
-    m[0] = max2(max2(m[0], m[1]), max2(m[2], m[3]));
-    return ((bad[0] | bad[1]) >> 63) != 0 ? NAN : (m[0][0] > m[0][1] ? m[0][0] : m[0][1]);
+    return z == 0.0 && m < 0x1p1023 ? m : NAN;
 }
 #else
 static double max_abs(const double *g, size_t n)
