@@ -1302,7 +1302,7 @@ bool pd_config_wire_f32(const pd_config_t *c)
 
 bool pd_config_sparse_tasks_fit(const pd_config_t *c)
 {
-    return (c->method == PD_METHOD_ASYNC_SGD || c->method == PD_METHOD_SSP) &&
+    return c->shards <= 1 && (c->method == PD_METHOD_ASYNC_SGD || c->method == PD_METHOD_SSP) &&
            c->optimizer == PD_OPT_SGD &&
            (c->model_type == PD_MODEL_LOGISTIC || c->model_type == PD_MODEL_SOFTMAX ||
             c->model_type == PD_MODEL_LSQ) &&
@@ -1359,6 +1359,33 @@ int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
         sink_add(&sink, "[job] gradient_compression = bf16: for sync-sgd, async-sgd, ssp and "
                         "rennala-sgd only (method = %s)",
                  enum_name(method_row->values, c->method, a, sizeof(a)));
+    }
+    if (c->shards > 1) {
+        if (c->method != PD_METHOD_SYNC_SGD && c->method != PD_METHOD_ASYNC_SGD &&
+            c->method != PD_METHOD_SSP && c->method != PD_METHOD_RENNALA_SGD) {
+            const key_row_t *method_row = row_by_field(offsetof(pd_config_t, method));
+            assert(method_row != NULL);
+            sink_add(&sink, "[server] shards = %" PRId64 ": for sync-sgd, async-sgd, ssp and "
+                            "rennala-sgd (method = %s keeps whole-vector state on one server)",
+                     c->shards, enum_name(method_row->values, c->method, a, sizeof(a)));
+        }
+        if (c->model_type != PD_MODEL_LOGISTIC && c->model_type != PD_MODEL_SOFTMAX &&
+            c->model_type != PD_MODEL_LSQ) {
+            sink_add(&sink, "[server] shards = %" PRId64 ": for a logistic, softmax or "
+                            "least-squares model", c->shards);
+        }
+        if (!empty(c->state_dir)) {
+            sink_add(&sink, "[server] shards = %" PRId64 ": no checkpoints yet (leave state_dir "
+                            "empty)", c->shards);
+        }
+        if (c->sparse_tasks == PD_SPARSE_YES) {
+            sink_add(&sink, "[server] shards = %" PRId64 ": not with [job] sparse_tasks = yes",
+                     c->shards);
+        }
+        if (!empty(c->server_key_file)) {
+            sink_add(&sink, "[server] shards = %" PRId64 ": not with CURVE yet ([security] "
+                            "server_key_file)", c->shards);
+        }
     }
     if (c->sparse_tasks == PD_SPARSE_YES && !pd_config_sparse_tasks_fit(c)) {
         sink_add(&sink, "[job] sparse_tasks = yes: needs method async-sgd or ssp, [optimizer] "

@@ -100,6 +100,8 @@ typedef struct pd_config {
     int stale_step; /* pd_stale_step_kind_t */
     int wire_type;  /* pd_wire_type_kind_t; pd_config_wire_f32() resolves auto */
     int gradient_compression; /* pd_compression_kind_t */
+    int64_t shards;
+    char *shard_endpoints;
     int sparse_tasks; /* pd_sparse_tasks_kind_t; pd_config_sparse_tasks_fit() */
     int64_t eval_interval_ms;
     /* [model] */

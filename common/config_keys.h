@@ -53,6 +53,16 @@
       "One-line progress display on stderr: auto shows it only on a terminal.")               \
     X(server, exit_when_done, BOOL, exit_when_done, "no", 0, 0, NULL, 0,                        \
       "Exit with status 0 once a stop criterion is met (always on with --local-workers).")    \
+    X(server, shards, INT, shards, "1", 1, 16, NULL, 0,                                        \
+      "Servers the parameter vector is split over, in contiguous key ranges (multiples of "  \
+      "512 keys): this paramd (shard 0) runs the method and serves keys from 0; shards 1 .. " \
+      "N-1 hold the rest, apply each update to their range and serve it to workers. For "    \
+      "sync-sgd, async-sgd, ssp and rennala-sgd on a linear model, without state_dir. "      \
+      "--local-shards N starts the others on this host; otherwise list them in "           \
+      "shard_endpoints.")                                                                     \
+    X(server, shard_endpoints, STRING, shard_endpoints, "", 0, 0, NULL, 0,                    \
+      "With shards = N and no --local-shards: the endpoints of shards 1 .. N-1, comma-"       \
+      "separated, each a paramd started with --shard I and this configuration.")             \
     X(server, max_message_size, SIZE, max_message_size, "0", 0, 4294967295.0, NULL, 0,          \
       "Largest message accepted from a peer; 0 sizes it from the model (2 x dim x 8 + 64K).") \
     X(server, serve_data, BOOL, serve_data, "yes", 0, 0, NULL, 0,                              \

@@ -14,7 +14,7 @@
 #include "lsr1.h"
 #include "paramd.pb-c.h"
 
-_Static_assert((int)PD_MSG_CANCEL == (int)PARAMD__MSG_TYPE__CANCEL, "msg types follow the .proto");
+_Static_assert((int)PD_MSG_COMMIT == (int)PARAMD__MSG_TYPE__COMMIT, "msg types follow the .proto");
 _Static_assert((int)PD_TASK_GRAD_DIFF == (int)PARAMD__TASK_KIND__GRAD_DIFF, "task kinds follow the .proto");
 _Static_assert((int)PD_TASK_LOCAL_TR == (int)PARAMD__TASK_KIND__LOCAL_TR && PD_TASK__COUNT == 7,
                "task kinds follow the .proto");
@@ -27,7 +27,7 @@ _Static_assert((int)PD_FILE_TEST_LABELS == (int)PARAMD__DATA_FILE__FILE_TEST_LAB
 
 static const char *const msg_type_names[PD_MSG__COUNT] = {
     "NONE", "HELLO", "WELCOME", "READY", "TASK", "RESULT", "PULL", "PARAMS", "PUSH", "ACK",
-    "HEARTBEAT", "BYE", "ERROR", "FETCH", "DATA", "CANCEL",
+    "HEARTBEAT", "BYE", "ERROR", "FETCH", "DATA", "CANCEL", "COMMIT",
 };
 
 static const char *const wire_error_names[PD_WERR__COUNT] = {
@@ -88,6 +88,8 @@ static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, si
     Paramd__Hello hello = PARAMD__HELLO__INIT;
     Paramd__LocalTr ltr = PARAMD__LOCAL_TR__INIT;
     Paramd__Job job = PARAMD__JOB__INIT;
+    Paramd__Shard shard[PD_WIRE_MAX_SHARDS];
+    Paramd__Shard *shard_ptr[PD_WIRE_MAX_SHARDS];
     uint64_t counts[PD_WIRE_MAX_FRAMES];
     size_t len;
     void *buf;
@@ -105,6 +107,7 @@ static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, si
     h.key_offset = m->key_offset;
     h.key_length = m->key_length;
     h.key_count = m->key_count;
+    h.min_version = m->min_version;
     h.elem_type = (Paramd__ElemType)m->elem_type;
     memcpy(counts, m->frame_counts, sizeof(counts));
     h.n_frame_counts = m->n_frames;
@@ -144,6 +147,7 @@ static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, si
         hello.software = (char *)m->hello.software;
         hello.accepts_f32 = m->hello.accepts_f32;
         hello.accepts_key_tasks = m->hello.accepts_key_tasks;
+        hello.shard_index = m->hello.shard_index;
         h.hello = &hello;
     }
     if (m->has_local_tr) {
@@ -194,6 +198,18 @@ static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, si
         job.init_seed = j->init_seed;
         job.wire_type = (Paramd__ElemType)j->wire_type;
         job.bf16_gradients = j->bf16_gradients;
+        if (j->n_shards > PD_WIRE_MAX_SHARDS) {
+            return PD_EWIRE;
+        }
+        for (size_t i = 0; i < j->n_shards; i++) {
+            paramd__shard__init(&shard[i]);
+            shard[i].endpoint = (char *)j->shards[i].endpoint;
+            shard[i].key_begin = j->shards[i].key_begin;
+            shard[i].key_end = j->shards[i].key_end;
+            shard_ptr[i] = &shard[i];
+        }
+        job.n_shards = j->n_shards;
+        job.shards = shard_ptr;
         h.job = &job;
     }
     len = paramd__header__get_packed_size(&h);
@@ -251,6 +267,21 @@ static int decode_job(const Paramd__Job *src, pd_job_desc_t *j)
     for (size_t i = 0; i < src->n_layers; i++) {
         j->widths[i] = src->layers[i];
     }
+    /* The shards tile [0, dim) in order, each with keys (paramd-worker relies on it). */
+    if (src->n_shards > PD_WIRE_MAX_SHARDS) {
+        return PD_EWIRE;
+    }
+    j->n_shards = src->n_shards;
+    for (size_t i = 0; i < src->n_shards; i++) {
+        const Paramd__Shard *s = src->shards[i];
+        rc |= copy_str(j->shards[i].endpoint, sizeof(j->shards[i].endpoint), s->endpoint);
+        j->shards[i].key_begin = s->key_begin;
+        j->shards[i].key_end = s->key_end;
+        if (s->key_begin != (i == 0 ? 0 : src->shards[i - 1]->key_end) ||
+            s->key_end <= s->key_begin || (i + 1 == src->n_shards && s->key_end != src->dim)) {
+            return PD_EWIRE;
+        }
+    }
     return rc != 0 ? PD_EWIRE : 0;
 }
 
@@ -277,6 +308,7 @@ int pd_wire_decode(const void *buf, size_t len, pd_msg_t *m, pd_job_desc_t *job_
     m->key_offset = h->key_offset;
     m->key_length = h->key_length;
     m->key_count = h->key_count;
+    m->min_version = h->min_version;
     m->elem_type = (pd_elem_type_t)h->elem_type;
     m->kind = (pd_task_kind_t)h->kind;
     m->task_id = h->task_id;
@@ -339,6 +371,7 @@ int pd_wire_decode(const void *buf, size_t len, pd_msg_t *m, pd_job_desc_t *job_
         o->slowdown = h->hello->slowdown;
         o->accepts_f32 = h->hello->accepts_f32;
         o->accepts_key_tasks = h->hello->accepts_key_tasks;
+        o->shard_index = h->hello->shard_index;
         m->has_hello = true;
     }
     if (h->local_tr != NULL && decode_local_tr(h->local_tr, &m->local_tr) != 0) {

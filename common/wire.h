@@ -21,12 +21,13 @@
 #define PD_WIRE_STR 256
 #define PD_WIRE_PATH 4096
 #define PD_WIRE_MAX_WIDTHS 9 /* MLP layer widths in a Job (PD_MLP_MAX_LAYERS + 1) */
+#define PD_WIRE_MAX_SHARDS 16 /* servers of one job ([server] shards) */
 
 /* Values equal the .proto enums (checked at compile time in wire.c). */
 typedef enum pd_msg_type {
     PD_MSG_NONE = 0, PD_MSG_HELLO, PD_MSG_WELCOME, PD_MSG_READY, PD_MSG_TASK, PD_MSG_RESULT,
     PD_MSG_PULL, PD_MSG_PARAMS, PD_MSG_PUSH, PD_MSG_ACK, PD_MSG_HEARTBEAT, PD_MSG_BYE,
-    PD_MSG_ERROR, PD_MSG_FETCH, PD_MSG_DATA, PD_MSG_CANCEL, PD_MSG__COUNT
+    PD_MSG_ERROR, PD_MSG_FETCH, PD_MSG_DATA, PD_MSG_CANCEL, PD_MSG_COMMIT, PD_MSG__COUNT
 } pd_msg_type_t;
 
 /* U8 (raw bytes) is for DATA frames only. */
@@ -65,7 +66,14 @@ typedef struct pd_hello {
     char software[PD_WIRE_STR];
     bool accepts_f32; /* TASK frames may come as F32 */
     bool accepts_key_tasks; /* GRAD TASKs may carry a key list (key_count > 0) */
+    uint32_t shard_index;   /* > 0: shard 0 of a sharded job connecting to its shard i */
 } pd_hello_t;
+
+/* One server of a sharded job: keys [key_begin, key_end) at endpoint ("" for shard 0). */
+typedef struct pd_shard_info {
+    char endpoint[PD_WIRE_STR];
+    uint64_t key_begin, key_end;
+} pd_shard_info_t;
 
 /* LocalTr (LOCAL_TR tasks and results): see proto/paramd.proto. */
 typedef struct pd_local_tr {
@@ -109,6 +117,8 @@ typedef struct pd_job_desc {
     uint64_t init_seed;
     pd_elem_type_t wire_type; /* F32 or F64: the element type of TASK and RESULT vectors */
     bool bf16_gradients;      /* GRAD results may travel as BF16 (error feedback at the worker) */
+    size_t n_shards;          /* 0 or 1: one server; else the shards, shard 0 first */
+    pd_shard_info_t shards[PD_WIRE_MAX_SHARDS];
 } pd_job_desc_t;
 
 typedef struct pd_msg {
@@ -122,6 +132,7 @@ typedef struct pd_msg {
     uint64_t key_offset;
     uint64_t key_length;
     uint64_t key_count; /* PULL/PUSH/PARAMS/ACK: > 0, the keys are a list in frame 1 */
+    uint64_t min_version; /* PULL: answer once the version is at least this */
     pd_elem_type_t elem_type;
     uint32_t n_frames;
     uint64_t frame_counts[PD_WIRE_MAX_FRAMES];

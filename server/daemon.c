@@ -26,6 +26,7 @@
 #include "progress.h"
 #include "ops/reload.h"
 #include "scheduler.h"
+#include "shards.h"
 #include "serve.h"
 #include "ops/status_http.h"
 #include "ops/conn_monitor.h"
@@ -121,8 +122,17 @@ void pd_daemon_drop_session(pd_daemon_t *d, pd_session_t *s, const char *why)
     pd_log_info("worker removed worker=%" PRIu32 " name=%s: %s (applied=%" PRIu64
                 " dropped=%" PRIu64 ")",
                 s->id, s->hello.name, why, s->grads_applied, s->grads_dropped);
+    bool coordinator = s->coordinator;
     pd_sessions_remove(&d->sessions, s);
     d->metrics.workers = (double)pd_sessions_count_ready(&d->sessions);
+    if (coordinator) {
+        /* a shard follows shard 0: without it there is nothing left to serve */
+        char reason[160];
+        bool ended = strcmp(why, "said BYE") == 0;
+        snprintf(reason, sizeof(reason), ended ? "shard 0 ended the job" : "shard 0 is gone (%s)",
+                 why);
+        pd_daemon_stop(d, reason, ended ? 0 : 1);
+    }
     pd_sched_kick(d);
     pd_daemon_maybe_finish(d);
 }
@@ -131,7 +141,7 @@ double pd_daemon_objective(const pd_daemon_t *d, const double *x, double loss_su
                            uint64_t samples)
 {
     double mean = samples > 0 ? loss_sum / (double)samples : NAN;
-    return mean + pd_prox_value(&d->optim.reg, x, d->mask, d->store.dim);
+    return mean + pd_prox_value(&d->optim.reg, x, d->mask, d->model.dim);
 }
 
 bool pd_daemon_has_accuracy(const pd_daemon_t *d)
@@ -252,7 +262,7 @@ void pd_daemon_after_eval(pd_daemon_t *d)
 
 /* The final values are computed here, on the final parameters, by the server itself: at the
  * end there may be no worker left to ask, and the loop has nothing else to do. */
-static void final_evaluation(pd_daemon_t *d)
+static void final_evaluation(pd_daemon_t *d, const double *x)
 {
     double loss = 0;
     uint64_t correct = 0;
@@ -261,12 +271,12 @@ static void final_evaluation(pd_daemon_t *d)
     if (d->train == NULL) {
         return;
     }
-    rc = pd_model_eval_range(&d->model, d->train, d->store.x, 0, d->train->m, &loss, &correct);
+    rc = pd_model_eval_range(&d->model, d->train, x, 0, d->train->m, &loss, &correct);
     if (rc == 0) {
-        d->metrics.objective = pd_daemon_objective(d, d->store.x, loss, d->train->m);
+        d->metrics.objective = pd_daemon_objective(d, x, loss, d->train->m);
     }
     if (pd_daemon_has_accuracy(d)) {
-        rc = pd_model_eval_range(&d->model, d->test, d->store.x, 0, d->test->m, &loss, &correct);
+        rc = pd_model_eval_range(&d->model, d->test, x, 0, d->test->m, &loss, &correct);
         if (rc == 0) {
             d->metrics.test_accuracy = (double)correct / (double)d->test->m;
         }
@@ -274,7 +284,7 @@ static void final_evaluation(pd_daemon_t *d)
     d->metrics.evaluated_version = (double)d->store.version;
 }
 
-static int save_params(const pd_daemon_t *d)
+static int save_params(const pd_daemon_t *d, const double *x)
 {
     char tmp[4096];
     FILE *f = NULL;
@@ -291,8 +301,8 @@ static int save_params(const pd_daemon_t *d)
         rc = -errno;
         goto out;
     }
-    for (size_t i = 0; i < d->store.dim; i++) {
-        if (fprintf(f, "%.17g\n", d->store.x[i]) < 0) {
+    for (size_t i = 0; i < d->model.dim; i++) {
+        if (fprintf(f, "%.17g\n", x[i]) < 0) {
             rc = -EIO;
             goto out;
         }
@@ -339,7 +349,7 @@ static void print_summary(pd_daemon_t *d)
             "mean staleness %.2f\n"
             "  final objective %.6g, test accuracy %s, workers joined %.0f, evicted %.0f\n",
             sim ? "paramd-sim" : "paramd", head, t, sim ? "time units" : "s",
-            d->method->name, pd_model_kind_name(d->model.kind), d->store.dim,
+            d->method->name, pd_model_kind_name(d->model.kind), d->model.dim,
             d->train != NULL ? d->train->m : 0, m->updates_total,
             rate_text, m->gradients_applied_total, m->gradients_dropped_stale_total, m->staleness_mean,
             m->objective, acc, m->workers_joined_total, m->workers_evicted_total);
@@ -382,6 +392,9 @@ static void finish(pd_daemon_t *d)
 static void on_drain_deadline(uv_timer_t *t)
 {
     pd_daemon_t *d = t->data;
+    if (pd_shards_running(d) > 0) {
+        pd_log_warn("shards did not exit in time; they are left to end on their own");
+    }
     if (d->n_local_running > 0) {
         pd_log_warn("local workers did not exit in time; stopping them");
         pd_local_workers_kill(d, SIGKILL);
@@ -393,15 +406,45 @@ static void on_drain_deadline(uv_timer_t *t)
 
 void pd_daemon_maybe_finish(pd_daemon_t *d)
 {
-    if (d->state == PD_STATE_DRAINING && d->n_local_running == 0 && d->sessions.n == 0) {
+    if (d->state == PD_STATE_DRAINING && d->n_local_running == 0 && d->sessions.n == 0 &&
+        pd_shards_running(d) == 0) {
         finish(d);
+    }
+}
+
+/* The end of the job on shard 0 (or alone): the final evaluation, the done line, the saved
+ * parameters and the final checkpoint, on the whole vector (gathered from the shards). */
+static void final_outputs(pd_daemon_t *d)
+{
+    pd_buf_t *whole = NULL;
+    const double *x = d->store.x;
+    int rc = 0;
+
+    pd_store_catch_up(&d->store); /* the final vector is read directly from here on */
+    if (d->shards != NULL && (rc = pd_shards_snapshot(d, &whole)) == 0) {
+        x = (const double *)whole->data;
+    }
+    if (rc == 0) {
+        final_evaluation(d, x);
+    }
+    write_metrics_line(d, "done");
+    rc = rc != 0 ? rc : save_params(d, x);
+    if (rc != 0) {
+        pd_log_err("cannot save parameters to %s: %s", d->cfg.save_params, pd_strerror(rc));
+        if (d->exit_code == 0) {
+            d->exit_code = 1;
+        }
+    }
+    pd_buf_unref(whole);
+    /* Before BYE: a worker told the job is over must find its final state on disk. */
+    if (pd_checkpoint_final(d) != 0 && d->exit_code == 0) {
+        d->exit_code = 1;
     }
 }
 
 void pd_daemon_stop(pd_daemon_t *d, const char *reason, int exit_code)
 {
     pd_msg_t bye;
-    int rc;
 
     if (d->state != PD_STATE_RUNNING) {
         return;
@@ -417,19 +460,8 @@ void pd_daemon_stop(pd_daemon_t *d, const char *reason, int exit_code)
     uv_timer_stop(&d->eval_timer);
     uv_timer_stop(&d->deadline);
     pd_progress_clear(d);
-    pd_store_catch_up(&d->store); /* the final vector is read directly from here on */
-    final_evaluation(d);
-    write_metrics_line(d, "done");
-    rc = save_params(d);
-    if (rc != 0) {
-        pd_log_err("cannot save parameters to %s: %s", d->cfg.save_params, pd_strerror(rc));
-        if (d->exit_code == 0) {
-            d->exit_code = 1;
-        }
-    }
-    /* Before BYE: a worker told the job is over must find its final state on disk. */
-    if (pd_checkpoint_final(d) != 0 && d->exit_code == 0) {
-        d->exit_code = 1;
+    if (d->opts.shard_index == 0) {
+        final_outputs(d);
     }
     pd_daemon_init_bye(d, &bye);
     for (size_t i = 0; i < d->sessions.n; i++) {
@@ -437,8 +469,16 @@ void pd_daemon_stop(pd_daemon_t *d, const char *reason, int exit_code)
         bye.worker_id = s->id;
         pd_daemon_send(d, s->rid, s->rid_len, &bye, NULL, 0);
     }
-    print_summary(d);
-    if (!d->cfg.exit_when_done && d->opts.local_workers == 0 && !d->stop_by_signal) {
+    pd_shards_bye(d);
+    if (d->opts.shard_index > 0) {
+        fprintf(stderr, "paramd shard %u: %s; %.0f updates applied to keys [%zu, %zu)\n",
+                d->opts.shard_index, d->stop_reason, d->metrics.updates_total, d->key_begin,
+                d->key_end);
+    } else {
+        print_summary(d);
+    }
+    if (!d->cfg.exit_when_done && d->opts.local_workers == 0 && !d->stop_by_signal &&
+        d->opts.shard_index == 0) {
         /* A service stays up with the final parameters until it is told to go. */
         d->state = PD_STATE_DONE;
         pd_log_info("job done; serving the final parameters to key-value clients until SIGTERM");
@@ -449,7 +489,9 @@ void pd_daemon_stop(pd_daemon_t *d, const char *reason, int exit_code)
      * drops unread input on disconnect (ZMQ_IMMEDIATE) would otherwise miss our BYE and only
      * notice the end after its timeout. Local workers get longer, since we must reap them. */
     uv_timer_start(&d->drain_timer, on_drain_deadline,
-                   d->n_local_running > 0 ? DRAIN_LOCAL_DEADLINE_MS : DRAIN_PEER_DEADLINE_MS, 0);
+                   d->n_local_running > 0 || pd_shards_running(d) > 0 ? DRAIN_LOCAL_DEADLINE_MS
+                                                                     : DRAIN_PEER_DEADLINE_MS,
+                   0);
     pd_daemon_maybe_finish(d);
 }
 
@@ -552,6 +594,11 @@ static void on_tick(uv_timer_t *t)
     d->last_tick_updates = d->metrics.updates_total;
     d->metrics.learning_rate = pd_optim_lr(&d->optim);
     evict_silent(d, now);
+    pd_shards_tick(d);
+    if (d->opts.shard_index > 0 && d->state == PD_STATE_RUNNING && !d->coordinator_seen &&
+        now - d->start_ms > 2 * (uint64_t)d->cfg.worker_timeout_ms + 30000) {
+        pd_daemon_stop(d, "shard 0 never connected", 1);
+    }
     if (d->state == PD_STATE_RUNNING && d->training_begun && d->method->on_tick != NULL) {
         d->method->on_tick(d);
     }
@@ -837,7 +884,12 @@ int pd_daemon_new(pd_daemon_t **out, const pd_config_t *cfg, const pd_daemon_opt
     if (rc != 0) {
         goto fail;
     }
-    rc = pd_serve_open(d);
+    if (d->opts.shard_index > 0) {
+        pd_log_info("shard %u of %" PRId64 ": keys [%zu, %zu) of %zu", d->opts.shard_index,
+                    d->cfg.shards, d->key_begin, d->key_end, d->model.dim);
+    }
+    /* A shard only serves its keys: data files, status and logs are shard 0's. */
+    rc = d->opts.shard_index > 0 ? 0 : pd_serve_open(d);
     if (rc != 0) {
         goto fail;
     }
@@ -856,11 +908,15 @@ int pd_daemon_new(pd_daemon_t **out, const pd_config_t *cfg, const pd_daemon_opt
     if (rc != 0) {
         goto fail;
     }
-    rc = d->opts.transport != NULL ? 0 : pd_status_new(&d->status, d);
+    rc = d->opts.transport != NULL ? 0 : pd_shards_open(d);
     if (rc != 0) {
         goto fail;
     }
-    if (d->cfg.metrics_log[0] != '\0') {
+    rc = d->opts.transport != NULL || d->opts.shard_index > 0 ? 0 : pd_status_new(&d->status, d);
+    if (rc != 0) {
+        goto fail;
+    }
+    if (d->cfg.metrics_log[0] != '\0' && d->opts.shard_index == 0) {
         /* A job resumed from a checkpoint keeps its history: append, and mark the seam. */
         bool resumed = d->metrics.updates_total > 0;
         FILE *earlier = resumed ? fopen(d->cfg.metrics_log, "re") : NULL;
@@ -912,7 +968,7 @@ int pd_daemon_run(pd_daemon_t *d)
     d->progress_on = pd_progress_wanted(d);
     if ((rc = uv_poll_start(&d->zpoll, UV_READABLE, on_zmq_readable)) != 0 ||
         (rc = uv_timer_start(&d->tick, on_tick, 1000, 1000)) != 0 ||
-        (d->cfg.eval_interval_ms > 0 &&
+        (d->cfg.eval_interval_ms > 0 && d->opts.shard_index == 0 &&
          (rc = uv_timer_start(&d->eval_timer, on_eval_timer, (uint64_t)d->cfg.eval_interval_ms,
                               (uint64_t)d->cfg.eval_interval_ms)) != 0)) {
         pd_log_err("cannot start the loop: %s", pd_strerror(rc));
@@ -920,7 +976,7 @@ int pd_daemon_run(pd_daemon_t *d)
     }
     pd_log_info("listening on %s: job %016" PRIx64 " method=%s model=%s dim=%zu samples=%zu",
                 d->endpoint, d->job.job_id, d->method->name, pd_model_kind_name(d->model.kind),
-                d->store.dim, d->train != NULL ? d->train->m : 0);
+                d->model.dim, d->train != NULL ? d->train->m : 0);
     /* pd_daemon_new bound the socket and loaded any checkpoint: workers may come now. */
     pd_notify_ready(d);
     rc = pd_local_workers_start(d);
@@ -951,6 +1007,7 @@ void pd_daemon_free(pd_daemon_t *d)
     if (d->zsock != NULL) {
         zmq_close(d->zsock);
     }
+    pd_shards_free(d); /* its sockets, before the context */
     if (d->zctx != NULL) {
         zmq_ctx_term(d->zctx);
     }
@@ -963,6 +1020,7 @@ void pd_daemon_free(pd_daemon_t *d)
     pd_store_release(&d->store);
     free(d->grad_scratch);
     free(d->batch_idx);
+    free(d->waiting);
     free(d->mask);
     pd_data_free(d->train);
     pd_data_free(d->test);

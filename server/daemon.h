@@ -71,6 +71,8 @@ typedef struct pd_daemon_opts {
     const char *const *worker_args; /* extra arguments for local workers (NULL-terminated) */
     const char *const *overrides; /* -o assignments (NULL-terminated), applied again on SIGHUP */
     const pd_transport_t *transport; /* NULL: the ZeroMQ socket (see pd_transport_t) */
+    unsigned local_shards; /* --local-shards N: start shards 1 .. N-1 here (0: none) */
+    unsigned shard_index;  /* --shard I: this process is shard I > 0 (0: shard 0, or alone) */
 } pd_daemon_opts_t;
 
 #define PD_MAX_LOCAL_WORKERS 64
@@ -108,6 +110,11 @@ struct pd_daemon {
     double *mask;             /* 1 regularised, 0 bias; NULL (all regularised) for type = none */
     pd_job_desc_t job;
 
+    size_t key_begin, key_end; /* the keys this process holds: all, or its shard's range */
+    void *waiting;             /* kv.c: PULLs waiting for a version (min_version) */
+    bool coordinator_seen;     /* shard i > 0: shard 0 has registered */
+    size_t n_waiting, waiting_cap;
+    struct pd_shards *shards;  /* shard 0 of a sharded job: its links to the others; else NULL */
     pd_store_t store;
     pd_optim_t optim;
     const pd_method_ops_t *method;

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "methods/method.h"
 #include "scheduler.h"
+#include "shards.h"
 #include "serve.h"
 #include "task_kind.h"
 
@@ -51,6 +52,18 @@ static void handle_hello(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
         }
         return;
     }
+    if (d->opts.shard_index > 0 ? m->hello.shard_index != d->opts.shard_index &&
+                                      !(m->hello.shard_index == 0 && m->hello.kv_only)
+                                : m->hello.shard_index != 0) {
+        /* shard i > 0 takes shard 0 (saying "shard_index = i") and key-value readers */
+        pd_daemon_send_error(d, in->routing_id, in->routing_id_len, s, m, PD_WERR_WRONG_STATE,
+                             d->opts.shard_index > 0
+                                 ? "this is shard %u of the job: it serves reads of its keys "
+                                   "(kv_only); workers join shard 0"
+                                 : "this server is shard %u: no shard registers with it",
+                             d->opts.shard_index);
+        return;
+    }
     if (s != NULL) {
         /* The same process re-joins (it lost the server, or restarted with the same id):
          * a new incarnation; results of the old one must not count. */
@@ -64,6 +77,8 @@ static void handle_hello(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     }
     s->hello = m->hello;
     s->kv_only = m->hello.kv_only;
+    s->coordinator = m->hello.shard_index > 0;
+    d->coordinator_seen |= s->coordinator;
     s->state = s->kv_only ? PD_SESSION_IDLE : PD_SESSION_JOINED;
     d->metrics.workers_joined_total++;
     pd_log_info("worker joined worker=%" PRIu32 " name=%s host=%s cores=%" PRIu32 "%s", s->id,
@@ -119,7 +134,7 @@ static pd_wire_error_t check_result(pd_daemon_t *d, pd_wire_in_t *in, const pd_t
     const pd_msg_t *m = &in->msg;
     const pd_task_kind_info_t *info = pd_task_kind_info(t->kind);
     uint64_t want = pd_task_expected_samples(t->kind, t->batch, t->range_begin, t->range_end);
-    uint64_t len = t->result_len != 0 ? t->result_len : d->store.dim;
+    uint64_t len = t->result_len != 0 ? t->result_len : d->model.dim;
     int rc;
 
     if (m->kind != t->kind || info == NULL) {
@@ -355,6 +370,9 @@ void pd_dispatch(pd_daemon_t *d, pd_wire_in_t *in)
         break;
     case PD_MSG_FETCH:
         pd_serve_fetch(d, in, s);
+        break;
+    case PD_MSG_COMMIT:
+        pd_shard_commit(d, in, s);
         break;
     case PD_MSG_HEARTBEAT: {
         pd_msg_t pong;

@@ -9,6 +9,7 @@
 #include "error.h"
 #include "log.h"
 #include "scheduler.h"
+#include "shards.h"
 
 enum { PIECE_PENDING = 0, PIECE_ASSIGNED = 1, PIECE_DONE = 2 };
 
@@ -34,7 +35,9 @@ void pd_eval_start(pd_daemon_t *d)
     }
     pd_buf_unref(e->snapshot);
     e->snapshot = NULL;
-    rc = pd_store_snapshot(&d->store, &e->snapshot);
+    /* the whole vector: a sharded job's is gathered, and the pieces carry all of it */
+    rc = d->shards != NULL ? pd_shards_snapshot(d, &e->snapshot)
+                           : pd_store_snapshot(&d->store, &e->snapshot);
     if (rc != 0) {
         pd_log_err("cannot snapshot parameters for evaluation: %s", pd_strerror(rc));
         return;

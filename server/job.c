@@ -4,6 +4,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@
 #include "log.h"
 #include "methods/method.h"
 #include "quad.h"
+#include "shards.h"
 
 int pd_job_load_data(const pd_config_t *c, pd_data_t **train, pd_data_t **test)
 {
@@ -112,7 +114,7 @@ static void fill_job(pd_daemon_t *d)
     j->job_id = pd_config_job_hash(c);
     j->method = c->method;
     snprintf(j->model, sizeof(j->model), "%s", pd_model_kind_name(d->model.kind));
-    j->dim = d->store.dim;
+    j->dim = d->model.dim;
     j->features = d->model.p;
     j->classes = (uint32_t)d->model.n_classes;
     j->bias = d->model.bias;
@@ -163,7 +165,7 @@ static void setup_optim(pd_daemon_t *d)
     o->reg.l2 = c->l2;
     o->reg.lower = c->lower;
     o->reg.upper = c->upper;
-    o->mask = d->mask;
+    o->mask = d->mask != NULL ? d->mask + d->key_begin : NULL; /* this process's keys */
 }
 
 /* [job] sparse_tasks: on for sparse data when the job fits (pd_config_sparse_tasks_fit;
@@ -246,7 +248,18 @@ int pd_job_load(pd_daemon_t *d)
     if (d->mask != NULL) {
         pd_model_bias_mask(&d->model, d->mask);
     }
-    if ((rc = pd_store_init(&d->store, dim)) != 0 || (rc = pd_optim_init(&d->optim, dim)) != 0) {
+    /* Alone, or shard 0, or shard i: this process holds the keys [key_begin, key_end). */
+    d->key_begin = 0;
+    d->key_end = dim;
+    if (c->shards > 1 &&
+        pd_shards_range(dim, (unsigned)c->shards, d->opts.shard_index, &d->key_begin,
+                        &d->key_end) != 0) {
+        pd_log_err("[server] shards = %" PRId64 ": the model's %zu parameters are too few (a "
+                   "shard holds at least one block of 512)", c->shards, dim);
+        return PD_ECONFIG;
+    }
+    if ((rc = pd_store_init(&d->store, d->key_end - d->key_begin)) != 0 ||
+        (rc = pd_optim_init(&d->optim, d->key_end - d->key_begin)) != 0) {
         return rc;
     }
     if (d->model.kind == PD_MODEL_QUADRATIC) {

@@ -5,22 +5,84 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "error.h"
 #include "log.h"
 #include "methods/method.h"
 
-/* Resolve (offset, length) against the model; length 0 means "to the end". */
+/* Resolve (offset, length) against the keys this server holds (all of them, or its shard's
+ * range); length 0 means "to the end". */
 static bool range_ok(const pd_daemon_t *d, uint64_t offset, uint64_t *length)
 {
     uint64_t end;
-    if (offset > d->store.dim) {
+    if (offset < d->key_begin || offset > d->key_end) {
         return false;
     }
     if (*length == 0) {
-        *length = d->store.dim - offset;
+        *length = d->key_end - offset;
     }
-    return !__builtin_add_overflow(offset, *length, &end) && end <= d->store.dim && *length > 0;
+    return !__builtin_add_overflow(offset, *length, &end) && end <= d->key_end && *length > 0;
+}
+
+/* PULLs waiting for a version (min_version) this server has not reached: answered, in the
+ * order they came, by pd_kv_serve_waiting once it has. */
+#define WAITING_MAX 4096
+typedef struct waiting_pull {
+    unsigned char rid[PD_WIRE_MAX_ROUTING_ID];
+    size_t rid_len;
+    pd_msg_t msg;
+} waiting_pull_t;
+
+static bool wait_for_version(pd_daemon_t *d, const pd_wire_in_t *in, pd_session_t *s)
+{
+    waiting_pull_t *w;
+
+    if (d->n_waiting == WAITING_MAX) {
+        pd_daemon_send_error(d, s->rid, s->rid_len, s, &in->msg, PD_WERR_WRONG_STATE,
+                             "%d pulls already wait for versions not reached", WAITING_MAX);
+        return false;
+    }
+    if (d->n_waiting == d->waiting_cap) {
+        size_t cap = d->waiting_cap > 0 ? 2 * d->waiting_cap : 16;
+        void *p = realloc(d->waiting, cap * sizeof(waiting_pull_t));
+        if (p == NULL) {
+            pd_daemon_send_error(d, s->rid, s->rid_len, s, &in->msg, PD_WERR_INTERNAL,
+                                 "out of memory");
+            return false;
+        }
+        d->waiting = p;
+        d->waiting_cap = cap;
+    }
+    w = (waiting_pull_t *)d->waiting + d->n_waiting++;
+    memcpy(w->rid, s->rid, s->rid_len);
+    w->rid_len = s->rid_len;
+    w->msg = in->msg;
+    return true;
+}
+
+void pd_kv_serve_waiting(pd_daemon_t *d)
+{
+    waiting_pull_t *w = d->waiting;
+    size_t kept = 0, n = d->n_waiting;
+
+    d->n_waiting = 0; /* pd_kv_pull may queue again: it appends after `kept` */
+    for (size_t i = 0; i < n; i++) {
+        pd_session_t *s = pd_sessions_find(&d->sessions, w[i].rid, w[i].rid_len);
+        if (s == NULL) {
+            continue; /* it left while waiting */
+        }
+        if (w[i].msg.min_version > d->store.version) {
+            w[kept++] = w[i];
+            continue;
+        }
+        pd_wire_in_t in;
+        memset(&in, 0, sizeof(in));
+        in.msg = w[i].msg;
+        pd_kv_pull(d, &in, s);
+    }
+    d->n_waiting = kept;
 }
 
 /* A PARAMS answering m at the current version, counted; the caller adds the keys. */
@@ -161,14 +223,25 @@ void pd_kv_pull(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     pd_msg_t r;
     int rc;
 
+    if (m->key_count > 0 && (m->min_version > 0 || d->cfg.shards > 1)) {
+        pd_daemon_send_error(d, s->rid, s->rid_len, s, m, PD_WERR_MALFORMED,
+                             "a key list is read now and from an unsharded job: no min_version, "
+                             "no shards");
+        return;
+    }
     if (m->key_count > 0) {
         pull_keys(d, in, s);
         return;
     }
     if (!range_ok(d, m->key_offset, &length)) {
         pd_daemon_send_error(d, s->rid, s->rid_len, s, m, PD_WERR_DIMENSION,
-                             "key range [%" PRIu64 ", +%" PRIu64 ") is outside the model's %zu keys",
-                             m->key_offset, m->key_length, d->store.dim);
+                             "key range [%" PRIu64 ", +%" PRIu64 ") is outside the keys [%zu, "
+                             "%zu) this server holds", m->key_offset, m->key_length,
+                             d->key_begin, d->key_end);
+        return;
+    }
+    if (m->min_version > d->store.version) {
+        (void)wait_for_version(d, in, s);
         return;
     }
     params_init(d, s, m, &r);
@@ -176,11 +249,11 @@ void pd_kv_pull(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     r.key_length = length;
     /* a key-value push marks only its blocks, so a range others' pushes missed stays current */
     if (m->not_modified &&
-        pd_store_range_unchanged(&d->store, m->key_offset, length, m->version)) {
+        pd_store_range_unchanged(&d->store, m->key_offset - d->key_begin, length, m->version)) {
         send_not_modified(d, s, &r, m->version);
         return;
     }
-    rc = pd_store_read_range(&d->store, m->key_offset, length, &snap, &values);
+    rc = pd_store_read_range(&d->store, m->key_offset - d->key_begin, length, &snap, &values);
     if (rc == 0 && m->elem_type == PD_ELEM_F32) {
         rc = round_values(&snap, &values32, values, length);
         r.elem_type = PD_ELEM_F32;
@@ -255,9 +328,9 @@ static pd_wire_error_t check_push(const pd_daemon_t *d, pd_wire_in_t *in, kv_tar
         snprintf(why, why_len, "the job is over (%s): parameters are final", d->stop_reason);
         return PD_WERR_WRONG_STATE;
     }
-    if (d->cfg.method != PD_METHOD_ASYNC_SGD) {
-        snprintf(why, why_len, "key-value push needs method = async-sgd (this job runs %s)",
-                 d->method->name);
+    if (d->cfg.method != PD_METHOD_ASYNC_SGD || d->cfg.shards > 1) {
+        snprintf(why, why_len, "key-value push needs method = async-sgd on one server (this "
+                 "job runs %s on %" PRId64 ")", d->method->name, d->cfg.shards);
         return PD_WERR_WRONG_STATE;
     }
     if (m->key_count > 0) {

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,10 @@ static void usage(FILE *out)
             "  -l, --local-workers N   start N paramd-worker processes on this host and exit\n"
             "                          when the job is done\n"
             "  -w, --worker-arg ARG    pass ARG to every local worker (repeatable)\n"
+            "      --local-shards N    split the parameters over N servers, starting shards\n"
+            "                          1 .. N-1 on this host (sets [server] shards = N)\n"
+            "      --shard I           be shard I of the job the configuration describes:\n"
+            "                          hold and serve its key range; shard 0 connects\n"
             "      --worker-program P  paramd-worker binary for local workers\n"
             "      --config-reference[=md|man]\n"
             "                          print the reference of every configuration key as\n"
@@ -81,6 +86,8 @@ int main(int argc, char **argv)
         {"check-config", no_argument, NULL, 'n'},
         {"print-fingerprint", no_argument, NULL, 'F'},
         {"local-workers", required_argument, NULL, 'l'},
+        {"local-shards", required_argument, NULL, 'S'},
+        {"shard", required_argument, NULL, 'I'},
         {"worker-arg", required_argument, NULL, 'w'},
         {"worker-program", required_argument, NULL, 'P'},
         {"config-reference", optional_argument, NULL, 'R'},
@@ -92,6 +99,7 @@ int main(int argc, char **argv)
     const char *worker_args[MAX_WORKER_ARGS + 1];
     size_t n_overrides = 0, n_worker_args = 0;
     pd_daemon_opts_t opts = {0};
+    char shards_override[32];
     bool check_only = false, print_fingerprint = false;
     pd_config_t cfg = {0};
     pd_daemon_t *d = NULL;
@@ -130,6 +138,32 @@ int main(int argc, char **argv)
                 return EXIT_USAGE;
             }
             opts.local_workers = (unsigned)n;
+            break;
+        }
+        case 'S':
+        case 'I': {
+            char *end;
+            long n;
+            errno = 0;
+            n = strtol(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || n < 1 || n > PD_WIRE_MAX_SHARDS ||
+                (c == 'S' && n < 2) || (c == 'I' && n >= PD_WIRE_MAX_SHARDS)) {
+                fprintf(stderr, "paramd: %s wants a number from %d to %d, got '%s'\n",
+                        c == 'S' ? "--local-shards" : "--shard", c == 'S' ? 2 : 1,
+                        c == 'S' ? PD_WIRE_MAX_SHARDS : PD_WIRE_MAX_SHARDS - 1, optarg);
+                return EXIT_USAGE;
+            }
+            if (c == 'I') {
+                opts.shard_index = (unsigned)n;
+                break;
+            }
+            if (n_overrides == MAX_OVERRIDES) {
+                fprintf(stderr, "paramd: more than %d -o options\n", MAX_OVERRIDES);
+                return EXIT_USAGE;
+            }
+            opts.local_shards = (unsigned)n;
+            snprintf(shards_override, sizeof(shards_override), "server.shards=%ld", n);
+            overrides[n_overrides++] = shards_override;
             break;
         }
         case 'w':
@@ -192,6 +226,17 @@ int main(int argc, char **argv)
     if (pd_config_check_environment(&cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s", err);
         code = EXIT_CONFIG;
+        goto out;
+    }
+    if (opts.shard_index > 0 && opts.shard_index >= (unsigned)cfg.shards) {
+        fprintf(stderr, "paramd: --shard %u, but [server] shards = %" PRId64 "\n",
+                opts.shard_index, cfg.shards);
+        code = EXIT_CONFIG;
+        goto out;
+    }
+    if (opts.shard_index > 0 && opts.local_shards > 0) {
+        fprintf(stderr, "paramd: --shard and --local-shards exclude each other\n");
+        code = EXIT_USAGE;
         goto out;
     }
     if (print_fingerprint) {

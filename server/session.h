@@ -47,6 +47,7 @@ typedef struct pd_session {
     pd_hello_t hello;
     pd_session_state_t state;
     bool kv_only;
+    bool coordinator;        /* on shard i > 0: shard 0's connection (COMMITs come on it) */
     bool parked;             /* idle because the method holds it back (ssp, sync barrier) */
     bool leaving;            /* being removed: gets no task, even while its own is given back */
     bool curv_pool;          /* dho2: in the curvature pool of the refresh running (the

@@ -100,6 +100,12 @@ int main(int argc, char **argv)
         code = EXIT_CONFIG;
         goto out;
     }
+    if (cfg.shards > 1) {
+        fprintf(stderr, "paramd-sim: [server] shards = %" PRId64 ": the simulator runs the job on "
+                        "one server (its results are the same bit for bit)\n", cfg.shards);
+        code = EXIT_CONFIG;
+        goto out;
+    }
     if (check_only) {
         printf("%s: configuration OK\n", config_path != NULL ? config_path : "(defaults)");
         goto out;

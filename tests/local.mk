@@ -291,8 +291,8 @@ TESTS += tests/integration/churn.test
 EXTRA_DIST += tests/integration/churn.test
 TESTS += tests/integration/kill_loop.test
 EXTRA_DIST += tests/integration/kill_loop.test
-TESTS += tests/integration/wire_f32.test tests/integration/sparse_tasks.test
-EXTRA_DIST += tests/integration/wire_f32.test tests/integration/sparse_tasks.test
+TESTS += tests/integration/wire_f32.test tests/integration/sparse_tasks.test tests/integration/shards.test
+EXTRA_DIST += tests/integration/wire_f32.test tests/integration/sparse_tasks.test tests/integration/shards.test
 TESTS += tests/integration/bf16.test
 EXTRA_DIST += tests/integration/bf16.test
 # --- reference runs for the Python package's tests (tests/python/test_*.py) ---

@@ -36,6 +36,7 @@ pkgconfig_DATA = worker/libparamd-client.pc
 bin_PROGRAMS += worker/paramd-worker
 worker_paramd_worker_SOURCES = worker/main.c worker/worker.c worker/worker.h
 worker_paramd_worker_SOURCES += worker/fetch.c worker/fetch.h
+worker_paramd_worker_SOURCES += worker/shard_reads.c worker/shard_reads.h
 worker_paramd_worker_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
 worker_paramd_worker_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS)
 worker_paramd_worker_LDADD = worker/libpdclient.la common/libpdcommon.la -lpthread

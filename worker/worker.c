@@ -27,6 +27,7 @@
 #include "fetch.h"
 #include "log.h"
 #include "compute.h"
+#include "shard_reads.h"
 #include "task_kind.h"
 
 #define WAITING_SAY_EVERY_MS 60000 /* "still no answer" while joining */
@@ -43,6 +44,8 @@ typedef struct worker {
     const pd_worker_opts_t *o;
     volatile sig_atomic_t *stop;
     pd_client_t *client;
+    pd_client_opts_t sec;      /* the security keys, for the shards' connections too */
+    pd_shard_reads_t shards;   /* a sharded job: the other shards' keys */
     pd_hello_t hello;
     /* the loaded job */
     bool loaded;
@@ -493,6 +496,12 @@ static int join_once(worker_t *w, volatile sig_atomic_t *stop)
         send(w, &bye, NULL, 0);
         return rc == -ENOMEM ? PD_WORKER_EXIT_FAILURE : PD_WORKER_EXIT_DATA;
     }
+    /* the keys of shards 1 .. N-1 come from them */
+    rc = pd_shard_reads_open(&w->shards, j, &w->sec, (int)w->timeout_ms);
+    if (rc != 0) {
+        sleep_ms(BACKOFF_MAX_MS / 5); /* the shards may still be starting */
+        return *stop ? PD_WORKER_EXIT_OK : JOIN_AGAIN;
+    }
     w->has_x = false;
     pd_msg_init(&ready, PD_MSG_READY);
     rc = send(w, &ready, NULL, 0);
@@ -596,6 +605,10 @@ static int take_frames(worker_t *w, pd_wire_in_t *in, const pd_task_kind_info_t 
     const double *v;
     int rc;
     uint32_t n_frames = t->n_frames;
+    /* a sharded job's task carries shard 0's keys (evaluations: all of them) */
+    bool partial = w->shards.n > 1 && n_frames > 0 &&
+                   t->frame_counts[0] == w->shards.shard[0].key_end &&
+                   t->frame_counts[0] != w->model.dim;
 
     if (t->kind == PD_TASK_LOCAL_TR && t->has_local_tr && t->local_tr.lsr1_pairs > 0) {
         /* x, [gradient block], memory: x is always sent with a memory frame */
@@ -617,6 +630,9 @@ static int take_frames(worker_t *w, pd_wire_in_t *in, const pd_task_kind_info_t 
         return PD_EWIRE;
     }
     *has_y = n_frames == 2;
+    if (partial) {
+        len[0] = (size_t)w->shards.shard[0].key_end;
+    }
     if (*has_y && (rc = pd_task_frame2_len(&w->model, t, &len[1])) != 0) {
         pd_log_warn("%s task %" PRIu64 ": no such parameter block", kind->name, t->task_id);
         return rc;
@@ -637,6 +653,12 @@ static int take_frames(worker_t *w, pd_wire_in_t *in, const pd_task_kind_info_t 
             return rc;
         }
         memcpy(i == 0 ? w->x : w->y, v, len[i] * sizeof(double));
+    }
+    if (partial) {
+        rc = pd_shard_reads_pull(&w->shards, w->x, t->version, t->elem_type, (int)w->timeout_ms);
+        if (rc != 0) {
+            return rc;
+        }
     }
     /* The cache holds x, the first frame: the server assumes so for later tasks. */
     w->has_x = true;
@@ -818,8 +840,8 @@ int pd_worker_run(const pd_worker_opts_t *o, volatile sig_atomic_t *stop)
     w.hello.threads = o->threads;
     w.hello.slowdown = o->slowdown;
     snprintf(w.hello.software, sizeof(w.hello.software), "paramd-worker %s", PACKAGE_VERSION);
-    pd_client_opts_t sec = {o->server_key, o->public_key, o->secret_key};
-    rc = pd_client_open(&w.client, o->server, &sec);
+    w.sec = (pd_client_opts_t){o->server_key, o->public_key, o->secret_key};
+    rc = pd_client_open(&w.client, o->server, &w.sec);
     if (rc != 0) {
         pd_log_err("cannot connect to %s: %s", o->server, pd_strerror(rc));
         return PD_WORKER_EXIT_USAGE;
@@ -860,6 +882,7 @@ int pd_worker_run(const pd_worker_opts_t *o, volatile sig_atomic_t *stop)
     }
     drop_pending(&w);
     unload(&w);
+    pd_shard_reads_close(&w.shards);
     pd_client_free(w.client); /* says BYE if we are still joined */
     return code;
 }

@@ -295,6 +295,9 @@ class Worker:
         if job.model == "none":
             raise Error("the job's model is 'none': the server sends no tasks for it; a "
                         "callback worker (paramd.Worker(..., callback=...)) serves such jobs")
+        if len(job.shards) > 1:
+            raise Error("the job is split over %d servers ([server] shards), whose keys this "
+                        "worker does not read yet: run paramd-worker" % len(job.shards))
         try:
             compute, data = _numerical_half()
         except ImportError as e:

@@ -8,6 +8,7 @@
 
 #include "common/config.h"
 #include "error.h"
+#include "../shards.h"
 
 static const pd_method_ops_t *const registry[] = {
     [PD_METHOD_SYNC_SGD] = &pd_method_sync_sgd,
@@ -56,7 +57,7 @@ void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples,
     double inv = n_samples > 0 ? 1.0 / (double)n_samples : 0.0;
     double *g = d->grad_scratch;
 
-    for (size_t i = 0; i < d->store.dim; i++) {
+    for (size_t i = 0; i < d->model.dim; i++) {
         g[i] = grad_sum[i] * inv;
     }
     pd_store_catch_up(&d->store); /* the dense prox below is the step after the pending ones */
@@ -70,6 +71,7 @@ void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples,
         refused(d);
         return;
     }
+    pd_shards_commit(d, grad_sum, n_samples, lr); /* the other shards' ranges, same step */
     applied(d, staleness);
 }
 

@@ -24,7 +24,7 @@ static int rennala_init(pd_daemon_t *d)
     if (st == NULL) {
         return -ENOMEM;
     }
-    st->acc = calloc(d->store.dim > 0 ? d->store.dim : 1, sizeof(double));
+    st->acc = calloc(d->model.dim > 0 ? d->model.dim : 1, sizeof(double));
     if (st->acc == NULL) {
         free(st);
         return -ENOMEM;
@@ -60,7 +60,7 @@ static void rennala_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *
                               const pd_msg_t *m, const double *grad_sum)
 {
     rennala_state_t *st = d->method_state;
-    size_t dim = d->store.dim;
+    size_t dim = d->model.dim;
 
     if (t->version != d->store.version) {
         d->metrics.gradients_dropped_stale_total++;

@@ -40,7 +40,7 @@ static int sync_init(pd_daemon_t *d)
     if (st == NULL) {
         return -ENOMEM;
     }
-    st->total = calloc(d->store.dim > 0 ? d->store.dim : 1, sizeof(double));
+    st->total = calloc(d->model.dim > 0 ? d->model.dim : 1, sizeof(double));
     if (st->total == NULL) {
         free(st);
         return -ENOMEM;
@@ -65,7 +65,7 @@ static int start_round(pd_daemon_t *d, sync_state_t *st)
 {
     size_t ready = pd_sessions_count_ready(&d->sessions);
     size_t n = d->cfg.sync_parts > 0 ? (size_t)d->cfg.sync_parts : ready;
-    size_t dim = d->store.dim;
+    size_t dim = d->model.dim;
 
     if (ready == 0) {
         return -EAGAIN;
@@ -154,7 +154,7 @@ static void sync_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t,
                            const pd_msg_t *m, const double *grad_sum)
 {
     sync_state_t *st = d->method_state;
-    size_t dim = d->store.dim;
+    size_t dim = d->model.dim;
     uint64_t n_total = 0;
 
     if (!st->active || t->round != st->round || t->part >= st->n_parts ||

@@ -516,7 +516,7 @@ int pd_render_status_json(char **out, const pd_daemon_t *d, uint64_t now_ms,
     json_object_set_new(job, "id", json_string(id));
     json_object_set_new(job, "method", json_string(d->method != NULL ? d->method->name : ""));
     json_object_set_new(job, "model", json_string(pd_model_kind_name(d->model.kind)));
-    json_object_set_new(job, "dim", json_integer((json_int_t)d->store.dim));
+    json_object_set_new(job, "dim", json_integer((json_int_t)d->model.dim));
     json_object_set_new(job, "samples",
                         json_integer(d->train != NULL ? (json_int_t)d->train->m : 0));
     json_object_set_new(job, "test_samples",

@@ -1,0 +1,478 @@
+/* shards.c - shard 0's side of a sharded job (see shards.h). */
+#include <config.h>
+#include "shards.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "daemon.h"
+#include "error.h"
+#include "log.h"
+
+#define BLOCK 512            /* shard boundaries: multiples of this many keys */
+#define OPEN_DEADLINE_MS 30000 /* every shard up and answering */
+
+typedef struct shard_link {
+    void *sock;              /* DEALER to the shard */
+    char endpoint[PD_WIRE_STR];
+    size_t begin, end;
+    uint64_t last_heard_ms;
+    uv_process_t proc;       /* --local-shards: the process */
+    bool running;
+    char endpoint_file[PATH_MAX];
+} shard_link_t;
+
+struct pd_shards {
+    unsigned n;
+    shard_link_t link[PD_WIRE_MAX_SHARDS]; /* link[0] unused: that is us */
+    uint64_t next_request;
+    char dir[256];           /* --local-shards: where the shards write their endpoints */
+};
+
+int pd_shards_range(size_t dim, unsigned n, unsigned i, size_t *begin, size_t *end)
+{
+    size_t per = (dim + n - 1) / n;
+
+    per = (per + BLOCK - 1) / BLOCK * BLOCK;
+    if (n == 0 || i >= n || per * (n - 1) >= dim) {
+        return PD_ECONFIG;
+    }
+    *begin = per * i;
+    *end = i + 1 < n ? per * (i + 1) : dim;
+    return 0;
+}
+
+static void on_shard_exit(uv_process_t *p, int64_t status, int term_signal)
+{
+    pd_daemon_t *d = p->data;
+    shard_link_t *l = (shard_link_t *)((char *)p - offsetof(shard_link_t, proc));
+    char why[PD_WIRE_STR + 64];
+
+    l->running = false;
+    uv_close((uv_handle_t *)p, NULL);
+    if (d->state == PD_STATE_RUNNING) {
+        snprintf(why, sizeof(why), "shard at %s exited (status %lld, signal %d)", l->endpoint,
+                 (long long)status, term_signal);
+        pd_daemon_stop(d, why, 1);
+        return;
+    }
+    pd_daemon_maybe_finish(d);
+}
+
+/* --local-shards: paramd --shard I with this configuration, on a free loopback port, its
+ * endpoint written to a file in sh->dir. */
+static int spawn_local(pd_daemon_t *d, pd_shards_t *sh, unsigned i)
+{
+    shard_link_t *l = &sh->link[i];
+    char exe[PATH_MAX], index[16], efile[PATH_MAX + 40];
+    size_t exe_len = sizeof(exe);
+    const char *args[2 * 256 + 16];
+    size_t n = 0;
+    uv_process_options_t o;
+    uv_stdio_container_t stdio[3];
+    int rc = uv_exepath(exe, &exe_len);
+
+    if (rc != 0) {
+        return rc;
+    }
+    snprintf(index, sizeof(index), "%u", i);
+    snprintf(l->endpoint_file, sizeof(l->endpoint_file), "%s/shard-%u", sh->dir, i);
+    snprintf(efile, sizeof(efile), "server.endpoint_file=%s", l->endpoint_file);
+    args[n++] = exe;
+    if (d->opts.config_path != NULL) {
+        args[n++] = "-c";
+        args[n++] = d->opts.config_path;
+    }
+    for (size_t k = 0; d->opts.overrides != NULL && d->opts.overrides[k] != NULL && k < 256; k++) {
+        args[n++] = "-o";
+        args[n++] = d->opts.overrides[k];
+    }
+    args[n++] = "-o";
+    args[n++] = "server.listen=tcp://127.0.0.1:0";
+    args[n++] = "-o";
+    args[n++] = efile;
+    args[n++] = "--shard";
+    args[n++] = index;
+    args[n] = NULL;
+    memset(&o, 0, sizeof(o));
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = UV_INHERIT_FD;
+    stdio[1].data.fd = STDOUT_FILENO;
+    stdio[2].flags = UV_INHERIT_FD;
+    stdio[2].data.fd = STDERR_FILENO;
+    o.file = exe;
+    o.args = (char **)args;
+    o.exit_cb = on_shard_exit;
+    o.stdio = stdio;
+    o.stdio_count = 3;
+    l->proc.data = d;
+    rc = uv_spawn(&d->loop, &l->proc, &o);
+    if (rc == 0) {
+        l->running = true;
+    }
+    return rc;
+}
+
+/* The endpoint a local shard wrote, once it is there (empty until then). */
+static bool read_endpoint(shard_link_t *l)
+{
+    FILE *f = fopen(l->endpoint_file, "re");
+    bool ok = f != NULL && fgets(l->endpoint, sizeof(l->endpoint), f) != NULL;
+
+    if (f != NULL) {
+        fclose(f);
+    }
+    l->endpoint[strcspn(l->endpoint, "\r\n")] = '\0';
+    return ok && l->endpoint[0] != '\0';
+}
+
+/* [server] shard_endpoints: N-1 endpoints, comma-separated. */
+static int parse_endpoints(const pd_daemon_t *d, pd_shards_t *sh)
+{
+    const char *p = d->cfg.shard_endpoints;
+    unsigned i = 1;
+
+    while (*p != '\0' && i < sh->n) {
+        size_t len = strcspn(p, ",");
+        while (len > 0 && (*p == ' ' || *p == '\t')) {
+            p++, len--;
+        }
+        if (len == 0 || len >= sizeof(sh->link[i].endpoint)) {
+            break;
+        }
+        memcpy(sh->link[i].endpoint, p, len);
+        sh->link[i].endpoint[strcspn(sh->link[i].endpoint, " \t")] = '\0';
+        i++;
+        p += len + (p[len] == ',' ? 1 : 0);
+    }
+    if (i != sh->n || *p != '\0') {
+        pd_log_err("[server] shards = %u: shard_endpoints must list the %u other shards, "
+                   "comma-separated (or start them with --local-shards)", sh->n, sh->n - 1);
+        return PD_ECONFIG;
+    }
+    return 0;
+}
+
+/* Wait up to ms for one message on l's socket. 0, -ETIMEDOUT, or a receive error. */
+static int recv_from(shard_link_t *l, int ms, pd_wire_in_t *in)
+{
+    zmq_pollitem_t it = {l->sock, 0, ZMQ_POLLIN, 0};
+    int rc = zmq_poll(&it, 1, ms);
+
+    if (rc < 0) {
+        return -errno;
+    }
+    if (rc == 0) {
+        return -ETIMEDOUT;
+    }
+    return pd_wire_recv(l->sock, false, SIZE_MAX, true, in);
+}
+
+static int send_to(shard_link_t *l, pd_msg_t *m, const pd_wire_frame_t *f, size_t n)
+{
+    return pd_wire_send(l->sock, NULL, 0, m, f, n, false);
+}
+
+/* Connect to shard i, say HELLO as shard 0 and check its WELCOME: the same job, the same
+ * model size. Retries until the deadline while the shard is still starting. */
+static int join_shard(pd_daemon_t *d, pd_shards_t *sh, unsigned i, uint64_t deadline_ms)
+{
+    shard_link_t *l = &sh->link[i];
+    char rid[64];
+    int linger = 0, rc;
+    pd_msg_t m;
+
+    snprintf(rid, sizeof(rid), "shard0-%ld-%u", (long)getpid(), i);
+    l->sock = zmq_socket(d->zctx, ZMQ_DEALER);
+    if (l->sock == NULL || zmq_setsockopt(l->sock, ZMQ_ROUTING_ID, rid, strlen(rid)) != 0 ||
+        zmq_setsockopt(l->sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
+        zmq_connect(l->sock, l->endpoint) != 0) {
+        pd_log_err("shard %u: cannot connect to %s: %s", i, l->endpoint, zmq_strerror(errno));
+        return -EINVAL;
+    }
+    pd_msg_init(&m, PD_MSG_HELLO);
+    m.request_id = ++sh->next_request;
+    m.has_hello = true;
+    m.hello.kv_only = true;
+    m.hello.shard_index = i;
+    snprintf(m.hello.name, sizeof(m.hello.name), "shard 0");
+    snprintf(m.hello.software, sizeof(m.hello.software), "paramd %s", PACKAGE_VERSION);
+    rc = send_to(l, &m, NULL, 0);
+    while (rc == 0) {
+        pd_wire_in_t in;
+        uint64_t now = pd_daemon_now_ms(d);
+        if (now >= deadline_ms) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+        rc = recv_from(l, (int)(deadline_ms - now), &in);
+        if (rc != 0) {
+            break;
+        }
+        if (in.msg.type == PD_MSG_WELCOME && in.msg.has_job) {
+            rc = in.msg.job->job_id == d->job.job_id && in.msg.job->dim == d->model.dim
+                     ? 0 : PD_EJOB;
+            pd_wire_in_release(&in);
+            break;
+        }
+        if (in.msg.type == PD_MSG_ERROR) {
+            pd_log_err("shard %u at %s refused us: %s", i, l->endpoint, in.msg.reason);
+            rc = PD_ESTATE;
+        }
+        pd_wire_in_release(&in);
+    }
+    if (rc == PD_EJOB) {
+        pd_log_err("shard %u at %s serves another job (other configuration?)", i, l->endpoint);
+    } else if (rc != 0 && rc != PD_ESTATE) {
+        pd_log_err("shard %u at %s did not answer: %s", i, l->endpoint, pd_strerror(rc));
+    }
+    l->last_heard_ms = pd_daemon_now_ms(d);
+    return rc;
+}
+
+int pd_shards_open(pd_daemon_t *d)
+{
+    pd_shards_t *sh;
+    uint64_t deadline;
+    int rc = 0;
+
+    if (d->cfg.shards <= 1 || d->opts.shard_index > 0) {
+        return 0;
+    }
+    sh = calloc(1, sizeof(*sh));
+    if (sh == NULL) {
+        return -ENOMEM;
+    }
+    d->shards = sh;
+    sh->n = (unsigned)d->cfg.shards;
+    for (unsigned i = 1; i < sh->n; i++) {
+        pd_shards_range(d->model.dim, sh->n, i, &sh->link[i].begin, &sh->link[i].end);
+    }
+    deadline = pd_daemon_now_ms(d) + OPEN_DEADLINE_MS;
+    if (d->opts.local_shards > 0) {
+        snprintf(sh->dir, sizeof(sh->dir), "%s/paramd-shards.XXXXXX",
+                 getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+        if (mkdtemp(sh->dir) == NULL) {
+            rc = -errno;
+            pd_log_err("cannot make a directory for the shards' endpoints: %s", pd_strerror(rc));
+            return rc;
+        }
+        for (unsigned i = 1; i < sh->n && rc == 0; i++) {
+            rc = spawn_local(d, sh, i);
+        }
+        for (unsigned i = 1; i < sh->n && rc == 0; i++) {
+            while (!read_endpoint(&sh->link[i]) && rc == 0) {
+                if (!sh->link[i].running || pd_daemon_now_ms(d) >= deadline) {
+                    rc = -ETIMEDOUT;
+                    pd_log_err("shard %u did not start (no endpoint in %s)", i,
+                               sh->link[i].endpoint_file);
+                }
+                struct timespec pause = {0, 20 * 1000000L};
+                nanosleep(&pause, NULL);
+                uv_update_time(&d->loop);
+                uv_run(&d->loop, UV_RUN_NOWAIT); /* reaps a shard that exited */
+            }
+        }
+    } else {
+        rc = parse_endpoints(d, sh);
+    }
+    for (unsigned i = 1; i < sh->n && rc == 0; i++) {
+        rc = join_shard(d, sh, i, deadline);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    d->job.n_shards = sh->n;
+    d->job.shards[0].key_begin = 0;
+    d->job.shards[0].key_end = d->key_end;
+    for (unsigned i = 1; i < sh->n; i++) {
+        pd_shard_info_t *s = &d->job.shards[i];
+        snprintf(s->endpoint, sizeof(s->endpoint), "%s", sh->link[i].endpoint);
+        s->key_begin = sh->link[i].begin;
+        s->key_end = sh->link[i].end;
+        pd_log_info("shard %u at %s holds keys [%zu, %zu)", i, s->endpoint, sh->link[i].begin,
+                    sh->link[i].end);
+    }
+    return 0;
+}
+
+void pd_shards_commit(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples, double lr)
+{
+    pd_shards_t *sh = d->shards;
+
+    for (unsigned i = 1; sh != NULL && i < sh->n; i++) {
+        shard_link_t *l = &sh->link[i];
+        pd_wire_frame_t f = {grad_sum + l->begin, (l->end - l->begin) * sizeof(double), NULL};
+        pd_msg_t m;
+        pd_msg_init(&m, PD_MSG_COMMIT);
+        m.version = d->store.version;
+        m.n_samples = n_samples;
+        m.learning_rate = lr;
+        m.elem_type = PD_ELEM_F64;
+        m.n_frames = 1;
+        m.frame_counts[0] = l->end - l->begin;
+        int rc = send_to(l, &m, &f, 1);
+        if (rc != 0) {
+            char why[PD_WIRE_STR + 64];
+            snprintf(why, sizeof(why), "cannot send an update to shard %u: %s", i,
+                     pd_strerror(rc));
+            pd_daemon_stop(d, why, 1);
+            return;
+        }
+    }
+}
+
+/* One reply of shard l: HEARTBEAT and late answers are noted and passed over, ERROR and BYE
+ * end the job (false). */
+static bool note_reply(pd_daemon_t *d, unsigned i, const pd_wire_in_t *in)
+{
+    char why[PD_WIRE_STR + 64];
+
+    d->shards->link[i].last_heard_ms = pd_daemon_now_ms(d);
+    if (in->msg.type != PD_MSG_ERROR && in->msg.type != PD_MSG_BYE) {
+        return true;
+    }
+    snprintf(why, sizeof(why), "shard %u %s: %s", i,
+             in->msg.type == PD_MSG_BYE ? "left" : "refused", in->msg.reason);
+    pd_daemon_stop(d, why, 1);
+    return false;
+}
+
+int pd_shards_snapshot(pd_daemon_t *d, pd_buf_t **out)
+{
+    pd_shards_t *sh = d->shards;
+    uint64_t first = sh->next_request + 1;
+    pd_buf_t *b;
+    int rc = pd_buf_new(&b, d->model.dim * sizeof(double));
+
+    if (rc != 0) {
+        return rc;
+    }
+    pd_store_catch_up(&d->store);
+    memcpy(b->data, d->store.x, d->store.dim * sizeof(double));
+    b->version = d->store.version;
+    for (unsigned i = 1; i < sh->n && rc == 0; i++) {
+        pd_msg_t m;
+        pd_msg_init(&m, PD_MSG_PULL);
+        m.request_id = ++sh->next_request;
+        m.key_offset = sh->link[i].begin;
+        m.key_length = sh->link[i].end - sh->link[i].begin;
+        m.min_version = d->store.version;
+        rc = send_to(&sh->link[i], &m, NULL, 0);
+    }
+    for (unsigned i = 1; i < sh->n && rc == 0; i++) {
+        shard_link_t *l = &sh->link[i];
+        bool got = false;
+        while (!got && rc == 0) {
+            pd_wire_in_t in;
+            const double *v;
+            rc = recv_from(l, (int)d->cfg.worker_timeout_ms, &in);
+            if (rc != 0) {
+                break;
+            }
+            if (!note_reply(d, i, &in)) {
+                rc = PD_ESTATE;
+            } else if (in.msg.type == PD_MSG_PARAMS && in.msg.request_id == first + i - 1) {
+                rc = in.msg.version == d->store.version &&
+                             pd_wire_in_doubles(&in, 0, l->end - l->begin, &v) == 0
+                         ? 0 : PD_EWIRE;
+                if (rc == 0) {
+                    memcpy((double *)b->data + l->begin, v, (l->end - l->begin) * sizeof(double));
+                }
+                got = true;
+            }
+            pd_wire_in_release(&in);
+        }
+        if (rc != 0) {
+            pd_log_err("cannot read the keys of shard %u (%s): %s", i, l->endpoint,
+                       pd_strerror(rc));
+        }
+    }
+    if (rc != 0) {
+        pd_buf_unref(b);
+        return rc;
+    }
+    *out = b;
+    return 0;
+}
+
+void pd_shards_tick(pd_daemon_t *d)
+{
+    pd_shards_t *sh = d->shards;
+    uint64_t now = pd_daemon_now_ms(d);
+
+    for (unsigned i = 1; sh != NULL && i < sh->n && d->state == PD_STATE_RUNNING; i++) {
+        shard_link_t *l = &sh->link[i];
+        pd_wire_in_t in;
+        pd_msg_t hb;
+        while (d->state == PD_STATE_RUNNING && pd_wire_recv(l->sock, false, SIZE_MAX, true,
+                                                             &in) == 0) {
+            note_reply(d, i, &in);
+            pd_wire_in_release(&in);
+        }
+        if (d->state != PD_STATE_RUNNING) {
+            return;
+        }
+        if (now - l->last_heard_ms > (uint64_t)d->cfg.worker_timeout_ms) {
+            char why[PD_WIRE_STR + 64];
+            snprintf(why, sizeof(why), "shard %u at %s went silent", i, l->endpoint);
+            pd_daemon_stop(d, why, 1);
+            return;
+        }
+        pd_msg_init(&hb, PD_MSG_HEARTBEAT);
+        (void)send_to(l, &hb, NULL, 0);
+    }
+}
+
+void pd_shards_bye(pd_daemon_t *d)
+{
+    pd_shards_t *sh = d->shards;
+
+    for (unsigned i = 1; sh != NULL && i < sh->n; i++) {
+        pd_msg_t bye;
+        if (sh->link[i].sock == NULL) {
+            continue;
+        }
+        pd_daemon_init_bye(d, &bye);
+        (void)send_to(&sh->link[i], &bye, NULL, 0);
+    }
+}
+
+unsigned pd_shards_running(const pd_daemon_t *d)
+{
+    unsigned n = 0;
+
+    for (unsigned i = 1; d->shards != NULL && i < d->shards->n; i++) {
+        n += d->shards->link[i].running ? 1 : 0;
+    }
+    return n;
+}
+
+void pd_shards_free(pd_daemon_t *d)
+{
+    pd_shards_t *sh = d->shards;
+
+    if (sh == NULL) {
+        return;
+    }
+    for (unsigned i = 1; i < sh->n; i++) {
+        if (sh->link[i].sock != NULL) {
+            zmq_close(sh->link[i].sock);
+        }
+        if (sh->link[i].endpoint_file[0] != '\0') {
+            unlink(sh->link[i].endpoint_file);
+        }
+    }
+    if (sh->dir[0] != '\0') {
+        rmdir(sh->dir);
+    }
+    free(sh);
+    d->shards = NULL;
+}

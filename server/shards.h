@@ -1,0 +1,53 @@
+/* shards.h - a parameter vector split over several paramd processes ([server] shards = N).
+ *
+ * Shard 0 (the paramd a job's workers join) runs the method as alone, and holds the keys
+ * [0, b_1); shard i > 0 (paramd --shard I, same configuration) holds [b_i, b_{i+1}) with its
+ * optimiser state. Shard 0 connects to every other shard as a client (one DEALER each):
+ *   - after each update it applies to its own range it sends COMMIT with the gradient sum of
+ *     the shard's range, so every shard takes the same step (elementwise: the same bits);
+ *   - workers learn the shard map from WELCOME, get shard 0's range with each task and read
+ *     the others from their shards (PULL with min_version = the task's version);
+ *   - evaluations and the end of the job read the whole vector from the shards (a gather).
+ * Gradients still reach shard 0 whole: what the shards split is the parameter reads, the
+ * step and the state, not the gradient traffic. */
+#ifndef PD_SERVER_SHARDS_H
+#define PD_SERVER_SHARDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "session.h"
+#include "wire.h"
+
+typedef struct pd_daemon pd_daemon_t;
+typedef struct pd_shards pd_shards_t;
+
+/* Keys [*begin, *end) of shard i of n over dim keys: contiguous, shard boundaries multiples of
+ * 512 keys (so the BLAS kernels split a shard's range as they split the whole vector).
+ * 0, or PD_ECONFIG when dim is too small to give every shard a key. */
+int pd_shards_range(size_t dim, unsigned n, unsigned i, size_t *begin, size_t *end);
+
+/* Shard 0: start shards 1 .. N-1 here (--local-shards) or take [server] shard_endpoints,
+ * connect to each, check it serves this job and its range, and put the map in d->job.
+ * Blocks until every shard answered (at most 30 s). 0, or a negative code (logged). */
+int pd_shards_open(pd_daemon_t *d);
+/* After shard 0 applied an update to its range (the version already counted): every other
+ * shard applies the same one, from its slice of grad_sum (dim values) at step lr. */
+void pd_shards_commit(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples, double lr);
+/* The whole vector of the current version, gathered from the shards (blocking, at most the
+ * worker timeout): one reference in *out, dim doubles. 0 or a negative code (logged). */
+int pd_shards_snapshot(pd_daemon_t *d, pd_buf_t **out);
+/* Once a second: heartbeats to the shards, and what they said; a shard that refused an update
+ * or went silent for worker_timeout ends the job. */
+void pd_shards_tick(pd_daemon_t *d);
+/* The job is over: BYE to every shard (they exit). */
+void pd_shards_bye(pd_daemon_t *d);
+/* Shard processes this paramd started that are still running. */
+unsigned pd_shards_running(const pd_daemon_t *d);
+void pd_shards_free(pd_daemon_t *d);
+
+/* shard.c, shard i > 0: a COMMIT from shard 0 (the session that registered as it). */
+void pd_shard_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
+
+#endif
