@@ -1362,11 +1362,12 @@ int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
     }
     if (c->shards > 1) {
         if (c->method != PD_METHOD_SYNC_SGD && c->method != PD_METHOD_ASYNC_SGD &&
-            c->method != PD_METHOD_SSP && c->method != PD_METHOD_RENNALA_SGD) {
+            c->method != PD_METHOD_SSP && c->method != PD_METHOD_RENNALA_SGD &&
+            c->method != PD_METHOD_FREYA_PAGE) {
             const key_row_t *method_row = row_by_field(offsetof(pd_config_t, method));
             assert(method_row != NULL);
-            sink_add(&sink, "[server] shards = %" PRId64 ": for sync-sgd, async-sgd, ssp and "
-                            "rennala-sgd (method = %s keeps whole-vector state on one server)",
+            sink_add(&sink, "[server] shards = %" PRId64 ": for sync-sgd, async-sgd, ssp, "
+                            "rennala-sgd and freya-page (method = %s is not split yet)",
                      c->shards, enum_name(method_row->values, c->method, a, sizeof(a)));
         }
         if (c->model_type != PD_MODEL_LOGISTIC && c->model_type != PD_MODEL_SOFTMAX &&

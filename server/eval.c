@@ -36,8 +36,7 @@ void pd_eval_start(pd_daemon_t *d)
     pd_buf_unref(e->snapshot);
     e->snapshot = NULL;
     /* the whole vector: a sharded job's is gathered, and the pieces carry all of it */
-    rc = d->shards != NULL ? pd_shards_snapshot(d, &e->snapshot)
-                           : pd_store_snapshot(&d->store, &e->snapshot);
+    rc = pd_shards_whole_snapshot(d, &e->snapshot);
     if (rc != 0) {
         pd_log_err("cannot snapshot parameters for evaluation: %s", pd_strerror(rc));
         return;

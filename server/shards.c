@@ -403,6 +403,11 @@ int pd_shards_snapshot(pd_daemon_t *d, pd_buf_t **out)
     return 0;
 }
 
+int pd_shards_whole_snapshot(pd_daemon_t *d, pd_buf_t **out)
+{
+    return d->shards != NULL ? pd_shards_snapshot(d, out) : pd_store_snapshot(&d->store, out);
+}
+
 void pd_shards_tick(pd_daemon_t *d)
 {
     pd_shards_t *sh = d->shards;

@@ -38,6 +38,9 @@ void pd_shards_commit(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples
 /* The whole vector of the current version, gathered from the shards (blocking, at most the
  * worker timeout): one reference in *out, dim doubles. 0 or a negative code (logged). */
 int pd_shards_snapshot(pd_daemon_t *d, pd_buf_t **out);
+/* The whole vector of the current version: the store's snapshot, or with shards the gathered
+ * one (pd_shards_snapshot). One reference in *out. 0 or a negative code. */
+int pd_shards_whole_snapshot(pd_daemon_t *d, pd_buf_t **out);
 /* Once a second: heartbeats to the shards, and what they said; a shard that refused an update
  * or went silent for worker_timeout ends the job. */
 void pd_shards_tick(pd_daemon_t *d);

@@ -32,6 +32,7 @@
 #include "method.h"
 #include "rng.h"
 #include "../scheduler.h"
+#include "../shards.h"
 
 typedef enum { PHASE_NONE = 0, PHASE_CG, PHASE_CBD } freya_phase_t;
 
@@ -109,7 +110,7 @@ static int size_tasks(pd_daemon_t *d, freya_state_t *st, uint64_t n)
     st->block = block;
     st->n_blocks = (uint32_t)n_blocks;
     if ((rc = pd_freya_pool_init(&st->pool, st->n_blocks)) != 0 ||
-        (rc = pd_freya_sum_init(&st->full, d->store.dim, st->n_blocks,
+        (rc = pd_freya_sum_init(&st->full, d->model.dim, st->n_blocks,
                                 PD_FREYA_CANONICAL_MAX_BYTES)) != 0) {
         st->n_blocks = 0;
         return rc;
@@ -122,7 +123,7 @@ static int size_tasks(pd_daemon_t *d, freya_state_t *st, uint64_t n)
 static int freya_init(pd_daemon_t *d)
 {
     const pd_config_t *c = &d->cfg;
-    size_t dim = d->store.dim;
+    size_t dim = d->model.dim;
     freya_state_t *st;
     int rc;
 
@@ -171,7 +172,7 @@ static int start_round(pd_daemon_t *d, freya_state_t *st, freya_phase_t phase)
         rc = size_tasks(d, st, ready > 0 ? ready : 1);
     }
     if (rc == 0) {
-        rc = pd_store_snapshot(&d->store, &snap);
+        rc = pd_shards_whole_snapshot(d, &snap); /* x_k whole, gathered when sharded */
     }
     if (rc != 0) {
         pd_log_err("freya-page: cannot snapshot the parameters: %s", pd_strerror(rc));
@@ -243,7 +244,7 @@ static bool of_other_round(const pd_task_t *t, void *arg)
 static void step_and_continue(pd_daemon_t *d, freya_state_t *st)
 {
     double secs = (double)(pd_daemon_now_ms(d) - st->round_started_ms) / 1000.0;
-    size_t dim = d->store.dim;
+    size_t dim = d->model.dim;
     bool full = st->phase == PHASE_CG;
     freya_phase_t next;
 
@@ -312,7 +313,7 @@ static void freya_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t,
                             const pd_msg_t *m, const double *v)
 {
     freya_state_t *st = d->method_state;
-    size_t dim = d->store.dim;
+    size_t dim = d->model.dim;
 
     if (st->phase == PHASE_NONE || t->round != st->round) {
         discard(d, st, s, t); /* from a finished round: computed at an old point, or not needed */
