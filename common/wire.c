@@ -754,6 +754,17 @@ int pd_wire_in_u64s(pd_wire_in_t *in, size_t i, size_t expected, const uint64_t 
     return rc;
 }
 
+void pd_wire_range_pull(pd_msg_t *m, uint64_t request_id, uint64_t begin, uint64_t end,
+                        uint64_t min_version, pd_elem_type_t elem)
+{
+    pd_msg_init(m, PD_MSG_PULL);
+    m->request_id = request_id;
+    m->key_offset = begin;
+    m->key_length = end - begin;
+    m->min_version = min_version;
+    m->elem_type = elem == PD_ELEM_F32 ? PD_ELEM_F32 : PD_ELEM_F64;
+}
+
 int pd_wire_check_keys(const uint64_t *k, size_t n, uint64_t dim, char *why, size_t why_len)
 {
     for (size_t i = 0; i < n; i++) {

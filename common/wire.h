@@ -249,6 +249,10 @@ int pd_wire_buf_f32(pd_buf_t *b, pd_buf_t **out);
 /* Frame i as uint64 keys (little-endian, 8 bytes each, in a message whose elem_type is F64):
  * as pd_wire_in_doubles. PD_EDIM or -ENOMEM. */
 int pd_wire_in_u64s(pd_wire_in_t *in, size_t i, size_t expected, const uint64_t **out);
+/* The PULL of keys [begin, end) once the server has reached min_version (a shard's range,
+ * read by shard 0 and by the workers of a sharded job), answered as elem (F32 or F64). */
+void pd_wire_range_pull(pd_msg_t *m, uint64_t request_id, uint64_t begin, uint64_t end,
+                        uint64_t min_version, pd_elem_type_t elem);
 /* A key list as the protocol wants it: each key below dim, strictly increasing. 0, PD_EDIM
  * (a key outside the model) or PD_EWIRE (out of order, or repeated), with why in words. */
 int pd_wire_check_keys(const uint64_t *k, size_t n, uint64_t dim, char *why, size_t why_len);

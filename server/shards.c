@@ -360,11 +360,8 @@ int pd_shards_snapshot(pd_daemon_t *d, pd_buf_t **out)
     b->version = d->store.version;
     for (unsigned i = 1; i < sh->n && rc == 0; i++) {
         pd_msg_t m;
-        pd_msg_init(&m, PD_MSG_PULL);
-        m.request_id = ++sh->next_request;
-        m.key_offset = sh->link[i].begin;
-        m.key_length = sh->link[i].end - sh->link[i].begin;
-        m.min_version = d->store.version;
+        pd_wire_range_pull(&m, ++sh->next_request, sh->link[i].begin, sh->link[i].end,
+                           d->store.version, PD_ELEM_F64);
         rc = send_to(&sh->link[i], &m, NULL, 0);
     }
     for (unsigned i = 1; i < sh->n && rc == 0; i++) {

@@ -75,12 +75,8 @@ int pd_shard_reads_pull(pd_shard_reads_t *r, double *x, uint64_t version, pd_ele
 
     for (unsigned i = 1; i < r->n && rc == 0; i++) {
         pd_msg_t m;
-        pd_msg_init(&m, PD_MSG_PULL);
-        m.request_id = ++r->next_request;
-        m.key_offset = r->shard[i].key_begin;
-        m.key_length = r->shard[i].key_end - r->shard[i].key_begin;
-        m.min_version = version;
-        m.elem_type = elem == PD_ELEM_F32 ? PD_ELEM_F32 : PD_ELEM_F64;
+        pd_wire_range_pull(&m, ++r->next_request, r->shard[i].key_begin, r->shard[i].key_end,
+                           version, elem);
         rc = pd_client_send_msg(r->c[i], &m, NULL, 0);
     }
     for (unsigned i = 1; i < r->n && rc == 0; i++) {
