@@ -164,9 +164,13 @@ void pd_store_bump_range(pd_store_t *st, size_t offset, size_t len)
 void pd_store_bump_keys(pd_store_t *st, const uint64_t *keys, size_t n)
 {
     st->version++;
-    /* O(n): a block holding several of the keys is stamped once per key, with the same value */
-    for (size_t i = 0; i < n; i++) {
-        st->block_version[keys[i] / PD_STORE_BLOCK] = st->version;
+    /* O(n): increasing keys meet each block in one run; it is stamped once per run */
+    for (size_t i = 0, last = SIZE_MAX; i < n; i++) {
+        size_t b = (size_t)(keys[i] / PD_STORE_BLOCK);
+        if (b != last) {
+            st->block_version[b] = st->version;
+            last = b;
+        }
     }
 }
 
