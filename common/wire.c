@@ -767,17 +767,38 @@ void pd_wire_range_pull(pd_msg_t *m, uint64_t request_id, uint64_t begin, uint64
 
 int pd_wire_check_keys(const uint64_t *k, size_t n, uint64_t dim, char *why, size_t why_len)
 {
-    /* Perf: one branch-free pass over a list of 100,000 keys (a third of a key push's time
-     * when it branched per key); the pass that names the first bad key runs only when one
-     * is there. */
-    uint64_t bad = n > 0 ? k[0] >= dim : 0;
-    for (size_t i = 1; i < n; i++) {
-        bad |= (uint64_t)(k[i] >= dim) | (uint64_t)(k[i] <= k[i - 1]);
+    /* Perf: one pass of 64-bit subtractions, which vectorise with SSE2 (its compares stop at
+     * 32 bits): for keys and dim below 2^62, dim - 1 - k is negative exactly when k >= dim,
+     * and k[i-1] - k[i] is negative exactly when the keys increase. The pass that names the
+     * first bad key runs only when there is one (it was a third of a 100,000-key push). */
+    uint64_t above = dim, bad = 0;
+    size_t i = 1;
+#if defined(__GNUC__)
+    /* two lanes by hand: -O2 vectorises no loop that needs a scalar remainder */
+    typedef uint64_t u64x2_t __attribute__((vector_size(16)));
+    u64x2_t va = {dim, dim}, vb = {0, 0}, top = {dim - 1, dim - 1};
+    for (; i + 2 <= n; i += 2) {
+        u64x2_t cur, prev;
+        memcpy(&cur, k + i, sizeof(cur));
+        memcpy(&prev, k + i - 1, sizeof(prev));
+        va |= cur;
+        vb |= (top - cur) | ~(prev - cur);
     }
-    if (bad == 0) {
+    above |= va[0] | va[1];
+    bad |= vb[0] | vb[1];
+#endif
+    for (; i < n; i++) {
+        above |= k[i];
+        bad |= (dim - 1 - k[i]) | ~(k[i - 1] - k[i]);
+    }
+    if (n > 0) {
+        above |= k[0];
+        bad |= dim - 1 - k[0];
+    }
+    if ((above >> 62) == 0 && (bad >> 63) == 0) {
         return 0;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (i = 0; i < n; i++) {
         if (k[i] >= dim) {
             snprintf(why, why_len, "key %" PRIu64 " (position %zu) is outside the model's %"
                      PRIu64 " keys", k[i], i, dim);

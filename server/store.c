@@ -164,13 +164,26 @@ void pd_store_bump_range(pd_store_t *st, size_t offset, size_t len)
 void pd_store_bump_keys(pd_store_t *st, const uint64_t *keys, size_t n)
 {
     st->version++;
-    /* O(n): increasing keys meet each block in one run; it is stamped once per run */
-    for (size_t i = 0, last = SIZE_MAX; i < n; i++) {
-        size_t b = (size_t)(keys[i] / PD_STORE_BLOCK);
-        if (b != last) {
-            st->block_version[b] = st->version;
-            last = b;
+    /* Increasing keys meet each block in one run: stamp it, then gallop to the first key of
+     * the next block, so a dense list costs O(blocks log) instead of a store per key. */
+    for (size_t i = 0; i < n;) {
+        uint64_t next = (keys[i] / PD_STORE_BLOCK + 1) * PD_STORE_BLOCK;
+        size_t step = 1, lo = i, hi;
+        st->block_version[keys[i] / PD_STORE_BLOCK] = st->version;
+        while (lo + step < n && keys[lo + step] < next) { /* keys[lo] < next throughout */
+            lo += step;
+            step *= 2;
         }
+        hi = lo + step < n ? lo + step : n; /* keys[hi] >= next, or hi == n */
+        while (hi - lo > 1) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (keys[mid] < next) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        i = hi;
     }
 }
 

@@ -973,6 +973,34 @@ END_TEST
 
 /* bfloat16: the float32 rounding, then to nearest with ties to even on the top 16 bits; NaN
  * stays NaN, FLT_MAX becomes Inf; a BF16 frame widens exactly. */
+
+/* pd_wire_check_keys: every key below dim, strictly increasing; the first bad key is named
+ * (the scan runs two keys at a time, so odd and even positions and both ends are tried). */
+START_TEST(test_check_keys)
+{
+    uint64_t k[7] = {0, 3, 4, 9, 10, 11, 19};
+    char why[160];
+
+    ck_assert_int_eq(pd_wire_check_keys(k, 7, 20, why, sizeof(why)), 0);
+    ck_assert_int_eq(pd_wire_check_keys(k, 0, 20, why, sizeof(why)), 0);
+    ck_assert_int_eq(pd_wire_check_keys(k + 6, 1, 20, why, sizeof(why)), 0);
+    ck_assert_int_eq(pd_wire_check_keys(k, 7, 19, why, sizeof(why)), PD_EDIM);
+    ck_assert_msg(strstr(why, "key 19 (position 6)") != NULL, "%s", why);
+    ck_assert_int_eq(pd_wire_check_keys(k + 6, 1, 19, why, sizeof(why)), PD_EDIM);
+    for (size_t at = 1; at < 7; at++) {
+        uint64_t c[7];
+        memcpy(c, k, sizeof(c));
+        c[at] = c[at - 1]; /* a duplicate at each position */
+        ck_assert_int_eq(pd_wire_check_keys(c, 7, 20, why, sizeof(why)), PD_EWIRE);
+        ck_assert_msg(strstr(why, "(a duplicate)") != NULL, "%s", why);
+        c[at] = c[at - 1] - (c[at - 1] > 0 ? 1 : 0) ; /* or smaller */
+        ck_assert_int_ne(pd_wire_check_keys(c, 7, 20, why, sizeof(why)), 0);
+    }
+    k[3] = UINT64_MAX; /* far past any dim, and past 2^62 */
+    ck_assert_int_eq(pd_wire_check_keys(k, 7, 20, why, sizeof(why)), PD_EDIM);
+}
+END_TEST
+
 START_TEST(test_bf16_frames)
 {
     static pd_wire_in_t in;
@@ -1256,6 +1284,7 @@ static Suite *wire_suite(void)
 
     TCase *codec = tcase_create("codec");
     tcase_set_timeout(codec, 30);
+    tcase_add_test(codec, test_check_keys);
     tcase_add_test(codec, test_round_trip_every_type);
     tcase_add_test(codec, test_round_trip_defaults);
     tcase_add_test(codec, test_job_refused_without_storage);
