@@ -186,13 +186,16 @@ static int join_shard(pd_daemon_t *d, pd_shards_t *sh, unsigned i, uint64_t dead
 {
     shard_link_t *l = &sh->link[i];
     char rid[64];
-    int linger = 0, rc;
+    int linger = 0, unbounded = 0, rc;
     pd_msg_t m;
 
     snprintf(rid, sizeof(rid), "shard0-%ld-%u", (long)getpid(), i);
     l->sock = zmq_socket(d->zctx, ZMQ_DEALER);
     if (l->sock == NULL || zmq_setsockopt(l->sock, ZMQ_ROUTING_ID, rid, strlen(rid)) != 0 ||
         zmq_setsockopt(l->sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
+        /* a COMMIT never blocks the loop: a shard that stops reading is found silent by
+         * pd_shards_tick, which a send blocked at the high-water mark would never reach */
+        zmq_setsockopt(l->sock, ZMQ_SNDHWM, &unbounded, sizeof(unbounded)) != 0 ||
         zmq_connect(l->sock, l->endpoint) != 0) {
         pd_log_err("shard %u: cannot connect to %s: %s", i, l->endpoint, zmq_strerror(errno));
         return -EINVAL;
