@@ -384,6 +384,11 @@ static int run_with_heartbeats(worker_t *w, int (*fn)(void *), void *arg)
         if (n > 0) {
             break;
         }
+        if (*w->stop) {
+            /* SIGTERM: the computation (and a --slowdown's emulated rest of it, which grows
+             * with any delay the machine adds to the real part) stops at its next block */
+            atomic_store(&w->cancel, 1);
+        }
         heartbeat_if_due(w);
         read_while_busy(w);
     }
@@ -735,8 +740,8 @@ static int run_task(worker_t *w, pd_wire_in_t *in)
     /* We were computing, not listening: the server's silence meanwhile says nothing. */
     w->last_heard_ms = pd_clock_mono_ms();
     if (rc == PD_ECANCELED) {
-        pd_log_debug("task %" PRIu64 " cancelled by the server after %.3f s", t->task_id,
-                     call.seconds);
+        pd_log_debug("task %" PRIu64 " %s after %.3f s", t->task_id,
+                     *w->stop ? "abandoned: stopping" : "cancelled by the server", call.seconds);
         return 0; /* the server expects nothing for it */
     }
     w->last_seconds[t->kind] = call.seconds;
