@@ -54,6 +54,51 @@ def _computer_takes_key_lists():
     return bool(getattr(compute.Computer, "takes_key_lists", False))
 
 
+class _ShardReads:
+    """The keys of shards 1 .. N-1 of a sharded job (doc/protocol.md "Several servers"), as
+    paramd-worker's worker/shard_reads.c reads them: one key-value connection to each shard,
+    and one PULL per shard for each task, with the task's version as min_version."""
+
+    def __init__(self, job, keys, timeout):
+        self.map = [(s.endpoint, s.key_begin, s.key_end) for s in job.shards]
+        self.conns = []
+        hello = make_hello("worker reads", True, "paramd-python-worker %s" % SOFTWARE_VERSION)
+        try:
+            for endpoint, _, _ in self.map[1:]:
+                self.conns.append(Connection(endpoint, keys))
+                self.conns[-1].hello(hello, timeout)
+        except Error:
+            self.close()
+            raise
+
+    def close(self):
+        for c in self.conns:
+            c.close()
+        self.conns = []
+
+    def pull(self, x, version, elem_type, timeout):
+        """x[b_i:e_i] (float64) for every shard i > 0, at version `version` at least."""
+        rids = [c.send(wire.header(pb.PULL, key_offset=b, key_length=e - b, min_version=version,
+                                   elem_type=pb.F32 if elem_type == pb.F32 else pb.F64))
+                for c, (_, b, e) in zip(self.conns, self.map[1:])]
+        deadline = time.monotonic() + timeout
+        for c, rid, (endpoint, b, e) in zip(self.conns, rids, self.map[1:]):
+            while True:
+                got = c.recv(max(0.0, deadline - time.monotonic()))
+                if got is None:
+                    raise _Rejoin("shard at %s did not send its keys in time" % endpoint)
+                h, frames = got
+                if h.type in (pb.ERROR, pb.BYE):
+                    raise _Rejoin("shard at %s: %s" % (endpoint, h.reason))
+                if h.type == pb.PARAMS and h.request_id == rid:
+                    if h.version < version or len(frames) != 1 or \
+                            h.frame_counts[0] != e - b:
+                        raise _Rejoin("shard at %s sent keys of another shape or version"
+                                      % endpoint)
+                    wire.f64_array(frames[0], h, out=x[b:e])
+                    break
+
+
 class _Rejoin(Exception):
     """Internal: leave this session and say HELLO again."""
 
@@ -103,6 +148,7 @@ class Worker:
         self._hello.accepts_key_tasks = callback is None and _computer_takes_key_lists()
         self._stop = threading.Event()
         self._conn = None
+        self._shards = None  # a sharded job: the other shards' keys (_ShardReads)
         #: tasks answered with a RESULT (task mode) or gradients pushed (callback mode)
         self.steps = 0
         #: tasks abandoned because the server cancelled them
@@ -142,6 +188,9 @@ class Worker:
             bye_reason = str(e)
             raise
         finally:
+            if self._shards is not None:
+                self._shards.close()
+                self._shards = None
             self._conn.close(bye_reason)
 
     # --- joining ----------------------------------------------------------------------
@@ -281,6 +330,7 @@ class Worker:
             job = self._join()
             try:
                 self._load(job)
+                self._open_shards(job)
                 self._x = None                  # forget any vector of an earlier session
                 self._send(wire.header(pb.READY))
                 self.last_heard = time.monotonic()
@@ -289,15 +339,28 @@ class Worker:
                 self.log.info("rejoining: %s", e)
                 self._pending.clear()
 
+    def _open_shards(self, job):
+        """Connections to the other shards of a sharded job (kept across rejoins while the
+        shard map stays the same)."""
+        wanted = [(s.endpoint, s.key_begin, s.key_end) for s in job.shards]
+        if self._shards is not None and self._shards.map == wanted:
+            return
+        if self._shards is not None:
+            self._shards.close()
+            self._shards = None
+        if len(wanted) > 1:
+            try:
+                self._shards = _ShardReads(job, self._keys, job.worker_timeout_ms / 1000.0)
+            except Error as e:
+                time.sleep(1.0)  # the shards may still be starting
+                raise _Rejoin("cannot reach the shards: %s" % e) from None
+
     def _load(self, job):
         if self._loaded_job == job.job_id:
             return  # a rejoin of the same job keeps the data
         if job.model == "none":
             raise Error("the job's model is 'none': the server sends no tasks for it; a "
                         "callback worker (paramd.Worker(..., callback=...)) serves such jobs")
-        if len(job.shards) > 1:
-            raise Error("the job is split over %d servers ([server] shards), whose keys this "
-                        "worker does not read yet: run paramd-worker" % len(job.shards))
         try:
             compute, data = _numerical_half()
         except ImportError as e:
@@ -374,6 +437,15 @@ class Worker:
         size = 4 if t.elem_type == pb.F32 else 8
         # A GRAD task with a key list carries all it needs; others may rely on the cache.
         if t.key_count == 0:
+            if frames and self._shards is not None and \
+                    len(frames[0]) == self._shards.map[0][2] * size != dim * size:
+                # shard 0's keys came with the task; the others come from their shards
+                x = np.empty(dim)
+                x[:self._shards.map[0][2]] = np.frombuffer(
+                    bytes(frames[0]), dtype=wire.F32 if t.elem_type == pb.F32 else wire.F64)
+                self._shards.pull(x, t.version, t.elem_type, self._conn.job.worker_timeout_ms / 1e3)
+                frames[0] = x.astype(wire.F32 if t.elem_type == pb.F32 else wire.F64).tobytes()
+                t.frame_counts[0] = dim
             if frames:
                 if len(frames[0]) != dim * size:
                     raise _Rejoin("task %d: frame 1 has %d bytes, the job has %d parameters"
