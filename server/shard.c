@@ -10,6 +10,7 @@
 #include "daemon.h"
 #include "kv.h"
 #include "log.h"
+#include "methods/method.h"
 
 /* Refuse the COMMIT and end this shard: it can no longer follow shard 0. */
 static void fail(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *m, pd_wire_error_t code,
@@ -23,7 +24,7 @@ void pd_shard_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
 {
     const pd_msg_t *m = &in->msg;
     const double *sum;
-    double inv, *g = d->grad_scratch;
+    double *g = d->grad_scratch;
     char why[160];
 
     if (d->opts.shard_index == 0 || !s->coordinator) {
@@ -44,10 +45,7 @@ void pd_shard_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
         return;
     }
     /* shard 0's arithmetic (pd_method_apply), on this range: the same bits */
-    inv = m->n_samples > 0 ? 1.0 / (double)m->n_samples : 0.0;
-    for (size_t i = 0; i < d->store.dim; i++) {
-        g[i] = sum[i] * inv;
-    }
+    pd_method_mean(g, sum, d->store.dim, m->n_samples);
     if (pd_store_step_range(&d->store, &d->optim, 0, d->store.dim, g, m->learning_rate) != 0) {
         d->metrics.updates_rejected_nonfinite_total++;
         snprintf(why, sizeof(why), "update %" PRIu64 " would make a parameter of keys [%zu, "

@@ -51,15 +51,21 @@ static void refused(pd_daemon_t *d)
     pd_daemon_diverged(d, "a step would make a parameter non-finite");
 }
 
+void pd_method_mean(double *g, const double *grad_sum, size_t n, uint64_t n_samples)
+{
+    double inv = n_samples > 0 ? 1.0 / (double)n_samples : 0.0;
+
+    for (size_t i = 0; i < n; i++) {
+        g[i] = grad_sum[i] * inv;
+    }
+}
+
 void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples, double lr,
                      uint64_t staleness)
 {
-    double inv = n_samples > 0 ? 1.0 / (double)n_samples : 0.0;
     double *g = d->grad_scratch;
 
-    for (size_t i = 0; i < d->model.dim; i++) {
-        g[i] = grad_sum[i] * inv;
-    }
+    pd_method_mean(g, grad_sum, d->model.dim, n_samples);
     pd_store_catch_up(&d->store); /* the dense prox below is the step after the pending ones */
     if (d->fosi != NULL) {
         if (pd_method_fosi_step(d, g, lr) != 0) {
@@ -80,13 +86,10 @@ void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples,
 static void apply_keys(pd_daemon_t *d, const uint64_t *keys, size_t n, const double *grad_sum,
                        uint64_t n_samples, double lr, uint64_t staleness)
 {
-    double inv = n_samples > 0 ? 1.0 / (double)n_samples : 0.0;
     double *g = d->grad_scratch;
     pd_lazy_t *lz = d->store.lazy;
 
-    for (size_t i = 0; i < n; i++) {
-        g[i] = grad_sum[i] * inv;
-    }
+    pd_method_mean(g, grad_sum, n, n_samples);
     if (lz != NULL) {
         pd_lazy_reserve(lz, d->store.x, lr);
         pd_lazy_catch_up_keys(lz, d->store.x, keys, n);

@@ -68,6 +68,10 @@ pd_sample_set_t pd_method_fosi_ese_batch(const pd_daemon_t *d);
 void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples, double lr,
                      uint64_t staleness);
 
+/* g[0 .. n) = grad_sum / n_samples (0 for no samples), the mean every update steps with:
+ * shard 0 and the other shards of a sharded job compute it so, to the same bits. */
+void pd_method_mean(double *g, const double *grad_sum, size_t n, uint64_t n_samples);
+
 /* pd_method_apply for the GRAD result of task t of s: a task with keys (t->sparse) has its
  * gradient at s->task_keys only, and is applied there in O(keys). */
 void pd_method_apply_grad(pd_daemon_t *d, const pd_session_t *s, const pd_task_t *t,
