@@ -19,6 +19,7 @@
 
 #include "clock.h"
 #include "error.h"
+#include "kv.h"
 #include "ops/checkpoint.h"
 #include "ops/local_workers.h"
 #include "log.h"
@@ -192,6 +193,7 @@ static void write_metrics_line(pd_daemon_t *d, const char *event)
 
 void pd_daemon_after_update(pd_daemon_t *d)
 {
+    pd_kv_serve_waiting(d); /* PULLs waiting for this version (min_version) */
     if (d->cfg.max_updates > 0 && d->metrics.updates_total >= (double)d->cfg.max_updates) {
         pd_daemon_stop(d, "max_updates reached", 0);
     }

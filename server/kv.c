@@ -67,6 +67,9 @@ void pd_kv_serve_waiting(pd_daemon_t *d)
     waiting_pull_t *w = d->waiting;
     size_t kept = 0, n = d->n_waiting;
 
+    if (n == 0) {
+        return; /* after every update: no pass over an empty list */
+    }
     d->n_waiting = 0; /* pd_kv_pull may queue again: it appends after `kept` */
     for (size_t i = 0; i < n; i++) {
         pd_session_t *s = pd_sessions_find(&d->sessions, w[i].rid, w[i].rid_len);

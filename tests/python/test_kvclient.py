@@ -359,3 +359,25 @@ def test_push_argument_checks(client):
 def test_constructor_checks(args, kwargs):
     with pytest.raises(ValueError):
         paramd.KVClient(*args, **kwargs)
+
+
+def test_pull_waits_for_min_version(server, client):
+    """A PULL with min_version above the server's version is answered once an update brings
+    the server there (doc/protocol.md, min_version), on a server of one shard too."""
+    conn = paramd.connection.Connection(server.endpoint)
+    try:
+        conn.hello(paramd.connection.make_hello("waiter", True, "pytest"), 5.0)
+        rid = conn.send(wire.header(pb.PULL, key_offset=0, key_length=DIM, min_version=2))
+        assert conn.recv(0.3) is None  # version 0: it waits
+        client.push(np.ones(DIM), version=0)
+        assert conn.recv(0.3) is None  # version 1: it still waits
+        client.push(np.ones(DIM), version=1)
+        got = conn.recv(5.0)
+        assert got is not None, "the waiting PULL was never answered"
+        h, frames = got
+        assert h.type == pb.PARAMS and h.request_id == rid and h.version == 2
+        x, _ = client.pull()
+        assert wire.f64_array(frames[0], h).tobytes() == x.tobytes()
+    finally:
+        conn.close()
+
