@@ -1370,10 +1370,12 @@ int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
                             "rennala-sgd and freya-page (method = %s is not split yet)",
                      c->shards, enum_name(method_row->values, c->method, a, sizeof(a)));
         }
+        /* type = none: the plain vector of key-value clients, who push to async-sgd */
         if (c->model_type != PD_MODEL_LOGISTIC && c->model_type != PD_MODEL_SOFTMAX &&
-            c->model_type != PD_MODEL_LSQ) {
+            c->model_type != PD_MODEL_LSQ &&
+            !(c->model_type == PD_MODEL_NONE && c->method == PD_METHOD_ASYNC_SGD)) {
             sink_add(&sink, "[server] shards = %" PRId64 ": for a logistic, softmax or "
-                            "least-squares model", c->shards);
+                            "least-squares model, or type = none with async-sgd", c->shards);
         }
         if (!empty(c->state_dir)) {
             sink_add(&sink, "[server] shards = %" PRId64 ": no checkpoints yet (leave state_dir "

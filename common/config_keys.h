@@ -56,9 +56,9 @@
     X(server, shards, INT, shards, "1", 1, 16, NULL, 0,                                        \
       "Servers the parameter vector is split over, in contiguous key ranges (multiples of "  \
       "512 keys): this paramd (shard 0) runs the method and serves keys from 0; shards 1 .. " \
-      "N-1 hold the rest, apply each update to their range and serve it to workers. For "    \
-      "sync-sgd, async-sgd, ssp, rennala-sgd and freya-page on a linear model, without "     \
-      "state_dir. "                                                                           \
+      "N-1 hold the rest, apply each update to their range and serve it to workers and "    \
+      "key-value clients. For sync-sgd, async-sgd, ssp, rennala-sgd and freya-page on a "    \
+      "linear model, and async-sgd on type = none (key-value jobs), without state_dir. "     \
       "--local-shards N starts the others on this host; otherwise list them in "           \
       "shard_endpoints.")                                                                     \
     X(server, shard_endpoints, STRING, shard_endpoints, "", 0, 0, NULL, 0,                    \

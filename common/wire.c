@@ -765,6 +765,21 @@ void pd_wire_range_pull(pd_msg_t *m, uint64_t request_id, uint64_t begin, uint64
     m->elem_type = elem == PD_ELEM_F32 ? PD_ELEM_F32 : PD_ELEM_F64;
 }
 
+size_t pd_wire_keys_below(const uint64_t *k, size_t n, uint64_t bound)
+{
+    size_t lo = 0, hi = n; /* k[0 .. lo) < bound <= k[hi .. n) */
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (k[mid] < bound) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
 int pd_wire_check_keys(const uint64_t *k, size_t n, uint64_t dim, char *why, size_t why_len)
 {
     /* Perf: one pass of 64-bit subtractions, which vectorise with SSE2 (its compares stop at

@@ -256,6 +256,9 @@ void pd_wire_range_pull(pd_msg_t *m, uint64_t request_id, uint64_t begin, uint64
 /* A key list as the protocol wants it: each key below dim, strictly increasing. 0, PD_EDIM
  * (a key outside the model) or PD_EWIRE (out of order, or repeated), with why in words. */
 int pd_wire_check_keys(const uint64_t *k, size_t n, uint64_t dim, char *why, size_t why_len);
+/* How many of the increasing keys k[0 .. n) are below `bound`, in O(log n): where a key list
+ * splits between the shards of a sharded job. */
+size_t pd_wire_keys_below(const uint64_t *k, size_t n, uint64_t bound);
 /* For a message whose frames_rc is set: what is wrong with its array frames, in words (the
  * counts, or the first frame whose byte length is not its count x the element size). */
 void pd_wire_in_frames_problem(const pd_wire_in_t *in, char *why, size_t why_len);

@@ -1021,8 +1021,9 @@ void pd_daemon_free(pd_daemon_t *d)
     pd_optim_release(&d->optim);
     pd_store_release(&d->store);
     free(d->grad_scratch);
+    free(d->key_scratch);
     free(d->batch_idx);
-    free(d->waiting);
+    pd_kv_release(d);
     free(d->mask);
     pd_data_free(d->train);
     pd_data_free(d->test);

@@ -139,6 +139,7 @@ struct pd_daemon {
     double updates_at_start; /* updates_total when this process started running */
     pd_ratelimit_t rl_unknown; /* bad messages from peers without a session */
     double *grad_scratch;     /* dim: the mean gradient of the update being applied */
+    uint64_t *key_scratch;    /* shard i > 0: a key list in its own numbering (its keys) */
     bool sparse_tasks;        /* GRAD tasks go out with their minibatch's keys ([job]
                                * sparse_tasks) to workers that take them */
     uint32_t *batch_idx;      /* batch_size: the samples of the sparse task being made */

@@ -258,6 +258,12 @@ int pd_job_load(pd_daemon_t *d)
                    "shard holds at least one block of 512)", c->shards, dim);
         return PD_ECONFIG;
     }
+    if (d->key_begin > 0) {
+        d->key_scratch = malloc((d->key_end - d->key_begin) * sizeof(uint64_t));
+        if (d->key_scratch == NULL) {
+            return -ENOMEM;
+        }
+    }
     if ((rc = pd_store_init(&d->store, d->key_end - d->key_begin)) != 0 ||
         (rc = pd_optim_init(&d->optim, d->key_end - d->key_begin)) != 0) {
         return rc;

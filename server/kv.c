@@ -11,19 +11,25 @@
 #include "error.h"
 #include "log.h"
 #include "methods/method.h"
+#include "shards.h"
 
-/* Resolve (offset, length) against the keys this server holds (all of them, or its shard's
- * range); length 0 means "to the end". */
-static bool range_ok(const pd_daemon_t *d, uint64_t offset, uint64_t *length)
+/* Resolve (offset, length) against the keys [lo, hi); length 0 means "to the end". */
+static bool range_within(uint64_t lo, uint64_t hi, uint64_t offset, uint64_t *length)
 {
     uint64_t end;
-    if (offset < d->key_begin || offset > d->key_end) {
+    if (offset < lo || offset > hi) {
         return false;
     }
     if (*length == 0) {
-        *length = d->key_end - offset;
+        *length = hi - offset;
     }
-    return !__builtin_add_overflow(offset, *length, &end) && end <= d->key_end && *length > 0;
+    return !__builtin_add_overflow(offset, *length, &end) && end <= hi && *length > 0;
+}
+
+/* A read's range against the keys this server holds (all, or its shard's range). */
+static bool range_ok(const pd_daemon_t *d, uint64_t offset, uint64_t *length)
+{
+    return range_within(d->key_begin, d->key_end, offset, length);
 }
 
 /* PULLs waiting for a version (min_version) this server has not reached: answered, in the
@@ -33,24 +39,32 @@ typedef struct waiting_pull {
     unsigned char rid[PD_WIRE_MAX_ROUTING_ID];
     size_t rid_len;
     pd_msg_t msg;
+    uint64_t *keys; /* a key list's keys (checked, msg.key_count of them, owned), or NULL */
 } waiting_pull_t;
 
-static bool wait_for_version(pd_daemon_t *d, const pd_wire_in_t *in, pd_session_t *s)
+static void serve_keys(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *m,
+                       const uint64_t *keys);
+
+/* Queue the PULL m (with its checked key list, copied, when keys is not NULL). */
+static bool wait_for_version(pd_daemon_t *d, const pd_msg_t *m, const uint64_t *keys,
+                             pd_session_t *s)
 {
+    uint64_t *kept = NULL;
     waiting_pull_t *w;
 
     if (d->n_waiting == WAITING_MAX) {
-        pd_daemon_send_error(d, s->rid, s->rid_len, s, &in->msg, PD_WERR_WRONG_STATE,
+        pd_daemon_send_error(d, s->rid, s->rid_len, s, m, PD_WERR_WRONG_STATE,
                              "%d pulls already wait for versions not reached", WAITING_MAX);
         return false;
+    }
+    if (keys != NULL && (kept = malloc(m->key_count * sizeof(uint64_t))) == NULL) {
+        goto no_memory;
     }
     if (d->n_waiting == d->waiting_cap) {
         size_t cap = d->waiting_cap > 0 ? 2 * d->waiting_cap : 16;
         void *p = realloc(d->waiting, cap * sizeof(waiting_pull_t));
         if (p == NULL) {
-            pd_daemon_send_error(d, s->rid, s->rid_len, s, &in->msg, PD_WERR_INTERNAL,
-                                 "out of memory");
-            return false;
+            goto no_memory;
         }
         d->waiting = p;
         d->waiting_cap = cap;
@@ -58,8 +72,17 @@ static bool wait_for_version(pd_daemon_t *d, const pd_wire_in_t *in, pd_session_
     w = (waiting_pull_t *)d->waiting + d->n_waiting++;
     memcpy(w->rid, s->rid, s->rid_len);
     w->rid_len = s->rid_len;
-    w->msg = in->msg;
+    w->msg = *m;
+    w->keys = kept;
+    if (kept != NULL) {
+        memcpy(kept, keys, m->key_count * sizeof(uint64_t));
+    }
     return true;
+
+no_memory:
+    free(kept);
+    pd_daemon_send_error(d, s->rid, s->rid_len, s, m, PD_WERR_INTERNAL, "out of memory");
+    return false;
 }
 
 void pd_kv_serve_waiting(pd_daemon_t *d)
@@ -73,19 +96,31 @@ void pd_kv_serve_waiting(pd_daemon_t *d)
     d->n_waiting = 0; /* pd_kv_pull may queue again: it appends after `kept` */
     for (size_t i = 0; i < n; i++) {
         pd_session_t *s = pd_sessions_find(&d->sessions, w[i].rid, w[i].rid_len);
-        if (s == NULL) {
-            continue; /* it left while waiting */
-        }
-        if (w[i].msg.min_version > d->store.version) {
+        if (s != NULL && w[i].msg.min_version > d->store.version) {
             w[kept++] = w[i];
             continue;
         }
-        pd_wire_in_t in;
-        memset(&in, 0, sizeof(in));
-        in.msg = w[i].msg;
-        pd_kv_pull(d, &in, s);
+        if (s != NULL && w[i].keys != NULL) { /* else it left while waiting */
+            serve_keys(d, s, &w[i].msg, w[i].keys);
+        } else if (s != NULL) {
+            pd_wire_in_t in;
+            memset(&in, 0, sizeof(in));
+            in.msg = w[i].msg;
+            pd_kv_pull(d, &in, s); /* reached: it cannot wait again */
+        }
+        free(w[i].keys);
     }
     d->n_waiting = kept;
+}
+
+void pd_kv_release(pd_daemon_t *d)
+{
+    for (size_t i = 0; i < d->n_waiting; i++) {
+        free(((waiting_pull_t *)d->waiting)[i].keys);
+    }
+    free(d->waiting);
+    d->waiting = NULL;
+    d->n_waiting = d->waiting_cap = 0;
 }
 
 /* A PARAMS answering m at the current version, counted; the caller adds the keys. */
@@ -124,9 +159,10 @@ static void send_values(pd_daemon_t *d, pd_session_t *s, pd_msg_t *r, pd_buf_t *
 }
 
 /* The key list of a PULL or PUSH with key_count > 0: frame 1, followed by `values` frames of
- * key_count doubles (0 for a PULL, 1 for a PUSH). On PD_WERR_NONE *keys points into the
- * message (valid until it is released); otherwise why says what is wrong. O(key_count). */
-static pd_wire_error_t check_keys(const pd_daemon_t *d, pd_wire_in_t *in, uint32_t values,
+ * key_count doubles (0 for a PULL, 1 for a PUSH), each key in [lo, hi). On PD_WERR_NONE *keys
+ * points into the message (valid until it is released); otherwise why says what is wrong.
+ * O(key_count). */
+static pd_wire_error_t check_keys(pd_wire_in_t *in, uint32_t values, uint64_t lo, uint64_t hi,
                                   const uint64_t **keys, char *why, size_t why_len)
 {
     const pd_msg_t *m = &in->msg;
@@ -138,8 +174,9 @@ static pd_wire_error_t check_keys(const pd_daemon_t *d, pd_wire_in_t *in, uint32
                  "key_length, got [%" PRIu64 ", +%" PRIu64 ")", n, m->key_offset, m->key_length);
         return PD_WERR_MALFORMED;
     }
-    if (n > d->store.dim) {
-        snprintf(why, why_len, "%" PRIu64 " keys, more than the model's %zu", n, d->store.dim);
+    if (n > hi - lo) {
+        snprintf(why, why_len, "%" PRIu64 " keys, more than the %" PRIu64 " keys [%" PRIu64
+                 ", %" PRIu64 ") held here", n, hi - lo, lo, hi);
         return PD_WERR_DIMENSION;
     }
     if (m->n_frames != 1 + values || m->frame_counts[0] != n ||
@@ -150,7 +187,7 @@ static pd_wire_error_t check_keys(const pd_daemon_t *d, pd_wire_in_t *in, uint32
                  m->n_frames, m->n_frames > 0 ? m->frame_counts[0] : 0);
         return PD_WERR_FRAMES;
     }
-    switch (pd_wire_check_keys(k, (size_t)n, d->store.dim, why, why_len)) {
+    switch (pd_wire_check_keys(k, (size_t)n, hi, why, why_len)) {
     case 0:
         break;
     case PD_EDIM:
@@ -158,25 +195,29 @@ static pd_wire_error_t check_keys(const pd_daemon_t *d, pd_wire_in_t *in, uint32
     default:
         return PD_WERR_MALFORMED;
     }
+    if (k[0] < lo) {
+        snprintf(why, why_len, "key %" PRIu64 " is not one of the keys [%" PRIu64 ", %" PRIu64
+                 ") this server holds", k[0], lo, hi);
+        return PD_WERR_DIMENSION;
+    }
     *keys = k;
     return PD_WERR_NONE;
 }
 
-/* PARAMS for a key list: the values in key order, or NOT_MODIFIED when no block holding one
- * of the keys changed since the version held. */
-static void pull_keys(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
+/* PARAMS for the checked key list of m (the job's keys): the values in key order, or
+ * NOT_MODIFIED when no block holding one of the keys changed since the version held. */
+static void serve_keys(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *m,
+                       const uint64_t *keys)
 {
-    const pd_msg_t *m = &in->msg;
-    const uint64_t *keys = NULL;
-    char why[PD_WIRE_STR] = "";
     pd_buf_t *vals = NULL;
     pd_msg_t r;
-    pd_wire_error_t code = check_keys(d, in, 0, &keys, why, sizeof(why));
     int rc;
 
-    if (code != PD_WERR_NONE) {
-        pd_daemon_send_error(d, s->rid, s->rid_len, s, m, code, "%s", why);
-        return;
+    if (d->key_begin > 0) { /* shard i > 0: its store counts from its first key */
+        for (uint64_t i = 0; i < m->key_count; i++) {
+            d->key_scratch[i] = keys[i] - d->key_begin;
+        }
+        keys = d->key_scratch;
     }
     params_init(d, s, m, &r);
     r.key_count = m->key_count;
@@ -191,6 +232,24 @@ static void pull_keys(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
         return;
     }
     send_values(d, s, &r, vals, (const double *)vals->data, m->key_count);
+}
+
+/* A key-list PULL: checked against the keys held here, then answered now or, with a
+ * min_version not reached, once it is. */
+static void pull_keys(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
+{
+    const pd_msg_t *m = &in->msg;
+    const uint64_t *keys = NULL;
+    char why[PD_WIRE_STR] = "";
+    pd_wire_error_t code = check_keys(in, 0, d->key_begin, d->key_end, &keys, why, sizeof(why));
+
+    if (code != PD_WERR_NONE) {
+        pd_daemon_send_error(d, s->rid, s->rid_len, s, m, code, "%s", why);
+    } else if (m->min_version > d->store.version) {
+        (void)wait_for_version(d, m, keys, s);
+    } else {
+        serve_keys(d, s, m, keys);
+    }
 }
 
 /* A range PULL whose elem_type is F32 asks for float32 values: *owner (the snapshot or range
@@ -226,12 +285,6 @@ void pd_kv_pull(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     pd_msg_t r;
     int rc;
 
-    if (m->key_count > 0 && (m->min_version > 0 || d->cfg.shards > 1)) {
-        pd_daemon_send_error(d, s->rid, s->rid_len, s, m, PD_WERR_MALFORMED,
-                             "a key list is read now and from an unsharded job: no min_version, "
-                             "no shards");
-        return;
-    }
     if (m->key_count > 0) {
         pull_keys(d, in, s);
         return;
@@ -244,7 +297,7 @@ void pd_kv_pull(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
         return;
     }
     if (m->min_version > d->store.version) {
-        (void)wait_for_version(d, in, s);
+        (void)wait_for_version(d, m, NULL, s);
         return;
     }
     params_init(d, s, m, &r);
@@ -331,22 +384,28 @@ static pd_wire_error_t check_push(const pd_daemon_t *d, pd_wire_in_t *in, kv_tar
         snprintf(why, why_len, "the job is over (%s): parameters are final", d->stop_reason);
         return PD_WERR_WRONG_STATE;
     }
-    if (d->cfg.method != PD_METHOD_ASYNC_SGD || d->cfg.shards > 1) {
-        snprintf(why, why_len, "key-value push needs method = async-sgd on one server (this "
-                 "job runs %s on %" PRId64 ")", d->method->name, d->cfg.shards);
+    if (d->cfg.method != PD_METHOD_ASYNC_SGD) {
+        snprintf(why, why_len, "key-value push needs method = async-sgd (this job runs %s)",
+                 d->method->name);
         return PD_WERR_WRONG_STATE;
     }
+    if (d->opts.shard_index > 0) {
+        snprintf(why, why_len, "push to shard 0 of a sharded job, which decides every update "
+                 "(this is shard %u)", d->opts.shard_index);
+        return PD_WERR_WRONG_STATE;
+    }
+    /* shard 0 takes pushes for every key of the job: it relays the others' shares */
     if (m->key_count > 0) {
         t->n = m->key_count;
-        code = check_keys(d, in, 1, &t->keys, why, why_len);
+        code = check_keys(in, 1, 0, d->model.dim, &t->keys, why, why_len);
         if (code == PD_WERR_NONE && pd_wire_in_doubles(in, 1, t->n, g) != 0) {
             snprintf(why, why_len, "a key-list push needs frame 2 of key_count = %" PRIu64
                      " float64 values, got %" PRIu64, t->n, m->frame_counts[1]);
             code = PD_WERR_DIMENSION;
         }
-    } else if (m->key_length == 0 || !range_ok(d, m->key_offset, &t->n)) {
+    } else if (m->key_length == 0 || !range_within(0, d->model.dim, m->key_offset, &t->n)) {
         snprintf(why, why_len, "key range [%" PRIu64 ", +%" PRIu64 ") is outside the model's "
-                 "%zu keys", m->key_offset, m->key_length, d->store.dim);
+                 "%zu keys", m->key_offset, m->key_length, d->model.dim);
         code = PD_WERR_DIMENSION;
     } else if (m->n_frames != 1 || m->frame_counts[0] != t->n ||
                pd_wire_in_doubles(in, 0, t->n, g) != 0) {
@@ -360,6 +419,43 @@ static pd_wire_error_t check_push(const pd_daemon_t *d, pd_wire_in_t *in, kv_tar
         code = PD_WERR_FUTURE_VERSION;
     }
     return code;
+}
+
+/* How many of a push's keys, the first ones (keys increase), this server holds itself. */
+static size_t own_share(const pd_daemon_t *d, const kv_target_t *t)
+{
+    if (t->keys != NULL) {
+        return pd_wire_keys_below(t->keys, t->n, d->key_end);
+    }
+    if (t->offset >= d->key_end) {
+        return 0;
+    }
+    return t->n < d->key_end - t->offset ? t->n : d->key_end - t->offset;
+}
+
+/* The step of a push. On shard 0 of a sharded job, that of its own keys (the first `own` of
+ * t), after checking that the rest is finite, and then the other shards' shares relayed in
+ * COMMITs: every shard counts the version, even one the push does not touch. */
+static int step_push(pd_daemon_t *d, const kv_target_t *t, const double *g, double lr)
+{
+    size_t own = own_share(d, t);
+    int rc;
+
+    if (own < t->n && !pd_wire_all_finite(g + own, t->n - own)) {
+        return PD_ENONFINITE; /* a shard would refuse it, ending the job */
+    }
+    if (own == 0) {
+        pd_store_step_none(&d->store, &d->optim);
+        rc = 0;
+    } else {
+        rc = t->keys != NULL ? pd_store_step_keys(&d->store, &d->optim, t->keys, own, g, lr)
+                             : pd_store_step_range(&d->store, &d->optim, t->offset, own, g, lr);
+    }
+    if (rc == 0) {
+        pd_shards_commit(d, &(pd_shard_update_t){.offset = t->offset, .keys = t->keys,
+                                                 .n = t->n, .g = g, .n_samples = 1, .lr = lr});
+    }
+    return rc;
 }
 
 void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
@@ -392,8 +488,7 @@ void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
      * the gradient always does that, so the gradient is only scanned then, for the reason:
      * no separate pass over every push. A range push of plain sgd reads only g before the
      * step: the store's per-block bound of |x| shows it cannot overflow. */
-    rc = t.keys != NULL ? pd_store_step_keys(&d->store, &d->optim, t.keys, t.n, g, lr)
-                        : pd_store_step_range(&d->store, &d->optim, t.offset, t.n, g, lr);
+    rc = step_push(d, &t, g, lr);
     if (rc != 0) {
         if (!pd_wire_all_finite(g, t.n)) {
             reject(d, s, m, PD_WERR_NONFINITE, "gradient contains NaN or Inf");

@@ -12,5 +12,7 @@ void pd_kv_pull(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
 void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
 /* The version went up: answer the PULLs waiting for it (min_version). */
 void pd_kv_serve_waiting(pd_daemon_t *d);
+/* Free the PULLs still waiting (the daemon's end). */
+void pd_kv_release(pd_daemon_t *d);
 
 #endif

@@ -306,22 +306,54 @@ int pd_shards_open(pd_daemon_t *d)
     return 0;
 }
 
-void pd_shards_commit(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples, double lr)
+/* Shard l's share of u in the COMMIT m: the keys of u in [l->begin, l->end), as a range
+ * (key_offset, key_length and one values frame) or a key list (key_count, a keys frame and a
+ * values frame); none of them leaves m without keys or frames. Returns the frames used. */
+static size_t share_of(const shard_link_t *l, const pd_shard_update_t *u, pd_msg_t *m,
+                       pd_wire_frame_t f[2])
+{
+    size_t first, count;
+
+    if (u->keys != NULL) {
+        first = pd_wire_keys_below(u->keys, u->n, l->begin);
+        count = pd_wire_keys_below(u->keys, u->n, l->end) - first;
+    } else {
+        uint64_t b = u->offset > l->begin ? u->offset : l->begin;
+        uint64_t e = u->offset + u->n < l->end ? u->offset + u->n : l->end;
+        first = b < e ? b - u->offset : 0;
+        count = b < e ? e - b : 0;
+    }
+    if (count == 0) {
+        return 0;
+    }
+    m->elem_type = PD_ELEM_F64;
+    f[0] = (pd_wire_frame_t){u->g + first, count * sizeof(double), NULL};
+    m->frame_counts[0] = count;
+    if (u->keys == NULL) {
+        m->key_offset = u->offset + first;
+        m->key_length = count;
+        return m->n_frames = 1;
+    }
+    m->key_count = count;
+    f[1] = f[0];
+    f[0] = (pd_wire_frame_t){u->keys + first, count * sizeof(uint64_t), NULL};
+    m->frame_counts[1] = count;
+    return m->n_frames = 2;
+}
+
+void pd_shards_commit(pd_daemon_t *d, const pd_shard_update_t *u)
 {
     pd_shards_t *sh = d->shards;
 
     for (unsigned i = 1; sh != NULL && i < sh->n; i++) {
         shard_link_t *l = &sh->link[i];
-        pd_wire_frame_t f = {grad_sum + l->begin, (l->end - l->begin) * sizeof(double), NULL};
+        pd_wire_frame_t f[2];
         pd_msg_t m;
         pd_msg_init(&m, PD_MSG_COMMIT);
         m.version = d->store.version;
-        m.n_samples = n_samples;
-        m.learning_rate = lr;
-        m.elem_type = PD_ELEM_F64;
-        m.n_frames = 1;
-        m.frame_counts[0] = l->end - l->begin;
-        int rc = send_to(l, &m, &f, 1);
+        m.n_samples = u->n_samples;
+        m.learning_rate = u->lr;
+        int rc = send_to(l, &m, f, share_of(l, u, &m, f));
         if (rc != 0) {
             char why[PD_WIRE_STR + 64];
             snprintf(why, sizeof(why), "cannot send an update to shard %u: %s", i,

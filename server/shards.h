@@ -9,7 +9,8 @@
  *     the others from their shards (PULL with min_version = the task's version);
  *   - evaluations and the end of the job read the whole vector from the shards (a gather).
  * Gradients still reach shard 0 whole: what the shards split is the parameter reads, the
- * step and the state, not the gradient traffic. */
+ * step and the state, not the gradient traffic. Key-value clients read every shard directly
+ * and push to shard 0, which relays each shard's share in the COMMIT of that push. */
 #ifndef PD_SERVER_SHARDS_H
 #define PD_SERVER_SHARDS_H
 
@@ -32,9 +33,22 @@ int pd_shards_range(size_t dim, unsigned n, unsigned i, size_t *begin, size_t *e
  * connect to each, check it serves this job and its range, and put the map in d->job.
  * Blocks until every shard answered (at most 30 s). 0, or a negative code (logged). */
 int pd_shards_open(pd_daemon_t *d);
-/* After shard 0 applied an update to its range (the version already counted): every other
- * shard applies the same one, from its slice of grad_sum (dim values) at step lr. */
-void pd_shards_commit(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples, double lr);
+/* An update's gradient sum over the keys it touched, in the job's keys: the range [offset,
+ * offset + n), or the increasing key list keys[0 .. n) when keys is not NULL; g holds the n
+ * values in key order; the step is lr on the mean g / n_samples. */
+typedef struct pd_shard_update {
+    uint64_t offset;
+    const uint64_t *keys;
+    size_t n;
+    const double *g;
+    uint64_t n_samples;
+    double lr;
+} pd_shard_update_t;
+
+/* After shard 0 applied an update to its own keys (the version already counted): every other
+ * shard takes the same step on its share of u (elementwise the same bits), or with none of its
+ * keys in u counts the version alone. A send that fails ends the job. */
+void pd_shards_commit(pd_daemon_t *d, const pd_shard_update_t *u);
 /* The whole vector of the current version, gathered from the shards (blocking, at most the
  * worker timeout): one reference in *out, dim doubles. 0 or a negative code (logged). */
 int pd_shards_snapshot(pd_daemon_t *d, pd_buf_t **out);

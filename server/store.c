@@ -295,3 +295,9 @@ int pd_store_step_keys(pd_store_t *st, pd_optim_t *o, const uint64_t *keys, size
     pd_store_bump_keys(st, keys, n);
     return 0;
 }
+
+void pd_store_step_none(pd_store_t *st, pd_optim_t *o)
+{
+    o->t++;
+    pd_store_bump_range(st, 0, 0);
+}

@@ -81,6 +81,9 @@ int pd_store_step_range(pd_store_t *st, struct pd_optim *o, size_t offset, size_
 /* The same on the keys of a list (increasing, each < dim; g in key order), O(n). */
 int pd_store_step_keys(pd_store_t *st, struct pd_optim *o, const uint64_t *keys, size_t n,
                        const double *g, double lr);
+/* An update that changed none of these keys (a shard's share of a push to other shards): the
+ * version and the optimiser's step count go up as a step would move them, no block changes. */
+void pd_store_step_none(pd_store_t *st, struct pd_optim *o);
 
 /* Whether the values of [offset, offset + len) at `held` are still the current ones: held is
  * not ahead of the store, and no change since held touched the range. */

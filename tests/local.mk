@@ -313,6 +313,15 @@ tests_integration_nocopy_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
 tests_integration_nocopy_LDADD = worker/libparamd-client.la
 TESTS += tests/integration/nocopy_push.test
 EXTRA_DIST += tests/integration/nocopy_push.test
+# --- integration: libparamd-client on a job split over several servers, library only ---
+check_PROGRAMS += tests/integration/client_shards
+tests_integration_client_shards_SOURCES = tests/integration/client_shards.c \
+	tests/integration/client_check.h
+tests_integration_client_shards_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
+tests_integration_client_shards_LDADD = worker/libparamd-client.la -lm
+TESTS += tests/integration/client_shards.test
+EXTRA_DIST += tests/integration/client_shards.test
+
 # --- integration: float32 pulls and pushes of libparamd-client, through the library only ---
 check_PROGRAMS += tests/integration/client_f32
 tests_integration_client_f32_SOURCES = tests/integration/client_f32.c \

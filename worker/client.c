@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "client_internal.h"
+#include "client_impl.h"
 #include "curve.h"
 #include "error.h"
 #include "rng.h"
@@ -20,19 +20,6 @@
 
 _Static_assert(PD_CLIENT_EAUTH == PD_EUNAUTH, "paramd/client.h: PD_CLIENT_EAUTH is PD_EUNAUTH");
 _Static_assert(PD_CLIENT_EDIM == PD_EDIM, "paramd/client.h: PD_CLIENT_EDIM is PD_EDIM");
-
-struct pd_client {
-    void *ctx;
-    void *sock;
-    void *mon;          /* PAIR receiving the DEALER's handshake events (ZMQ monitor) */
-    int hs_failure;     /* last handshake failure seen: 0, PD_EUNAUTH or -EPROTO */
-    char *endpoint;     /* to connect again after a failed handshake */
-    char rid[33];
-    uint64_t next_request;
-    uint32_t worker_id;
-    pd_job_desc_t job;
-    char last_reason[PD_WIRE_STR];
-};
 
 static void random_id(char *out, size_t len)
 {
@@ -352,6 +339,9 @@ PD_EXPORT int pd_client_connect_opts(pd_client_t **out, const char *endpoint, co
     h.kv_only = true;
     snprintf(h.software, sizeof(h.software), "libparamd-client %s", PACKAGE_VERSION);
     rc = pd_client_hello(c, &h, timeout_ms);
+    if (rc == 0) {
+        rc = pd_client_open_shards(c, opts, &h, timeout_ms);
+    }
     if (rc != 0) {
         pd_client_free(c);
         return rc;
@@ -378,35 +368,15 @@ static void stamp_request(pd_client_t *c, pd_msg_t *m)
     m->request_id = ++c->next_request;
 }
 
-/* Sends block until queued: a pipelined caller must not see EAGAIN for a full queue. */
-static int send_blocking(pd_client_t *c, pd_msg_t *m, const pd_wire_frame_t *f, size_t n)
+int pd_client_send_request(pd_client_t *c, pd_msg_t *m, const pd_wire_frame_t *f, size_t n)
 {
     stamp_request(c, m);
     return pd_wire_send(c->sock, NULL, 0, m, f, n, false);
 }
 
-/* A range PULL; elem_type F32 asks for the values as float32 (a server older than that
- * ignores it and answers float64). */
-static int send_pull(pd_client_t *c, uint64_t offset, uint64_t length, uint64_t held_version,
-                     pd_elem_type_t as)
+void pd_client_saw_version(pd_client_t *c, uint64_t version)
 {
-    pd_msg_t m;
-
-    pd_msg_init(&m, PD_MSG_PULL);
-    m.key_offset = offset;
-    m.key_length = length;
-    m.elem_type = as;
-    if (held_version != PD_CLIENT_NO_VERSION) {
-        m.version = held_version;
-        m.not_modified = true;
-    }
-    return send_blocking(c, &m, NULL, 0);
-}
-
-PD_EXPORT int pd_client_pull_send(pd_client_t *c, uint64_t offset, uint64_t length,
-                                  uint64_t held_version)
-{
-    return send_pull(c, offset, length, held_version, PD_ELEM_F64);
+    c->seen_version = version > c->seen_version ? version : c->seen_version;
 }
 
 /* The library's code for a wire ERROR, so callers can tell "rejoin" from "bad request". */
@@ -433,95 +403,28 @@ static int error_code(pd_wire_error_t e)
     }
 }
 
-/* Wait for the next reply of type `want`; an ERROR reply becomes the matching code, and its
- * text is kept for pd_client_last_error(). */
-static int recv_reply(pd_client_t *c, pd_wire_in_t *in, pd_msg_type_t want)
+int pd_client_recv_reply(pd_client_t *c, pd_wire_in_t *in, pd_msg_type_t want,
+                         uint64_t request_id, int timeout_ms)
 {
     for (;;) {
-        int rc = pd_client_recv_msg(c, in, 30000);
+        int rc = pd_client_recv_msg(c, in, timeout_ms);
         if (rc != 0) {
             return rc;
         }
-        if (in->msg.type == want) {
+        bool older = request_id != 0 && in->msg.request_id < request_id;
+        if (in->msg.type == want && !older) {
             return 0;
         }
-        rc = in->msg.type == PD_MSG_ERROR ? error_code(in->msg.error)
-             : in->msg.type == PD_MSG_BYE ? -ECONNRESET
-                                          : 0;
+        rc = older                            ? 0
+             : in->msg.type == PD_MSG_ERROR ? error_code(in->msg.error)
+             : in->msg.type == PD_MSG_BYE   ? -ECONNRESET
+                                            : 0;
         pd_wire_in_release(in);
         if (rc != 0) {
             return rc;
         }
-        /* HEARTBEAT or other unsolicited messages: keep waiting */
+        /* HEARTBEAT, other unsolicited messages, leftovers: keep waiting */
     }
-}
-
-/* The values of a PARAMS reply into out (length doubles), unless it is NOT_MODIFIED. */
-/* The values of a PARAMS answer into out, as `as` (F64: double, F32: float). A float32 caller
- * also takes an F64 answer (a server older than float32 pulls), rounded as the server would. */
-static int read_params_as(pd_wire_in_t *in, void *out, pd_elem_type_t as, uint64_t length,
-                          uint64_t *version, bool *not_modified)
-{
-    if (!in->msg.not_modified) {
-        pd_elem_type_t t = in->msg.elem_type;
-        const unsigned char *data;
-        /* Perf: copy straight from the frame. memcpy needs no alignment, while
-         * pd_wire_in_doubles() would first copy an unaligned frame (small replies sit at
-         * odd offsets in libzmq's receive buffer) into a malloc'd one. pd_wire_recv has
-         * checked the frame's length against frame_counts[0]. */
-        if (in->msg.n_frames != 1 || in->n_parts != 1 || in->msg.frame_counts[0] != length ||
-            (t != as && !(as == PD_ELEM_F32 && t == PD_ELEM_F64)) ||
-            (t != PD_ELEM_F64 && t != PD_ELEM_F32)) {
-            return PD_EDIM;
-        }
-        data = zmq_msg_data(&in->parts[0]);
-        if (t == as) {
-            memcpy(out, data, length * (t == PD_ELEM_F32 ? sizeof(float) : sizeof(double)));
-        } else {
-            for (uint64_t i = 0; i < length; i++) {
-                double v;
-                memcpy(&v, data + i * sizeof(v), sizeof(v));
-                pd_wire_to_f32(&v, 1, (float *)out + i);
-            }
-        }
-    }
-    if (not_modified != NULL) {
-        *not_modified = in->msg.not_modified;
-    }
-    if (version != NULL) {
-        *version = in->msg.version;
-    }
-    return 0;
-}
-
-static int read_params(pd_wire_in_t *in, double *out, uint64_t length, uint64_t *version,
-                       bool *not_modified)
-{
-    return read_params_as(in, out, PD_ELEM_F64, length, version, not_modified);
-}
-
-PD_EXPORT int pd_client_pull_recv(pd_client_t *c, double *out, uint64_t length,
-                                  uint64_t *version, bool *not_modified)
-{
-    pd_wire_in_t in;
-    int rc = recv_reply(c, &in, PD_MSG_PARAMS);
-
-    if (rc != 0) {
-        return rc;
-    }
-    rc = read_params(&in, out, length, version, not_modified);
-    pd_wire_in_release(&in);
-    return rc;
-}
-
-PD_EXPORT int pd_client_pull(pd_client_t *c, uint64_t offset, uint64_t length, double *out,
-                             uint64_t *version, bool *not_modified)
-{
-    int rc = pd_client_pull_send(c, offset, length, version != NULL ? *version : PD_CLIENT_NO_VERSION);
-    if (rc != 0) {
-        return rc;
-    }
-    return pd_client_pull_recv(c, out, length, version, not_modified);
 }
 
 /* The header of a PUSH of one float64 frame. */
@@ -543,17 +446,18 @@ PD_EXPORT int pd_client_push_send(pd_client_t *c, uint64_t offset, uint64_t leng
     pd_wire_frame_t f = {grad, length * sizeof(double), NULL};
 
     push_header(&m, offset, length, version);
-    return send_blocking(c, &m, &f, 1);
+    return pd_client_send_request(c, &m, &f, 1);
 }
 
 PD_EXPORT int pd_client_push_recv(pd_client_t *c, pd_client_ack_t *ack)
 {
     pd_wire_in_t in;
-    int rc = recv_reply(c, &in, PD_MSG_ACK);
+    int rc = pd_client_recv_reply(c, &in, PD_MSG_ACK, 0, PD_CLIENT_REPLY_MS);
 
     if (rc != 0) {
         return rc;
     }
+    pd_client_saw_version(c, in.msg.version);
     if (ack != NULL) {
         ack->status = (pd_client_ack_status_t)in.msg.ack;
         ack->version = in.msg.version;
@@ -575,24 +479,6 @@ PD_EXPORT int pd_client_push(pd_client_t *c, uint64_t offset, uint64_t length,
     return pd_client_push_recv(c, ack);
 }
 
-PD_EXPORT int pd_client_pull_f32(pd_client_t *c, uint64_t offset, uint64_t length, float *out,
-                                 uint64_t *version, bool *not_modified)
-{
-    pd_wire_in_t in;
-    int rc = send_pull(c, offset, length, version != NULL ? *version : PD_CLIENT_NO_VERSION,
-                       PD_ELEM_F32);
-
-    if (rc == 0) {
-        rc = recv_reply(c, &in, PD_MSG_PARAMS);
-    }
-    if (rc != 0) {
-        return rc;
-    }
-    rc = read_params_as(&in, out, PD_ELEM_F32, length, version, not_modified);
-    pd_wire_in_release(&in);
-    return rc;
-}
-
 PD_EXPORT int pd_client_push_f32(pd_client_t *c, uint64_t offset, uint64_t length,
                                  const float *grad, uint64_t version, pd_client_ack_t *ack)
 {
@@ -602,7 +488,7 @@ PD_EXPORT int pd_client_push_f32(pd_client_t *c, uint64_t offset, uint64_t lengt
 
     push_header(&m, offset, length, version);
     m.elem_type = PD_ELEM_F32;
-    rc = send_blocking(c, &m, &f, 1);
+    rc = pd_client_send_request(c, &m, &f, 1);
     if (rc != 0) {
         return rc;
     }
@@ -680,56 +566,28 @@ PD_EXPORT int pd_client_push_send_nocopy(pd_client_t *c, uint64_t offset, uint64
     return rc;
 }
 
-/* A PULL or PUSH naming its keys by a list: key_count, frame 1 the keys, then the values (a
- * PUSH). key_offset and key_length stay 0, so a server older than key lists refuses a push
- * (an empty range) instead of applying it to other keys. */
-static int send_keys(pd_client_t *c, pd_msg_type_t type, const uint64_t *keys, uint64_t n,
-                     const double *values, uint64_t version, bool not_modified)
+/* A PUSH naming its keys by a list: key_count, frame 1 the keys, frame 2 the values.
+ * key_offset and key_length stay 0, so a server older than key lists refuses it (an empty
+ * range) instead of applying it to other keys. */
+PD_EXPORT int pd_client_push_keys(pd_client_t *c, const uint64_t *keys, uint64_t n,
+                                  const double *grad, uint64_t version, pd_client_ack_t *ack)
 {
     pd_msg_t m;
     pd_wire_frame_t f[2] = {{keys, n * sizeof(uint64_t), NULL},
-                            {values, n * sizeof(double), NULL}};
+                            {grad, n * sizeof(double), NULL}};
+    int rc;
 
     if (n == 0 || n > SIZE_MAX / sizeof(double)) {
         return -EINVAL; /* key_count 0 would mean a range; the other cannot be a frame */
     }
-    pd_msg_init(&m, type);
+    pd_msg_init(&m, PD_MSG_PUSH);
     m.key_count = n;
     m.version = version;
-    m.not_modified = not_modified;
     m.elem_type = PD_ELEM_F64;
-    m.n_frames = values != NULL ? 2 : 1;
+    m.n_frames = 2;
     m.frame_counts[0] = n;
-    m.frame_counts[1] = values != NULL ? n : 0;
-    return send_blocking(c, &m, f, m.n_frames);
-}
-
-PD_EXPORT int pd_client_pull_keys(pd_client_t *c, const uint64_t *keys, uint64_t n,
-                                  double *out, uint64_t *version, bool *not_modified)
-{
-    bool held = version != NULL && *version != PD_CLIENT_NO_VERSION;
-    pd_wire_in_t in;
-    int rc = send_keys(c, PD_MSG_PULL, keys, n, NULL, held ? *version : 0, held);
-
-    if (rc != 0) {
-        return rc;
-    }
-    rc = recv_reply(c, &in, PD_MSG_PARAMS);
-    if (rc != 0) {
-        return rc;
-    }
-    /* A server that does not know key lists ignores key_count and answers the range [0, dim)
-     * of a PULL without one: those are not the values of our keys. */
-    rc = in.msg.key_count != n ? PD_EWIRE : read_params(&in, out, n, version, not_modified);
-    pd_wire_in_release(&in);
-    return rc;
-}
-
-PD_EXPORT int pd_client_push_keys(pd_client_t *c, const uint64_t *keys, uint64_t n,
-                                  const double *grad, uint64_t version, pd_client_ack_t *ack)
-{
-    int rc = send_keys(c, PD_MSG_PUSH, keys, n, grad, version, false);
-
+    m.frame_counts[1] = n;
+    rc = pd_client_send_request(c, &m, f, 2);
     if (rc != 0) {
         return rc;
     }
@@ -770,6 +628,8 @@ PD_EXPORT void pd_client_free(pd_client_t *c)
     if (c == NULL) {
         return;
     }
+    pd_client_close_shards(c);
+    free(c->pending);
     if (c->worker_id != 0) {
         pd_msg_init(&bye, PD_MSG_BYE);
         pd_client_send_msg(c, &bye, NULL, 0);

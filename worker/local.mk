@@ -1,7 +1,8 @@
 # worker/: libparamd-client (installed, exports only pd_client_*), and paramd-worker.
-# client.c is compiled once, into libpdclient.la, which both link.
+# The library's sources are compiled once, into libpdclient.la, which both link.
 noinst_LTLIBRARIES += worker/libpdclient.la
-worker_libpdclient_la_SOURCES = worker/client.c worker/client_internal.h worker/paramd/client.h
+worker_libpdclient_la_SOURCES = worker/client.c worker/client_reads.c worker/client_impl.h \
+	worker/client_internal.h worker/paramd/client.h
 worker_libpdclient_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
 worker_libpdclient_la_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS)
 worker_libpdclient_la_LIBADD = common/libpdwire.la
@@ -36,7 +37,6 @@ pkgconfig_DATA = worker/libparamd-client.pc
 bin_PROGRAMS += worker/paramd-worker
 worker_paramd_worker_SOURCES = worker/main.c worker/worker.c worker/worker.h
 worker_paramd_worker_SOURCES += worker/fetch.c worker/fetch.h
-worker_paramd_worker_SOURCES += worker/shard_reads.c worker/shard_reads.h
 worker_paramd_worker_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/worker
 worker_paramd_worker_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS)
 worker_paramd_worker_LDADD = worker/libpdclient.la common/libpdcommon.la -lpthread

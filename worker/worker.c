@@ -27,7 +27,6 @@
 #include "fetch.h"
 #include "log.h"
 #include "compute.h"
-#include "shard_reads.h"
 #include "task_kind.h"
 
 #define WAITING_SAY_EVERY_MS 60000 /* "still no answer" while joining */
@@ -45,7 +44,6 @@ typedef struct worker {
     volatile sig_atomic_t *stop;
     pd_client_t *client;
     pd_client_opts_t sec;      /* the security keys, for the shards' connections too */
-    pd_shard_reads_t shards;   /* a sharded job: the other shards' keys */
     pd_hello_t hello;
     /* the loaded job */
     bool loaded;
@@ -427,6 +425,24 @@ static void security_hint(const worker_t *w, int rc, uint64_t *last_ms)
     }
 }
 
+/* A sharded job: a key-value connection to each of shards 1 .. N-1, to read their keys
+ * (kept across joins while the map stays the same). 0, or a negative code (logged). */
+static int open_shards(worker_t *w)
+{
+    pd_hello_t hello;
+    int rc;
+
+    memset(&hello, 0, sizeof(hello));
+    hello.kv_only = true;
+    snprintf(hello.name, sizeof(hello.name), "worker reads");
+    snprintf(hello.software, sizeof(hello.software), "paramd-worker %s", PACKAGE_VERSION);
+    rc = pd_client_open_shards(w->client, &w->sec, &hello, (int)w->timeout_ms);
+    if (rc != 0) {
+        pd_log_err("%s", pd_client_last_reason(w->client));
+    }
+    return rc;
+}
+
 /* JOIN until WELCOME, then load and say READY. Returns 0, an exit code, or JOIN_AGAIN. */
 static int join_once(worker_t *w, volatile sig_atomic_t *stop)
 {
@@ -502,7 +518,7 @@ static int join_once(worker_t *w, volatile sig_atomic_t *stop)
         return rc == -ENOMEM ? PD_WORKER_EXIT_FAILURE : PD_WORKER_EXIT_DATA;
     }
     /* the keys of shards 1 .. N-1 come from them */
-    rc = pd_shard_reads_open(&w->shards, j, &w->sec, (int)w->timeout_ms);
+    rc = open_shards(w);
     if (rc != 0) {
         sleep_ms(BACKOFF_MAX_MS / 5); /* the shards may still be starting */
         return *stop ? PD_WORKER_EXIT_OK : JOIN_AGAIN;
@@ -611,9 +627,9 @@ static int take_frames(worker_t *w, pd_wire_in_t *in, const pd_task_kind_info_t 
     int rc;
     uint32_t n_frames = t->n_frames;
     /* a sharded job's task carries shard 0's keys (evaluations: all of them) */
-    bool partial = w->shards.n > 1 && n_frames > 0 &&
-                   t->frame_counts[0] == w->shards.shard[0].key_end &&
-                   t->frame_counts[0] != w->model.dim;
+    const pd_job_desc_t *j = pd_client_job(w->client);
+    size_t own = j->n_shards > 1 ? (size_t)j->shards[0].key_end : w->model.dim;
+    bool partial = n_frames > 0 && t->frame_counts[0] == own && own != w->model.dim;
 
     if (t->kind == PD_TASK_LOCAL_TR && t->has_local_tr && t->local_tr.lsr1_pairs > 0) {
         /* x, [gradient block], memory: x is always sent with a memory frame */
@@ -636,7 +652,7 @@ static int take_frames(worker_t *w, pd_wire_in_t *in, const pd_task_kind_info_t 
     }
     *has_y = n_frames == 2;
     if (partial) {
-        len[0] = (size_t)w->shards.shard[0].key_end;
+        len[0] = own;
     }
     if (*has_y && (rc = pd_task_frame2_len(&w->model, t, &len[1])) != 0) {
         pd_log_warn("%s task %" PRIu64 ": no such parameter block", kind->name, t->task_id);
@@ -660,8 +676,12 @@ static int take_frames(worker_t *w, pd_wire_in_t *in, const pd_task_kind_info_t 
         memcpy(i == 0 ? w->x : w->y, v, len[i] * sizeof(double));
     }
     if (partial) {
-        rc = pd_shard_reads_pull(&w->shards, w->x, t->version, t->elem_type, (int)w->timeout_ms);
+        /* the task's version at least: a shard answers once it has taken that update */
+        rc = pd_client_read_range(w->client, own, w->model.dim - own, w->x + own, t->elem_type,
+                                  t->version, (int)w->timeout_ms);
         if (rc != 0) {
+            pd_log_warn("cannot read the keys [%zu, %zu) from the other shards: %s", own,
+                        w->model.dim, pd_strerror(rc));
             return rc;
         }
     }
@@ -887,7 +907,6 @@ int pd_worker_run(const pd_worker_opts_t *o, volatile sig_atomic_t *stop)
     }
     drop_pending(&w);
     unload(&w);
-    pd_shard_reads_close(&w.shards);
     pd_client_free(w.client); /* says BYE if we are still joined */
     return code;
 }

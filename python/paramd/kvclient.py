@@ -11,7 +11,8 @@ import numpy as np
 
 from . import wire
 from .connection import SOFTWARE_VERSION, Connection, make_hello, security_keys
-from .errors import ClosedError, Error, JobOver, ProtocolError, Timeout, from_wire
+from .errors import (ClosedError, DimensionError, Error, JobOver, MalformedError,
+                     ProtocolError, Timeout, from_wire)
 from .wire import pb
 
 _U64 = 1 << 64
@@ -184,6 +185,40 @@ class Request:
         return "<paramd.Request %s #%d %s>" % (self.kind, self.request_id, state)
 
 
+class _Parts:
+    """A pull of a sharded job (doc/protocol.md "Several servers"): one request to each
+    server holding some of its keys, all sent before any answer is read. Its result puts the
+    parts together in one array: the oldest of their versions, not_modified when every part
+    was."""
+
+    kind = "pull"
+
+    def __init__(self, parts, out, n, dtype):
+        self._parts = parts  # [(Request, first, count)]
+        self._out = out
+        self._n = n
+        self._dtype = dtype
+
+    def done(self):
+        """True once every part's answer has been received."""
+        return all(r.done() for r, _, _ in self._parts)
+
+    def result(self):
+        """A :class:`Pulled`, as for one server; raises the first part's error."""
+        got = [(r.result(), first, count) for r, first, count in self._parts]
+        out = self._out
+        if out is None:  # else every part was read into its slice of out
+            out = np.empty(self._n, dtype=self._dtype)
+            for pulled, first, count in got:
+                out[first:first + count] = pulled.params
+        return Pulled(out, min(p.version for p, _, _ in got),
+                      all(p.not_modified for p, _, _ in got))
+
+    def __repr__(self):
+        return "<paramd.Request pull in %d parts %s>" % (
+            len(self._parts), "done" if self.done() else "pending")
+
+
 class KVClient:
     """A key-value client of a paramd job.
 
@@ -199,6 +234,11 @@ class KVClient:
     ``--server-key`` and ``--key-file``. A refused key raises :class:`paramd.AuthError`, a
     mismatch :class:`paramd.HandshakeError`.
 
+    A job split over several servers (``[server] shards``) is used the same way: the client
+    connects to the others from the map in the WELCOME, reads each key from the server that
+    holds it (a pull's version is then the oldest of its parts') and pushes to shard 0,
+    which relays each shard's share; a pull after a push sees it.
+
     Use it as a context manager, or call :meth:`close` (which says BYE). One thread at a
     time.
     """
@@ -211,10 +251,13 @@ class KVClient:
         self._conn = Connection(endpoint, security_keys(server_key, key_file), self.timeout)
         self._pending = collections.deque()
         self._bye = None
+        self._shards = []  # a sharded job: [(KVClient of shard i > 0, key_begin, key_end)]
+        self._shard_map = []
         try:
             self._conn.hello(self._hello, self.timeout)
+            self._open_shards()
         except BaseException:
-            self._conn.close()
+            self.close()
             raise
         self._version = self._conn.welcome_version
 
@@ -229,6 +272,19 @@ class KVClient:
         self._pending = collections.deque()
         self._bye = None
         self._version = 0
+        self._shards = []
+        self._shard_map = []
+        return self
+
+    @classmethod
+    def _joined_at(cls, endpoint, keys, hello, timeout):
+        """A client joined to one server of a sharded job with ``hello``."""
+        self = cls._over(Connection(endpoint, keys, timeout), timeout)
+        try:
+            self._conn.hello(hello, timeout)
+        except BaseException:
+            self._conn.close()
+            raise
         return self
 
     def _joined(self):
@@ -236,6 +292,28 @@ class KVClient:
         self._fail_pending(Error("the session was replaced by a new HELLO"))
         self._bye = None
         self._version = self._conn.welcome_version
+        self._open_shards()
+
+    def _open_shards(self):
+        """A sharded job's WELCOME lists its servers: one key-value connection to each of
+        shards 1 .. N-1 (kept while the map stays the same)."""
+        wanted = [(s.endpoint, s.key_begin, s.key_end) for s in self._conn.job.shards]
+        if len(wanted) <= 1:
+            wanted = []
+        if wanted == self._shard_map and (not wanted or self._shards):
+            return
+        self._close_shards()
+        hello = self._hello or make_hello(None, True, "paramd-python %s" % SOFTWARE_VERSION)
+        for endpoint, begin, end in wanted[1:]:
+            self._shards.append((KVClient._joined_at(endpoint, self._conn.keys, hello,
+                                                     self.timeout), begin, end))
+        self._shard_map = wanted
+
+    def _close_shards(self):
+        for sub, _, _ in self._shards:
+            sub.close()
+        self._shards = []
+        self._shard_map = []
 
     # --- properties -------------------------------------------------------------------
 
@@ -276,6 +354,7 @@ class KVClient:
         """Say BYE and close the connection. Requests still in flight fail with
         :class:`paramd.ClosedError`. Safe to call twice."""
         self._fail_pending(ClosedError("the client was closed"))
+        self._close_shards()
         self._conn.close()
 
     def __enter__(self):
@@ -313,19 +392,67 @@ class KVClient:
                 raise ValueError("keys= replaces offset= and length=: give one or the other")
             if f32:
                 raise ValueError("a key-list pull is float64 (its keys frame is 8-byte)")
-            return self._pull_keys_async(_keys_frame(keys), out, version)
+            keys = _keys_frame(keys)
+            if self._shards:
+                return self._split_pull(None, keys, out, version, dtype)
+            return self._pull_keys_async(keys, out, version)
         offset = _u64(offset, "offset")
         if length is not None:
             length = _u64(length, "length")
             if length == 0:
                 raise ValueError("length must be at least 1 (None means: to the end)")
+        if self._shards:
+            return self._split_pull((offset, length), None, out, version, dtype)
+        return self._pull_range_async(offset, length, out, version, dtype)
+
+    def _split_pull(self, rng, keys, out, version, dtype):
+        """pull_async on a sharded job: each server's part, shards i > 0 answering once they
+        have the newest version this client has seen (a pull after a push sees it)."""
+        # Split by the client, so checked here (one server checks alone).
+        if keys is not None:
+            n = keys.shape[0]
+            if (keys >= self.dim).any():
+                raise DimensionError("key %d is outside the job's %d keys"
+                                     % (keys.max(), self.dim))
+            if (np.diff(keys) <= 0).any():
+                raise MalformedError("keys must increase strictly")
+        else:
+            offset, length = rng
+            n = length if length is not None else self.dim - offset
+            if offset >= self.dim or n > self.dim - offset:
+                raise DimensionError("key range [%d, +%d) is outside the job's %d keys"
+                                     % (offset, n, self.dim))
+        if out is not None:
+            _check_out(out, n, dtype)
+        parts = []
+        for i, (endpoint, begin, end) in enumerate(self._shard_map):
+            if keys is not None:
+                first, stop = np.searchsorted(keys, [begin, end])
+            else:
+                first = max(begin, offset) - offset
+                stop = max(min(end, offset + n) - offset, first)
+            if stop == first:
+                continue
+            client = self if i == 0 else self._shards[i - 1][0]
+            part_out = out[first:stop] if out is not None else None
+            if keys is not None:
+                req = client._pull_keys_async(keys[first:stop], part_out, version,
+                                              self._version if i > 0 else 0)
+            else:
+                req = client._pull_range_async(offset + first, stop - first, part_out, version,
+                                               dtype, self._version if i > 0 else 0)
+            parts.append((req, int(first), int(stop - first)))
+        return _Parts(parts, out, n, dtype)
+
+    def _pull_range_async(self, offset, length, out, version, dtype, min_version=0):
+        f32 = np.dtype(dtype) == np.float32
         expect = length
         if expect is None and out is not None and offset < self.dim:
             expect = self.dim - offset
         if out is not None:
             _check_out(out, expect, dtype)
         h = wire.header(pb.PULL, key_offset=offset, key_length=length or 0,
-                        elem_type=pb.F32 if f32 else pb.F64)
+                        elem_type=pb.F32 if f32 else pb.F64, min_version=min_version)
         version = _claim(h, version, out)
         if f32 and out is None:   # where the float32 values go
             out = np.empty(expect if expect is not None else max(self.dim - offset, 0),
@@ -341,11 +468,11 @@ class KVClient:
 
         return self._track("pull", self._send(h), finish)
 
-    def _pull_keys_async(self, keys, out, version):
+    def _pull_keys_async(self, keys, out, version, min_version=0):
         n = keys.shape[0]
         if out is not None:
             _check_out(out, n)
-        h = wire.header(pb.PULL, key_count=n, elem_type=pb.F64)
+        h = wire.header(pb.PULL, key_count=n, elem_type=pb.F64, min_version=min_version)
         version = _claim(h, version, out)
 
         def finish(r, frames):
@@ -357,7 +484,8 @@ class KVClient:
                                     "key lists answers a range)" % (r.key_count, n))
             return _params(r, frames, n, version, out)
 
-        return self._track("pull", self._send(h, [memoryview(keys).cast("B")]), finish)
+        return self._track("pull", self._send(h, [memoryview(np.ascontiguousarray(keys))
+                                                  .cast("B")]), finish)
 
     def pull(self, offset=0, length=None, out=None, version=None, keys=None,
              dtype=np.float64):

@@ -56,47 +56,36 @@ def _computer_takes_key_lists():
 
 class _ShardReads:
     """The keys of shards 1 .. N-1 of a sharded job (doc/protocol.md "Several servers"), as
-    paramd-worker's worker/shard_reads.c reads them: one key-value connection to each shard,
-    and one PULL per shard for each task, with the task's version as min_version."""
+    paramd-worker reads them: a key-value client of each shard, and one PULL per shard for
+    each task, with the task's version as min_version (all sent before any is read)."""
 
     def __init__(self, job, keys, timeout):
         self.map = [(s.endpoint, s.key_begin, s.key_end) for s in job.shards]
-        self.conns = []
+        self.clients = []
         hello = make_hello("worker reads", True, "paramd-python-worker %s" % SOFTWARE_VERSION)
         try:
             for endpoint, _, _ in self.map[1:]:
-                self.conns.append(Connection(endpoint, keys))
-                self.conns[-1].hello(hello, timeout)
+                self.clients.append(KVClient._joined_at(endpoint, keys, hello, timeout))
         except Error:
             self.close()
             raise
 
     def close(self):
-        for c in self.conns:
+        for c in self.clients:
             c.close()
-        self.conns = []
+        self.clients = []
 
-    def pull(self, x, version, elem_type, timeout):
-        """x[b_i:e_i] (float64) for every shard i > 0, at version `version` at least."""
-        rids = [c.send(wire.header(pb.PULL, key_offset=b, key_length=e - b, min_version=version,
-                                   elem_type=pb.F32 if elem_type == pb.F32 else pb.F64))
-                for c, (_, b, e) in zip(self.conns, self.map[1:])]
-        deadline = time.monotonic() + timeout
-        for c, rid, (endpoint, b, e) in zip(self.conns, rids, self.map[1:]):
-            while True:
-                got = c.recv(max(0.0, deadline - time.monotonic()))
-                if got is None:
-                    raise _Rejoin("shard at %s did not send its keys in time" % endpoint)
-                h, frames = got
-                if h.type in (pb.ERROR, pb.BYE):
-                    raise _Rejoin("shard at %s: %s" % (endpoint, h.reason))
-                if h.type == pb.PARAMS and h.request_id == rid:
-                    if h.version < version or len(frames) != 1 or \
-                            h.frame_counts[0] != e - b:
-                        raise _Rejoin("shard at %s sent keys of another shape or version"
-                                      % endpoint)
-                    wire.f64_array(frames[0], h, out=x[b:e])
-                    break
+    def pull(self, x, version, elem_type):
+        """x[b_i:e_i] (float64; float32 values when elem_type is F32) for every shard i > 0,
+        at version `version` at least."""
+        dtype = np.float32 if elem_type == pb.F32 else np.float64
+        reads = [(c._pull_range_async(b, e - b, None, None, dtype, min_version=version),
+                  endpoint, b, e) for c, (endpoint, b, e) in zip(self.clients, self.map[1:])]
+        for req, endpoint, b, e in reads:
+            try:
+                x[b:e] = req.result().params
+            except Error as err:
+                raise _Rejoin("shard at %s: %s" % (endpoint, err)) from None
 
 
 class _Rejoin(Exception):
@@ -443,7 +432,7 @@ class Worker:
                 x = np.empty(dim)
                 x[:self._shards.map[0][2]] = np.frombuffer(
                     bytes(frames[0]), dtype=wire.F32 if t.elem_type == pb.F32 else wire.F64)
-                self._shards.pull(x, t.version, t.elem_type, self._conn.job.worker_timeout_ms / 1e3)
+                self._shards.pull(x, t.version, t.elem_type)
                 frames[0] = x.astype(wire.F32 if t.elem_type == pb.F32 else wire.F64).tobytes()
                 t.frame_counts[0] = dim
             if frames:

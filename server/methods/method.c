@@ -77,7 +77,9 @@ void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples,
         refused(d);
         return;
     }
-    pd_shards_commit(d, grad_sum, n_samples, lr); /* the other shards' ranges, same step */
+    /* the other shards' ranges, same step */
+    pd_shards_commit(d, &(pd_shard_update_t){.n = d->model.dim, .g = grad_sum,
+                                             .n_samples = n_samples, .lr = lr});
     applied(d, staleness);
 }
 

@@ -5,6 +5,12 @@
  * vector), pull key ranges of the parameters, and push gradients for key ranges; the server
  * applies them with its optimiser and staleness rule and answers each push with an ACK.
  *
+ * A job split over several servers ([server] shards) is used the same way: connect to shard
+ * 0, and the library connects to the others from the map in the job's WELCOME, sends each
+ * server the part of a pull it holds (all parts before any answer is read) and puts the
+ * answers together, while pushes go to shard 0, which relays each shard's share. A pull after
+ * a push sees it there too. A pull's *version is then the oldest of the parts' versions.
+ *
  * Conventions: functions return 0 or a negative error code (pd_client_strerror() explains
  * it). A pd_client_t is used from one thread at a time. Keys are indices 0..dim-1 of a
  * float64 vector. Link with `pkg-config --libs libparamd-client`. */
