@@ -1377,9 +1377,9 @@ int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
             sink_add(&sink, "[server] shards = %" PRId64 ": for a logistic, softmax or "
                             "least-squares model, or type = none with async-sgd", c->shards);
         }
-        if (!empty(c->state_dir)) {
-            sink_add(&sink, "[server] shards = %" PRId64 ": no checkpoints yet (leave state_dir "
-                            "empty)", c->shards);
+        if (c->on_divergence == PD_DIVERGE_RESTORE) {
+            sink_add(&sink, "[server] shards = %" PRId64 ": not with [stop] on_divergence = "
+                            "restore-checkpoint yet", c->shards);
         }
         if (c->sparse_tasks == PD_SPARSE_YES) {
             sink_add(&sink, "[server] shards = %" PRId64 ": not with [job] sparse_tasks = yes",

@@ -19,7 +19,8 @@
       "If set, the final parameters are written here (one value per line) when the job ends.") \
     X(server, state_dir, PATH, state_dir, "", 0, 0, NULL, PD_CF_OUTPUT,                            \
       "Directory of the checkpoints (ckpt-VERSION.pdckpt, the last two kept; created if "     \
-      "missing). Empty: no checkpoints. The systemd unit uses /var/lib/paramd.")              \
+      "missing; a sharded job's shard I uses its subdirectory shard-I and keeps four). "      \
+      "Empty: no checkpoints. The systemd unit uses /var/lib/paramd.")                        \
     X(server, checkpoint_interval, DURATION, checkpoint_interval_ms, "60s", 0, 86400000, NULL, \
       0, "How often a checkpoint is written while the version advances (0: only on "         \
       "request and at stop).")                                                                \
@@ -58,7 +59,8 @@
       "512 keys): this paramd (shard 0) runs the method and serves keys from 0; shards 1 .. " \
       "N-1 hold the rest, apply each update to their range and serve it to workers and "    \
       "key-value clients. For sync-sgd, async-sgd, ssp, rennala-sgd and freya-page on a "    \
-      "linear model, and async-sgd on type = none (key-value jobs), without state_dir. "     \
+      "linear model, and async-sgd on type = none (key-value jobs). With state_dir, shard I " \
+      "keeps its checkpoints in state_dir/shard-I. "                                         \
       "--local-shards N starts the others on this host; otherwise list them in "           \
       "shard_endpoints.")                                                                     \
     X(server, shard_endpoints, STRING, shard_endpoints, "", 0, 0, NULL, 0,                    \

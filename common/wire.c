@@ -15,6 +15,7 @@
 #include "paramd.pb-c.h"
 
 _Static_assert((int)PD_MSG_COMMIT == (int)PARAMD__MSG_TYPE__COMMIT, "msg types follow the .proto");
+_Static_assert((int)PD_MSG_RESTORE == (int)PARAMD__MSG_TYPE__RESTORE, "msg types follow the .proto");
 _Static_assert((int)PD_TASK_GRAD_DIFF == (int)PARAMD__TASK_KIND__GRAD_DIFF, "task kinds follow the .proto");
 _Static_assert((int)PD_TASK_LOCAL_TR == (int)PARAMD__TASK_KIND__LOCAL_TR && PD_TASK__COUNT == 7,
                "task kinds follow the .proto");
@@ -27,7 +28,7 @@ _Static_assert((int)PD_FILE_TEST_LABELS == (int)PARAMD__DATA_FILE__FILE_TEST_LAB
 
 static const char *const msg_type_names[PD_MSG__COUNT] = {
     "NONE", "HELLO", "WELCOME", "READY", "TASK", "RESULT", "PULL", "PARAMS", "PUSH", "ACK",
-    "HEARTBEAT", "BYE", "ERROR", "FETCH", "DATA", "CANCEL", "COMMIT",
+    "HEARTBEAT", "BYE", "ERROR", "FETCH", "DATA", "CANCEL", "COMMIT", "CHECKPOINT", "RESTORE",
 };
 
 static const char *const wire_error_names[PD_WERR__COUNT] = {

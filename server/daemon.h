@@ -113,6 +113,7 @@ struct pd_daemon {
     size_t key_begin, key_end; /* the keys this process holds: all, or its shard's range */
     void *waiting;             /* kv.c: PULLs waiting for a version (min_version) */
     bool coordinator_seen;     /* shard i > 0: shard 0 has registered */
+    bool shard_committed;      /* shard i > 0: a COMMIT came (no RESTORE from then on) */
     size_t n_waiting, waiting_cap;
     struct pd_shards *shards;  /* shard 0 of a sharded job: its links to the others; else NULL */
     pd_store_t store;

@@ -374,6 +374,12 @@ void pd_dispatch(pd_daemon_t *d, pd_wire_in_t *in)
     case PD_MSG_COMMIT:
         pd_shard_commit(d, in, s);
         break;
+    case PD_MSG_CHECKPOINT:
+        pd_shard_checkpoint(d, in, s);
+        break;
+    case PD_MSG_RESTORE:
+        pd_shard_restore(d, in, s);
+        break;
     case PD_MSG_HEARTBEAT: {
         pd_msg_t pong;
         pd_msg_init(&pong, PD_MSG_HEARTBEAT);

@@ -12,6 +12,7 @@
 #include "kv.h"
 #include "log.h"
 #include "methods/method.h"
+#include "ops/checkpoint.h"
 
 /* Refuse the COMMIT and end this shard: it can no longer follow shard 0. */
 static void fail(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *m, pd_wire_error_t code,
@@ -95,17 +96,28 @@ static int take_step(pd_daemon_t *d, pd_wire_in_t *in, char *why, size_t why_len
     return 0;
 }
 
+/* Whether m comes from this shard's shard 0; anyone else gets an ERROR. */
+static bool from_shard0(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *m)
+{
+    if (d->opts.shard_index > 0 && s->coordinator) {
+        return true;
+    }
+    pd_daemon_send_error(d, s->rid, s->rid_len, s, m, PD_WERR_WRONG_STATE,
+                         "%s is for the shards of a sharded job, from its shard 0",
+                         pd_msg_type_name(m->type));
+    return false;
+}
+
 void pd_shard_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
 {
     const pd_msg_t *m = &in->msg;
     char why[PD_WIRE_STR], msg[PD_WIRE_STR + 64];
     int rc;
 
-    if (d->opts.shard_index == 0 || !s->coordinator) {
-        pd_daemon_send_error(d, s->rid, s->rid_len, s, m, PD_WERR_WRONG_STATE,
-                             "COMMIT is for the shards of a sharded job, from its shard 0");
+    if (!from_shard0(d, s, m)) {
         return;
     }
+    d->shard_committed = true; /* no RESTORE from now on */
     if (m->version != d->store.version + 1) {
         snprintf(msg, sizeof(msg), "update %" PRIu64 " after version %" PRIu64 ": this shard "
                  "and shard 0 are out of step", m->version, d->store.version);
@@ -121,4 +133,50 @@ void pd_shard_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     d->metrics.updates_total++;
     d->metrics.version = (double)d->store.version;
     pd_kv_serve_waiting(d);
+}
+
+void pd_shard_checkpoint(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
+{
+    const pd_msg_t *m = &in->msg;
+    int rc;
+
+    if (!from_shard0(d, s, m) || d->ckpt == NULL) {
+        return; /* no state_dir: shard 0 has none either (the same configuration) */
+    }
+    if (m->version != d->store.version) {
+        pd_log_warn("checkpoint of version %" PRIu64 " asked at version %" PRIu64 ": not written",
+                    m->version, d->store.version);
+        return;
+    }
+    rc = pd_checkpoint_request(d);
+    if (rc != 0) {
+        d->metrics.checkpoint_failures_total++;
+        pd_log_err("cannot start a checkpoint: %s", pd_strerror(rc));
+    }
+}
+
+void pd_shard_restore(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
+{
+    const pd_msg_t *m = &in->msg;
+    char why[PD_WIRE_STR] = "";
+    pd_msg_t r;
+    int rc;
+
+    if (!from_shard0(d, s, m)) {
+        return;
+    }
+    if (d->shard_committed || (m->version == 0 && d->store.version != 0)) {
+        snprintf(why, sizeof(why), "RESTORE after this shard took updates (at version %" PRIu64
+                 ")", d->store.version);
+        rc = PD_ESTATE;
+    } else {
+        rc = pd_checkpoint_restore_at(d, m->version, why, sizeof(why));
+    }
+    pd_msg_init(&r, PD_MSG_ACK);
+    r.request_id = m->request_id;
+    r.worker_id = s->id;
+    r.version = d->store.version;
+    r.ack = rc == 0 ? PD_ACK_APPLIED : PD_ACK_REJECTED;
+    snprintf(r.reason, sizeof(r.reason), "%s", why);
+    pd_daemon_send(d, s->rid, s->rid_len, &r, NULL, 0);
 }

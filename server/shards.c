@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "error.h"
 #include "log.h"
+#include "ops/checkpoint.h"
 
 #define BLOCK 512            /* shard boundaries: multiples of this many keys */
 #define OPEN_DEADLINE_MS 30000 /* every shard up and answering */
@@ -33,6 +34,7 @@ struct pd_shards {
     unsigned n;
     shard_link_t link[PD_WIRE_MAX_SHARDS]; /* link[0] unused: that is us */
     uint64_t next_request;
+    bool said_bye;           /* pd_shards_bye ran: the shards know the job is over */
     char dir[256];           /* --local-shards: where the shards write their endpoints */
 };
 
@@ -240,6 +242,70 @@ static int join_shard(pd_daemon_t *d, pd_shards_t *sh, unsigned i, uint64_t dead
     return rc;
 }
 
+/* Ask every shard to load the checkpoint of the version shard 0 holds now; each answers
+ * with an ACK. 0 when all did, -ENOENT when one has no such checkpoint (said
+ * in the log), another code when a shard did not answer. */
+static int restore_version(pd_daemon_t *d, pd_shards_t *sh, uint64_t deadline_ms)
+{
+    uint64_t first = sh->next_request + 1;
+    int rc = 0, missing = 0;
+
+    for (unsigned i = 1; i < sh->n && rc == 0; i++) {
+        pd_msg_t m;
+        pd_msg_init(&m, PD_MSG_RESTORE);
+        m.request_id = ++sh->next_request;
+        m.version = d->store.version;
+        rc = send_to(&sh->link[i], &m, NULL, 0);
+    }
+    for (unsigned i = 1; i < sh->n && rc == 0; i++) {
+        bool got = false;
+        while (!got && rc == 0) {
+            pd_wire_in_t in;
+            uint64_t now = pd_daemon_now_ms(d);
+            rc = now < deadline_ms ? recv_from(&sh->link[i], (int)(deadline_ms - now), &in)
+                                   : -ETIMEDOUT;
+            if (rc != 0) {
+                pd_log_err("shard %u did not answer RESTORE: %s", i, pd_strerror(rc));
+                break;
+            }
+            if (in.msg.request_id == first + i - 1 &&
+                (in.msg.type == PD_MSG_ACK || in.msg.type == PD_MSG_ERROR)) {
+                got = true;
+                if (in.msg.type != PD_MSG_ACK || in.msg.ack != PD_ACK_APPLIED) {
+                    pd_log_warn("shard %u cannot resume from version %" PRIu64 ": %s", i,
+                                d->store.version, in.msg.reason);
+                    missing++;
+                }
+            }
+            pd_wire_in_release(&in);
+        }
+    }
+    return rc != 0 ? rc : missing > 0 ? -ENOENT : 0;
+}
+
+/* A job with a state_dir: every shard resumes from the version shard 0 restored, or all from
+ * the newest older one that shard 0 and every shard hold. */
+static int restore_shards(pd_daemon_t *d, pd_shards_t *sh, uint64_t deadline_ms)
+{
+    int rc;
+
+    while ((rc = restore_version(d, sh, deadline_ms)) == -ENOENT) {
+        uint64_t tried = d->store.version;
+        rc = pd_checkpoint_fall_back(d);
+        if (rc != 0) {
+            pd_log_err("refusing to start: the shards hold no checkpoint of a version shard 0 "
+                       "holds (the oldest tried: %" PRIu64 "); starting at version 0 would lose "
+                       "the job's progress. Move %s (with its shard-* directories) away to "
+                       "start afresh", tried, d->cfg.state_dir);
+            return PD_ECORRUPT;
+        }
+    }
+    if (rc == 0 && d->store.version > 0) {
+        pd_log_notice("all %u shards resumed from version %" PRIu64, sh->n, d->store.version);
+    }
+    return rc;
+}
+
 int pd_shards_open(pd_daemon_t *d)
 {
     pd_shards_t *sh;
@@ -288,6 +354,9 @@ int pd_shards_open(pd_daemon_t *d)
     }
     for (unsigned i = 1; i < sh->n && rc == 0; i++) {
         rc = join_shard(d, sh, i, deadline);
+    }
+    if (rc == 0 && d->ckpt != NULL) {
+        rc = restore_shards(d, sh, deadline);
     }
     if (rc != 0) {
         return rc;
@@ -360,6 +429,20 @@ void pd_shards_commit(pd_daemon_t *d, const pd_shard_update_t *u)
                      pd_strerror(rc));
             pd_daemon_stop(d, why, 1);
             return;
+        }
+    }
+}
+
+void pd_shards_checkpoint(pd_daemon_t *d, uint64_t version)
+{
+    pd_shards_t *sh = d->shards;
+
+    for (unsigned i = 1; sh != NULL && i < sh->n; i++) {
+        pd_msg_t m;
+        pd_msg_init(&m, PD_MSG_CHECKPOINT);
+        m.version = version;
+        if (send_to(&sh->link[i], &m, NULL, 0) != 0) {
+            pd_log_warn("cannot ask shard %u for a checkpoint of version %" PRIu64, i, version);
         }
     }
 }
@@ -480,6 +563,9 @@ void pd_shards_bye(pd_daemon_t *d)
         pd_daemon_init_bye(d, &bye);
         (void)send_to(&sh->link[i], &bye, NULL, 0);
     }
+    if (sh != NULL) {
+        sh->said_bye = true;
+    }
 }
 
 unsigned pd_shards_running(const pd_daemon_t *d)
@@ -500,6 +586,16 @@ void pd_shards_free(pd_daemon_t *d)
         return;
     }
     for (unsigned i = 1; i < sh->n; i++) {
+        if (sh->link[i].sock != NULL && !sh->said_bye) {
+            /* shard 0 did not start (a restore it refused, ...): the shards it reached end
+             * now rather than when they find it silent */
+            int linger = 200;
+            pd_msg_t bye;
+            pd_msg_init(&bye, PD_MSG_BYE);
+            snprintf(bye.reason, sizeof(bye.reason), "shard 0 did not start");
+            zmq_setsockopt(sh->link[i].sock, ZMQ_LINGER, &linger, sizeof(linger));
+            (void)send_to(&sh->link[i], &bye, NULL, 0);
+        }
         if (sh->link[i].sock != NULL) {
             zmq_close(sh->link[i].sock);
         }

@@ -8,6 +8,8 @@
  *   - workers learn the shard map from WELCOME, get shard 0's range with each task and read
  *     the others from their shards (PULL with min_version = the task's version);
  *   - evaluations and the end of the job read the whole vector from the shards (a gather).
+ * With a state_dir every shard keeps checkpoints of its own keys, written at the versions
+ * shard 0 writes; a restart resumes every shard from the newest version all of them hold.
  * Gradients still reach shard 0 whole: what the shards split is the parameter reads, the
  * step and the state, not the gradient traffic. Key-value clients read every shard directly
  * and push to shard 0, which relays each shard's share in the COMMIT of that push. */
@@ -49,6 +51,10 @@ typedef struct pd_shard_update {
  * shard takes the same step on its share of u (elementwise the same bits), or with none of its
  * keys in u counts the version alone. A send that fails ends the job. */
 void pd_shards_commit(pd_daemon_t *d, const pd_shard_update_t *u);
+/* Shard 0 starts a checkpoint of `version`: every shard writes its own (CHECKPOINT; no
+ * answer: a shard whose write fails logs it, and a restart resumes from an older version
+ * every shard holds). Nothing without shards. */
+void pd_shards_checkpoint(pd_daemon_t *d, uint64_t version);
 /* The whole vector of the current version, gathered from the shards (blocking, at most the
  * worker timeout): one reference in *out, dim doubles. 0 or a negative code (logged). */
 int pd_shards_snapshot(pd_daemon_t *d, pd_buf_t **out);
@@ -66,5 +72,9 @@ void pd_shards_free(pd_daemon_t *d);
 
 /* shard.c, shard i > 0: a COMMIT from shard 0 (the session that registered as it). */
 void pd_shard_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
+/* shard.c: CHECKPOINT (write one of this version) and RESTORE (load the checkpoint of this
+ * version before the first COMMIT; answered with an ACK) from shard 0. */
+void pd_shard_checkpoint(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
+void pd_shard_restore(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
 
 #endif

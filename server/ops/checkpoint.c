@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +23,12 @@
 #include "log.h"
 #include "../methods/method.h"
 #include "../scheduler.h"
+#include "../shards.h"
 
 #define CKPT_KEEP 2
+/* A shard keeps more: shard 0 looks for the newest version every shard holds, and a shard
+ * may have merged away some of shard 0's versions while a write was slow. */
+#define CKPT_KEEP_SHARD 4
 #define CKPT_PREFIX "ckpt-"
 #define CKPT_SUFFIX ".pdckpt"
 #define CKPT_TMP_PREFIX ".ckpt-"
@@ -33,6 +38,8 @@ typedef struct ckpt_job ckpt_job_t;
 
 struct pd_checkpoint {
     pd_daemon_t *d;
+    char dir[PATH_MAX];   /* state_dir, or for shard i > 0 state_dir/shard-<i> */
+    size_t keep;          /* checkpoint files kept */
     uv_timer_t timer;     /* every checkpoint_interval; the first tick after a restore also
                            * checks the stop criteria (a restored job may already be done) */
     int dirfd;
@@ -50,6 +57,7 @@ struct ckpt_job {
     uv_work_t req;
     pd_checkpoint_t *ck;  /* after_work only */
     int dirfd;            /* borrowed from ck, which outlives the job */
+    size_t keep;
     pd_ckpt_t snap;       /* arrays owned here (freed with free_job) */
     uint8_t *method_state;
     double started_s;     /* monotonic */
@@ -113,7 +121,7 @@ static int snapshot(pd_daemon_t *d, ckpt_job_t **out)
     if (rc == 0 && d->optim.kind == PD_OPT_ADAM) {
         rc = add_array(&j->snap, "optim.v", d->optim.v, dim);
     }
-    if (rc == 0 && d->method->save != NULL) {
+    if (rc == 0 && d->method->save != NULL && d->opts.shard_index == 0) {
         rc = d->method->save(d, &j->method_state, &j->snap.method_state_len);
         j->snap.method_state = j->method_state;
     }
@@ -361,8 +369,9 @@ static void rename_to_content(int dirfd, const char *dir_name, const char *fname
     }
 }
 
-int pd_checkpoint_load_dir(int dirfd, const char *dir_name, bool quarantine, pd_ckpt_t *out,
-                           char *name, size_t name_len, unsigned *n_rejected)
+int pd_checkpoint_load_dir(int dirfd, const char *dir_name, bool quarantine,
+                           uint64_t max_version, pd_ckpt_t *out, char *name, size_t name_len,
+                           unsigned *n_rejected)
 {
     uint64_t *v = NULL;
     size_t n = 0;
@@ -382,6 +391,9 @@ int pd_checkpoint_load_dir(int dirfd, const char *dir_name, bool quarantine, pd_
         pd_ckpt_t c;
         int lrc;
 
+        if (v[i] > max_version) {
+            continue; /* by its name: a file named for another version is read below */
+        }
         snprintf(fname, sizeof(fname), CKPT_PREFIX "%" PRIu64 CKPT_SUFFIX, v[i]);
         memset(&c, 0, sizeof(c));
         lrc = load_one(dirfd, fname, &c, err, sizeof(err));
@@ -415,7 +427,7 @@ int pd_checkpoint_load_dir(int dirfd, const char *dir_name, bool quarantine, pd_
             }
             snprintf(fname, sizeof(fname), CKPT_PREFIX "%" PRIu64 CKPT_SUFFIX, c.version);
         }
-        if (have && c.version <= best.version) {
+        if (c.version > max_version || (have && c.version <= best.version)) {
             pd_ckpt_release(&c);
             continue;
         }
@@ -468,7 +480,8 @@ static int apply(pd_daemon_t *d, const pd_ckpt_t *c)
     d->metrics.updates_total = (double)c->updates_total;
     d->last_tick_updates = d->metrics.updates_total;
     d->metrics.version = (double)c->version;
-    if (c->method == d->cfg.method && d->method->load != NULL && c->method_state_len > 0) {
+    if (c->method == d->cfg.method && d->method->load != NULL && c->method_state_len > 0 &&
+        d->opts.shard_index == 0) {
         int rc = d->method->load(d, c->method_state, c->method_state_len);
         if (rc != 0) {
             pd_log_warn("checkpoint: the %s state does not load (%s); starting it afresh",
@@ -506,14 +519,15 @@ static unsigned count_set_aside(int dirfd)
 static int restore(pd_checkpoint_t *ck)
 {
     pd_daemon_t *d = ck->d;
-    const char *dir = d->cfg.state_dir;
+    const char *dir = ck->dir;
     char name[64] = "";
     unsigned rejected = 0;
     pd_ckpt_t c;
     int rc;
 
     memset(&c, 0, sizeof(c));
-    rc = pd_checkpoint_load_dir(ck->dirfd, dir, true, &c, name, sizeof(name), &rejected);
+    rc = pd_checkpoint_load_dir(ck->dirfd, dir, true, UINT64_MAX, &c, name, sizeof(name),
+                                &rejected);
     d->metrics.checkpoints_rejected_total += rejected;
     if (rc == -ENOENT) {
         /* Damaged checkpoints and none that loads: starting at version 0 would quietly throw
@@ -617,6 +631,106 @@ int pd_checkpoint_restore_running(pd_daemon_t *d)
     return 0;
 }
 
+/* Checkpoints newer than `version` that the job will not resume from (the other shards do
+ * not hold them) are renamed <name>.superseded: out of the rotation, which keeps the newest
+ * by version, but kept for a post-mortem. */
+static void set_aside_newer(pd_checkpoint_t *ck, uint64_t version)
+{
+    uint64_t *v = NULL;
+    size_t n = 0;
+
+    if (list_versions(ck->dirfd, &v, &n) != 0) {
+        return;
+    }
+    for (size_t i = 0; i < n && v[i] > version; i++) {
+        char name[64], aside[80];
+        snprintf(name, sizeof(name), CKPT_PREFIX "%" PRIu64 CKPT_SUFFIX, v[i]);
+        snprintf(aside, sizeof(aside), "%s.superseded", name);
+        if (renameat(ck->dirfd, name, ck->dirfd, aside) == 0) {
+            pd_log_notice("checkpoint %s/%s set aside as %s: the job resumes from version %"
+                          PRIu64 ", which every shard holds", ck->dir, name, aside, version);
+        } else {
+            pd_log_warn("cannot rename %s/%s aside: %s", ck->dir, name, pd_strerror(-errno));
+        }
+    }
+    free(v);
+}
+
+int pd_checkpoint_restore_at(pd_daemon_t *d, uint64_t version, char *why, size_t why_len)
+{
+    pd_checkpoint_t *ck = d->ckpt;
+    unsigned rejected = 0;
+    char name[64] = "";
+    pd_ckpt_t c;
+    int rc;
+
+    if (ck == NULL) {
+        snprintf(why, why_len, "this shard has no state_dir");
+        return -ENOTSUP;
+    }
+    if (version == 0) {
+        set_aside_newer(ck, 0); /* the job starts afresh */
+        return 0;
+    }
+    memset(&c, 0, sizeof(c));
+    rc = pd_checkpoint_load_dir(ck->dirfd, ck->dir, true, version, &c, name, sizeof(name),
+                                &rejected);
+    d->metrics.checkpoints_rejected_total += rejected;
+    if (rc == 0 && c.version != version) {
+        snprintf(why, why_len, "%s holds no checkpoint of version %" PRIu64 " (the newest "
+                 "below it: %" PRIu64 ")", ck->dir, version, c.version);
+        rc = -ENOENT;
+    } else if (rc == 0 && c.job_id != d->job.job_id && !d->cfg.checkpoint_force) {
+        snprintf(why, why_len, "%s/%s belongs to job %016" PRIx64, ck->dir, name, c.job_id);
+        rc = PD_EJOB;
+    } else if (rc == 0 && (rc = apply(d, &c)) != 0) {
+        snprintf(why, why_len, "%s/%s does not fit this shard: %s", ck->dir, name,
+                 pd_strerror(rc));
+    } else if (rc != 0) {
+        snprintf(why, why_len, "%s holds no checkpoint of version %" PRIu64 " (%s)", ck->dir,
+                 version, pd_strerror(rc));
+    }
+    if (rc == 0) {
+        set_aside_newer(ck, version);
+        ck->have_last = true;
+        ck->last_version = version;
+        pd_log_notice("shard resumed from version %" PRIu64 " (%s/%s)", version, ck->dir, name);
+    }
+    pd_ckpt_release(&c);
+    return rc;
+}
+
+int pd_checkpoint_fall_back(pd_daemon_t *d)
+{
+    pd_checkpoint_t *ck = d->ckpt;
+    unsigned rejected = 0;
+    char name[64] = "";
+    uint64_t from = d->store.version;
+    pd_ckpt_t c;
+    int rc;
+
+    if (ck == NULL || from == 0) {
+        return -ENOENT;
+    }
+    memset(&c, 0, sizeof(c));
+    rc = pd_checkpoint_load_dir(ck->dirfd, ck->dir, true, from - 1, &c, name, sizeof(name),
+                                &rejected);
+    d->metrics.checkpoints_rejected_total += rejected;
+    if (rc == 0 && c.job_id != d->job.job_id && !d->cfg.checkpoint_force) {
+        rc = PD_EJOB;
+    }
+    if (rc == 0 && (rc = forget_running_state(d)) == 0 && (rc = apply(d, &c)) == 0) {
+        set_aside_newer(ck, c.version);
+        ck->last_version = c.version;
+        d->metrics.checkpoint_last_version = (double)c.version;
+        d->metrics.checkpoint_last_time_seconds = c.wall_time;
+        pd_log_notice("resumed from version %" PRIu64 " (checkpoint %s/%s) instead of %" PRIu64
+                      ": not every shard holds that one", c.version, ck->dir, name, from);
+    }
+    pd_ckpt_release(&c);
+    return rc;
+}
+
 /* Loop thread: metrics and logs of a finished write. */
 static void publish(pd_checkpoint_t *ck, ckpt_job_t *j)
 {
@@ -625,7 +739,7 @@ static void publish(pd_checkpoint_t *ck, ckpt_job_t *j)
     if (j->rc != 0) {
         d->metrics.checkpoint_failures_total++;
         pd_log_err("checkpoint at version %" PRIu64 " failed at step %s in %s: %s",
-                   j->snap.version, j->step != NULL ? j->step : "?", d->cfg.state_dir,
+                   j->snap.version, j->step != NULL ? j->step : "?", ck->dir,
                    pd_strerror(j->rc));
         return;
     }
@@ -639,9 +753,9 @@ static void publish(pd_checkpoint_t *ck, ckpt_job_t *j)
     }
     pd_log_info("checkpoint written version=%" PRIu64 " file=%s/" CKPT_PREFIX "%" PRIu64
                 CKPT_SUFFIX " duration=%.3fs",
-                j->snap.version, d->cfg.state_dir, j->snap.version, j->duration_s);
+                j->snap.version, ck->dir, j->snap.version, j->duration_s);
     if (j->prune_rc != 0) {
-        pd_log_warn("cannot remove old checkpoints in %s: %s", d->cfg.state_dir,
+        pd_log_warn("cannot remove old checkpoints in %s: %s", ck->dir,
                     pd_strerror(j->prune_rc));
     }
 }
@@ -652,7 +766,7 @@ static void write_and_prune(ckpt_job_t *j)
     j->rc = write_file(j->dirfd, &j->snap, &j->step);
     if (j->rc == 0) {
         /* Only now is the new file durable: older ones may go. */
-        j->prune_rc = pd_checkpoint_prune(j->dirfd, CKPT_KEEP);
+        j->prune_rc = pd_checkpoint_prune(j->dirfd, j->keep);
     }
     j->duration_s = pd_clock_mono_s() - j->started_s;
 }
@@ -701,8 +815,10 @@ static int start_write(pd_checkpoint_t *ck)
     if (rc != 0) {
         return rc;
     }
+    pd_shards_checkpoint(d, j->snap.version); /* every shard writes the same version */
     j->ck = ck;
     j->dirfd = ck->dirfd;
+    j->keep = ck->keep;
     j->req.data = j;
     rc = uv_queue_work(&d->loop, &j->req, on_work, on_work_done);
     if (rc != 0) {
@@ -775,6 +891,7 @@ int pd_checkpoint_final(pd_daemon_t *d)
     }
     j->ck = ck;
     j->dirfd = ck->dirfd;
+    j->keep = ck->keep;
     /* Synchronous: the job is over, and SIGTERM must leave this exact version on disk. */
     write_and_prune(j);
     publish(ck, j);
@@ -813,7 +930,9 @@ int pd_checkpoint_open(pd_daemon_t *d)
 {
     const char *dir = d->cfg.state_dir;
     pd_checkpoint_t *ck;
-    uint64_t interval = (uint64_t)d->cfg.checkpoint_interval_ms;
+    /* Shard 0 decides when its shards write (CHECKPOINT) and what they load (RESTORE). */
+    bool shard = d->opts.shard_index > 0;
+    uint64_t interval = shard ? 0 : (uint64_t)d->cfg.checkpoint_interval_ms;
     int rc;
 
     if (dir[0] == '\0') {
@@ -826,9 +945,17 @@ int pd_checkpoint_open(pd_daemon_t *d)
     ck->d = d;
     ck->dirfd = -1;
     ck->lockfd = -1;
+    ck->keep = shard ? CKPT_KEEP_SHARD : CKPT_KEEP;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         rc = -errno;
         pd_log_err("cannot create state_dir %s: %s", dir, pd_strerror(rc));
+        goto fail;
+    }
+    snprintf(ck->dir, sizeof(ck->dir), shard ? "%s/shard-%u" : "%s", dir, d->opts.shard_index);
+    dir = ck->dir;
+    if (shard && mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        rc = -errno;
+        pd_log_err("cannot create %s: %s", dir, pd_strerror(rc));
         goto fail;
     }
     ck->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -843,7 +970,7 @@ int pd_checkpoint_open(pd_daemon_t *d)
     }
     ck->lockfd = rc;
     remove_stale_temps(ck->dirfd, dir);
-    rc = restore(ck);
+    rc = shard ? 0 : restore(ck);
     if (rc != 0) {
         goto fail;
     }
@@ -861,8 +988,13 @@ int pd_checkpoint_open(pd_daemon_t *d)
             return rc;
         }
     }
-    pd_log_info("checkpoints in %s every %.3g s (keeping %d)", dir, (double)interval / 1000.0,
-                CKPT_KEEP);
+    if (shard) {
+        pd_log_info("checkpoints in %s when shard 0 writes its own (keeping %zu)", dir,
+                    ck->keep);
+    } else {
+        pd_log_info("checkpoints in %s every %.3g s (keeping %zu)", dir,
+                    (double)interval / 1000.0, ck->keep);
+    }
     return 0;
 fail:
     if (ck->lockfd >= 0) {

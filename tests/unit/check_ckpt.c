@@ -427,7 +427,8 @@ START_TEST(load_dir_skips_corrupt_newest)
     }
     write_file_at("ckpt-junk.pdckpt", (const uint8_t *)"x", 1); /* not a checkpoint name */
     dfd = open_tmpdir();
-    ck_assert_int_eq(pd_checkpoint_load_dir(dfd, tmpdir, true, &c, name, sizeof(name), &rejected),
+    ck_assert_int_eq(pd_checkpoint_load_dir(dfd, tmpdir, true, UINT64_MAX, &c, name,
+                                            sizeof(name), &rejected),
                      0);
     ck_assert_uint_eq(c.version, 10);
     ck_assert_str_eq(name, "ckpt-10.pdckpt");
@@ -438,9 +439,37 @@ START_TEST(load_dir_skips_corrupt_newest)
     pd_ckpt_release(&c);
     /* quarantined files are out of the way: a second load finds 10 directly */
     rejected = 0;
-    ck_assert_int_eq(pd_checkpoint_load_dir(dfd, tmpdir, true, &c, NULL, 0, &rejected), 0);
+    ck_assert_int_eq(
+        pd_checkpoint_load_dir(dfd, tmpdir, true, UINT64_MAX, &c, NULL, 0, &rejected), 0);
     ck_assert_uint_eq(rejected, 0);
     pd_ckpt_release(&c);
+    close(dfd);
+    remove_tmpdir();
+}
+END_TEST
+
+/* A sharded job's restart looks for a version every shard holds: the newest at or below a
+ * bound, whatever newer files the directory has. */
+START_TEST(load_dir_at_most_a_version)
+{
+    pd_ckpt_t c;
+    unsigned rejected = 0;
+    int dfd;
+
+    make_tmpdir();
+    put_ckpt(10);
+    put_ckpt(20);
+    put_ckpt(30);
+    dfd = open_tmpdir();
+    ck_assert_int_eq(pd_checkpoint_load_dir(dfd, tmpdir, true, 25, &c, NULL, 0, &rejected), 0);
+    ck_assert_uint_eq(c.version, 20);
+    pd_ckpt_release(&c);
+    ck_assert_int_eq(pd_checkpoint_load_dir(dfd, tmpdir, true, 10, &c, NULL, 0, &rejected), 0);
+    ck_assert_uint_eq(c.version, 10);
+    pd_ckpt_release(&c);
+    ck_assert_int_eq(pd_checkpoint_load_dir(dfd, tmpdir, true, 9, &c, NULL, 0, &rejected),
+                     -ENOENT);
+    ck_assert_uint_eq(rejected, 0);
     close(dfd);
     remove_tmpdir();
 }
@@ -454,11 +483,13 @@ START_TEST(load_dir_empty_and_all_corrupt)
 
     make_tmpdir();
     dfd = open_tmpdir();
-    ck_assert_int_eq(pd_checkpoint_load_dir(dfd, tmpdir, false, &c, NULL, 0, &rejected),
-                     -ENOENT);
+    ck_assert_int_eq(
+        pd_checkpoint_load_dir(dfd, tmpdir, false, UINT64_MAX, &c, NULL, 0, &rejected),
+        -ENOENT);
     write_file_at("ckpt-5.pdckpt", (const uint8_t *)"garbage", 7);
-    ck_assert_int_eq(pd_checkpoint_load_dir(dfd, tmpdir, false, &c, NULL, 0, &rejected),
-                     -ENOENT);
+    ck_assert_int_eq(
+        pd_checkpoint_load_dir(dfd, tmpdir, false, UINT64_MAX, &c, NULL, 0, &rejected),
+        -ENOENT);
     ck_assert_uint_eq(rejected, 1);
     ck_assert(exists("ckpt-5.pdckpt")); /* no quarantine asked for */
     close(dfd);
@@ -506,6 +537,7 @@ static Suite *ckpt_suite(void)
     suite_add_tcase(s, tc);
     tcase_set_timeout(td, 30);
     tcase_add_test(td, load_dir_skips_corrupt_newest);
+    tcase_add_test(td, load_dir_at_most_a_version);
     tcase_add_test(td, load_dir_empty_and_all_corrupt);
     tcase_add_test(td, prune_keeps_newest_two);
     suite_add_tcase(s, td);
