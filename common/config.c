@@ -1385,10 +1385,6 @@ int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
             sink_add(&sink, "[server] shards = %" PRId64 ": not with [job] sparse_tasks = yes",
                      c->shards);
         }
-        if (!empty(c->server_key_file)) {
-            sink_add(&sink, "[server] shards = %" PRId64 ": not with CURVE yet ([security] "
-                            "server_key_file)", c->shards);
-        }
     }
     if (c->sparse_tasks == PD_SPARSE_YES && !pd_config_sparse_tasks_fit(c)) {
         sink_add(&sink, "[job] sparse_tasks = yes: needs method async-sgd or ssp, [optimizer] "

@@ -14,6 +14,7 @@
 
 #include "daemon.h"
 #include "error.h"
+#include "common/curve.h"
 #include "log.h"
 #include "ops/checkpoint.h"
 
@@ -182,6 +183,31 @@ static int send_to(shard_link_t *l, pd_msg_t *m, const pd_wire_frame_t *f, size_
     return pd_wire_send(l->sock, NULL, 0, m, f, n, false);
 }
 
+/* With CURVE, shard 0 connects to its shards with the job's own key pair, which they (the
+ * same configuration) hold too and admit as shard 0's. */
+static int curve_client(pd_daemon_t *d, void *sock)
+{
+    pd_curve_keypair_t kp;
+    char err[1024] = "";
+    int rc;
+
+    if (d->cfg.server_key_file[0] == '\0') {
+        return 0;
+    }
+    rc = pd_curve_load_keypair(d->cfg.server_key_file, &kp, err, sizeof(err));
+    if (rc != 0) {
+        pd_log_err("%s", err);
+        return rc;
+    }
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, kp.pub, PD_CURVE_KEY_LEN + 1) != 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, kp.pub, PD_CURVE_KEY_LEN + 1) != 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, kp.sec, PD_CURVE_KEY_LEN + 1) != 0) {
+        rc = -zmq_errno();
+    }
+    memset(&kp, 0, sizeof(kp));
+    return rc;
+}
+
 /* Connect to shard i, say HELLO as shard 0 and check its WELCOME: the same job, the same
  * model size. Retries until the deadline while the shard is still starting. */
 static int join_shard(pd_daemon_t *d, pd_shards_t *sh, unsigned i, uint64_t deadline_ms)
@@ -193,7 +219,12 @@ static int join_shard(pd_daemon_t *d, pd_shards_t *sh, unsigned i, uint64_t dead
 
     snprintf(rid, sizeof(rid), "shard0-%ld-%u", (long)getpid(), i);
     l->sock = zmq_socket(d->zctx, ZMQ_DEALER);
-    if (l->sock == NULL || zmq_setsockopt(l->sock, ZMQ_ROUTING_ID, rid, strlen(rid)) != 0 ||
+    rc = l->sock != NULL ? curve_client(d, l->sock) : -ENOMEM;
+    if (rc != 0) {
+        pd_log_err("shard %u: cannot set up the connection: %s", i, pd_strerror(rc));
+        return rc;
+    }
+    if (zmq_setsockopt(l->sock, ZMQ_ROUTING_ID, rid, strlen(rid)) != 0 ||
         zmq_setsockopt(l->sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
         /* a COMMIT never blocks the loop: a shard that stops reading is found silent by
          * pd_shards_tick, which a send blocked at the high-water mark would never reach */

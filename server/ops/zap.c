@@ -28,6 +28,7 @@ struct pd_zap {
     uv_idle_t idle;  /* resumes draining when a wake-up ran out of budget */
     pd_curve_list_t keys;
     pd_ratelimit_t rl; /* log lines about refused keys: peers trigger them */
+    char own_pub[PD_CURVE_KEY_LEN + 1]; /* shard i > 0: shard 0 connects with the job's key */
 };
 
 /* The loader's "FILE:LINE: ..." lines, one log line each. */
@@ -95,6 +96,12 @@ static void answer(pd_zap_t *z, zmq_msg_t *f, size_t n)
         return;
     }
     zmq_z85_encode(key, zmq_msg_data(&f[6]), 32);
+    if (z->own_pub[0] != '\0' && strcmp(key, z->own_pub) == 0) {
+        /* only a holder of the server's secret key completes a handshake with it */
+        pd_log_info("admitted shard 0 (the job's own key) from %s", addr);
+        reply(z, &f[1], "200", "OK", "shard 0");
+        return;
+    }
     const pd_curve_entry_t *e = pd_curve_list_find(&z->keys, key);
     if (e == NULL) {
         d->metrics.auth_failures_total++;
@@ -275,6 +282,9 @@ int pd_zap_setup(pd_daemon_t *d)
         rc = -zmq_errno();
         pd_log_err("cannot enable CURVE on the worker socket: %s", zmq_strerror(-rc));
         goto out;
+    }
+    if (d->opts.shard_index > 0) {
+        memcpy(z->own_pub, kp.pub, sizeof(z->own_pub));
     }
     d->metrics.authorized_keys = (double)z->keys.n;
     pd_log_info("CURVE on: server public key %s, %zu authorized worker key%s (%s)", kp.pub,
