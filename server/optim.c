@@ -325,37 +325,44 @@ int pd_optim_apply_keys_finite(pd_optim_t *o, double *x, const uint64_t *keys, s
 /* max |g| over [0, n), or NaN when some |g_i| is not surely finite (NaN, Inf, or at least
  * 2^1023, which sends the push to the guarded path: exact, only slower). One read-only pass
  * that must keep up with memory: the scalar compare-and-select loop did not vectorise at -O2
- * and cost twice the daxpy of a 1 MiB push. */
+ * and cost twice the daxpy of a 1 MiB push. It reads the four quarters of g side by side:
+ * four streams keep more reads in flight than one and came out of memory a quarter faster
+ * (bench/apply). */
 #if defined(__SSE2__)
-static double max_abs(const double *g, size_t n)
+typedef struct abs_chain {
+    __m128d max; /* the largest |g_i| seen */
+    __m128d nan; /* turns NaN at the first NaN or Inf (|g_i| * 0), whatever maxpd does */
+} abs_chain_t;
+
+static inline void abs_chain_step(abs_chain_t *c, const double *p)
 {
     const __m128d sign = _mm_set1_pd(-0.0), zero = _mm_setzero_pd();
-    /* four independent chains of each; z turns NaN at the first NaN or Inf (x * 0), so the
-     * maxima need not care what maxpd does with a NaN */
-    __m128d m0 = zero, m1 = zero, m2 = zero, m3 = zero, z0 = zero, z1 = zero, z2 = zero,
-            z3 = zero;
-    double m, z, a;
-    size_t i = 0;
+    __m128d a0 = _mm_andnot_pd(sign, _mm_loadu_pd(p));
+    __m128d a1 = _mm_andnot_pd(sign, _mm_loadu_pd(p + 2));
 
-    for (; i + 8 <= n; i += 8) {
-        __m128d a0 = _mm_andnot_pd(sign, _mm_loadu_pd(g + i));
-        __m128d a1 = _mm_andnot_pd(sign, _mm_loadu_pd(g + i + 2));
-        __m128d a2 = _mm_andnot_pd(sign, _mm_loadu_pd(g + i + 4));
-        __m128d a3 = _mm_andnot_pd(sign, _mm_loadu_pd(g + i + 6));
-        m0 = _mm_max_pd(m0, a0);
-        m1 = _mm_max_pd(m1, a1);
-        m2 = _mm_max_pd(m2, a2);
-        m3 = _mm_max_pd(m3, a3);
-        z0 = _mm_add_pd(z0, _mm_mul_pd(a0, zero));
-        z1 = _mm_add_pd(z1, _mm_mul_pd(a1, zero));
-        z2 = _mm_add_pd(z2, _mm_mul_pd(a2, zero));
-        z3 = _mm_add_pd(z3, _mm_mul_pd(a3, zero));
+    c->max = _mm_max_pd(c->max, _mm_max_pd(a0, a1));
+    c->nan = _mm_add_pd(c->nan, _mm_add_pd(_mm_mul_pd(a0, zero), _mm_mul_pd(a1, zero)));
+}
+
+static double max_abs(const double *g, size_t n)
+{
+    const __m128d zero = _mm_setzero_pd();
+    abs_chain_t c0 = {zero, zero}, c1 = c0, c2 = c0, c3 = c0;
+    size_t q = n / 16 * 4; /* each quarter: a multiple of 4 values; the rest goes below */
+    double m, z, a;
+    __m128d mm, zz;
+
+    for (size_t i = 0; i < q; i += 4) {
+        abs_chain_step(&c0, g + i);
+        abs_chain_step(&c1, g + q + i);
+        abs_chain_step(&c2, g + 2 * q + i);
+        abs_chain_step(&c3, g + 3 * q + i);
     }
-    m0 = _mm_max_pd(_mm_max_pd(m0, m1), _mm_max_pd(m2, m3));
-    z0 = _mm_add_pd(_mm_add_pd(z0, z1), _mm_add_pd(z2, z3));
-    m = fmax(_mm_cvtsd_f64(m0), _mm_cvtsd_f64(_mm_unpackhi_pd(m0, m0)));
-    z = _mm_cvtsd_f64(z0) + _mm_cvtsd_f64(_mm_unpackhi_pd(z0, z0));
-    for (; i < n; i++) {
+    mm = _mm_max_pd(_mm_max_pd(c0.max, c1.max), _mm_max_pd(c2.max, c3.max));
+    zz = _mm_add_pd(_mm_add_pd(c0.nan, c1.nan), _mm_add_pd(c2.nan, c3.nan));
+    m = fmax(_mm_cvtsd_f64(mm), _mm_cvtsd_f64(_mm_unpackhi_pd(mm, mm)));
+    z = _mm_cvtsd_f64(zz) + _mm_cvtsd_f64(_mm_unpackhi_pd(zz, zz));
+    for (size_t i = 4 * q; i < n; i++) {
         a = fabs(g[i]);
         m = a > m ? a : m;
         z += a * 0.0;

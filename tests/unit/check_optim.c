@@ -345,6 +345,43 @@ START_TEST(keys_step_is_packed_range_step)
 }
 END_TEST
 
+/* The bounded step's read of g sees every value, wherever it sits: the largest |g_i| and a
+ * NaN or Inf in each quarter of g (read side by side) and in the tail past them. */
+START_TEST(bounded_step_reads_all_of_g)
+{
+    enum { N = 3 * PD_STORE_BLOCK + 5 }; /* quarters of 384 values, a tail of 5 */
+    static const size_t at[] = {0, 5, 383, 384, 500, 768, 1000, 1152, 1535, 1536, 1540};
+    static const double bad[] = {NAN, INFINITY, -INFINITY};
+    pd_store_t st;
+    pd_optim_t o;
+    double *g = malloc(N * sizeof(double)), moved;
+
+    ck_assert(g != NULL);
+    setup_dim(&o, PD_OPT_SGD, N);
+    ck_assert_int_eq(pd_store_init(&st, N), 0);
+    for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
+        for (int i = 0; i < N; i++) {
+            g[i] = 0.5 - 0.001 * (double)(i % 11);
+        }
+        g[at[k]] = -7.0;
+        ck_assert_int_eq(pd_optim_apply_bounded(&o, st.x, 0, N, g, 0.1,
+                                                pd_store_bound(&st, 0, N), &moved), 0);
+        ck_assert_msg(moved == 0.1 * 7.0, "largest |g| at %zu: moved %g", at[k], moved);
+        pd_store_bump_range(&st, 0, N);
+        pd_store_bound_grow(&st, 0, N, moved);
+        for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+            g[at[k]] = bad[b];
+            ck_assert_int_eq(pd_optim_apply_bounded(&o, st.x, 0, N, g, 0.1,
+                                                    pd_store_bound(&st, 0, N), &moved),
+                             PD_ENONFINITE);
+        }
+    }
+    pd_store_release(&st);
+    pd_optim_release(&o);
+    free(g);
+}
+END_TEST
+
 /* The bounded step (a key-value push of plain sgd) is pd_optim_apply_finite's, bit for bit,
  * return value included: in place after a read of g when the store's bound shows it cannot
  * overflow, the exact guarded path otherwise (momentum, NaN, a bound near overflow). The
@@ -532,6 +569,7 @@ static Suite *optim_suite(void)
     tcase_add_test(tc, predicted_steps_leave_undo_alone);
     tcase_add_test(tc, keys_step_is_packed_range_step);
     tcase_add_test(tc, bounded_step_is_the_guarded_step);
+    tcase_add_test(tc, bounded_step_reads_all_of_g);
     tcase_add_test(tc, staleness_histogram);
     tcase_add_loop_test(tc, lazy_prox_matches_dense, PD_REG_L1, PD_REG__COUNT);
     tcase_add_test(tc, lazy_l1_reaches_exact_zero);
