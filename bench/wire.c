@@ -11,6 +11,9 @@
  * protobuf headers, validation, dispatch, the optimiser step of a push, and the event loop.
  * The daemon is spawned before any zmq context exists, so no thread is ever forked.
  *
+ * At depth 1 the library's push is its blocking call, pd_client_push (what a caller with one
+ * request at a time uses; from 128 KiB on it lends the block to libzmq for the call instead
+ * of copying it); at depth 16 the pipelined pd_client_push_send, which copies.
  * "push0" rows push with pd_client_push_send_nocopy (the library lends the caller's block to
  * libzmq instead of copying it) against the same copying raw push: its ratio to raw, next to
  * the "push" row's, shows what the copy costs. */
@@ -71,6 +74,8 @@ typedef struct transport {
     unsigned long lent;    /* paramd: nocopy pushes sent, ... */
     atomic_ulong released; /* ... and released by libzmq (on its I/O thread) */
     const uint64_t *keys;  /* key lists: the keys of every request */
+    bool blocking;         /* paramd, depth 1: a push is pd_client_push, the whole trip ... */
+    int blocking_rc;       /* ... whose outcome the next recv returns */
 } transport_t;
 
 static double clock_s(clockid_t id)
@@ -106,6 +111,9 @@ static void on_block_released(void *grad, void *hint)
     atomic_fetch_add((atomic_ulong *)hint, 1);
 }
 
+/* The ACK of a push: applied, and its version is the next push's "computed at". */
+static int take_ack(transport_t *t, int rc, const pd_client_ack_t *ack);
+
 static int pd_send(transport_t *t, op_t op, size_t n)
 {
     if (op == OP_PULL) {
@@ -117,11 +125,15 @@ static int pd_send(transport_t *t, op_t op, size_t n)
         t->lent += rc == 0;
         return rc;
     }
+    if (t->blocking) {
+        pd_client_ack_t ack;
+        t->blocking_rc = take_ack(t, pd_client_push(t->client, 0, n, t->buf, t->version, &ack),
+                                  &ack);
+        return 0;
+    }
     return pd_client_push_send(t->client, 0, n, t->buf, t->version);
 }
 
-/* The ACK of a push: applied, and its version is the next push's "computed at". */
-static int take_ack(transport_t *t, int rc, const pd_client_ack_t *ack);
 
 static int pd_recv(transport_t *t, op_t op, size_t n)
 {
@@ -130,6 +142,9 @@ static int pd_recv(transport_t *t, op_t op, size_t n)
 
     if (op == OP_PULL) {
         return pd_client_pull_recv(t->client, t->buf, n, &v, NULL);
+    }
+    if (t->blocking && op == OP_PUSH) {
+        return t->blocking_rc;
     }
     return take_ack(t, pd_client_push_recv(t->client, &ack), &ack);
 }
@@ -295,6 +310,7 @@ static int run_slice(transport_t *t, op_t op, size_t n, int depth, double budget
     double t0, stop_at;
     int rc;
 
+    t->blocking = depth == 1;
     for (int i = 0; i < WARMUP_OPS; i++) {
         if ((rc = t->send(t, op, n)) != 0 || (rc = t->recv(t, op, n)) != 0) {
             return rc;

@@ -466,22 +466,27 @@ int pd_wire_send(void *sock, const void *routing_id, size_t routing_id_len, cons
     return rc;
 }
 
-int pd_wire_send_part(void *sock, const pd_msg_t *m, zmq_msg_t *part, bool dontwait)
+int pd_wire_send_parts(void *sock, const pd_msg_t *m, zmq_msg_t *parts, size_t n, bool dontwait)
 {
     int base = dontwait ? ZMQ_DONTWAIT : 0;
-    int rc = send_header(sock, NULL, 0, m, base, true);
+    int rc = send_header(sock, NULL, 0, m, base, n > 0);
 
-    if (rc != 0) {
-        return rc;
-    }
     /* Not send_part(): a failed zmq_msg_send leaves the message as it was, and it stays the
      * caller's to close, so the caller decides what its free function does then. A signal
      * is no reason to stop here: the header is queued, and a message left half-sent would
      * swallow the caller's next one. */
-    do {
-        rc = zmq_msg_send(part, sock, base) < 0 ? -zmq_errno() : 0;
-    } while (rc == -EINTR);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        int flags = base | (i + 1 < n ? ZMQ_SNDMORE : 0);
+        do {
+            rc = zmq_msg_send(&parts[i], sock, flags) < 0 ? -zmq_errno() : 0;
+        } while (rc == -EINTR);
+    }
     return rc;
+}
+
+int pd_wire_send_part(void *sock, const pd_msg_t *m, zmq_msg_t *part, bool dontwait)
+{
+    return pd_wire_send_parts(sock, m, part, 1, dontwait);
 }
 
 static void drain_rest(void *sock)

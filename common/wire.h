@@ -201,6 +201,10 @@ int pd_wire_send(void *sock, const void *routing_id, size_t routing_id_len, cons
  * another failure then (ETERM) leaves the message incomplete in libzmq, as after a failed
  * part of pd_wire_send. m->n_frames must be 1. */
 int pd_wire_send_part(void *sock, const pd_msg_t *m, zmq_msg_t *part, bool dontwait);
+/* The same with n data frames parts[0 .. n): those sent are libzmq's (zmq_msg_send empties
+ * them, so closing them after is harmless), the others still the caller's to close. */
+int pd_wire_send_parts(void *sock, const pd_msg_t *m, zmq_msg_t *parts, size_t n,
+                       bool dontwait);
 
 /* A received message. The frames stay zmq_msg_t until pd_wire_in_release(). */
 typedef struct pd_wire_in {
