@@ -14,6 +14,60 @@
 #define DIM 64u
 #define LR 0.25
 
+/* Against a job of BIG keys (client_f32 ENDPOINT --lend): the blocking pushes of 128 KiB and
+ * more, which send the caller's arrays without copying them, step exactly by those arrays,
+ * and the arrays are the caller's again when the call returns (changed at once after, they
+ * change nothing on the server). */
+#define BIG 40000u
+
+static int lent_pushes(const char *endpoint)
+{
+    static double g[BIG], x[BIG], want[BIG];
+    static float gf[BIG];
+    static uint64_t keys[BIG / 2];
+    pd_client_t *c = NULL;
+    pd_client_ack_t ack;
+    uint64_t v = PD_CLIENT_NO_VERSION;
+    int rc = pd_client_connect(&c, endpoint, "lend", 10000);
+
+    if (rc != 0) {
+        fprintf(stderr, "connect: %s\n", pd_client_strerror(rc));
+        return 99;
+    }
+    for (unsigned i = 0; i < BIG; i++) {
+        g[i] = (double)(i % 61) * 0.5 - 15.0; /* LR * g exact: x moves by exact steps */
+        gf[i] = (float)(i % 7) - 3.0f;
+        want[i] = -LR * g[i];
+    }
+    rc = pd_client_push(c, 0, BIG, g, 0, &ack); /* 320 KB */
+    CHECK(rc == 0 && ack.status == PD_CLIENT_APPLIED, "lent push: rc %d", rc);
+    memset(g, 0xff, sizeof(g)); /* NaNs, had the server not had the values already */
+    for (unsigned i = 0; i < BIG / 2; i++) {
+        keys[i] = 2 * i + 1;
+        g[i] = 2.0;
+        want[2 * i + 1] -= LR * 2.0;
+    }
+    rc = pd_client_push_keys(c, keys, BIG / 2, g, ack.version, &ack); /* 2 x 160 KB */
+    CHECK(rc == 0 && ack.status == PD_CLIENT_APPLIED, "lent key push: rc %d", rc);
+    memset(keys, 0, sizeof(keys));
+    rc = pd_client_push_f32(c, 0, BIG, gf, ack.version, &ack); /* 160 KB */
+    CHECK(rc == 0 && ack.status == PD_CLIENT_APPLIED, "lent float32 push: rc %d", rc);
+    for (unsigned i = 0; i < BIG; i++) {
+        want[i] -= LR * (double)gf[i];
+        gf[i] = -1.0f; /* would move x, had the server not had the values already */
+    }
+    rc = pd_client_pull(c, 0, BIG, x, &v, NULL);
+    CHECK(rc == 0 && v == ack.version, "pull after the lent pushes: rc %d", rc);
+    for (unsigned i = 0; rc == 0 && i < BIG; i++) {
+        CHECK(x[i] == want[i], "x[%u] = %.17g, want %.17g", i, x[i], want[i]);
+    }
+    pd_client_free(c);
+    if (failures == 0) {
+        printf("blocking pushes of 160 to 320 KB, sent without a copy: exact steps\n");
+    }
+    return failures == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     pd_client_t *c = NULL;
@@ -24,8 +78,11 @@ int main(int argc, char **argv)
     bool nm = true;
     int rc;
 
+    if (argc == 3 && strcmp(argv[2], "--lend") == 0) {
+        return lent_pushes(argv[1]);
+    }
     if (argc != 2) {
-        fprintf(stderr, "usage: client_f32 ENDPOINT\n");
+        fprintf(stderr, "usage: client_f32 ENDPOINT [--lend]\n");
         return 99;
     }
     rc = pd_client_connect(&c, argv[1], "f32", 10000);

@@ -89,7 +89,9 @@ PD_EXPORT int pd_client_pull(pd_client_t *c, uint64_t offset, uint64_t length, d
 
 /* Push a gradient for keys [offset, offset + length), computed at parameters of `version`.
  * The server applies x <- prox(x - lr * grad) on that range. ack may be NULL. Returns 0
- * when the server answered (see ack->status), or a negative code. */
+ * when the server answered (see ack->status), or a negative code. grad is borrowed for the
+ * call only; from 128 KiB on it is sent from where it is, without a copy, and the call
+ * returns once libzmq no longer reads it (the same holds for the other blocking pushes). */
 PD_EXPORT int pd_client_push(pd_client_t *c, uint64_t offset, uint64_t length,
                              const double *grad, uint64_t version, pd_client_ack_t *ack);
 
