@@ -292,15 +292,28 @@ static void keys_copy(pd_optim_t *o, double *x, const uint64_t *keys, size_t at,
     }
 }
 
+/* step() on chunk [done, done + cnt) of a key list, its coordinates gathered at xs (and the
+ * state's at us and vs): the range code itself, so momentum, Adam, the prox and the BLAS sgd
+ * path stay written once. */
+static void step_keys_chunk(const pd_optim_t *o, double *xs, double *us, double *vs,
+                            const uint64_t *keys, size_t done, size_t cnt, const double *g,
+                            double lr)
+{
+    double mask[GUARD_CHUNK];
+    bool masked = o->mask != NULL && o->reg.kind != PD_REG_NONE;
+
+    for (size_t i = 0; masked && i < cnt; i++) {
+        mask[i] = o->mask[keys[done + i]];
+    }
+    step(o, xs, us, vs, g + done, masked ? mask : NULL, cnt, lr);
+}
+
 int pd_optim_apply_keys_finite(pd_optim_t *o, double *x, const uint64_t *keys, size_t n,
                                const double *g, double lr)
 {
-    /* The coordinates are gathered into o->undo (n <= dim, so they fit) and stepped there by
-     * step(), the range code itself: momentum, Adam, the prox and the BLAS sgd path stay
-     * written once, and the guard is free, since x and the state are only written back
-     * once every stepped value is finite. */
-    double mask[GUARD_CHUNK];
-    bool masked = o->mask != NULL && o->reg.kind != PD_REG_NONE;
+    /* The coordinates are gathered into o->undo (n <= dim, so they fit) and stepped there;
+     * the guard is free, since x and the state are only written back once every stepped
+     * value is finite. */
     uint64_t t = o->t;
 
     o->t++;
@@ -308,10 +321,7 @@ int pd_optim_apply_keys_finite(pd_optim_t *o, double *x, const uint64_t *keys, s
         size_t cnt = n - done < GUARD_CHUNK ? n - done : GUARD_CHUNK;
         double *xs = o->undo + done;
         keys_copy(o, x, keys + done, done, cnt, true);
-        for (size_t i = 0; masked && i < cnt; i++) {
-            mask[i] = o->mask[keys[done + i]];
-        }
-        step(o, xs, xs + o->dim, xs + 2 * o->dim, g + done, masked ? mask : NULL, cnt, lr);
+        step_keys_chunk(o, xs, xs + o->dim, xs + 2 * o->dim, keys, done, cnt, g, lr);
         done += cnt;
         if (!pd_wire_all_finite(xs, cnt)) {
             o->t = t;
@@ -402,4 +412,34 @@ int pd_optim_apply_bounded(pd_optim_t *o, double *x, size_t offset, size_t len, 
         }
     }
     return pd_optim_apply_finite(o, x, offset, len, g, lr);
+}
+
+int pd_optim_apply_keys_bounded(pd_optim_t *o, double *x, const uint64_t *keys, size_t n,
+                                const double *g, double lr, double x_bound, double *moved)
+{
+    *moved = -1.0;
+    if (o->kind == PD_OPT_SGD && n > 0) {
+        double step_max = fabs(lr) * max_abs(g, n);
+        if (step_max < BOUNDED_LIMIT && x_bound < BOUNDED_LIMIT) {
+            /* surely finite: each chunk goes back as soon as it is stepped, from a buffer that
+             * stays in the cache, instead of through o->undo (the copy was a fifth of a
+             * 100,000-key push); the chunks are pd_optim_apply_keys_finite's, so the bits are */
+            double xs[GUARD_CHUNK];
+            o->t++;
+            for (size_t done = 0; done < n;) {
+                size_t cnt = n - done < GUARD_CHUNK ? n - done : GUARD_CHUNK;
+                for (size_t i = 0; i < cnt; i++) {
+                    xs[i] = x[keys[done + i]];
+                }
+                step_keys_chunk(o, xs, NULL, NULL, keys, done, cnt, g, lr);
+                for (size_t i = 0; i < cnt; i++) {
+                    x[keys[done + i]] = xs[i];
+                }
+                done += cnt;
+            }
+            *moved = step_max;
+            return 0;
+        }
+    }
+    return pd_optim_apply_keys_finite(o, x, keys, n, g, lr);
 }

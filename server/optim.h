@@ -69,5 +69,8 @@ int pd_optim_apply_bounded(pd_optim_t *o, double *x, size_t offset, size_t len, 
  * 0, or PD_ENONFINITE with x and the state (t included) as before, bit for bit. */
 int pd_optim_apply_keys_finite(pd_optim_t *o, double *x, const uint64_t *keys, size_t n,
                                const double *g, double lr);
+/* pd_optim_apply_bounded for a key list: x_bound >= |x| at the keys, *moved as there. */
+int pd_optim_apply_keys_bounded(pd_optim_t *o, double *x, const uint64_t *keys, size_t n,
+                                const double *g, double lr, double x_bound, double *moved);
 
 #endif

@@ -161,29 +161,35 @@ void pd_store_bump_range(pd_store_t *st, size_t offset, size_t len)
     }
 }
 
+/* The index of the first of the increasing keys[i .. n) that lies past keys[i]'s block, or n.
+ * Increasing keys meet each block in one run: galloping to the next one makes a dense list
+ * cost O(blocks log) instead of a visit per key. */
+static size_t next_block(const uint64_t *keys, size_t n, size_t i)
+{
+    uint64_t next = (keys[i] / PD_STORE_BLOCK + 1) * PD_STORE_BLOCK;
+    size_t step = 1, lo = i, hi;
+
+    while (lo + step < n && keys[lo + step] < next) { /* keys[lo] < next throughout */
+        lo += step;
+        step *= 2;
+    }
+    hi = lo + step < n ? lo + step : n; /* keys[hi] >= next, or hi == n */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (keys[mid] < next) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    return hi;
+}
+
 void pd_store_bump_keys(pd_store_t *st, const uint64_t *keys, size_t n)
 {
     st->version++;
-    /* Increasing keys meet each block in one run: stamp it, then gallop to the first key of
-     * the next block, so a dense list costs O(blocks log) instead of a store per key. */
-    for (size_t i = 0; i < n;) {
-        uint64_t next = (keys[i] / PD_STORE_BLOCK + 1) * PD_STORE_BLOCK;
-        size_t step = 1, lo = i, hi;
+    for (size_t i = 0; i < n; i = next_block(keys, n, i)) {
         st->block_version[keys[i] / PD_STORE_BLOCK] = st->version;
-        while (lo + step < n && keys[lo + step] < next) { /* keys[lo] < next throughout */
-            lo += step;
-            step *= 2;
-        }
-        hi = lo + step < n ? lo + step : n; /* keys[hi] >= next, or hi == n */
-        while (hi - lo > 1) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (keys[mid] < next) {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        i = hi;
     }
 }
 
@@ -283,16 +289,26 @@ int pd_store_step_range(pd_store_t *st, pd_optim_t *o, size_t offset, size_t len
 int pd_store_step_keys(pd_store_t *st, pd_optim_t *o, const uint64_t *keys, size_t n,
                        const double *g, double lr)
 {
+    double moved = -1.0, bound = INFINITY;
     int rc;
 
     if (st->lazy != NULL) {
         pd_lazy_catch_up_keys(st->lazy, st->x, keys, n);
+    } else if (o->kind == PD_OPT_SGD) {
+        /* the blocks holding a key, each once: O(blocks), not O(the range they span) */
+        bound = 0.0;
+        for (size_t i = 0; i < n; i = next_block(keys, n, i)) {
+            bound = fmax(bound, pd_store_bound(st, keys[i], 1));
+        }
     }
-    rc = pd_optim_apply_keys_finite(o, st->x, keys, n, g, lr);
+    rc = pd_optim_apply_keys_bounded(o, st->x, keys, n, g, lr, bound, &moved);
     if (rc != 0) {
         return rc;
     }
     pd_store_bump_keys(st, keys, n);
+    for (size_t i = 0; moved >= 0 && i < n; i = next_block(keys, n, i)) {
+        pd_store_bound_grow(st, keys[i], 1, moved);
+    }
     return 0;
 }
 

@@ -345,6 +345,55 @@ START_TEST(keys_step_is_packed_range_step)
 }
 END_TEST
 
+/* A key-list push of plain sgd through the store takes the bounded path (stepped in place,
+ * chunk by chunk) when the blocks' bounds allow: the same bits as the guarded key step, with
+ * an l1 prox on a masked vector and steps whose products are not exact; and all or nothing
+ * when a value is NaN. */
+START_TEST(bounded_key_step_is_the_guarded_one)
+{
+    enum { N = 20000, K = 9000 }; /* K keys: more than two chunks of 4096 */
+    pd_store_t st;
+    pd_optim_t a, b;
+    double *y = malloc(N * sizeof(double)), *g = malloc(K * sizeof(double));
+    double *mask = malloc(N * sizeof(double));
+    uint64_t *keys = malloc(K * sizeof(uint64_t));
+
+    ck_assert(y != NULL && g != NULL && mask != NULL && keys != NULL);
+    setup_dim(&a, PD_OPT_SGD, N);
+    setup_dim(&b, PD_OPT_SGD, N);
+    a.reg.kind = b.reg.kind = PD_REG_L1;
+    a.reg.l1 = b.reg.l1 = 0.01;
+    a.mask = b.mask = mask;
+    ck_assert_int_eq(pd_store_init(&st, N), 0);
+    for (int i = 0; i < N; i++) {
+        st.x[i] = y[i] = 0.3 - 0.01 * (double)(i % 17);
+        mask[i] = i % 5 == 0 ? 0.0 : 1.0;
+    }
+    for (int i = 0; i < K; i++) {
+        keys[i] = (uint64_t)i * 2 + (uint64_t)(i % 3 == 0); /* gaps of 1 to 3 */
+        g[i] = 0.7 - 0.013 * (double)(i % 29);
+    }
+    for (int step = 0; step < 4; step++) {
+        ck_assert_int_eq(pd_store_step_keys(&st, &a, keys, K, g, 0.1), 0);
+        ck_assert_int_eq(pd_optim_apply_keys_finite(&b, y, keys, K, g, 0.1), 0);
+        ck_assert_mem_eq(st.x, y, N * sizeof(double));
+        ck_assert_uint_eq(a.t, b.t);
+    }
+    g[K - 1] = NAN; /* in the last chunk: nothing may move */
+    ck_assert_int_eq(pd_store_step_keys(&st, &a, keys, K, g, 0.1), PD_ENONFINITE);
+    ck_assert_mem_eq(st.x, y, N * sizeof(double));
+    ck_assert_uint_eq(a.t, b.t);
+    pd_store_release(&st);
+    a.mask = b.mask = NULL;
+    pd_optim_release(&a);
+    pd_optim_release(&b);
+    free(y);
+    free(g);
+    free(mask);
+    free(keys);
+}
+END_TEST
+
 /* The bounded step's read of g sees every value, wherever it sits: the largest |g_i| and a
  * NaN or Inf in each quarter of g (read side by side) and in the tail past them. */
 START_TEST(bounded_step_reads_all_of_g)
@@ -570,6 +619,7 @@ static Suite *optim_suite(void)
     tcase_add_test(tc, keys_step_is_packed_range_step);
     tcase_add_test(tc, bounded_step_is_the_guarded_step);
     tcase_add_test(tc, bounded_step_reads_all_of_g);
+    tcase_add_test(tc, bounded_key_step_is_the_guarded_one);
     tcase_add_test(tc, staleness_histogram);
     tcase_add_loop_test(tc, lazy_prox_matches_dense, PD_REG_L1, PD_REG__COUNT);
     tcase_add_test(tc, lazy_l1_reaches_exact_zero);
