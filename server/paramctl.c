@@ -251,6 +251,19 @@ static void print_status(json_t *st)
            num(json_object_get(m, "staleness_mean"), 3, f, sizeof(f)));
     printf("bad messages       %s\n",
            num(json_object_get(m, "bad_messages_total"), 15, g, sizeof(g)));
+    json_t *shards = json_object_get(st, "shards");
+    for (size_t i = 0; i < json_array_size(shards); i++) {
+        json_t *s = json_array_get(shards, i);
+        printf("%-18s %s  keys [%s, %s)", i == 0 ? "shards" : "", str(s, "endpoint"),
+               num(json_object_get(s, "key_begin"), 15, a, sizeof(a)),
+               num(json_object_get(s, "key_end"), 15, b, sizeof(b)));
+        if (i == 0) {
+            printf("  (this paramd)\n");
+        } else {
+            printf("  heard %s s ago%s\n", num(json_object_get(s, "silent_s"), 2, e, sizeof(e)),
+                   json_is_false(json_object_get(s, "running")) ? ", exited" : "");
+        }
+    }
     if (json_object_get(st, "stop_reason") != NULL) {
         printf("stop reason        %s\n", str(st, "stop_reason"));
     }

@@ -599,6 +599,23 @@ void pd_shards_bye(pd_daemon_t *d)
     }
 }
 
+unsigned pd_shards_count(const pd_daemon_t *d)
+{
+    return d->shards != NULL ? d->shards->n : 0;
+}
+
+void pd_shards_status(const pd_daemon_t *d, unsigned i, uint64_t now, pd_shard_status_t *out)
+{
+    const shard_link_t *l = &d->shards->link[i];
+
+    out->endpoint = l->endpoint;
+    out->key_begin = l->begin;
+    out->key_end = l->end;
+    out->silent_s = now > l->last_heard_ms ? (double)(now - l->last_heard_ms) / 1000.0 : 0.0;
+    out->started_here = l->endpoint_file[0] != '\0';
+    out->running = l->running;
+}
+
 unsigned pd_shards_running(const pd_daemon_t *d)
 {
     unsigned n = 0;

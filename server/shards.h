@@ -16,6 +16,7 @@
 #ifndef PD_SERVER_SHARDS_H
 #define PD_SERVER_SHARDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,6 +67,20 @@ int pd_shards_whole_snapshot(pd_daemon_t *d, pd_buf_t **out);
 void pd_shards_tick(pd_daemon_t *d);
 /* The job is over: BYE to every shard (they exit). */
 void pd_shards_bye(pd_daemon_t *d);
+/* What the status socket shows of shard i (1 .. N-1): its map entry, and the time since it
+ * last answered shard 0. */
+typedef struct pd_shard_status {
+    const char *endpoint;
+    size_t key_begin, key_end;
+    double silent_s;
+    bool started_here; /* --local-shards started it (false: shard_endpoints) */
+    bool running;      /* started here and not exited */
+} pd_shard_status_t;
+
+/* Shards of the job (0: not sharded, or this is shard i > 0). */
+unsigned pd_shards_count(const pd_daemon_t *d);
+/* Shard i's status (1 <= i < pd_shards_count) at loop time now (ms). */
+void pd_shards_status(const pd_daemon_t *d, unsigned i, uint64_t now, pd_shard_status_t *out);
 /* Shard processes this paramd started that are still running. */
 unsigned pd_shards_running(const pd_daemon_t *d);
 void pd_shards_free(pd_daemon_t *d);

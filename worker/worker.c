@@ -66,6 +66,7 @@ typedef struct worker {
     double *lsr1;         /* LOCAL_TR: the L-SR1 memory frame (grown to lsr1_cap values) */
     size_t lsr1_cap;
     uint64_t last_heard_ms;
+    uint64_t fail_pause_ms;     /* before rejoining after a failed task (0: the last ran) */
     uint64_t last_sent_ms;
     uint32_t hb_ms;
     uint32_t timeout_ms;
@@ -813,9 +814,19 @@ static int handle_message(worker_t *w, pd_wire_in_t *in, volatile sig_atomic_t *
 
     switch (in->msg.type) {
     case PD_MSG_TASK:
-        if (run_task(w, in) != 0) {
-            code = join(w, stop);
+        if (run_task(w, in) == 0) {
+            w->fail_pause_ms = 0;
+            break;
         }
+        /* Tasks that keep failing (a shard out of reach, a damaged data file) must not turn
+         * into a storm of HELLOs: pause before rejoining, doubling while they fail. */
+        w->fail_pause_ms = w->fail_pause_ms == 0 ? BACKOFF_MIN_MS : 2 * w->fail_pause_ms;
+        if (w->fail_pause_ms > BACKOFF_MAX_MS) {
+            w->fail_pause_ms = BACKOFF_MAX_MS;
+        }
+        pd_log_notice("rejoining in %" PRIu64 " ms", w->fail_pause_ms);
+        sleep_ms(w->fail_pause_ms);
+        code = *stop ? PD_WORKER_EXIT_OK : join(w, stop);
         break;
     case PD_MSG_CANCEL:
         break; /* of a task that is no longer computing (ours finished first) */

@@ -136,6 +136,7 @@ class Worker:
         # GRAD tasks with key lists only for a Computer that says it runs them
         self._hello.accepts_key_tasks = callback is None and _computer_takes_key_lists()
         self._stop = threading.Event()
+        self._fail_pause = 0.0  # before rejoining after a failed task; doubles while they fail
         self._conn = None
         self._shards = None  # a sharded job: the other shards' keys (_ShardReads)
         #: tasks answered with a RESULT (task mode) or gradients pushed (callback mode)
@@ -459,8 +460,15 @@ class Worker:
             else:
                 fields, out = self._computer.run(t, frames)
         except (Error, ValueError, ArithmeticError) as e:
-            self.log.error("task %d failed: %s", t.task_id, e)
+            # Tasks that keep failing (a shard out of reach, a broken data file) must not
+            # turn into a storm of HELLOs: pause before rejoining, 100 ms doubling to 5 s,
+            # as paramd-worker does, until a task succeeds.
+            self._fail_pause = min(max(2 * self._fail_pause, _BACKOFF_MIN), _BACKOFF_MAX)
+            self.log.error("task %d failed: %s; rejoining in %.3g s", t.task_id, e,
+                           self._fail_pause)
+            self._stop.wait(self._fail_pause)
             raise _Rejoin("task %d failed" % t.task_id) from None
+        self._fail_pause = 0.0
         seconds = time.monotonic() - t0
         self.last_heard = time.monotonic()    # we were computing, not listening
         self._last_seconds[t.kind] = seconds

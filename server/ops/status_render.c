@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "common/config.h"
 #include "../daemon.h"
+#include "../shards.h"
 #include "../methods/method.h"
 
 /* ---- text buffer --------------------------------------------------------------------------- */
@@ -452,6 +453,30 @@ static json_t *stop_json(const pd_daemon_t *d, double training_s)
 
 /* "checkpoint": off without a state_dir; else the interval, and the newest durable one's
  * version and age (null before the first). */
+/* A sharded job: shard 0 (this paramd) and every other shard, with the time since each
+ * last answered (a shard silent for worker_timeout ends the job). */
+static json_t *shards_json(const pd_daemon_t *d, uint64_t now_ms)
+{
+    json_t *a = json_array();
+
+    json_array_append_new(a, json_pack("{s:i,s:s,s:I,s:I}", "index", 0, "endpoint", d->endpoint,
+                                       "key_begin", (json_int_t)0,
+                                       "key_end", (json_int_t)d->key_end));
+    for (unsigned i = 1; i < pd_shards_count(d); i++) {
+        pd_shard_status_t s;
+        pd_shards_status(d, i, now_ms, &s);
+        json_t *o = json_pack("{s:i,s:s,s:I,s:I,s:f,s:b}", "index", (int)i, "endpoint",
+                              s.endpoint, "key_begin", (json_int_t)s.key_begin, "key_end",
+                              (json_int_t)s.key_end, "silent_s", s.silent_s, "started_here",
+                              s.started_here);
+        if (o != NULL && s.started_here) { /* of a shard started elsewhere, nobody here knows */
+            json_object_set_new(o, "running", json_boolean(s.running));
+        }
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
 static json_t *checkpoint_json(const pd_daemon_t *d)
 {
     const pd_metrics_t *m = &d->metrics;
@@ -533,6 +558,9 @@ int pd_render_status_json(char **out, const pd_daemon_t *d, uint64_t now_ms,
     }
     pd_metrics_walk(&d->metrics, emit_json, metrics);
     json_object_set_new(st, "metrics", metrics);
+    if (pd_shards_count(d) > 1) {
+        json_object_set_new(st, "shards", shards_json(d, now_ms));
+    }
     if (d->metrics.blocks.n > 0) {
         json_object_set_new(st, "apts_blocks", pd_metrics_blocks_json(&d->metrics));
     }

@@ -227,6 +227,43 @@ def test_task_worker_float32_wire(start_paramd, tmp_path, monkeypatch, accepts_f
     assert "results refused" not in d.log() and "ERR_" not in d.log()
 
 
+class FlakyComputer(TestComputer):
+    """TestComputer whose first `failures` GRAD tasks raise, as a broken data file would."""
+    __test__ = False
+    failures = 0
+
+    def run(self, header, frames):
+        if header.kind == pb.GRAD and FlakyComputer.failures > 0:
+            FlakyComputer.failures -= 1
+            raise ValueError("a task that cannot be computed")
+        return super().run(header, frames)
+
+
+def test_failing_tasks_pause_the_rejoins(start_paramd, tmp_path, monkeypatch):
+    """A task that fails sends the worker to rejoin; tasks that keep failing must not make a
+    storm of HELLOs: the pause before each rejoin doubles from 100 ms (about six joins in 3 s,
+    not thousands), and once a task runs again the job trains to its end."""
+    _computing_with(FlakyComputer, tmp_path, monkeypatch, samples=300, seed=2)
+    FlakyComputer.failures = 10 ** 9
+    d = start_paramd("exit_when_done = yes\nheartbeat_interval = 200ms\n[job]\n"
+                     "method = async-sgd\nbatch_size = 16\neval_interval = 0\n"
+                     "[model]\ntype = logistic\n[data]\ntrain = %s\nfeatures = 6\n"
+                     "[optimizer]\nlearning_rate = %s\nschedule = constant\n"
+                     "[stop]\nmax_updates = 20\n" % (tmp_path / "d.train.svm", LR))
+    w = paramd.Worker(d.endpoint, name="flaky", join_timeout=10)
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("reason", w.run()), daemon=True)
+    t.start()
+    time.sleep(3.0)
+    joins = w.joins
+    assert 3 <= joins <= 7, "%d joins in 3 s of failing tasks" % joins
+    FlakyComputer.failures = 0      # the next task runs: the job goes on to its end
+    t.join(30)
+    assert "job is over" in result.get("reason", ""), result
+    assert w.joins <= joins + 1 and w.steps >= 20
+    assert d.proc.wait(10) == 0
+
+
 class DelayComputer(TestComputer):
     """TestComputer whose GRADs take a set time: the first one built (the first worker to
     load) takes DELAYS[0], the next DELAYS[1]."""
