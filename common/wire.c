@@ -15,7 +15,7 @@
 #include "paramd.pb-c.h"
 
 _Static_assert((int)PD_MSG_COMMIT == (int)PARAMD__MSG_TYPE__COMMIT, "msg types follow the .proto");
-_Static_assert((int)PD_MSG_RESTORE == (int)PARAMD__MSG_TYPE__RESTORE, "msg types follow the .proto");
+_Static_assert((int)PD_MSG_DISCARD == (int)PARAMD__MSG_TYPE__DISCARD, "msg types follow the .proto");
 _Static_assert((int)PD_TASK_GRAD_DIFF == (int)PARAMD__TASK_KIND__GRAD_DIFF, "task kinds follow the .proto");
 _Static_assert((int)PD_TASK_LOCAL_TR == (int)PARAMD__TASK_KIND__LOCAL_TR && PD_TASK__COUNT == 7,
                "task kinds follow the .proto");
@@ -29,6 +29,7 @@ _Static_assert((int)PD_FILE_TEST_LABELS == (int)PARAMD__DATA_FILE__FILE_TEST_LAB
 static const char *const msg_type_names[PD_MSG__COUNT] = {
     "NONE", "HELLO", "WELCOME", "READY", "TASK", "RESULT", "PULL", "PARAMS", "PUSH", "ACK",
     "HEARTBEAT", "BYE", "ERROR", "FETCH", "DATA", "CANCEL", "COMMIT", "CHECKPOINT", "RESTORE",
+    "PART", "DISCARD",
 };
 
 static const char *const wire_error_names[PD_WERR__COUNT] = {
@@ -199,6 +200,7 @@ static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, si
         job.init_seed = j->init_seed;
         job.wire_type = (Paramd__ElemType)j->wire_type;
         job.bf16_gradients = j->bf16_gradients;
+        job.gradient_parts = j->gradient_parts;
         if (j->n_shards > PD_WIRE_MAX_SHARDS) {
             return PD_EWIRE;
         }
@@ -261,6 +263,7 @@ static int decode_job(const Paramd__Job *src, pd_job_desc_t *j)
     }
     j->wire_type = (pd_elem_type_t)src->wire_type;
     j->bf16_gradients = src->bf16_gradients;
+    j->gradient_parts = src->gradient_parts;
     if (src->n_layers > PD_WIRE_MAX_WIDTHS) {
         return PD_EWIRE;
     }
@@ -853,6 +856,23 @@ void pd_wire_in_frames_problem(const pd_wire_in_t *in, char *why, size_t why_len
     snprintf(why, why_len, "array frames do not match the header: %zu received, %" PRIu32
              " declared (each frame must hold count x element-size bytes)", in->n_parts,
              in->msg.n_frames);
+}
+
+void pd_wire_in_move(pd_wire_in_t *dst, pd_wire_in_t *src)
+{
+    memcpy(dst, src, offsetof(pd_wire_in_t, parts));
+    if (src->msg.job == &src->job) {
+        dst->msg.job = &dst->job;
+    }
+    for (size_t i = 0; i < src->n_parts; i++) {
+        zmq_msg_init(&dst->parts[i]);
+        zmq_msg_move(&dst->parts[i], &src->parts[i]);
+        dst->aligned[i] = src->aligned[i];
+        src->aligned[i] = NULL;
+    }
+    dst->decode_rc = src->decode_rc;
+    dst->frames_rc = src->frames_rc;
+    src->n_parts = 0; /* its frames are dst's: releasing it closes nothing */
 }
 
 void pd_wire_in_release(pd_wire_in_t *in)

@@ -28,7 +28,7 @@ typedef enum pd_msg_type {
     PD_MSG_NONE = 0, PD_MSG_HELLO, PD_MSG_WELCOME, PD_MSG_READY, PD_MSG_TASK, PD_MSG_RESULT,
     PD_MSG_PULL, PD_MSG_PARAMS, PD_MSG_PUSH, PD_MSG_ACK, PD_MSG_HEARTBEAT, PD_MSG_BYE,
     PD_MSG_ERROR, PD_MSG_FETCH, PD_MSG_DATA, PD_MSG_CANCEL, PD_MSG_COMMIT,
-    PD_MSG_CHECKPOINT, PD_MSG_RESTORE, PD_MSG__COUNT
+    PD_MSG_CHECKPOINT, PD_MSG_RESTORE, PD_MSG_PART, PD_MSG_DISCARD, PD_MSG__COUNT
 } pd_msg_type_t;
 
 /* U8 (raw bytes) is for DATA frames only. */
@@ -118,6 +118,7 @@ typedef struct pd_job_desc {
     uint64_t init_seed;
     pd_elem_type_t wire_type; /* F32 or F64: the element type of TASK and RESULT vectors */
     bool bf16_gradients;      /* GRAD results may travel as BF16 (error feedback at the worker) */
+    bool gradient_parts;      /* sharded: GRAD results may go in parts, one to each shard */
     size_t n_shards;          /* 0 or 1: one server; else the shards, shard 0 first */
     pd_shard_info_t shards[PD_WIRE_MAX_SHARDS];
 } pd_job_desc_t;
@@ -268,6 +269,9 @@ size_t pd_wire_keys_below(const uint64_t *k, size_t n, uint64_t bound);
  * counts, or the first frame whose byte length is not its count x the element size). */
 void pd_wire_in_frames_problem(const pd_wire_in_t *in, char *why, size_t why_len);
 void pd_wire_in_release(pd_wire_in_t *in);
+/* Hand a received message to dst (to keep it past the call that received it): its frames move,
+ * and src is left with none. */
+void pd_wire_in_move(pd_wire_in_t *dst, pd_wire_in_t *src);
 
 /* True when every value is finite. */
 bool pd_wire_all_finite(const double *v, size_t n);

@@ -475,9 +475,11 @@ void pd_daemon_stop(pd_daemon_t *d, const char *reason, int exit_code)
     }
     pd_shards_bye(d);
     if (d->opts.shard_index > 0) {
-        fprintf(stderr, "paramd shard %u: %s; %.0f updates applied to keys [%zu, %zu)\n",
+        fprintf(stderr, "paramd shard %u: %s; %.0f updates applied to keys [%zu, %zu), %.0f "
+                "gradient parts received from workers (%.0f updates waited for theirs)\n",
                 d->opts.shard_index, d->stop_reason, d->metrics.updates_total, d->key_begin,
-                d->key_end);
+                d->key_end, d->metrics.gradient_parts_total,
+                d->metrics.gradient_parts_late_total);
     } else {
         print_summary(d);
     }
@@ -599,6 +601,7 @@ static void on_tick(uv_timer_t *t)
     d->metrics.learning_rate = pd_optim_lr(&d->optim);
     evict_silent(d, now);
     pd_shards_tick(d);
+    pd_shard_parts_tick(d, now);
     if (d->opts.shard_index > 0 && d->state == PD_STATE_RUNNING && !d->coordinator_seen &&
         now - d->start_ms > 2 * (uint64_t)d->cfg.worker_timeout_ms + 30000) {
         pd_daemon_stop(d, "shard 0 never connected", 1);
@@ -1024,6 +1027,7 @@ void pd_daemon_free(pd_daemon_t *d)
     pd_store_release(&d->store);
     free(d->grad_scratch);
     free(d->key_scratch);
+    pd_shard_parts_free(d);
     free(d->batch_idx);
     pd_kv_release(d);
     free(d->mask);

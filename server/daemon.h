@@ -141,6 +141,8 @@ struct pd_daemon {
     pd_ratelimit_t rl_unknown; /* bad messages from peers without a session */
     double *grad_scratch;     /* dim: the mean gradient of the update being applied */
     uint64_t *key_scratch;    /* shard i > 0: a key list in its own numbering (its keys) */
+    struct pd_shard_parts *parts; /* shard i > 0: gradient parts and the COMMITs they wait for */
+    uint64_t part_task;       /* shard 0: the task whose result the shards hold in parts */
     bool sparse_tasks;        /* GRAD tasks go out with their minibatch's keys ([job]
                                * sparse_tasks) to workers that take them */
     uint32_t *batch_idx;      /* batch_size: the samples of the sparse task being made */

@@ -127,6 +127,14 @@ void pd_dispatch_release_task(pd_daemon_t *d, pd_session_t *s)
     }
 }
 
+/* A GRAD result of a job whose results may come in parts, holding shard 0's keys alone: the
+ * worker sent every other shard its part (PART). */
+static bool parts_result(const pd_daemon_t *d, const pd_msg_t *m)
+{
+    return d->job.gradient_parts && m->kind == PD_TASK_GRAD && m->key_count == 0 &&
+           m->n_frames == 1 && m->frame_counts[0] == d->key_end && d->key_end < d->model.dim;
+}
+
 /* Checks a RESULT against the task it answers; returns the wire error, or NONE. */
 static pd_wire_error_t check_result(pd_daemon_t *d, pd_wire_in_t *in, const pd_task_t *t,
                                     const double **grad, char *why, size_t why_len)
@@ -134,7 +142,9 @@ static pd_wire_error_t check_result(pd_daemon_t *d, pd_wire_in_t *in, const pd_t
     const pd_msg_t *m = &in->msg;
     const pd_task_kind_info_t *info = pd_task_kind_info(t->kind);
     uint64_t want = pd_task_expected_samples(t->kind, t->batch, t->range_begin, t->range_end);
-    uint64_t len = t->result_len != 0 ? t->result_len : d->model.dim;
+    uint64_t len = parts_result(d, m) ? d->key_end
+                   : t->result_len != 0 ? t->result_len
+                                        : d->model.dim;
     int rc;
 
     if (m->kind != t->kind || info == NULL) {
@@ -235,7 +245,7 @@ static bool nonfinite_result(pd_daemon_t *d, const pd_session_t *s, const pd_msg
     return bad_grad;
 }
 
-static void handle_result(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
+static void take_result(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
 {
     const pd_msg_t *m = &in->msg;
     const double *grad = NULL;
@@ -299,6 +309,17 @@ static void handle_result(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     if (d->state == PD_STATE_RUNNING && pd_sessions_find(&d->sessions, s->rid, s->rid_len) == s &&
         !s->has_task) {
         pd_sched_idle(d, s);
+    }
+}
+
+static void handle_result(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
+{
+    d->part_task = parts_result(d, &in->msg) ? in->msg.task_id : 0;
+    take_result(d, in, s);
+    if (d->part_task != 0) {
+        /* refused, stale, late: no update used it, so the shards drop its parts */
+        pd_shards_discard(d, d->part_task);
+        d->part_task = 0;
     }
 }
 
@@ -379,6 +400,12 @@ void pd_dispatch(pd_daemon_t *d, pd_wire_in_t *in)
         break;
     case PD_MSG_RESTORE:
         pd_shard_restore(d, in, s);
+        break;
+    case PD_MSG_PART:
+        pd_shard_part(d, in, s);
+        break;
+    case PD_MSG_DISCARD:
+        pd_shard_discard(d, in, s);
         break;
     case PD_MSG_HEARTBEAT: {
         pd_msg_t pong;

@@ -29,6 +29,8 @@
     X(tasks_cancelled_total, COUNTER, "Tasks the server told their worker to abandon (CANCEL: a round ended, a step was taken, a duplicate came in)") \
     X(cancelled_compute_saved_seconds_total, COUNTER, "Compute time the cancelled tasks probably had left (the worker's mean time per sample; exact on paramd-sim)") \
     X(results_cancelled_late_total, COUNTER, "Results of cancelled tasks that still came (a worker that computed on); dropped") \
+    X(gradient_parts_total, COUNTER, "Sharded jobs: gradient parts this shard received from workers") \
+    X(gradient_parts_late_total, COUNTER, "Sharded jobs: updates whose COMMIT came before their part, and waited for it") \
     X(eval_rounds_total, COUNTER, "Completed evaluation rounds")                              \
     X(objective_rise_streaks_total, COUNTER, "Times the evaluated objective rose at 3 evaluations in a row (each also logged: the step may be too large)") \
     X(pulls_total, COUNTER, "Key-value pulls answered")                                      \

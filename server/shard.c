@@ -49,6 +49,41 @@ static int local_keys(pd_daemon_t *d, pd_wire_in_t *in, const uint64_t **out, ch
     return 0;
 }
 
+/* The shard's mean gradient from sum (n values) and the step of its optimiser on keys (NULL:
+ * the range from local offset `at`): shard 0's arithmetic (pd_method_apply, the key-value
+ * push), so the same bits. */
+static int step_sum(pd_daemon_t *d, const pd_msg_t *m, const uint64_t *keys, size_t at,
+                    const double *sum, size_t n, char *why, size_t why_len)
+{
+    pd_method_mean(d->grad_scratch, sum, n, m->n_samples);
+    if ((keys != NULL ? pd_store_step_keys(&d->store, &d->optim, keys, n, d->grad_scratch,
+                                           m->learning_rate)
+                      : pd_store_step_range(&d->store, &d->optim, at, n, d->grad_scratch,
+                                            m->learning_rate)) != 0) {
+        d->metrics.updates_rejected_nonfinite_total++;
+        snprintf(why, why_len, "it would make a parameter of keys [%zu, %zu) NaN or Inf",
+                 d->key_begin, d->key_end);
+        return PD_ENONFINITE;
+    }
+    return 0;
+}
+
+/* A COMMIT naming task m->task_id: its part (the shard's whole range) is the gradient sum. */
+static int step_part(pd_daemon_t *d, const pd_msg_t *m, char *why, size_t why_len)
+{
+    const double *part = pd_shard_part_values(d, m->task_id);
+    int rc;
+
+    if (part == NULL || m->key_offset != d->key_begin || m->key_length != d->store.dim) {
+        snprintf(why, why_len, "no part of task %" PRIu64 " for keys [%zu, %zu)", m->task_id,
+                 d->key_begin, d->key_end);
+        return PD_EWIRE;
+    }
+    rc = step_sum(d, m, NULL, 0, part, d->store.dim, why, why_len);
+    pd_shard_part_used(d, m->task_id);
+    return rc;
+}
+
 /* The step a COMMIT names: a range of this shard's keys, a key list, or none (the update
  * touched other shards' keys: the version and the step count move alone). */
 static int take_step(pd_daemon_t *d, pd_wire_in_t *in, char *why, size_t why_len)
@@ -59,6 +94,9 @@ static int take_step(pd_daemon_t *d, pd_wire_in_t *in, char *why, size_t why_len
     uint64_t n = m->key_count > 0 ? m->key_count : m->key_length;
     uint64_t end;
 
+    if (m->task_id != 0 && m->n_frames == 0) {
+        return step_part(d, m, why, why_len);
+    }
     if (n == 0 && m->n_frames == 0) {
         pd_store_step_none(&d->store, &d->optim);
         return 0;
@@ -82,18 +120,8 @@ static int take_step(pd_daemon_t *d, pd_wire_in_t *in, char *why, size_t why_len
         snprintf(why, why_len, "no frame of the %" PRIu64 " gradient values", n);
         return PD_EWIRE;
     }
-    /* shard 0's arithmetic (pd_method_apply, the key-value push), here: the same bits */
-    pd_method_mean(d->grad_scratch, sum, n, m->n_samples);
-    if ((keys != NULL ? pd_store_step_keys(&d->store, &d->optim, keys, n, d->grad_scratch,
-                                           m->learning_rate)
-                      : pd_store_step_range(&d->store, &d->optim, m->key_offset - d->key_begin,
-                                            n, d->grad_scratch, m->learning_rate)) != 0) {
-        d->metrics.updates_rejected_nonfinite_total++;
-        snprintf(why, why_len, "it would make a parameter of keys [%zu, %zu) NaN or Inf",
-                 d->key_begin, d->key_end);
-        return PD_ENONFINITE;
-    }
-    return 0;
+    return step_sum(d, m, keys, keys != NULL ? 0 : m->key_offset - d->key_begin, sum, n, why,
+                    why_len);
 }
 
 /* Whether m comes from this shard's shard 0; anyone else gets an ERROR. */
@@ -108,16 +136,12 @@ static bool from_shard0(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *m)
     return false;
 }
 
-void pd_shard_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
+void pd_shard_apply_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
 {
     const pd_msg_t *m = &in->msg;
     char why[PD_WIRE_STR], msg[PD_WIRE_STR + 64];
     int rc;
 
-    if (!from_shard0(d, s, m)) {
-        return;
-    }
-    d->shard_committed = true; /* no RESTORE from now on */
     if (m->version != d->store.version + 1) {
         snprintf(msg, sizeof(msg), "update %" PRIu64 " after version %" PRIu64 ": this shard "
                  "and shard 0 are out of step", m->version, d->store.version);
@@ -133,6 +157,21 @@ void pd_shard_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     d->metrics.updates_total++;
     d->metrics.version = (double)d->store.version;
     pd_kv_serve_waiting(d);
+}
+
+void pd_shard_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
+{
+    if (!from_shard0(d, s, &in->msg)) {
+        return;
+    }
+    d->shard_committed = true; /* no RESTORE from now on */
+    /* A COMMIT naming a task whose part has not come (the worker's PART and shard 0's COMMIT
+     * travel apart) waits for it, and every later COMMIT behind it. */
+    if (!pd_shard_parts_waiting(d) && pd_shard_part_ready(d, &in->msg)) {
+        pd_shard_apply_commit(d, in, s);
+    } else if (pd_shard_parts_wait(d, in) != 0) {
+        fail(d, s, &in->msg, PD_WERR_INTERNAL, "out of memory for a waiting update");
+    }
 }
 
 void pd_shard_checkpoint(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)

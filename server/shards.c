@@ -393,6 +393,8 @@ int pd_shards_open(pd_daemon_t *d)
         return rc;
     }
     d->job.n_shards = sh->n;
+    /* one result, one update: a worker may send each shard its part of a GRAD result */
+    d->job.gradient_parts = d->cfg.method == PD_METHOD_ASYNC_SGD || d->cfg.method == PD_METHOD_SSP;
     d->job.shards[0].key_begin = 0;
     d->job.shards[0].key_end = d->key_end;
     for (unsigned i = 1; i < sh->n; i++) {
@@ -453,7 +455,12 @@ void pd_shards_commit(pd_daemon_t *d, const pd_shard_update_t *u)
         m.version = d->store.version;
         m.n_samples = u->n_samples;
         m.learning_rate = u->lr;
-        int rc = send_to(l, &m, f, share_of(l, u, &m, f));
+        m.task_id = u->task_id;
+        if (u->task_id != 0) { /* the shard holds the task's part: its whole range */
+            m.key_offset = l->begin;
+            m.key_length = l->end - l->begin;
+        }
+        int rc = send_to(l, &m, f, u->task_id != 0 ? 0 : share_of(l, u, &m, f));
         if (rc != 0) {
             char why[PD_WIRE_STR + 64];
             snprintf(why, sizeof(why), "cannot send an update to shard %u: %s", i,
@@ -461,6 +468,18 @@ void pd_shards_commit(pd_daemon_t *d, const pd_shard_update_t *u)
             pd_daemon_stop(d, why, 1);
             return;
         }
+    }
+}
+
+void pd_shards_discard(pd_daemon_t *d, uint64_t task_id)
+{
+    pd_shards_t *sh = d->shards;
+
+    for (unsigned i = 1; sh != NULL && i < sh->n; i++) {
+        pd_msg_t m;
+        pd_msg_init(&m, PD_MSG_DISCARD);
+        m.task_id = task_id;
+        (void)send_to(&sh->link[i], &m, NULL, 0); /* unsent: the shard drops it in time */
     }
 }
 

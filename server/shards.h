@@ -10,9 +10,11 @@
  *   - evaluations and the end of the job read the whole vector from the shards (a gather).
  * With a state_dir every shard keeps checkpoints of its own keys, written at the versions
  * shard 0 writes; a restart resumes every shard from the newest version all of them hold.
- * Gradients still reach shard 0 whole: what the shards split is the parameter reads, the
- * step and the state, not the gradient traffic. Key-value clients read every shard directly
- * and push to shard 0, which relays each shard's share in the COMMIT of that push. */
+ * For async-sgd and ssp (one result, one update) paramd-worker sends each shard its part of
+ * a GRAD result (PART) and shard 0 only its own keys; the COMMIT then names the task
+ * (shard_parts.c). Other methods' gradients reach shard 0 whole, and it relays each shard's
+ * share in the COMMIT. Key-value clients read every shard directly and push to shard 0,
+ * which relays likewise. */
 #ifndef PD_SERVER_SHARDS_H
 #define PD_SERVER_SHARDS_H
 
@@ -46,12 +48,15 @@ typedef struct pd_shard_update {
     const double *g;
     uint64_t n_samples;
     double lr;
+    uint64_t task_id; /* > 0: the result of this task, whose parts the shards hold (no g) */
 } pd_shard_update_t;
 
 /* After shard 0 applied an update to its own keys (the version already counted): every other
  * shard takes the same step on its share of u (elementwise the same bits), or with none of its
  * keys in u counts the version alone. A send that fails ends the job. */
 void pd_shards_commit(pd_daemon_t *d, const pd_shard_update_t *u);
+/* Shard 0 will not use task task_id's result, sent in parts: the shards drop theirs. */
+void pd_shards_discard(pd_daemon_t *d, uint64_t task_id);
 /* Shard 0 starts a checkpoint of `version`: every shard writes its own (CHECKPOINT; no
  * answer: a shard whose write fails logs it, and a restart resumes from an older version
  * every shard holds). Nothing without shards. */
@@ -87,6 +92,27 @@ void pd_shards_free(pd_daemon_t *d);
 
 /* shard.c, shard i > 0: a COMMIT from shard 0 (the session that registered as it). */
 void pd_shard_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
+/* shard.c: take the step a COMMIT names (its part, when it names a task, is here), or end
+ * this shard when it cannot. */
+void pd_shard_apply_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
+
+/* shard_parts.c (see there), shard i > 0: PART from a worker, DISCARD from shard 0. */
+typedef struct pd_shard_parts pd_shard_parts_t;
+void pd_shard_part(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
+void pd_shard_discard(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
+/* Whether the COMMIT can be applied now: it carries its values, or its task's part is here. */
+bool pd_shard_part_ready(pd_daemon_t *d, const pd_msg_t *commit);
+/* The values of task task_id's part (the shard's dim), or NULL; pd_shard_part_used drops it. */
+const double *pd_shard_part_values(pd_daemon_t *d, uint64_t task_id);
+void pd_shard_part_used(pd_daemon_t *d, uint64_t task_id);
+/* Keep the COMMIT in (its frames move) until its part comes: 0 or -ENOMEM. */
+int pd_shard_parts_wait(pd_daemon_t *d, pd_wire_in_t *in);
+/* Whether COMMITs wait: a later one waits behind them. */
+bool pd_shard_parts_waiting(const pd_daemon_t *d);
+/* Once a second: drop old parts and discards; a COMMIT waiting too long ends the shard. */
+void pd_shard_parts_tick(pd_daemon_t *d, uint64_t now);
+void pd_shard_parts_free(pd_daemon_t *d);
+
 /* shard.c: CHECKPOINT (write one of this version) and RESTORE (load the checkpoint of this
  * version before the first COMMIT; answered with an ACK) from shard 0. */
 void pd_shard_checkpoint(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);

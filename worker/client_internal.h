@@ -34,6 +34,10 @@ int pd_client_open_shards(pd_client_t *c, const pd_client_opts_t *opts, const pd
  * parts are sent before any answer is read. 0 or a negative code. */
 int pd_client_read_range(pd_client_t *c, uint64_t offset, uint64_t length, double *out,
                          pd_elem_type_t wire, uint64_t min_version, int timeout_ms);
+/* Send m with frames f[0 .. n) to shard `shard` > 0 of the job's map, without waiting (as
+ * pd_client_send_msg). -EINVAL when there is no such connection. */
+int pd_client_send_to_shard(pd_client_t *c, unsigned shard, pd_msg_t *m,
+                            const pd_wire_frame_t *f, size_t n);
 /* The last ERROR or BYE reason the server sent. */
 const char *pd_client_last_reason(const pd_client_t *c);
 

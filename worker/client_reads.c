@@ -307,6 +307,15 @@ PD_EXPORT int pd_client_pull_recv(pd_client_t *c, double *out, uint64_t length,
     return rc == 0 && length != p->length ? PD_EDIM : rc;
 }
 
+int pd_client_send_to_shard(pd_client_t *c, unsigned shard, pd_msg_t *m,
+                            const pd_wire_frame_t *f, size_t n)
+{
+    if (shard == 0 || shard >= c->n_shards || c->shard[shard] == NULL) {
+        return -EINVAL;
+    }
+    return pd_client_send_msg(c->shard[shard], m, f, n);
+}
+
 static bool same_map(const pd_client_t *c)
 {
     if (c->n_shards != c->job.n_shards) {

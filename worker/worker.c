@@ -10,9 +10,11 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <libgen.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -723,6 +725,53 @@ static int take_keys(worker_t *w, pd_wire_in_t *in, const uint64_t **keys)
 }
 
 /* Run one TASK and send its RESULT. A negative return means "rejoin". */
+/* Whether every |g_i| is at most limit (false for a NaN). */
+static bool within(const double *g, size_t n, double limit)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!(fabs(g[i]) <= limit)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A sharded job whose GRAD results may go in parts (Job.gradient_parts): every shard i > 0
+ * gets its keys' share of the result r (frame f, as it will travel: float64, float32 or
+ * bfloat16) straight from here, instead of through shard 0. Not for a gradient that is not
+ * finite as it travels (shard 0 must see it whole, to act on the divergence), nor when a send
+ * fails: then the whole result goes to shard 0 as without parts. True when all went out. */
+static bool send_parts(worker_t *w, const pd_msg_t *t, const pd_msg_t *r,
+                       const pd_wire_frame_t *f)
+{
+    const pd_job_desc_t *j = pd_client_job(w->client);
+    size_t size = r->frame_counts[0] > 0 ? f->len_bytes / r->frame_counts[0] : 0;
+    double limit = r->elem_type == PD_ELEM_F64 ? DBL_MAX : FLT_MAX;
+
+    if (!j->gradient_parts || j->n_shards <= 1 || r->frame_counts[0] != w->model.dim ||
+        !within(w->grad, w->model.dim, limit)) {
+        return false;
+    }
+    for (unsigned i = 1; i < j->n_shards; i++) {
+        const pd_shard_info_t *sh = &j->shards[i];
+        pd_wire_frame_t part = {(const char *)f->data + sh->key_begin * size,
+                                (size_t)(sh->key_end - sh->key_begin) * size, NULL};
+        pd_msg_t m;
+        pd_msg_init(&m, PD_MSG_PART);
+        m.task_id = t->task_id;
+        m.version = t->version;
+        m.key_offset = sh->key_begin;
+        m.key_length = sh->key_end - sh->key_begin;
+        m.elem_type = r->elem_type;
+        m.n_frames = 1;
+        m.frame_counts[0] = m.key_length;
+        if (pd_client_send_to_shard(w->client, i, &m, &part, 1) != 0) {
+            return false; /* the parts sent already are dropped by their shards in time */
+        }
+    }
+    return true;
+}
+
 static int run_task(worker_t *w, pd_wire_in_t *in)
 {
     const pd_msg_t *t = &in->msg;
@@ -799,6 +848,12 @@ static int run_task(worker_t *w, pd_wire_in_t *in)
             r.elem_type = PD_ELEM_F32;
             f = (pd_wire_frame_t){w->grad32, call.io.out_len * sizeof(float), NULL};
         }
+    }
+    if (t->kind == PD_TASK_GRAD && keys == NULL && send_parts(w, t, &r, &f)) {
+        /* the shards have their parts: shard 0 gets its keys alone */
+        size_t size = f.len_bytes / r.frame_counts[0];
+        r.frame_counts[0] = pd_client_job(w->client)->shards[0].key_end;
+        f.len_bytes = (size_t)r.frame_counts[0] * size;
     }
     rc = send(w, &r, &f, r.n_frames);
     if (rc != 0 && rc != -EAGAIN) {

@@ -65,7 +65,8 @@ void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples,
 {
     double *g = d->grad_scratch;
 
-    pd_method_mean(g, grad_sum, d->model.dim, n_samples);
+    /* this server's keys: all of them, or shard 0's (grad_sum may hold only those) */
+    pd_method_mean(g, grad_sum, d->store.dim, n_samples);
     pd_store_catch_up(&d->store); /* the dense prox below is the step after the pending ones */
     if (d->fosi != NULL) {
         if (pd_method_fosi_step(d, g, lr) != 0) {
@@ -79,7 +80,9 @@ void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples,
     }
     /* the other shards' ranges, same step */
     pd_shards_commit(d, &(pd_shard_update_t){.n = d->model.dim, .g = grad_sum,
-                                             .n_samples = n_samples, .lr = lr});
+                                             .n_samples = n_samples, .lr = lr,
+                                             .task_id = d->part_task});
+    d->part_task = 0; /* used: shard 0 need not discard it */
     applied(d, staleness);
 }
 

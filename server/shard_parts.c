@@ -1,0 +1,252 @@
+/* shard_parts.c - shard i > 0 of a job whose GRAD results travel in parts (Job.gradient_parts,
+ * shards.h): a worker sends each shard its keys' share of a result (PART) and shard 0 the
+ * rest; shard 0's COMMIT then names the task instead of carrying the values. The PART and the
+ * COMMIT come over different connections, in either order, so this file keeps
+ *   - the parts no COMMIT has named yet, and the tasks shard 0 said it will not use
+ *     (DISCARD) whose part has not come yet, each dropped after twice worker_timeout;
+ *   - the COMMITs that wait for their part, in order, with every COMMIT behind them (updates
+ *     apply in version order); one waiting longer than worker_timeout ends the shard. */
+#include <config.h>
+#include "shards.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "error.h"
+#include "log.h"
+
+#define PARTS_MAX 4096 /* parts and discards kept at once: more is refused */
+
+typedef struct part {
+    uint64_t task_id;
+    uint64_t at_ms;  /* when it (or its DISCARD) came */
+    double *v;       /* the values, widened (NULL: discarded before its part came) */
+} part_t;
+
+struct pd_shard_parts {
+    part_t *v;
+    size_t n, cap;
+    pd_wire_in_t **queue; /* COMMITs waiting, oldest first */
+    size_t qn, qcap;
+    uint64_t head_since_ms;
+};
+
+/* The session of shard 0, which the queued COMMITs came from. */
+static pd_session_t *coordinator(pd_daemon_t *d)
+{
+    for (size_t i = 0; i < d->sessions.n; i++) {
+        if (d->sessions.v[i]->coordinator) {
+            return d->sessions.v[i];
+        }
+    }
+    return NULL;
+}
+
+static pd_shard_parts_t *parts_of(pd_daemon_t *d)
+{
+    if (d->parts == NULL) {
+        d->parts = calloc(1, sizeof(pd_shard_parts_t));
+    }
+    return d->parts;
+}
+
+static part_t *find(pd_shard_parts_t *p, uint64_t task_id)
+{
+    for (size_t i = 0; p != NULL && i < p->n; i++) {
+        if (p->v[i].task_id == task_id) {
+            return &p->v[i];
+        }
+    }
+    return NULL;
+}
+
+static void drop(pd_shard_parts_t *p, part_t *e)
+{
+    free(e->v);
+    *e = p->v[--p->n];
+}
+
+static part_t *add(pd_shard_parts_t *p, uint64_t task_id, uint64_t now)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap > 0 ? 2 * p->cap : 16;
+        part_t *v = cap <= PARTS_MAX ? realloc(p->v, cap * sizeof(*v)) : NULL;
+        if (v == NULL) {
+            return NULL;
+        }
+        p->v = v;
+        p->cap = cap;
+    }
+    p->v[p->n] = (part_t){task_id, now, NULL};
+    return &p->v[p->n++];
+}
+
+bool pd_shard_part_ready(pd_daemon_t *d, const pd_msg_t *commit)
+{
+    part_t *e = commit->task_id != 0 && commit->n_frames == 0 ? find(d->parts, commit->task_id)
+                                                                : NULL;
+    return commit->task_id == 0 || commit->n_frames > 0 || (e != NULL && e->v != NULL);
+}
+
+const double *pd_shard_part_values(pd_daemon_t *d, uint64_t task_id)
+{
+    part_t *e = find(d->parts, task_id);
+    return e != NULL ? e->v : NULL;
+}
+
+void pd_shard_part_used(pd_daemon_t *d, uint64_t task_id)
+{
+    part_t *e = find(d->parts, task_id);
+    if (e != NULL) {
+        drop(d->parts, e);
+    }
+}
+
+int pd_shard_parts_wait(pd_daemon_t *d, pd_wire_in_t *in)
+{
+    pd_shard_parts_t *p = parts_of(d);
+    pd_wire_in_t *kept = malloc(sizeof(*kept));
+
+    if (p != NULL && kept != NULL && p->qn == p->qcap) {
+        size_t cap = p->qcap > 0 ? 2 * p->qcap : 8;
+        pd_wire_in_t **q = realloc(p->queue, cap * sizeof(*q));
+        if (q != NULL) {
+            p->queue = q;
+            p->qcap = cap;
+        }
+    }
+    if (p == NULL || kept == NULL || p->qn == p->qcap) {
+        free(kept);
+        return -ENOMEM;
+    }
+    pd_wire_in_move(kept, in);
+    d->metrics.gradient_parts_late_total++;
+    if (p->qn == 0) {
+        p->head_since_ms = pd_daemon_now_ms(d);
+    }
+    p->queue[p->qn++] = kept;
+    return 0;
+}
+
+bool pd_shard_parts_waiting(const pd_daemon_t *d)
+{
+    return d->parts != NULL && d->parts->qn > 0;
+}
+
+/* The COMMITs at the head of the queue whose parts are here, in order. */
+static void run_queue(pd_daemon_t *d, pd_session_t *coordinator)
+{
+    pd_shard_parts_t *p = d->parts;
+
+    while (coordinator != NULL && p->qn > 0 && pd_shard_part_ready(d, &p->queue[0]->msg) &&
+           d->state == PD_STATE_RUNNING) {
+        pd_wire_in_t *in = p->queue[0];
+        memmove(p->queue, p->queue + 1, (p->qn - 1) * sizeof(*p->queue));
+        p->qn--;
+        p->head_since_ms = pd_daemon_now_ms(d);
+        pd_shard_apply_commit(d, in, coordinator);
+        pd_wire_in_release(in);
+        free(in);
+    }
+}
+
+void pd_shard_part(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
+{
+    const pd_msg_t *m = &in->msg;
+    pd_shard_parts_t *p = parts_of(d);
+    const double *v;
+    part_t *e;
+
+    if (d->opts.shard_index == 0 || m->task_id == 0 || m->n_frames != 1 ||
+        m->key_offset != d->key_begin || m->key_length != d->store.dim ||
+        pd_wire_in_doubles(in, 0, d->store.dim, &v) != 0) {
+        pd_daemon_send_error(d, s->rid, s->rid_len, s, m, PD_WERR_DIMENSION,
+                             "a PART goes to shard i > 0 with a task id and the %zu values of "
+                             "its keys [%zu, %zu)", d->store.dim, d->key_begin, d->key_end);
+        return;
+    }
+    e = find(p, m->task_id);
+    if (e != NULL && e->v == NULL) {
+        drop(p, e); /* shard 0 will not use it */
+        return;
+    }
+    if (e != NULL || (e = add(p, m->task_id, pd_daemon_now_ms(d))) == NULL ||
+        (e->v = malloc(d->store.dim * sizeof(double))) == NULL) {
+        if (e != NULL && e->v == NULL) {
+            drop(p, e);
+        }
+        pd_daemon_send_error(d, s->rid, s->rid_len, s, m, PD_WERR_WRONG_STATE,
+                             "the part of task %" PRIu64 " is not kept (a second one, or %d "
+                             "parts already wait)", m->task_id, PARTS_MAX);
+        return;
+    }
+    memcpy(e->v, v, d->store.dim * sizeof(double));
+    d->metrics.gradient_parts_total++;
+    if (p->qn > 0) {
+        run_queue(d, coordinator(d));
+    }
+}
+
+void pd_shard_discard(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
+{
+    pd_shard_parts_t *p = parts_of(d);
+    part_t *e;
+
+    if (!s->coordinator || p == NULL) {
+        return;
+    }
+    e = find(p, in->msg.task_id);
+    if (e != NULL) {
+        drop(p, e);
+    } else if (add(p, in->msg.task_id, pd_daemon_now_ms(d)) == NULL) {
+        pd_log_warn("cannot note the discard of task %" PRIu64 "'s part", in->msg.task_id);
+    }
+}
+
+void pd_shard_parts_tick(pd_daemon_t *d, uint64_t now)
+{
+    pd_shard_parts_t *p = d->parts;
+    uint64_t keep = 2 * (uint64_t)d->cfg.worker_timeout_ms;
+
+    if (p == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < p->n;) {
+        if (now - p->v[i].at_ms > keep) {
+            drop(p, &p->v[i]); /* a result that never reached shard 0, or a late discard */
+        } else {
+            i++;
+        }
+    }
+    if (p->qn > 0 && now - p->head_since_ms > (uint64_t)d->cfg.worker_timeout_ms) {
+        char why[160];
+        snprintf(why, sizeof(why), "the part of task %" PRIu64 " (update %" PRIu64 ") did not "
+                 "come within worker_timeout", p->queue[0]->msg.task_id,
+                 p->queue[0]->msg.version);
+        pd_daemon_stop(d, why, 1);
+    }
+}
+
+void pd_shard_parts_free(pd_daemon_t *d)
+{
+    pd_shard_parts_t *p = d->parts;
+
+    if (p == NULL) {
+        return;
+    }
+    while (p->n > 0) {
+        drop(p, &p->v[0]);
+    }
+    for (size_t i = 0; i < p->qn; i++) {
+        pd_wire_in_release(p->queue[i]);
+        free(p->queue[i]);
+    }
+    free(p->v);
+    free(p->queue);
+    free(p);
+    d->parts = NULL;
+}
