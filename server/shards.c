@@ -471,30 +471,35 @@ void pd_shards_commit(pd_daemon_t *d, const pd_shard_update_t *u)
     }
 }
 
-void pd_shards_discard(pd_daemon_t *d, uint64_t task_id)
+/* m (no frames, no answer) to every shard; a failed send is logged, and what it would have
+ * asked is done without it (a part dropped in time, a checkpoint at another version). */
+static void tell_shards(pd_daemon_t *d, pd_msg_t *m)
 {
     pd_shards_t *sh = d->shards;
 
     for (unsigned i = 1; sh != NULL && i < sh->n; i++) {
-        pd_msg_t m;
-        pd_msg_init(&m, PD_MSG_DISCARD);
-        m.task_id = task_id;
-        (void)send_to(&sh->link[i], &m, NULL, 0); /* unsent: the shard drops it in time */
+        if (send_to(&sh->link[i], m, NULL, 0) != 0) {
+            pd_log_warn("cannot send %s to shard %u", pd_msg_type_name(m->type), i);
+        }
     }
+}
+
+void pd_shards_discard(pd_daemon_t *d, uint64_t task_id)
+{
+    pd_msg_t m;
+
+    pd_msg_init(&m, PD_MSG_DISCARD);
+    m.task_id = task_id;
+    tell_shards(d, &m);
 }
 
 void pd_shards_checkpoint(pd_daemon_t *d, uint64_t version)
 {
-    pd_shards_t *sh = d->shards;
+    pd_msg_t m;
 
-    for (unsigned i = 1; sh != NULL && i < sh->n; i++) {
-        pd_msg_t m;
-        pd_msg_init(&m, PD_MSG_CHECKPOINT);
-        m.version = version;
-        if (send_to(&sh->link[i], &m, NULL, 0) != 0) {
-            pd_log_warn("cannot ask shard %u for a checkpoint of version %" PRIu64, i, version);
-        }
-    }
+    pd_msg_init(&m, PD_MSG_CHECKPOINT);
+    m.version = version;
+    tell_shards(d, &m);
 }
 
 /* One reply of shard l: HEARTBEAT and late answers are noted and passed over, ERROR and BYE
