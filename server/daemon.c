@@ -575,7 +575,9 @@ static void evict_silent(pd_daemon_t *d, uint64_t now)
 {
     for (size_t i = 0; i < d->sessions.n;) {
         pd_session_t *s = d->sessions.v[i];
-        if (now - s->last_seen_ms > (uint64_t)d->cfg.worker_timeout_ms) {
+        uint64_t limit = s->coordinator ? pd_shards_silence_ms(d)
+                                        : (uint64_t)d->cfg.worker_timeout_ms;
+        if (now - s->last_seen_ms > limit) {
             char why[96];
             snprintf(why, sizeof(why), "evicted after %.1f s of silence",
                      (double)(now - s->last_seen_ms) / 1000.0);

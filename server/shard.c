@@ -174,12 +174,12 @@ void pd_shard_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     }
 }
 
-void pd_shard_checkpoint(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
+/* Write the checkpoint of version m->version, which this shard has reached. */
+static void write_checkpoint(pd_daemon_t *d, const pd_msg_t *m)
 {
-    const pd_msg_t *m = &in->msg;
     int rc;
 
-    if (!from_shard0(d, s, m) || d->ckpt == NULL) {
+    if (d->ckpt == NULL) {
         return; /* no state_dir: shard 0 has none either (the same configuration) */
     }
     if (m->version != d->store.version) {
@@ -191,6 +191,29 @@ void pd_shard_checkpoint(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     if (rc != 0) {
         d->metrics.checkpoint_failures_total++;
         pd_log_err("cannot start a checkpoint: %s", pd_strerror(rc));
+    }
+}
+
+void pd_shard_checkpoint(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
+{
+    if (!from_shard0(d, s, &in->msg)) {
+        return;
+    }
+    /* behind COMMITs waiting for their parts, it waits too: its version comes after them */
+    if (!pd_shard_parts_waiting(d)) {
+        write_checkpoint(d, &in->msg);
+    } else if (pd_shard_parts_wait(d, in) != 0) {
+        pd_log_err("cannot keep the checkpoint of version %" PRIu64 " for later: out of memory",
+                   in->msg.version);
+    }
+}
+
+void pd_shard_run_queued(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
+{
+    if (in->msg.type == PD_MSG_CHECKPOINT) {
+        write_checkpoint(d, &in->msg);
+    } else {
+        pd_shard_apply_commit(d, in, s);
     }
 }
 
@@ -216,6 +239,8 @@ void pd_shard_restore(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     r.worker_id = s->id;
     r.version = d->store.version;
     r.ack = rc == 0 ? PD_ACK_APPLIED : PD_ACK_REJECTED;
+    /* no error code: "no checkpoint of that version" (shard 0 may try an older one) */
+    r.error = rc == 0 || rc == -ENOENT ? PD_WERR_NONE : PD_WERR_WRONG_STATE;
     snprintf(r.reason, sizeof(r.reason), "%s", why);
     pd_daemon_send(d, s->rid, s->rid_len, &r, NULL, 0);
 }

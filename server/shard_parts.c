@@ -19,7 +19,8 @@
 #include "error.h"
 #include "log.h"
 
-#define PARTS_MAX 4096 /* parts and discards kept at once: more is refused */
+#define PARTS_MAX 4096              /* parts and discards kept at once: more is refused */
+#define PARTS_MAX_BYTES (256u << 20) /* ... and no more values than this */
 
 typedef struct part {
     uint64_t task_id;
@@ -124,7 +125,7 @@ int pd_shard_parts_wait(pd_daemon_t *d, pd_wire_in_t *in)
         return -ENOMEM;
     }
     pd_wire_in_move(kept, in);
-    d->metrics.gradient_parts_late_total++;
+    d->metrics.gradient_parts_late_total += kept->msg.type == PD_MSG_COMMIT;
     if (p->qn == 0) {
         p->head_since_ms = pd_daemon_now_ms(d);
     }
@@ -148,7 +149,7 @@ static void run_queue(pd_daemon_t *d, pd_session_t *coordinator)
         memmove(p->queue, p->queue + 1, (p->qn - 1) * sizeof(*p->queue));
         p->qn--;
         p->head_since_ms = pd_daemon_now_ms(d);
-        pd_shard_apply_commit(d, in, coordinator);
+        pd_shard_run_queued(d, in, coordinator);
         pd_wire_in_release(in);
         free(in);
     }
@@ -161,6 +162,10 @@ void pd_shard_part(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     const double *v;
     part_t *e;
 
+    if (p == NULL) {
+        pd_daemon_send_error(d, s->rid, s->rid_len, s, m, PD_WERR_INTERNAL, "out of memory");
+        return;
+    }
     if (d->opts.shard_index == 0 || m->task_id == 0 || m->n_frames != 1 ||
         m->key_offset != d->key_begin || m->key_length != d->store.dim ||
         pd_wire_in_doubles(in, 0, d->store.dim, &v) != 0) {
@@ -174,14 +179,15 @@ void pd_shard_part(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
         drop(p, e); /* shard 0 will not use it */
         return;
     }
-    if (e != NULL || (e = add(p, m->task_id, pd_daemon_now_ms(d))) == NULL ||
+    if (e != NULL || (p->n + 1) * d->store.dim * sizeof(double) > (size_t)PARTS_MAX_BYTES ||
+        (e = add(p, m->task_id, pd_daemon_now_ms(d))) == NULL ||
         (e->v = malloc(d->store.dim * sizeof(double))) == NULL) {
         if (e != NULL && e->v == NULL) {
             drop(p, e);
         }
         pd_daemon_send_error(d, s->rid, s->rid_len, s, m, PD_WERR_WRONG_STATE,
-                             "the part of task %" PRIu64 " is not kept (a second one, or %d "
-                             "parts already wait)", m->task_id, PARTS_MAX);
+                             "the part of task %" PRIu64 " is not kept (a second one, or %zu "
+                             "parts already wait)", m->task_id, p->n);
         return;
     }
     memcpy(e->v, v, d->store.dim * sizeof(double));
@@ -207,6 +213,17 @@ void pd_shard_discard(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     }
 }
 
+/* Whether a waiting COMMIT names the task: its part stays, however old. */
+static bool named_in_queue(const pd_shard_parts_t *p, uint64_t task_id)
+{
+    for (size_t i = 0; i < p->qn; i++) {
+        if (p->queue[i]->msg.task_id == task_id) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void pd_shard_parts_tick(pd_daemon_t *d, uint64_t now)
 {
     pd_shard_parts_t *p = d->parts;
@@ -216,7 +233,7 @@ void pd_shard_parts_tick(pd_daemon_t *d, uint64_t now)
         return;
     }
     for (size_t i = 0; i < p->n;) {
-        if (now - p->v[i].at_ms > keep) {
+        if (now - p->v[i].at_ms > keep && !named_in_queue(p, p->v[i].task_id)) {
             drop(p, &p->v[i]); /* a result that never reached shard 0, or a late discard */
         } else {
             i++;

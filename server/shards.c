@@ -20,6 +20,7 @@
 
 #define BLOCK 512            /* shard boundaries: multiples of this many keys */
 #define OPEN_DEADLINE_MS 30000 /* every shard up and answering */
+#define SHARD_HEARTBEAT_MS 1000 /* shard 0 and its shards hear each other this often (tick) */
 
 typedef struct shard_link {
     void *sock;              /* DEALER to the shard */
@@ -302,10 +303,16 @@ static int restore_version(pd_daemon_t *d, pd_shards_t *sh, uint64_t deadline_ms
             if (in.msg.request_id == first + i - 1 &&
                 (in.msg.type == PD_MSG_ACK || in.msg.type == PD_MSG_ERROR)) {
                 got = true;
-                if (in.msg.type != PD_MSG_ACK || in.msg.ack != PD_ACK_APPLIED) {
+                if (in.msg.type == PD_MSG_ACK && in.msg.ack != PD_ACK_APPLIED &&
+                    in.msg.error == PD_WERR_NONE) {
                     pd_log_warn("shard %u cannot resume from version %" PRIu64 ": %s", i,
                                 d->store.version, in.msg.reason);
                     missing++;
+                } else if (in.msg.type != PD_MSG_ACK || in.msg.ack != PD_ACK_APPLIED) {
+                    /* not a missing file: an older checkpoint would not help */
+                    pd_log_err("refusing to start: shard %u cannot resume from version %" PRIu64
+                               ": %s", i, d->store.version, in.msg.reason);
+                    rc = PD_ESTATE;
                 }
             }
             pd_wire_in_release(&in);
@@ -595,7 +602,7 @@ void pd_shards_tick(pd_daemon_t *d)
         if (d->state != PD_STATE_RUNNING) {
             return;
         }
-        if (now - l->last_heard_ms > (uint64_t)d->cfg.worker_timeout_ms) {
+        if (now - l->last_heard_ms > pd_shards_silence_ms(d)) {
             char why[PD_WIRE_STR + 64];
             snprintf(why, sizeof(why), "shard %u at %s went silent", i, l->endpoint);
             pd_daemon_stop(d, why, 1);
@@ -621,6 +628,12 @@ void pd_shards_bye(pd_daemon_t *d)
     if (sh != NULL) {
         sh->said_bye = true;
     }
+}
+
+uint64_t pd_shards_silence_ms(const pd_daemon_t *d)
+{
+    uint64_t t = (uint64_t)d->cfg.worker_timeout_ms;
+    return t > 3 * SHARD_HEARTBEAT_MS ? t : 3 * SHARD_HEARTBEAT_MS;
 }
 
 unsigned pd_shards_count(const pd_daemon_t *d)

@@ -10,7 +10,7 @@
  *   - evaluations and the end of the job read the whole vector from the shards (a gather).
  * With a state_dir every shard keeps checkpoints of its own keys, written at the versions
  * shard 0 writes; a restart resumes every shard from the newest version all of them hold.
- * For async-sgd and ssp (one result, one update) paramd-worker sends each shard its part of
+ * For async-sgd and ssp (one result, one update) the workers send each shard its part of
  * a GRAD result (PART) and shard 0 only its own keys; the COMMIT then names the task
  * (shard_parts.c). Other methods' gradients reach shard 0 whole, and it relays each shard's
  * share in the COMMIT. Key-value clients read every shard directly and push to shard 0,
@@ -82,6 +82,9 @@ typedef struct pd_shard_status {
     bool running;      /* started here and not exited */
 } pd_shard_status_t;
 
+/* How long shard 0 and a shard may not hear each other before the job ends: worker_timeout,
+ * but at least three of the once-a-second heartbeats between them. */
+uint64_t pd_shards_silence_ms(const pd_daemon_t *d);
 /* Shards of the job (0: not sharded, or this is shard i > 0). */
 unsigned pd_shards_count(const pd_daemon_t *d);
 /* Shard i's status (1 <= i < pd_shards_count) at loop time now (ms). */
@@ -92,6 +95,8 @@ void pd_shards_free(pd_daemon_t *d);
 
 /* shard.c, shard i > 0: a COMMIT from shard 0 (the session that registered as it). */
 void pd_shard_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
+/* shard.c: a message that waited behind a COMMIT for its part (a COMMIT or a CHECKPOINT). */
+void pd_shard_run_queued(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
 /* shard.c: take the step a COMMIT names (its part, when it names a task, is here), or end
  * this shard when it cannot. */
 void pd_shard_apply_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
@@ -105,7 +110,8 @@ bool pd_shard_part_ready(pd_daemon_t *d, const pd_msg_t *commit);
 /* The values of task task_id's part (the shard's dim), or NULL; pd_shard_part_used drops it. */
 const double *pd_shard_part_values(pd_daemon_t *d, uint64_t task_id);
 void pd_shard_part_used(pd_daemon_t *d, uint64_t task_id);
-/* Keep the COMMIT in (its frames move) until its part comes: 0 or -ENOMEM. */
+/* Keep the COMMIT (or a CHECKPOINT behind one) in, its frames moved, until its part comes:
+ * 0 or -ENOMEM. */
 int pd_shard_parts_wait(pd_daemon_t *d, pd_wire_in_t *in);
 /* Whether COMMITs wait: a later one waits behind them. */
 bool pd_shard_parts_waiting(const pd_daemon_t *d);

@@ -341,7 +341,7 @@ PD_EXPORT int pd_client_connect_opts(pd_client_t **out, const char *endpoint, co
     snprintf(h.software, sizeof(h.software), "libparamd-client %s", PACKAGE_VERSION);
     rc = pd_client_hello(c, &h, timeout_ms);
     if (rc == 0) {
-        rc = pd_client_open_shards(c, opts, &h, timeout_ms);
+        rc = pd_client_open_shards(c, opts, &h, timeout_ms, false);
     }
     if (rc != 0) {
         pd_client_free(c);
@@ -412,7 +412,9 @@ int pd_client_recv_reply(pd_client_t *c, pd_wire_in_t *in, pd_msg_type_t want,
         if (rc != 0) {
             return rc;
         }
-        bool older = request_id != 0 && in->msg.request_id < request_id;
+        /* id 0: the server's own BYE, or an ERROR about no request, which concern us now */
+        bool older = request_id != 0 && in->msg.request_id != 0 &&
+                     in->msg.request_id < request_id;
         if (in->msg.type == want && !older) {
             return 0;
         }
@@ -450,10 +452,11 @@ PD_EXPORT int pd_client_push_send(pd_client_t *c, uint64_t offset, uint64_t leng
     return pd_client_send_request(c, &m, &f, 1);
 }
 
-PD_EXPORT int pd_client_push_recv(pd_client_t *c, pd_client_ack_t *ack)
+/* The ACK of request request_id (0: the next one). */
+static int take_ack(pd_client_t *c, pd_client_ack_t *ack, uint64_t request_id)
 {
     pd_wire_in_t in;
-    int rc = pd_client_recv_reply(c, &in, PD_MSG_ACK, 0, PD_CLIENT_REPLY_MS);
+    int rc = pd_client_recv_reply(c, &in, PD_MSG_ACK, request_id, PD_CLIENT_REPLY_MS);
 
     if (rc != 0) {
         return rc;
@@ -468,6 +471,11 @@ PD_EXPORT int pd_client_push_recv(pd_client_t *c, pd_client_ack_t *ack)
     }
     pd_wire_in_release(&in);
     return 0;
+}
+
+PD_EXPORT int pd_client_push_recv(pd_client_t *c, pd_client_ack_t *ack)
+{
+    return take_ack(c, ack, 0);
 }
 
 /* From this many bytes on, a blocking push lends its arrays to libzmq instead of copying
@@ -514,7 +522,7 @@ static int push_blocking(pd_client_t *c, pd_msg_t *m, const pd_wire_frame_t *f, 
     }
     if (bytes < LEND_BYTES || n > PD_WIRE_MAX_FRAMES) {
         rc = pd_client_send_request(c, m, f, n);
-        return rc != 0 ? rc : pd_client_push_recv(c, ack);
+        return rc != 0 ? rc : take_ack(c, ack, m->request_id);
     }
     for (; made < n; made++) {
         if (zmq_msg_init_data(&parts[made], (void *)f[made].data, f[made].len_bytes,
@@ -531,7 +539,7 @@ static int push_blocking(pd_client_t *c, pd_msg_t *m, const pd_wire_frame_t *f, 
         zmq_msg_close(&parts[i]); /* releases those not sent; the sent ones are empty */
     }
     if (rc == 0) {
-        rc = pd_client_push_recv(c, ack);
+        rc = take_ack(c, ack, m->request_id); /* not an ACK a timed-out push left behind */
     }
     wait_released(c, &released, made);
     return rc;

@@ -25,10 +25,14 @@ const pd_job_desc_t *pd_client_job(const pd_client_t *c);
 uint32_t pd_client_worker_id(const pd_client_t *c);
 const char *pd_client_routing_id(const pd_client_t *c);
 /* A sharded job (its WELCOME lists shards): connect to shards 1 .. N-1 and say `hello` to
- * each, or keep the connections when the map did not change; nothing for one server. 0, or
- * a negative code with the shard named in pd_client_last_reason(). */
+ * each, or keep the connections when the map did not change (unless `again`: a worker that
+ * rejoins may have been forgotten by the shards too); nothing for one server. 0, or a
+ * negative code with the shard named in pd_client_last_reason(). */
 int pd_client_open_shards(pd_client_t *c, const pd_client_opts_t *opts, const pd_hello_t *hello,
-                          int timeout_ms);
+                          int timeout_ms, bool again);
+/* HEARTBEAT to every shard i > 0 (their sessions evict what stays silent for worker_timeout,
+ * and a worker talks to them only once per task). */
+void pd_client_heartbeat_shards(pd_client_t *c);
 /* x[offset .. offset + length) into out as doubles, asked of the servers holding it as `wire`
  * (F32: rounded to float32), shards i > 0 answering once they have reached min_version; all
  * parts are sent before any answer is read. 0 or a negative code. */

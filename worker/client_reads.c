@@ -316,6 +316,15 @@ int pd_client_send_to_shard(pd_client_t *c, unsigned shard, pd_msg_t *m,
     return pd_client_send_msg(c->shard[shard], m, f, n);
 }
 
+void pd_client_heartbeat_shards(pd_client_t *c)
+{
+    for (unsigned i = 1; i < c->n_shards; i++) {
+        pd_msg_t hb;
+        pd_msg_init(&hb, PD_MSG_HEARTBEAT);
+        (void)pd_client_send_msg(c->shard[i], &hb, NULL, 0); /* a lost one: the next goes */
+    }
+}
+
 static bool same_map(const pd_client_t *c)
 {
     if (c->n_shards != c->job.n_shards) {
@@ -332,11 +341,11 @@ static bool same_map(const pd_client_t *c)
 }
 
 int pd_client_open_shards(pd_client_t *c, const pd_client_opts_t *opts, const pd_hello_t *hello,
-                          int timeout_ms)
+                          int timeout_ms, bool again)
 {
     int rc = 0;
 
-    if (same_map(c) && (c->n_shards <= 1 || c->shard[1] != NULL)) {
+    if (!again && same_map(c) && (c->n_shards <= 1 || c->shard[1] != NULL)) {
         return 0;
     }
     pd_client_close_shards(c);

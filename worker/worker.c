@@ -10,7 +10,6 @@
 #include "worker.h"
 
 #include <errno.h>
-#include <float.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <libgen.h>
@@ -285,6 +284,7 @@ static void heartbeat_if_due(worker_t *w)
         pd_msg_t hb;
         pd_msg_init(&hb, PD_MSG_HEARTBEAT);
         send(w, &hb, NULL, 0);
+        pd_client_heartbeat_shards(w->client);
     }
 }
 
@@ -428,8 +428,9 @@ static void security_hint(const worker_t *w, int rc, uint64_t *last_ms)
     }
 }
 
-/* A sharded job: a key-value connection to each of shards 1 .. N-1, to read their keys
- * (kept across joins while the map stays the same). 0, or a negative code (logged). */
+/* A sharded job: a key-value connection to each of shards 1 .. N-1, to read their keys and
+ * send them gradient parts, opened afresh at every join (a worker evicted by shard 0 may be
+ * forgotten by the others too). 0, or a negative code (logged). */
 static int open_shards(worker_t *w)
 {
     pd_hello_t hello;
@@ -439,7 +440,7 @@ static int open_shards(worker_t *w)
     hello.kv_only = true;
     snprintf(hello.name, sizeof(hello.name), "worker reads");
     snprintf(hello.software, sizeof(hello.software), "paramd-worker %s", PACKAGE_VERSION);
-    rc = pd_client_open_shards(w->client, &w->sec, &hello, (int)w->timeout_ms);
+    rc = pd_client_open_shards(w->client, &w->sec, &hello, (int)w->timeout_ms, true);
     if (rc != 0) {
         pd_log_err("%s", pd_client_last_reason(w->client));
     }
@@ -725,11 +726,15 @@ static int take_keys(worker_t *w, pd_wire_in_t *in, const uint64_t **keys)
 }
 
 /* Run one TASK and send its RESULT. A negative return means "rejoin". */
-/* Whether every |g_i| is at most limit (false for a NaN). */
-static bool within(const double *g, size_t n, double limit)
+/* Whether the n values of a result frame are finite as they travel (float64, float32 or
+ * bfloat16: a value rounded past the narrow type's range became Inf). */
+static bool frame_finite(const void *data, pd_elem_type_t elem, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (!(fabs(g[i]) <= limit)) {
+        bool ok = elem == PD_ELEM_F64   ? isfinite(((const double *)data)[i])
+                  : elem == PD_ELEM_F32 ? isfinite(((const float *)data)[i])
+                                        : (((const uint16_t *)data)[i] & 0x7f80u) != 0x7f80u;
+        if (!ok) {
             return false;
         }
     }
@@ -746,10 +751,9 @@ static bool send_parts(worker_t *w, const pd_msg_t *t, const pd_msg_t *r,
 {
     const pd_job_desc_t *j = pd_client_job(w->client);
     size_t size = r->frame_counts[0] > 0 ? f->len_bytes / r->frame_counts[0] : 0;
-    double limit = r->elem_type == PD_ELEM_F64 ? DBL_MAX : FLT_MAX;
 
     if (!j->gradient_parts || j->n_shards <= 1 || r->frame_counts[0] != w->model.dim ||
-        !within(w->grad, w->model.dim, limit)) {
+        !frame_finite(f->data, r->elem_type, w->model.dim)) {
         return false;
     }
     for (unsigned i = 1; i < j->n_shards; i++) {

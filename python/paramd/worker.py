@@ -75,6 +75,33 @@ class _ShardReads:
             c.close()
         self.clients = []
 
+    def heartbeat(self):
+        """HEARTBEAT to every shard: their sessions evict what stays silent for
+        worker_timeout, and a worker talks to them only once per task."""
+        for c in self.clients:
+            try:
+                c._conn.send(wire.header(pb.HEARTBEAT), block=False)
+            except (Error, zmq.Again):
+                pass  # a lost one: the next goes
+
+    def send_parts(self, t, frame, size):
+        """Each shard i > 0 its part of GRAD task t's result `frame` (the bytes as the RESULT
+        carries them, `size` bytes a value), as paramd-worker sends them (doc/protocol.md,
+        "Gradient parts"); False, with nothing sent to shard 0 yet, when the values are not
+        all finite (shard 0 must see such a gradient whole) or a send fails."""
+        values = np.frombuffer(frame, dtype=wire.F32 if size == 4 else wire.F64)
+        if values.shape[0] != self.map[-1][2] or not np.isfinite(values).all():
+            return False
+        try:
+            for c, (_, b, e) in zip(self.clients, self.map[1:]):
+                c._conn.send(wire.header(pb.PART, task_id=t.task_id, version=t.version,
+                                         key_offset=b, key_length=e - b,
+                                         elem_type=pb.F32 if size == 4 else pb.F64),
+                             [frame[b * size:e * size]], block=False)
+        except (Error, zmq.Again):
+            return False  # the parts sent already are dropped by their shards in time
+        return True
+
     def pull(self, x, version, elem_type):
         """x[b_i:e_i] (float64; float32 values when elem_type is F32) for every shard i > 0,
         at version `version` at least."""
@@ -247,6 +274,8 @@ class Worker:
     def _heartbeat_if_due(self):
         if time.monotonic() - self.last_sent >= self.hb:
             self._send(wire.header(pb.HEARTBEAT))
+            if self._shards is not None:
+                self._shards.heartbeat()
 
     def _run_with_heartbeats(self, fn, on_message=None):
         """Run ``fn()`` on a helper thread while this thread, which owns the socket, sends
@@ -330,11 +359,9 @@ class Worker:
                 self._pending.clear()
 
     def _open_shards(self, job):
-        """Connections to the other shards of a sharded job (kept across rejoins while the
-        shard map stays the same)."""
+        """Connections to the other shards of a sharded job, opened afresh at every join (a
+        worker evicted by shard 0 may be forgotten by the others too)."""
         wanted = [(s.endpoint, s.key_begin, s.key_end) for s in job.shards]
-        if self._shards is not None and self._shards.map == wanted:
-            return
         if self._shards is not None:
             self._shards.close()
             self._shards = None
@@ -492,7 +519,12 @@ class Worker:
         f32 = self._conn.job.wire_type == pb.F32 and t.key_count == 0
         r.elem_type = pb.F32 if f32 else pb.F64
         to_frame = wire.f32_frame if f32 else wire.f64_frame
-        self._send(r, [to_frame(np.frombuffer(f, dtype=wire.F64)
-                                if isinstance(f, (bytes, bytearray)) else f) for f in out])
+        frames = [to_frame(np.frombuffer(f, dtype=wire.F64)
+                           if isinstance(f, (bytes, bytearray)) else f) for f in out]
+        if t.kind == pb.GRAD and t.key_count == 0 and len(frames) == 1 and \
+                self._shards is not None and self._conn.job.gradient_parts and \
+                self._shards.send_parts(t, frames[0], 4 if f32 else 8):
+            frames[0] = frames[0][:self._shards.map[0][2] * (4 if f32 else 8)]
+        self._send(r, frames)
         self.steps += 1
 
