@@ -417,6 +417,11 @@ void pd_dispatch(pd_daemon_t *d, pd_wire_in_t *in)
         break;
     }
     case PD_MSG_BYE:
+        /* shard 0's BYE behind COMMITs that wait for their parts: after them, so that the
+         * final checkpoint is of shard 0's final version */
+        if (s->coordinator && pd_shard_parts_waiting(d) && pd_shard_parts_wait(d, in) == 0) {
+            break;
+        }
         if (m->reason[0] != '\0') {
             pd_log_notice("worker left worker=%" PRIu32 " name=%s reason=\"%s\"", s->id,
                           s->hello.name, m->reason);

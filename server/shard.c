@@ -212,6 +212,8 @@ void pd_shard_run_queued(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
 {
     if (in->msg.type == PD_MSG_CHECKPOINT) {
         write_checkpoint(d, &in->msg);
+    } else if (in->msg.type == PD_MSG_BYE) {
+        pd_daemon_drop_session(d, s, "said BYE"); /* shard 0 ended the job */
     } else {
         pd_shard_apply_commit(d, in, s);
     }

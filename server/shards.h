@@ -95,7 +95,8 @@ void pd_shards_free(pd_daemon_t *d);
 
 /* shard.c, shard i > 0: a COMMIT from shard 0 (the session that registered as it). */
 void pd_shard_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
-/* shard.c: a message that waited behind a COMMIT for its part (a COMMIT or a CHECKPOINT). */
+/* shard.c: a message from shard 0 that waited behind a COMMIT for its part (a COMMIT, a
+ * CHECKPOINT or its BYE). */
 void pd_shard_run_queued(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
 /* shard.c: take the step a COMMIT names (its part, when it names a task, is here), or end
  * this shard when it cannot. */
