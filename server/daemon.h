@@ -143,6 +143,8 @@ struct pd_daemon {
     uint64_t *key_scratch;    /* shard i > 0: a key list in its own numbering (its keys) */
     struct pd_shard_parts *parts; /* shard i > 0: gradient parts and the COMMITs they wait for */
     uint64_t part_task;       /* shard 0: the task whose result the shards hold in parts */
+    const uint64_t *commit_tasks; /* shard 0: the next update sums these tasks' parts ... */
+    size_t n_commit_tasks;        /* ... in this order (0: it is part_task's alone, or none) */
     bool sparse_tasks;        /* GRAD tasks go out with their minibatch's keys ([job]
                                * sparse_tasks) to workers that take them */
     uint32_t *batch_idx;      /* batch_size: the samples of the sparse task being made */

@@ -300,6 +300,12 @@ static void take_result(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
         pd_eval_on_result(d, s, &t, m);
     } else {
         s->has_task = false;
+        if (d->part_task == 0 && d->job.gradient_parts && t.kind == PD_TASK_GRAD && !t.sparse) {
+            /* a whole result of a job whose updates are made of parts (a worker that sends
+             * none): shard 0 hands the shards their parts itself, ahead of the COMMIT */
+            pd_shards_send_parts(d, t.id, grad);
+            d->part_task = t.id;
+        }
         d->method->on_result(d, s, &t, m, grad);
     }
     /* Outside the method's callback, so a restore may replace the method state. */

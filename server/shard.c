@@ -6,6 +6,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "daemon.h"
 #include "error.h"
@@ -68,19 +69,46 @@ static int step_sum(pd_daemon_t *d, const pd_msg_t *m, const uint64_t *keys, siz
     return 0;
 }
 
-/* A COMMIT naming task m->task_id: its part (the shard's whole range) is the gradient sum. */
-static int step_part(pd_daemon_t *d, const pd_msg_t *m, char *why, size_t why_len)
+/* A COMMIT naming tasks (ids, n of them), each part the shard's whole range. The gradient
+ * sum is shard 0's, to the bit: a task_id COMMIT (one result, one update) is that part
+ * itself; a list (part_tasks) is the parts added in the order listed onto zeros, as shard 0
+ * added its own keys' values (0 + -0 is +0: the two are not the same sum). */
+static int step_parts(pd_daemon_t *d, const pd_msg_t *m, const uint64_t *ids, long n,
+                      char *why, size_t why_len)
 {
-    const double *part = pd_shard_part_values(d, m->task_id);
+    double *sum = d->grad_scratch; /* step_sum's mean may run in place */
+    const double *use = sum;
+    size_t dim = d->store.dim;
     int rc;
 
-    if (part == NULL || m->key_offset != d->key_begin || m->key_length != d->store.dim) {
-        snprintf(why, why_len, "no part of task %" PRIu64 " for keys [%zu, %zu)", m->task_id,
+    if (n <= 0 || m->key_offset != d->key_begin || m->key_length != dim) {
+        snprintf(why, why_len, "a COMMIT of gradient parts names no task for keys [%zu, %zu)",
                  d->key_begin, d->key_end);
         return PD_EWIRE;
     }
-    rc = step_sum(d, m, NULL, 0, part, d->store.dim, why, why_len);
-    pd_shard_part_used(d, m->task_id);
+    if (m->part_tasks == 0) {
+        use = pd_shard_part_values(d, ids[0]);
+    } else {
+        memset(sum, 0, dim * sizeof(double));
+    }
+    for (long i = 0; m->part_tasks > 0 && i < n && use != NULL; i++) {
+        const double *part = pd_shard_part_values(d, ids[i]);
+        if (part == NULL) {
+            use = NULL;
+            break;
+        }
+        for (size_t j = 0; j < dim; j++) {
+            sum[j] += part[j];
+        }
+    }
+    if (use == NULL) {
+        snprintf(why, why_len, "a part of the tasks this update names is missing");
+        return PD_EWIRE;
+    }
+    rc = step_sum(d, m, NULL, 0, use, dim, why, why_len);
+    for (long i = 0; i < n; i++) {
+        pd_shard_part_used(d, ids[i]);
+    }
     return rc;
 }
 
@@ -94,8 +122,10 @@ static int take_step(pd_daemon_t *d, pd_wire_in_t *in, char *why, size_t why_len
     uint64_t n = m->key_count > 0 ? m->key_count : m->key_length;
     uint64_t end;
 
-    if (m->task_id != 0 && m->n_frames == 0) {
-        return step_part(d, m, why, why_len);
+    const uint64_t *ids = NULL;
+    long tasks = pd_shard_commit_parts(d, in, &ids);
+    if (tasks != 0) {
+        return step_parts(d, m, ids, tasks, why, why_len);
     }
     if (n == 0 && m->n_frames == 0) {
         pd_store_step_none(&d->store, &d->optim);
@@ -167,7 +197,7 @@ void pd_shard_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     d->shard_committed = true; /* no RESTORE from now on */
     /* A COMMIT naming a task whose part has not come (the worker's PART and shard 0's COMMIT
      * travel apart) waits for it, and every later COMMIT behind it. */
-    if (!pd_shard_parts_waiting(d) && pd_shard_part_ready(d, &in->msg)) {
+    if (!pd_shard_parts_waiting(d) && pd_shard_part_ready(d, in)) {
         pd_shard_apply_commit(d, in, s);
     } else if (pd_shard_parts_wait(d, in) != 0) {
         fail(d, s, &in->msg, PD_WERR_INTERNAL, "out of memory for a waiting update");

@@ -86,11 +86,40 @@ static part_t *add(pd_shard_parts_t *p, uint64_t task_id, uint64_t now)
     return &p->v[p->n++];
 }
 
-bool pd_shard_part_ready(pd_daemon_t *d, const pd_msg_t *commit)
+/* The tasks whose parts a COMMIT sums: its task_id, or the list in its frame 1 (part_tasks
+ * of them). 0 when it names none (its values travel with it); -1 for a malformed list. */
+static long named_tasks(pd_wire_in_t *commit, const uint64_t **ids)
 {
-    part_t *e = commit->task_id != 0 && commit->n_frames == 0 ? find(d->parts, commit->task_id)
-                                                                : NULL;
-    return commit->task_id == 0 || commit->n_frames > 0 || (e != NULL && e->v != NULL);
+    const pd_msg_t *m = &commit->msg;
+
+    if (m->part_tasks > 0) {
+        return m->n_frames == 1 && m->part_tasks <= PARTS_MAX &&
+                       pd_wire_in_u64s(commit, 0, (size_t)m->part_tasks, ids) == 0
+                   ? (long)m->part_tasks
+                   : -1;
+    }
+    *ids = &m->task_id;
+    return m->task_id != 0 && m->n_frames == 0 ? 1 : 0;
+}
+
+bool pd_shard_part_ready(pd_daemon_t *d, pd_wire_in_t *commit)
+{
+    const uint64_t *ids = NULL;
+    long n = named_tasks(commit, &ids);
+
+    for (long i = 0; i < n; i++) {
+        part_t *e = find(d->parts, ids[i]);
+        if (e == NULL || e->v == NULL) {
+            return false;
+        }
+    }
+    return true; /* a malformed list is refused when it is applied */
+}
+
+long pd_shard_commit_parts(pd_daemon_t *d, pd_wire_in_t *commit, const uint64_t **ids)
+{
+    (void)d;
+    return named_tasks(commit, ids);
 }
 
 const double *pd_shard_part_values(pd_daemon_t *d, uint64_t task_id)
@@ -143,7 +172,7 @@ static void run_queue(pd_daemon_t *d, pd_session_t *coordinator)
 {
     pd_shard_parts_t *p = d->parts;
 
-    while (coordinator != NULL && p->qn > 0 && pd_shard_part_ready(d, &p->queue[0]->msg) &&
+    while (coordinator != NULL && p->qn > 0 && pd_shard_part_ready(d, p->queue[0]) &&
            d->state == PD_STATE_RUNNING) {
         pd_wire_in_t *in = p->queue[0];
         memmove(p->queue, p->queue + 1, (p->qn - 1) * sizeof(*p->queue));
@@ -217,8 +246,12 @@ void pd_shard_discard(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
 static bool named_in_queue(const pd_shard_parts_t *p, uint64_t task_id)
 {
     for (size_t i = 0; i < p->qn; i++) {
-        if (p->queue[i]->msg.task_id == task_id) {
-            return true;
+        const uint64_t *ids = NULL;
+        long n = named_tasks(p->queue[i], &ids);
+        for (long k = 0; k < n; k++) {
+            if (ids[k] == task_id) {
+                return true;
+            }
         }
     }
     return false;

@@ -401,7 +401,8 @@ int pd_shards_open(pd_daemon_t *d)
     }
     d->job.n_shards = sh->n;
     /* one result, one update: a worker may send each shard its part of a GRAD result */
-    d->job.gradient_parts = d->cfg.method == PD_METHOD_ASYNC_SGD || d->cfg.method == PD_METHOD_SSP;
+    d->job.gradient_parts = d->cfg.method == PD_METHOD_ASYNC_SGD || d->cfg.method == PD_METHOD_SSP ||
+                            d->cfg.method == PD_METHOD_SYNC_SGD;
     d->job.shards[0].key_begin = 0;
     d->job.shards[0].key_end = d->key_end;
     for (unsigned i = 1; i < sh->n; i++) {
@@ -463,11 +464,20 @@ void pd_shards_commit(pd_daemon_t *d, const pd_shard_update_t *u)
         m.n_samples = u->n_samples;
         m.learning_rate = u->lr;
         m.task_id = u->task_id;
-        if (u->task_id != 0) { /* the shard holds the task's part: its whole range */
+        size_t nf;
+        if (u->task_id != 0 || u->n_tasks > 0) { /* the shard holds the parts: whole range */
             m.key_offset = l->begin;
             m.key_length = l->end - l->begin;
+            m.part_tasks = u->n_tasks;
+            m.elem_type = PD_ELEM_F64; /* the task list: 8-byte words */
+            m.n_frames = u->n_tasks > 0;
+            m.frame_counts[0] = u->n_tasks;
+            f[0] = (pd_wire_frame_t){u->tasks, u->n_tasks * sizeof(uint64_t), NULL};
+            nf = m.n_frames;
+        } else {
+            nf = share_of(l, u, &m, f);
         }
-        int rc = send_to(l, &m, f, u->task_id != 0 ? 0 : share_of(l, u, &m, f));
+        int rc = send_to(l, &m, f, nf);
         if (rc != 0) {
             char why[PD_WIRE_STR + 64];
             snprintf(why, sizeof(why), "cannot send an update to shard %u: %s", i,
@@ -487,6 +497,30 @@ static void tell_shards(pd_daemon_t *d, pd_msg_t *m)
     for (unsigned i = 1; sh != NULL && i < sh->n; i++) {
         if (send_to(&sh->link[i], m, NULL, 0) != 0) {
             pd_log_warn("cannot send %s to shard %u", pd_msg_type_name(m->type), i);
+        }
+    }
+}
+
+void pd_shards_send_parts(pd_daemon_t *d, uint64_t task_id, const double *grad)
+{
+    pd_shards_t *sh = d->shards;
+
+    for (unsigned i = 1; sh != NULL && i < sh->n; i++) {
+        shard_link_t *l = &sh->link[i];
+        pd_wire_frame_t f = {grad + l->begin, (l->end - l->begin) * sizeof(double), NULL};
+        pd_msg_t m;
+        pd_msg_init(&m, PD_MSG_PART);
+        m.task_id = task_id;
+        m.key_offset = l->begin;
+        m.key_length = l->end - l->begin;
+        m.elem_type = PD_ELEM_F64;
+        m.n_frames = 1;
+        m.frame_counts[0] = m.key_length;
+        if (send_to(l, &m, &f, 1) != 0) {
+            char why[PD_WIRE_STR + 64];
+            snprintf(why, sizeof(why), "cannot send a gradient part to shard %u", i);
+            pd_daemon_stop(d, why, 1);
+            return;
         }
     }
 }

@@ -10,10 +10,10 @@
  *   - evaluations and the end of the job read the whole vector from the shards (a gather).
  * With a state_dir every shard keeps checkpoints of its own keys, written at the versions
  * shard 0 writes; a restart resumes every shard from the newest version all of them hold.
- * For async-sgd and ssp (one result, one update) the workers send each shard its part of
- * a GRAD result (PART) and shard 0 only its own keys; the COMMIT then names the task
- * (shard_parts.c). Other methods' gradients reach shard 0 whole, and it relays each shard's
- * share in the COMMIT. Key-value clients read every shard directly and push to shard 0,
+ * For sync-sgd, async-sgd and ssp the workers send each shard its part of a GRAD result
+ * (PART; shard 0 does it for a result that came whole) and shard 0 only its own keys; the
+ * COMMIT then names the task, or lists the tasks a round sums (shard_parts.c). Other
+ * methods' gradients reach shard 0 whole, and it relays each shard's share in the COMMIT. Key-value clients read every shard directly and push to shard 0,
  * which relays likewise. */
 #ifndef PD_SERVER_SHARDS_H
 #define PD_SERVER_SHARDS_H
@@ -49,12 +49,17 @@ typedef struct pd_shard_update {
     uint64_t n_samples;
     double lr;
     uint64_t task_id; /* > 0: the result of this task, whose parts the shards hold (no g) */
+    const uint64_t *tasks; /* or, n_tasks > 0: the sum of these tasks' parts, in this order */
+    size_t n_tasks;
 } pd_shard_update_t;
 
 /* After shard 0 applied an update to its own keys (the version already counted): every other
  * shard takes the same step on its share of u (elementwise the same bits), or with none of its
  * keys in u counts the version alone. A send that fails ends the job. */
 void pd_shards_commit(pd_daemon_t *d, const pd_shard_update_t *u);
+/* Shard 0 got task task_id's GRAD result whole (grad: dim values): every shard gets its part
+ * (PART, float64), as a worker would have sent it. */
+void pd_shards_send_parts(pd_daemon_t *d, uint64_t task_id, const double *grad);
 /* Shard 0 will not use task task_id's result, sent in parts: the shards drop theirs. */
 void pd_shards_discard(pd_daemon_t *d, uint64_t task_id);
 /* Shard 0 starts a checkpoint of `version`: every shard writes its own (CHECKPOINT; no
@@ -106,8 +111,11 @@ void pd_shard_apply_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
 typedef struct pd_shard_parts pd_shard_parts_t;
 void pd_shard_part(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
 void pd_shard_discard(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
-/* Whether the COMMIT can be applied now: it carries its values, or its task's part is here. */
-bool pd_shard_part_ready(pd_daemon_t *d, const pd_msg_t *commit);
+/* Whether the COMMIT can be applied now: it carries its values, or its tasks' parts are here. */
+bool pd_shard_part_ready(pd_daemon_t *d, pd_wire_in_t *commit);
+/* The tasks whose parts the COMMIT sums, in order (*ids into it): their count, 0 when its
+ * values travel with it, -1 for a malformed list. */
+long pd_shard_commit_parts(pd_daemon_t *d, pd_wire_in_t *commit, const uint64_t **ids);
 /* The values of task task_id's part (the shard's dim), or NULL; pd_shard_part_used drops it. */
 const double *pd_shard_part_values(pd_daemon_t *d, uint64_t task_id);
 void pd_shard_part_used(pd_daemon_t *d, uint64_t task_id);

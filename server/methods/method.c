@@ -81,8 +81,11 @@ void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples,
     /* the other shards' ranges, same step */
     pd_shards_commit(d, &(pd_shard_update_t){.n = d->model.dim, .g = grad_sum,
                                              .n_samples = n_samples, .lr = lr,
-                                             .task_id = d->part_task});
+                                             .task_id = d->n_commit_tasks > 0 ? 0 : d->part_task,
+                                             .tasks = d->commit_tasks,
+                                             .n_tasks = d->n_commit_tasks});
     d->part_task = 0; /* used: shard 0 need not discard it */
+    d->n_commit_tasks = 0;
     applied(d, staleness);
 }
 

@@ -30,6 +30,7 @@ typedef struct sync_state {
     uint32_t n_done;
     uint32_t cap;
     sync_part_t *parts;
+    uint64_t *tasks; /* cap: the task each part's result came from (a sharded job's parts) */
     double *sums; /* cap x dim: each part's gradient sum, kept apart for the ordered sum */
     double *total;
 } sync_state_t;
@@ -54,6 +55,7 @@ static void sync_release(pd_daemon_t *d)
     sync_state_t *st = d->method_state;
     if (st != NULL) {
         free(st->parts);
+        free(st->tasks);
         free(st->sums);
         free(st->total);
         free(st);
@@ -77,6 +79,11 @@ static int start_round(pd_daemon_t *d, sync_state_t *st)
             return -ENOMEM;
         }
         st->parts = parts;
+        uint64_t *tasks = realloc(st->tasks, n * sizeof(*tasks));
+        if (tasks == NULL) {
+            return -ENOMEM;
+        }
+        st->tasks = tasks;
         sums = realloc(st->sums, n * dim * sizeof(double));
         if (sums == NULL) {
             return -ENOMEM;
@@ -154,7 +161,7 @@ static void sync_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t,
                            const pd_msg_t *m, const double *grad_sum)
 {
     sync_state_t *st = d->method_state;
-    size_t dim = d->model.dim;
+    size_t dim = d->model.dim, own = d->store.dim; /* a sharded job sums its own keys only */
     uint64_t n_total = 0;
 
     if (!st->active || t->round != st->round || t->part >= st->n_parts ||
@@ -162,23 +169,29 @@ static void sync_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t,
         d->metrics.results_discarded_total++;
         return;
     }
-    memcpy(st->sums + (size_t)t->part * dim, grad_sum, dim * sizeof(double));
+    memcpy(st->sums + (size_t)t->part * dim, grad_sum, own * sizeof(double));
+    st->tasks[t->part] = d->part_task; /* the shards hold its parts until the round's end */
+    d->part_task = 0;
     st->parts[t->part].state = PART_DONE;
     st->parts[t->part].n_samples = m->n_samples;
     s->grads_applied++;
     if (++st->n_done < st->n_parts) {
         return;
     }
-    memset(st->total, 0, dim * sizeof(double));
+    memset(st->total, 0, own * sizeof(double));
     for (uint32_t i = 0; i < st->n_parts; i++) {
         const double *p = st->sums + (size_t)i * dim;
-        for (size_t j = 0; j < dim; j++) {
+        for (size_t j = 0; j < own; j++) {
             st->total[j] += p[j];
         }
         n_total += st->parts[i].n_samples;
     }
     st->active = false;
     st->round++;
+    if (d->job.gradient_parts) { /* the shards sum the same parts in the same order */
+        d->commit_tasks = st->tasks;
+        d->n_commit_tasks = st->n_parts;
+    }
     pd_method_apply(d, st->total, n_total, pd_optim_lr(&d->optim), 0);
 }
 
