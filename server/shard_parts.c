@@ -208,15 +208,20 @@ void pd_shard_part(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
         drop(p, e); /* shard 0 will not use it */
         return;
     }
-    if (e != NULL || (p->n + 1) * d->store.dim * sizeof(double) > (size_t)PARTS_MAX_BYTES ||
+    if (e != NULL) {
+        /* the same values again: a worker whose PART to another shard failed sent its result
+         * whole, and shard 0 sent every shard the parts itself */
+        return;
+    }
+    if ((p->n + 1) * d->store.dim * sizeof(double) > (size_t)PARTS_MAX_BYTES ||
         (e = add(p, m->task_id, pd_daemon_now_ms(d))) == NULL ||
         (e->v = malloc(d->store.dim * sizeof(double))) == NULL) {
         if (e != NULL && e->v == NULL) {
             drop(p, e);
         }
         pd_daemon_send_error(d, s->rid, s->rid_len, s, m, PD_WERR_WRONG_STATE,
-                             "the part of task %" PRIu64 " is not kept (a second one, or %zu "
-                             "parts already wait)", m->task_id, p->n);
+                             "the part of task %" PRIu64 " is not kept (%zu parts already wait)",
+                             m->task_id, p->n);
         return;
     }
     memcpy(e->v, v, d->store.dim * sizeof(double));
