@@ -604,6 +604,7 @@ static void on_tick(uv_timer_t *t)
     evict_silent(d, now);
     pd_shards_tick(d);
     pd_shard_parts_tick(d, now);
+    pd_kv_waiting_tick(d, now);
     if (d->opts.shard_index > 0 && d->state == PD_STATE_RUNNING && !d->coordinator_seen &&
         now - d->start_ms > 2 * (uint64_t)d->cfg.worker_timeout_ms + 30000) {
         pd_daemon_stop(d, "shard 0 never connected", 1);

@@ -40,6 +40,8 @@ typedef struct waiting_pull {
     size_t rid_len;
     pd_msg_t msg;
     uint64_t *keys; /* a key list's keys (checked, msg.key_count of them, owned), or NULL */
+    uint64_t since_ms;
+    bool told;      /* its long wait is logged */
 } waiting_pull_t;
 
 static void serve_keys(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *m,
@@ -74,6 +76,8 @@ static bool wait_for_version(pd_daemon_t *d, const pd_msg_t *m, const uint64_t *
     w->rid_len = s->rid_len;
     w->msg = *m;
     w->keys = kept;
+    w->since_ms = pd_daemon_now_ms(d);
+    w->told = false;
     if (kept != NULL) {
         memcpy(kept, keys, m->key_count * sizeof(uint64_t));
     }
@@ -111,6 +115,22 @@ void pd_kv_serve_waiting(pd_daemon_t *d)
         free(w[i].keys);
     }
     d->n_waiting = kept;
+}
+
+void pd_kv_waiting_tick(pd_daemon_t *d, uint64_t now)
+{
+    waiting_pull_t *w = d->waiting;
+
+    for (size_t i = 0; i < d->n_waiting; i++) {
+        if (!w[i].told && now - w[i].since_ms > (uint64_t)d->cfg.worker_timeout_ms) {
+            /* the reader has given up by now: say what this server is waiting for */
+            pd_log_warn("a PULL has waited %.1f s for version %" PRIu64 ", this server is at %"
+                        PRIu64 "%s", (double)(now - w[i].since_ms) / 1000.0,
+                        w[i].msg.min_version, d->store.version,
+                        pd_shard_parts_waiting(d) ? " (updates wait for a gradient part)" : "");
+            w[i].told = true;
+        }
+    }
 }
 
 void pd_kv_release(pd_daemon_t *d)

@@ -12,6 +12,9 @@ void pd_kv_pull(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
 void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
 /* The version went up: answer the PULLs waiting for it (min_version). */
 void pd_kv_serve_waiting(pd_daemon_t *d);
+/* Once a second: log the PULLs that have waited for their version longer than
+ * worker_timeout (each once), with what this server is waiting for. */
+void pd_kv_waiting_tick(pd_daemon_t *d, uint64_t now);
 /* Free the PULLs still waiting (the daemon's end). */
 void pd_kv_release(pd_daemon_t *d);
 

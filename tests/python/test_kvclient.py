@@ -361,6 +361,28 @@ def test_constructor_checks(args, kwargs):
         paramd.KVClient(*args, **kwargs)
 
 
+def test_a_long_wait_for_a_version_is_logged(start_paramd):
+    """A PULL still waiting for its min_version after worker_timeout (its reader has given
+    up) is logged once, with the version it waits for and the server's: what an operator
+    needs when a sharded job stalls."""
+    d = start_paramd(kv_job(DIM, LR).replace("worker_timeout = 5s",
+                                            "worker_timeout = 1s\nheartbeat_interval = 200ms"))
+    conn = paramd.connection.Connection(d.endpoint)
+    try:
+        conn.hello(paramd.connection.make_hello("waiter", True, "pytest"), 5.0)
+        conn.send(wire.header(pb.PULL, key_offset=0, key_length=DIM, min_version=7))
+        deadline = time.monotonic() + 10
+        while "a PULL has waited" not in d.log() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        lines = [l for l in d.log().splitlines() if "a PULL has waited" in l]
+        assert len(lines) == 1, d.log()
+        assert "for version 7, this server is at 0" in lines[0], lines[0]
+        time.sleep(1.5)  # once only
+        assert d.log().count("a PULL has waited") == 1
+    finally:
+        conn.close()
+
+
 def test_pull_waits_for_min_version(server, client):
     """A PULL with min_version above the server's version is answered once an update brings
     the server there (doc/protocol.md, min_version), on a server of one shard too."""
