@@ -179,13 +179,21 @@ def _computing_with(computer, tmp_path, monkeypatch, samples, seed):
     TestComputer.elem_types = []
 
 
+def _task_job(tmp_path, job, max_updates, server=""):
+    """The configuration of a task-mode test: a logistic job on the data set of
+    _computing_with, step LR; `job` holds the [job] section's keys, `server` extra
+    [server] keys."""
+    return ("exit_when_done = yes\nheartbeat_interval = 200ms\n%s[job]\n%s\n"
+            "[model]\ntype = logistic\n[data]\ntrain = %s\nfeatures = 6\n"
+            "[optimizer]\nlearning_rate = %s\nschedule = constant\n"
+            "[stop]\nmax_updates = %d\n" % (server, job, tmp_path / "d.train.svm", LR,
+                                             max_updates))
+
+
 def test_task_worker_protocol_loop(start_paramd, tmp_path, monkeypatch):
     _computing_with(TestComputer, tmp_path, monkeypatch, samples=300, seed=2)
-    d = start_paramd("exit_when_done = yes\nheartbeat_interval = 200ms\n[job]\n"
-                     "method = async-sgd\nbatch_size = 16\neval_interval = 30ms\n"
-                     "[model]\ntype = logistic\n[data]\ntrain = %s\nfeatures = 6\n"
-                     "[optimizer]\nlearning_rate = %s\nschedule = constant\n"
-                     "[stop]\nmax_updates = 40\n" % (tmp_path / "d.train.svm", LR))
+    d = start_paramd(_task_job(tmp_path, "method = async-sgd\nbatch_size = 16\n"
+                                         "eval_interval = 30ms", 40))
     w = paramd.Worker(d.endpoint, name="py-task", join_timeout=10)
     reason = w.run()
     assert "job is over" in reason, reason
@@ -209,11 +217,8 @@ def test_task_worker_float32_wire(start_paramd, tmp_path, monkeypatch, accepts_f
     them, and F64 to one that does not (an older worker); EVAL vectors are always F64. The
     values (multiples of 1/8) are exact either way, and the job trains to its end."""
     _computing_with(TestComputer, tmp_path, monkeypatch, samples=300, seed=2)
-    d = start_paramd("exit_when_done = yes\nheartbeat_interval = 200ms\n[job]\n"
-                     "method = async-sgd\nwire_type = float32\nbatch_size = 16\n"
-                     "eval_interval = 30ms\n[model]\ntype = logistic\n[data]\ntrain = %s\n"
-                     "features = 6\n[optimizer]\nlearning_rate = %s\nschedule = constant\n"
-                     "[stop]\nmax_updates = 40\n" % (tmp_path / "d.train.svm", LR))
+    d = start_paramd(_task_job(tmp_path, "method = async-sgd\nwire_type = float32\n"
+                                         "batch_size = 16\neval_interval = 30ms", 40))
     w = paramd.Worker(d.endpoint, name="py-f32", join_timeout=10)
     w._hello.accepts_f32 = accepts_f32
     reason = w.run()
@@ -245,11 +250,8 @@ def test_failing_tasks_pause_the_rejoins(start_paramd, tmp_path, monkeypatch):
     not thousands), and once a task runs again the job trains to its end."""
     _computing_with(FlakyComputer, tmp_path, monkeypatch, samples=300, seed=2)
     FlakyComputer.failures = 10 ** 9
-    d = start_paramd("exit_when_done = yes\nheartbeat_interval = 200ms\n[job]\n"
-                     "method = async-sgd\nbatch_size = 16\neval_interval = 0\n"
-                     "[model]\ntype = logistic\n[data]\ntrain = %s\nfeatures = 6\n"
-                     "[optimizer]\nlearning_rate = %s\nschedule = constant\n"
-                     "[stop]\nmax_updates = 20\n" % (tmp_path / "d.train.svm", LR))
+    d = start_paramd(_task_job(tmp_path, "method = async-sgd\nbatch_size = 16\n"
+                                         "eval_interval = 0", 20))
     w = paramd.Worker(d.endpoint, name="flaky", join_timeout=10)
     result = {}
     t = threading.Thread(target=lambda: result.setdefault("reason", w.run()), daemon=True)
@@ -286,11 +288,9 @@ def test_task_worker_abandons_cancelled_tasks(start_paramd, tmp_path, monkeypatc
     next task."""
     _computing_with(DelayComputer, tmp_path, monkeypatch, samples=400, seed=3)
     DelayComputer.delays = [0.3, 0.004]
-    d = start_paramd("exit_when_done = yes\nheartbeat_interval = 200ms\nmetrics_log = m.jsonl\n"
-                     "[job]\nmethod = rennala-sgd\nbatch_size = 100\nstep_batch = 200\n"
-                     "eval_interval = 0\n[model]\ntype = logistic\n[data]\ntrain = %s\n"
-                     "features = 6\n[optimizer]\nlearning_rate = %s\nschedule = constant\n"
-                     "[stop]\nmax_updates = 200\n" % (tmp_path / "d.train.svm", LR))
+    d = start_paramd(_task_job(tmp_path, "method = rennala-sgd\nbatch_size = 100\n"
+                                         "step_batch = 200\neval_interval = 0", 200,
+                               server="metrics_log = m.jsonl\n"))
     slow = paramd.Worker(d.endpoint, name="slow", join_timeout=10)
     fast = paramd.Worker(d.endpoint, name="fast", join_timeout=10)
     reasons = {}
