@@ -178,11 +178,7 @@ static void send_values(pd_daemon_t *d, pd_session_t *s, pd_msg_t *r, pd_buf_t *
     pd_buf_unref(owner);
 }
 
-/* The key list of a PULL or PUSH with key_count > 0: frame 1, followed by `values` frames of
- * key_count doubles (0 for a PULL, 1 for a PUSH), each key in [lo, hi). On PD_WERR_NONE *keys
- * points into the message (valid until it is released); otherwise why says what is wrong.
- * O(key_count). */
-static pd_wire_error_t check_keys(pd_wire_in_t *in, uint32_t values, uint64_t lo, uint64_t hi,
+pd_wire_error_t pd_kv_check_keys(pd_wire_in_t *in, uint32_t values, uint64_t lo, uint64_t hi,
                                   const uint64_t **keys, char *why, size_t why_len)
 {
     const pd_msg_t *m = &in->msg;
@@ -224,6 +220,17 @@ static pd_wire_error_t check_keys(pd_wire_in_t *in, uint32_t values, uint64_t lo
     return PD_WERR_NONE;
 }
 
+const uint64_t *pd_kv_local_keys(pd_daemon_t *d, const uint64_t *keys, size_t n)
+{
+    if (d->key_begin == 0) {
+        return keys;
+    }
+    for (size_t i = 0; i < n; i++) {
+        d->key_scratch[i] = keys[i] - d->key_begin;
+    }
+    return d->key_scratch;
+}
+
 /* PARAMS for the checked key list of m (the job's keys): the values in key order, or
  * NOT_MODIFIED when no block holding one of the keys changed since the version held. */
 static void serve_keys(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *m,
@@ -233,12 +240,7 @@ static void serve_keys(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *m,
     pd_msg_t r;
     int rc;
 
-    if (d->key_begin > 0) { /* shard i > 0: its store counts from its first key */
-        for (uint64_t i = 0; i < m->key_count; i++) {
-            d->key_scratch[i] = keys[i] - d->key_begin;
-        }
-        keys = d->key_scratch;
-    }
+    keys = pd_kv_local_keys(d, keys, m->key_count);
     params_init(d, s, m, &r);
     r.key_count = m->key_count;
     if (m->not_modified && pd_store_keys_unchanged(&d->store, keys, m->key_count, m->version)) {
@@ -261,7 +263,8 @@ static void pull_keys(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     const pd_msg_t *m = &in->msg;
     const uint64_t *keys = NULL;
     char why[PD_WIRE_STR] = "";
-    pd_wire_error_t code = check_keys(in, 0, d->key_begin, d->key_end, &keys, why, sizeof(why));
+    pd_wire_error_t code = pd_kv_check_keys(in, 0, d->key_begin, d->key_end, &keys, why,
+                                            sizeof(why));
 
     if (code != PD_WERR_NONE) {
         pd_daemon_send_error(d, s->rid, s->rid_len, s, m, code, "%s", why);
@@ -417,7 +420,7 @@ static pd_wire_error_t check_push(const pd_daemon_t *d, pd_wire_in_t *in, kv_tar
     /* shard 0 takes pushes for every key of the job: it relays the others' shares */
     if (m->key_count > 0) {
         t->n = m->key_count;
-        code = check_keys(in, 1, 0, d->model.dim, &t->keys, why, why_len);
+        code = pd_kv_check_keys(in, 1, 0, d->model.dim, &t->keys, why, why_len);
         if (code == PD_WERR_NONE && pd_wire_in_doubles(in, 1, t->n, g) != 0) {
             snprintf(why, why_len, "a key-list push needs frame 2 of key_count = %" PRIu64
                      " float64 values, got %" PRIu64, t->n, m->frame_counts[1]);

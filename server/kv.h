@@ -10,6 +10,15 @@
 
 void pd_kv_pull(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
 void pd_kv_push(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
+/* The key list of a message with key_count > 0: frame 1, followed by `values` frames of
+ * key_count doubles (0 for a PULL, 1 for a PUSH or a COMMIT), each key in [lo, hi). On
+ * PD_WERR_NONE *keys points into the message (valid until it is released); otherwise why
+ * says what is wrong. O(key_count). */
+pd_wire_error_t pd_kv_check_keys(pd_wire_in_t *in, uint32_t values, uint64_t lo, uint64_t hi,
+                                 const uint64_t **keys, char *why, size_t why_len);
+/* Checked keys of the job in this server's own numbering: themselves, or on shard i > 0
+ * (whose store counts from its first key) key - key_begin in d->key_scratch. */
+const uint64_t *pd_kv_local_keys(pd_daemon_t *d, const uint64_t *keys, size_t n);
 /* The version went up: answer the PULLs waiting for it (min_version). */
 void pd_kv_serve_waiting(pd_daemon_t *d);
 /* Once a second: log the PULLs that have waited for their version longer than

@@ -23,33 +23,6 @@ static void fail(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *m, pd_wire_err
     pd_daemon_stop(d, why, 1);
 }
 
-/* The keys of a COMMIT's key list, in this shard's own numbering (key - key_begin) in
- * d->key_scratch; why says what is wrong otherwise. */
-static int local_keys(pd_daemon_t *d, pd_wire_in_t *in, const uint64_t **out, char *why,
-                      size_t why_len)
-{
-    uint64_t n = in->msg.key_count;
-    const uint64_t *k;
-
-    if (n > d->store.dim || pd_wire_in_u64s(in, 0, n, &k) != 0) {
-        snprintf(why, why_len, "a key list of %" PRIu64 " keys without its keys frame", n);
-        return PD_EWIRE;
-    }
-    if (pd_wire_check_keys(k, n, d->key_end, why, why_len) != 0) {
-        return PD_EWIRE;
-    }
-    if (k[0] < d->key_begin) {
-        snprintf(why, why_len, "key %" PRIu64 " is not one of this shard's [%zu, %zu)", k[0],
-                 d->key_begin, d->key_end);
-        return PD_EWIRE;
-    }
-    for (uint64_t i = 0; i < n; i++) {
-        d->key_scratch[i] = k[i] - d->key_begin;
-    }
-    *out = d->key_scratch;
-    return 0;
-}
-
 /* The shard's mean gradient from sum (n values) and the step of its optimiser on keys (NULL:
  * the range from local offset `at`): shard 0's arithmetic (pd_method_apply, the key-value
  * push), so the same bits. */
@@ -69,6 +42,23 @@ static int step_sum(pd_daemon_t *d, const pd_msg_t *m, const uint64_t *keys, siz
     return 0;
 }
 
+/* The parts of tasks ids[0 .. n) added onto zeros in that order, into sum (the shard's
+ * dim); NULL when one of them is not here. */
+static const double *add_parts(pd_daemon_t *d, const uint64_t *ids, long n, double *sum)
+{
+    memset(sum, 0, d->store.dim * sizeof(double));
+    for (long i = 0; i < n; i++) {
+        const double *part = pd_shard_part_values(d, ids[i]);
+        if (part == NULL) {
+            return NULL;
+        }
+        for (size_t j = 0; j < d->store.dim; j++) {
+            sum[j] += part[j];
+        }
+    }
+    return sum;
+}
+
 /* A COMMIT naming tasks (ids, n of them), each part the shard's whole range. The gradient
  * sum is shard 0's, to the bit: a task_id COMMIT (one result, one update) is that part
  * itself; a list (part_tasks) is the parts added in the order listed onto zeros, as shard 0
@@ -76,9 +66,8 @@ static int step_sum(pd_daemon_t *d, const pd_msg_t *m, const uint64_t *keys, siz
 static int step_parts(pd_daemon_t *d, const pd_msg_t *m, const uint64_t *ids, long n,
                       char *why, size_t why_len)
 {
-    double *sum = d->grad_scratch; /* step_sum's mean may run in place */
-    const double *use = sum;
     size_t dim = d->store.dim;
+    const double *use;
     int rc;
 
     if (n <= 0 || m->key_offset != d->key_begin || m->key_length != dim) {
@@ -86,21 +75,9 @@ static int step_parts(pd_daemon_t *d, const pd_msg_t *m, const uint64_t *ids, lo
                  d->key_begin, d->key_end);
         return PD_EWIRE;
     }
-    if (m->part_tasks == 0) {
-        use = pd_shard_part_values(d, ids[0]);
-    } else {
-        memset(sum, 0, dim * sizeof(double));
-    }
-    for (long i = 0; m->part_tasks > 0 && i < n && use != NULL; i++) {
-        const double *part = pd_shard_part_values(d, ids[i]);
-        if (part == NULL) {
-            use = NULL;
-            break;
-        }
-        for (size_t j = 0; j < dim; j++) {
-            sum[j] += part[j];
-        }
-    }
+    /* grad_scratch: step_sum's mean may run in place */
+    use = m->part_tasks == 0 ? pd_shard_part_values(d, ids[0])
+                             : add_parts(d, ids, n, d->grad_scratch);
     if (use == NULL) {
         snprintf(why, why_len, "a part of the tasks this update names is missing");
         return PD_EWIRE;
@@ -117,13 +94,12 @@ static int step_parts(pd_daemon_t *d, const pd_msg_t *m, const uint64_t *ids, lo
 static int take_step(pd_daemon_t *d, pd_wire_in_t *in, char *why, size_t why_len)
 {
     const pd_msg_t *m = &in->msg;
-    const uint64_t *keys = NULL;
+    const uint64_t *keys = NULL, *ids = NULL;
     const double *sum;
     uint64_t n = m->key_count > 0 ? m->key_count : m->key_length;
     uint64_t end;
+    long tasks = pd_shard_commit_parts(in, &ids);
 
-    const uint64_t *ids = NULL;
-    long tasks = pd_shard_commit_parts(d, in, &ids);
     if (tasks != 0) {
         return step_parts(d, m, ids, tasks, why, why_len);
     }
@@ -131,14 +107,13 @@ static int take_step(pd_daemon_t *d, pd_wire_in_t *in, char *why, size_t why_len
         pd_store_step_none(&d->store, &d->optim);
         return 0;
     }
-    if (m->key_count > 0 && m->key_length > 0) {
-        snprintf(why, why_len, "both a key list and a range");
-        return PD_EWIRE;
-    }
     if (m->key_count > 0) {
-        if (local_keys(d, in, &keys, why, why_len) != 0) {
+        /* the key-value push's checks: a list of this shard's keys, its values after it */
+        if (pd_kv_check_keys(in, 1, d->key_begin, d->key_end, &keys, why, why_len) !=
+            PD_WERR_NONE) {
             return PD_EWIRE;
         }
+        keys = pd_kv_local_keys(d, keys, (size_t)n);
     } else if (m->key_offset < d->key_begin ||
                __builtin_add_overflow(m->key_offset, n, &end) || end > d->key_end) {
         snprintf(why, why_len, "keys [%" PRIu64 ", +%" PRIu64 ") are not all this shard's "

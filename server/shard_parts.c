@@ -86,9 +86,7 @@ static part_t *add(pd_shard_parts_t *p, uint64_t task_id, uint64_t now)
     return &p->v[p->n++];
 }
 
-/* The tasks whose parts a COMMIT sums: its task_id, or the list in its frame 1 (part_tasks
- * of them). 0 when it names none (its values travel with it); -1 for a malformed list. */
-static long named_tasks(pd_wire_in_t *commit, const uint64_t **ids)
+long pd_shard_commit_parts(pd_wire_in_t *commit, const uint64_t **ids)
 {
     const pd_msg_t *m = &commit->msg;
 
@@ -105,7 +103,7 @@ static long named_tasks(pd_wire_in_t *commit, const uint64_t **ids)
 bool pd_shard_part_ready(pd_daemon_t *d, pd_wire_in_t *commit)
 {
     const uint64_t *ids = NULL;
-    long n = named_tasks(commit, &ids);
+    long n = pd_shard_commit_parts(commit, &ids);
 
     for (long i = 0; i < n; i++) {
         part_t *e = find(d->parts, ids[i]);
@@ -116,11 +114,6 @@ bool pd_shard_part_ready(pd_daemon_t *d, pd_wire_in_t *commit)
     return true; /* a malformed list is refused when it is applied */
 }
 
-long pd_shard_commit_parts(pd_daemon_t *d, pd_wire_in_t *commit, const uint64_t **ids)
-{
-    (void)d;
-    return named_tasks(commit, ids);
-}
 
 const double *pd_shard_part_values(pd_daemon_t *d, uint64_t task_id)
 {
@@ -252,7 +245,7 @@ static bool named_in_queue(const pd_shard_parts_t *p, uint64_t task_id)
 {
     for (size_t i = 0; i < p->qn; i++) {
         const uint64_t *ids = NULL;
-        long n = named_tasks(p->queue[i], &ids);
+        long n = pd_shard_commit_parts(p->queue[i], &ids);
         for (long k = 0; k < n; k++) {
             if (ids[k] == task_id) {
                 return true;

@@ -115,7 +115,7 @@ void pd_shard_discard(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
 bool pd_shard_part_ready(pd_daemon_t *d, pd_wire_in_t *commit);
 /* The tasks whose parts the COMMIT sums, in order (*ids into it): their count, 0 when its
  * values travel with it, -1 for a malformed list. */
-long pd_shard_commit_parts(pd_daemon_t *d, pd_wire_in_t *commit, const uint64_t **ids);
+long pd_shard_commit_parts(pd_wire_in_t *commit, const uint64_t **ids);
 /* The values of task task_id's part (the shard's dim), or NULL; pd_shard_part_used drops it. */
 const double *pd_shard_part_values(pd_daemon_t *d, uint64_t task_id);
 void pd_shard_part_used(pd_daemon_t *d, uint64_t task_id);
