@@ -25,15 +25,11 @@ static int lent_pushes(const char *endpoint)
     static double g[BIG], x[BIG], want[BIG];
     static float gf[BIG];
     static uint64_t keys[BIG / 2];
-    pd_client_t *c = NULL;
+    pd_client_t *c = connect_or_die(endpoint, "lend", BIG);
     pd_client_ack_t ack;
     uint64_t v = PD_CLIENT_NO_VERSION;
-    int rc = pd_client_connect(&c, endpoint, "lend", 10000);
+    int rc;
 
-    if (rc != 0) {
-        fprintf(stderr, "connect: %s\n", pd_client_strerror(rc));
-        return 99;
-    }
     for (unsigned i = 0; i < BIG; i++) {
         g[i] = (double)(i % 61) * 0.5 - 15.0; /* LR * g exact: x moves by exact steps */
         gf[i] = (float)(i % 7) - 3.0f;
@@ -85,11 +81,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: client_f32 ENDPOINT [--lend]\n");
         return 99;
     }
-    rc = pd_client_connect(&c, argv[1], "f32", 10000);
-    if (rc != 0) {
-        fprintf(stderr, "connect: %s\n", pd_client_strerror(rc));
-        return 99;
-    }
+    c = connect_or_die(argv[1], "f32", DIM);
     /* A float32 push of values whose steps are exact: x = -LR g, bit for bit. */
     for (unsigned i = 0; i < DIM; i++) {
         gf[i] = (float)i * 0.125f - 2.0f;

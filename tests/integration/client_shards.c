@@ -85,11 +85,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: client_shards ENDPOINT\n");
         return 99;
     }
-    rc = pd_client_connect(&c, argv[1], "shards", 10000);
-    if (rc != 0) {
-        fprintf(stderr, "connect: %s\n", pd_client_strerror(rc));
-        return 99;
-    }
+    c = connect_or_die(argv[1], "shards", 0);
     CHECK(pd_client_dim(c) == DIM, "dim %llu", (unsigned long long)pd_client_dim(c));
     version = pull_all("start");
 

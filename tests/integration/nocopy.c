@@ -26,7 +26,6 @@
 #define STEPS 8u
 #define DEPTH 16u      /* part 2: pipelined lent pushes on [2 HALF, DIM) */
 #define MAX_SLOTS 20000u
-#define TIMEOUT_MS 10000
 
 typedef struct slot {
     const double *grad;
@@ -74,23 +73,6 @@ static void fill_gradient(double *g, size_t n, unsigned step)
         uint64_t h = (i + 1) * 0x9E3779B97F4A7C15ull ^ (uint64_t)(step + 1) * 0xBF58476D1CE4E5B9ull;
         g[i] = (double)(h >> 11) / 9007199254740992.0 - 0.5;
     }
-}
-
-static pd_client_t *connect_or_die(const char *endpoint, const char *name)
-{
-    pd_client_t *c = NULL;
-    int rc = pd_client_connect(&c, endpoint, name, TIMEOUT_MS);
-
-    if (rc != 0) {
-        fprintf(stderr, "nocopy: connect: %s\n", pd_client_strerror(rc));
-        exit(99);
-    }
-    if (pd_client_dim(c) != DIM) {
-        fprintf(stderr, "nocopy: the job has %llu keys, want %u\n",
-                (unsigned long long)pd_client_dim(c), DIM);
-        exit(99);
-    }
-    return c;
 }
 
 /* The reply to one push, which must be APPLIED; returns the new version. */
@@ -185,7 +167,7 @@ static void stopped_server(const char *endpoint, pid_t paramd)
 {
     static double g[DIM];
     struct sigaction sa = {.sa_handler = on_alarm};
-    pd_client_t *c = connect_or_die(endpoint, "nocopy-stopped");
+    pd_client_t *c = connect_or_die(endpoint, "nocopy-stopped", DIM);
     unsigned first = n_slots, sent = 0;
     slot_t *s = NULL;
     int rc = 0;
@@ -225,7 +207,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: nocopy ENDPOINT PARAMD_PID\n");
         return 99;
     }
-    pd_client_t *c = connect_or_die(argv[1], "nocopy");
+    pd_client_t *c = connect_or_die(argv[1], "nocopy", DIM);
     pushes_apply(c);
     unsigned applied = n_slots;
     bad_arguments(c);
