@@ -1372,10 +1372,11 @@ int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
         }
         /* type = none: the plain vector of key-value clients, who push to async-sgd */
         if (c->model_type != PD_MODEL_LOGISTIC && c->model_type != PD_MODEL_SOFTMAX &&
-            c->model_type != PD_MODEL_LSQ &&
+            c->model_type != PD_MODEL_LSQ && c->model_type != PD_MODEL_MLP &&
             !(c->model_type == PD_MODEL_NONE && c->method == PD_METHOD_ASYNC_SGD)) {
-            sink_add(&sink, "[server] shards = %" PRId64 ": for a logistic, softmax or "
-                            "least-squares model, or type = none with async-sgd", c->shards);
+            sink_add(&sink, "[server] shards = %" PRId64 ": for a logistic, softmax, "
+                            "least-squares or mlp model, or type = none with async-sgd",
+                     c->shards);
         }
         if (c->on_divergence == PD_DIVERGE_RESTORE) {
             sink_add(&sink, "[server] shards = %" PRId64 ": not with [stop] on_divergence = "

@@ -272,8 +272,11 @@ int pd_job_load(pd_daemon_t *d)
         pd_quad_start(dim, d->store.x); /* the authors' x_0 = sqrt(d) e_1 [C] */
     } else if (d->model.kind == PD_MODEL_MLP) {
         /* A network cannot start at 0 (every hidden unit would stay identical); the seed is
-         * part of the job, so each run starts from the same point. A checkpoint overrides. */
-        pd_model_init_params(&d->model, (uint64_t)c->init_seed, d->store.x);
+         * part of the job, so each run starts from the same point. A checkpoint overrides.
+         * A shard draws the whole vector (the draws run in key order) and keeps its keys. */
+        pd_model_init_params(&d->model, (uint64_t)c->init_seed, d->grad_scratch);
+        memcpy(d->store.x, d->grad_scratch + d->key_begin,
+               (d->key_end - d->key_begin) * sizeof(double));
     }
     setup_optim(d);
     if ((rc = setup_sparse_tasks(d)) != 0) {

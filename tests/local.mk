@@ -115,7 +115,8 @@ integration_tests = tests/integration/check_config.test \
 TESTS += $(integration_tests)
 # run through the shell, so a lost executable bit (patch, some tar) does not break them
 TEST_LOG_COMPILER = $(SHELL)
-EXTRA_DIST += $(integration_tests) tests/integration/lib.sh
+EXTRA_DIST += $(integration_tests) tests/integration/lib.sh \
+    tests/integration/shards_lib.sh
 # --- integration: key-value example (examples/kv-client against examples/kv.conf) ---
 TESTS += tests/integration/kv_example.test tests/integration/torch_kv.test
 EXTRA_DIST += tests/integration/kv_example.test tests/integration/torch_kv.test
@@ -293,6 +294,8 @@ TESTS += tests/integration/kill_loop.test
 EXTRA_DIST += tests/integration/kill_loop.test
 TESTS += tests/integration/wire_f32.test tests/integration/sparse_tasks.test tests/integration/shards.test
 TESTS += tests/integration/shards_checkpoint.test
+TESTS += tests/integration/shards_mlp.test
+EXTRA_DIST += tests/integration/shards_mlp.test
 EXTRA_DIST += tests/integration/shards_checkpoint.test
 EXTRA_DIST += tests/integration/wire_f32.test tests/integration/sparse_tasks.test tests/integration/shards.test
 TESTS += tests/integration/bf16.test
