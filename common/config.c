@@ -1378,10 +1378,6 @@ int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
                             "least-squares or mlp model, or type = none with async-sgd",
                      c->shards);
         }
-        if (c->on_divergence == PD_DIVERGE_RESTORE) {
-            sink_add(&sink, "[server] shards = %" PRId64 ": not with [stop] on_divergence = "
-                            "restore-checkpoint yet", c->shards);
-        }
         if (c->sparse_tasks == PD_SPARSE_YES) {
             sink_add(&sink, "[server] shards = %" PRId64 ": not with [job] sparse_tasks = yes",
                      c->shards);

@@ -133,6 +133,21 @@ void pd_kv_waiting_tick(pd_daemon_t *d, uint64_t now)
     }
 }
 
+void pd_kv_fail_waiting(pd_daemon_t *d, const char *why)
+{
+    waiting_pull_t *w = d->waiting;
+
+    for (size_t i = 0; i < d->n_waiting; i++) {
+        pd_session_t *s = pd_sessions_find(&d->sessions, w[i].rid, w[i].rid_len);
+        if (s != NULL) {
+            pd_daemon_send_error(d, w[i].rid, w[i].rid_len, s, &w[i].msg, PD_WERR_WRONG_STATE,
+                                 "%s", why);
+        }
+        free(w[i].keys);
+    }
+    d->n_waiting = 0;
+}
+
 void pd_kv_release(pd_daemon_t *d)
 {
     for (size_t i = 0; i < d->n_waiting; i++) {

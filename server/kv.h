@@ -24,6 +24,8 @@ void pd_kv_serve_waiting(pd_daemon_t *d);
 /* Once a second: log the PULLs that have waited for their version longer than
  * worker_timeout (each once), with what this server is waiting for. */
 void pd_kv_waiting_tick(pd_daemon_t *d, uint64_t now);
+/* Answer every PULL still waiting with ERROR ERR_WRONG_STATE (why) and forget them. */
+void pd_kv_fail_waiting(pd_daemon_t *d, const char *why);
 /* Free the PULLs still waiting (the daemon's end). */
 void pd_kv_release(pd_daemon_t *d);
 

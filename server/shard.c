@@ -169,7 +169,7 @@ void pd_shard_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     if (!from_shard0(d, s, &in->msg)) {
         return;
     }
-    d->shard_committed = true; /* no RESTORE from now on */
+    d->shard_committed = true; /* a RESTORE now voids later work */
     /* A COMMIT naming a task whose part has not come (the worker's PART and shard 0's COMMIT
      * travel apart) waits for it, and every later COMMIT behind it. */
     if (!pd_shard_parts_waiting(d) && pd_shard_part_ready(d, in)) {
@@ -234,11 +234,19 @@ void pd_shard_restore(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     if (!from_shard0(d, s, m)) {
         return;
     }
-    if (d->shard_committed || (m->version == 0 && d->store.version != 0)) {
-        snprintf(why, sizeof(why), "RESTORE after this shard took updates (at version %" PRIu64
-                 ")", d->store.version);
+    if (m->version == 0 && d->store.version != 0) {
+        snprintf(why, sizeof(why), "RESTORE of version 0 after this shard took updates (at "
+                 "version %" PRIu64 ")", d->store.version);
         rc = PD_ESTATE;
     } else {
+        /* Shard 0 restored a checkpoint while the job ran (a divergence): what waits for
+         * later versions of the abandoned run goes. Its tasks are forgotten, so updates
+         * waiting for their parts would never come, and PULLs waiting for its versions
+         * would get values of the new run; their workers are told and rejoin. */
+        if (d->shard_committed) {
+            pd_shard_parts_free(d);
+            pd_kv_fail_waiting(d, "shard 0 restored a checkpoint: the task is void");
+        }
         rc = pd_checkpoint_restore_at(d, m->version, why, sizeof(why));
     }
     pd_msg_init(&r, PD_MSG_ACK);

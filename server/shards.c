@@ -310,8 +310,8 @@ static int restore_version(pd_daemon_t *d, pd_shards_t *sh, uint64_t deadline_ms
                     missing++;
                 } else if (in.msg.type != PD_MSG_ACK || in.msg.ack != PD_ACK_APPLIED) {
                     /* not a missing file: an older checkpoint would not help */
-                    pd_log_err("refusing to start: shard %u cannot resume from version %" PRIu64
-                               ": %s", i, d->store.version, in.msg.reason);
+                    pd_log_err("shard %u cannot resume from version %" PRIu64 ": %s", i,
+                               d->store.version, in.msg.reason);
                     rc = PD_ESTATE;
                 }
             }
@@ -322,7 +322,7 @@ static int restore_version(pd_daemon_t *d, pd_shards_t *sh, uint64_t deadline_ms
 }
 
 /* A job with a state_dir: every shard resumes from the version shard 0 restored, or all from
- * the newest older one that shard 0 and every shard hold. */
+ * the newest older one that shard 0 and every shard hold. PD_ECORRUPT when there is none. */
 static int restore_shards(pd_daemon_t *d, pd_shards_t *sh, uint64_t deadline_ms)
 {
     int rc;
@@ -331,10 +331,8 @@ static int restore_shards(pd_daemon_t *d, pd_shards_t *sh, uint64_t deadline_ms)
         uint64_t tried = d->store.version;
         rc = pd_checkpoint_fall_back(d);
         if (rc != 0) {
-            pd_log_err("refusing to start: the shards hold no checkpoint of a version shard 0 "
-                       "holds (the oldest tried: %" PRIu64 "); starting at version 0 would lose "
-                       "the job's progress. Move %s (with its shard-* directories) away to "
-                       "start afresh", tried, d->cfg.state_dir);
+            pd_log_err("the shards hold no checkpoint of a version shard 0 holds (the oldest "
+                       "tried: %" PRIu64 ")", tried);
             return PD_ECORRUPT;
         }
     }
@@ -342,6 +340,14 @@ static int restore_shards(pd_daemon_t *d, pd_shards_t *sh, uint64_t deadline_ms)
         pd_log_notice("all %u shards resumed from version %" PRIu64, sh->n, d->store.version);
     }
     return rc;
+}
+
+int pd_shards_restore(pd_daemon_t *d)
+{
+    if (d->shards == NULL) {
+        return 0;
+    }
+    return restore_shards(d, d->shards, pd_daemon_now_ms(d) + OPEN_DEADLINE_MS);
 }
 
 int pd_shards_open(pd_daemon_t *d)
@@ -395,6 +401,11 @@ int pd_shards_open(pd_daemon_t *d)
     }
     if (rc == 0 && d->ckpt != NULL) {
         rc = restore_shards(d, sh, deadline);
+        if (rc == PD_ECORRUPT) {
+            pd_log_err("refusing to start: starting at version 0 would lose the job's "
+                       "progress. Move %s (with its shard-* directories) away to start afresh",
+                       d->cfg.state_dir);
+        }
     }
     if (rc != 0) {
         return rc;

@@ -66,6 +66,10 @@ void pd_shards_discard(pd_daemon_t *d, uint64_t task_id);
  * answer: a shard whose write fails logs it, and a restart resumes from an older version
  * every shard holds). Nothing without shards. */
 void pd_shards_checkpoint(pd_daemon_t *d, uint64_t version);
+/* Shard 0 has just restored a checkpoint (a divergence): every shard loads the checkpoint
+ * of that version, or all fall back to the newest older one every shard holds (blocking, at
+ * most 30 s). 0 without shards; else 0 or a negative code (logged). */
+int pd_shards_restore(pd_daemon_t *d);
 /* The whole vector of the current version, gathered from the shards (blocking, at most the
  * worker timeout): one reference in *out, dim doubles. 0 or a negative code (logged). */
 int pd_shards_snapshot(pd_daemon_t *d, pd_buf_t **out);

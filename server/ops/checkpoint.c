@@ -516,19 +516,30 @@ static unsigned count_set_aside(int dirfd)
     return n;
 }
 
+/* The newest checkpoint of at most max_version that loads, into *c (zeroed first) and its
+ * file name into name; the damaged ones met on the way are counted. 0 or a negative code. */
+static int load_newest(pd_checkpoint_t *ck, uint64_t max_version, pd_ckpt_t *c, char *name,
+                       size_t name_len)
+{
+    unsigned rejected = 0;
+    int rc;
+
+    memset(c, 0, sizeof(*c));
+    rc = pd_checkpoint_load_dir(ck->dirfd, ck->dir, true, max_version, c, name, name_len,
+                                &rejected);
+    ck->d->metrics.checkpoints_rejected_total += rejected;
+    return rc;
+}
+
 static int restore(pd_checkpoint_t *ck)
 {
     pd_daemon_t *d = ck->d;
     const char *dir = ck->dir;
     char name[64] = "";
-    unsigned rejected = 0;
     pd_ckpt_t c;
     int rc;
 
-    memset(&c, 0, sizeof(c));
-    rc = pd_checkpoint_load_dir(ck->dirfd, dir, true, UINT64_MAX, &c, name, sizeof(name),
-                                &rejected);
-    d->metrics.checkpoints_rejected_total += rejected;
+    rc = load_newest(ck, UINT64_MAX, &c, name, sizeof(name));
     if (rc == -ENOENT) {
         /* Damaged checkpoints and none that loads: starting at version 0 would quietly throw
          * the job's progress away (and the next start would not even see them). */
@@ -623,6 +634,9 @@ int pd_checkpoint_restore_running(pd_daemon_t *d)
     if (rc == 0) {
         rc = restore(ck);
     }
+    if (rc == 0) {
+        rc = pd_shards_restore(d); /* the other shards' keys go back to the same version */
+    }
     if (rc != 0) {
         return rc;
     }
@@ -659,7 +673,6 @@ static void set_aside_newer(pd_checkpoint_t *ck, uint64_t version)
 int pd_checkpoint_restore_at(pd_daemon_t *d, uint64_t version, char *why, size_t why_len)
 {
     pd_checkpoint_t *ck = d->ckpt;
-    unsigned rejected = 0;
     char name[64] = "";
     pd_ckpt_t c;
     int rc;
@@ -672,10 +685,7 @@ int pd_checkpoint_restore_at(pd_daemon_t *d, uint64_t version, char *why, size_t
         set_aside_newer(ck, 0); /* the job starts afresh */
         return 0;
     }
-    memset(&c, 0, sizeof(c));
-    rc = pd_checkpoint_load_dir(ck->dirfd, ck->dir, true, version, &c, name, sizeof(name),
-                                &rejected);
-    d->metrics.checkpoints_rejected_total += rejected;
+    rc = load_newest(ck, version, &c, name, sizeof(name));
     if (rc == 0 && c.version != version) {
         snprintf(why, why_len, "%s holds no checkpoint of version %" PRIu64 " (the newest "
                  "below it: %" PRIu64 ")", ck->dir, version, c.version);
@@ -703,7 +713,6 @@ int pd_checkpoint_restore_at(pd_daemon_t *d, uint64_t version, char *why, size_t
 int pd_checkpoint_fall_back(pd_daemon_t *d)
 {
     pd_checkpoint_t *ck = d->ckpt;
-    unsigned rejected = 0;
     char name[64] = "";
     uint64_t from = d->store.version;
     pd_ckpt_t c;
@@ -712,10 +721,7 @@ int pd_checkpoint_fall_back(pd_daemon_t *d)
     if (ck == NULL || from == 0) {
         return -ENOENT;
     }
-    memset(&c, 0, sizeof(c));
-    rc = pd_checkpoint_load_dir(ck->dirfd, ck->dir, true, from - 1, &c, name, sizeof(name),
-                                &rejected);
-    d->metrics.checkpoints_rejected_total += rejected;
+    rc = load_newest(ck, from - 1, &c, name, sizeof(name));
     if (rc == 0 && c.job_id != d->job.job_id && !d->cfg.checkpoint_force) {
         rc = PD_EJOB;
     }
