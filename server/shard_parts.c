@@ -19,9 +19,6 @@
 #include "error.h"
 #include "log.h"
 
-#define PARTS_MAX 4096              /* parts and discards kept at once: more is refused */
-#define PARTS_MAX_BYTES (256u << 20) /* ... and no more values than this */
-
 typedef struct part {
     uint64_t task_id;
     uint64_t at_ms;  /* when it (or its DISCARD) came */
@@ -75,7 +72,7 @@ static part_t *add(pd_shard_parts_t *p, uint64_t task_id, uint64_t now)
 {
     if (p->n == p->cap) {
         size_t cap = p->cap > 0 ? 2 * p->cap : 16;
-        part_t *v = cap <= PARTS_MAX ? realloc(p->v, cap * sizeof(*v)) : NULL;
+        part_t *v = cap <= PD_SHARD_PARTS_MAX ? realloc(p->v, cap * sizeof(*v)) : NULL;
         if (v == NULL) {
             return NULL;
         }
@@ -91,7 +88,7 @@ long pd_shard_commit_parts(pd_wire_in_t *commit, const uint64_t **ids)
     const pd_msg_t *m = &commit->msg;
 
     if (m->part_tasks > 0) {
-        return m->n_frames == 1 && m->part_tasks <= PARTS_MAX &&
+        return m->n_frames == 1 && m->part_tasks <= PD_SHARD_PARTS_MAX &&
                        pd_wire_in_u64s(commit, 0, (size_t)m->part_tasks, ids) == 0
                    ? (long)m->part_tasks
                    : -1;
@@ -206,7 +203,7 @@ void pd_shard_part(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
          * whole, and shard 0 sent every shard the parts itself */
         return;
     }
-    if ((p->n + 1) * d->store.dim * sizeof(double) > (size_t)PARTS_MAX_BYTES ||
+    if ((p->n + 1) * d->store.dim * sizeof(double) > (size_t)PD_SHARD_PARTS_MAX_BYTES ||
         (e = add(p, m->task_id, pd_daemon_now_ms(d))) == NULL ||
         (e->v = malloc(d->store.dim * sizeof(double))) == NULL) {
         if (e != NULL && e->v == NULL) {

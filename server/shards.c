@@ -350,6 +350,34 @@ int pd_shards_restore(pd_daemon_t *d)
     return restore_shards(d, d->shards, pd_daemon_now_ms(d) + OPEN_DEADLINE_MS);
 }
 
+/* Whether workers may send each shard its part of a GRAD result (Job.gradient_parts): for
+ * the methods whose update is a sum of whole GRAD results, which a shard then forms from the
+ * parts shard 0 names. A rennala-sgd round keeps all its results' parts on the shards until
+ * its step (about step_batch / batch_size of them): only while they take at most a quarter
+ * of a shard's room for parts, else shard 0 relays the gradients. */
+static bool gradient_parts(const pd_daemon_t *d, const pd_shards_t *sh)
+{
+    uint64_t per_round, widest = 0;
+
+    switch (d->cfg.method) {
+    case PD_METHOD_SYNC_SGD:
+    case PD_METHOD_ASYNC_SGD:
+    case PD_METHOD_SSP:
+        return true;
+    case PD_METHOD_RENNALA_SGD:
+        per_round = ((uint64_t)d->cfg.step_batch + (uint64_t)d->cfg.batch_size - 1) /
+                    (uint64_t)d->cfg.batch_size;
+        for (unsigned i = 1; i < sh->n; i++) {
+            uint64_t len = sh->link[i].end - sh->link[i].begin;
+            widest = len > widest ? len : widest;
+        }
+        return per_round <= PD_SHARD_PARTS_MAX / 4 &&
+               per_round * widest * sizeof(double) <= PD_SHARD_PARTS_MAX_BYTES / 4;
+    default:
+        return false;
+    }
+}
+
 int pd_shards_open(pd_daemon_t *d)
 {
     pd_shards_t *sh;
@@ -411,9 +439,7 @@ int pd_shards_open(pd_daemon_t *d)
         return rc;
     }
     d->job.n_shards = sh->n;
-    /* one result, one update: a worker may send each shard its part of a GRAD result */
-    d->job.gradient_parts = d->cfg.method == PD_METHOD_ASYNC_SGD || d->cfg.method == PD_METHOD_SSP ||
-                            d->cfg.method == PD_METHOD_SYNC_SGD;
+    d->job.gradient_parts = gradient_parts(d, sh);
     d->job.shards[0].key_begin = 0;
     d->job.shards[0].key_end = d->key_end;
     for (unsigned i = 1; i < sh->n; i++) {

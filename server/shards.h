@@ -111,7 +111,10 @@ void pd_shard_run_queued(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
  * this shard when it cannot. */
 void pd_shard_apply_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
 
-/* shard_parts.c (see there), shard i > 0: PART from a worker, DISCARD from shard 0. */
+/* shard_parts.c (see there), shard i > 0: PART from a worker, DISCARD from shard 0. A shard
+ * keeps at most this many parts and discards at once, and this many bytes of part values. */
+#define PD_SHARD_PARTS_MAX 4096
+#define PD_SHARD_PARTS_MAX_BYTES (256u << 20)
 typedef struct pd_shard_parts pd_shard_parts_t;
 void pd_shard_part(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
 void pd_shard_discard(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);

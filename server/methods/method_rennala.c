@@ -16,6 +16,9 @@
 typedef struct rennala_state {
     double *acc;       /* sum of the gradients computed at the current version */
     uint64_t samples;  /* samples in acc */
+    uint64_t *tasks;   /* a job in gradient parts: the tasks summed, in order, whose parts */
+    size_t n_tasks;    /* the shards hold until the step (see method_sync.c) */
+    size_t tasks_cap;
 } rennala_state_t;
 
 static int rennala_init(pd_daemon_t *d)
@@ -38,6 +41,7 @@ static void rennala_release(pd_daemon_t *d)
     rennala_state_t *st = d->method_state;
     if (st != NULL) {
         free(st->acc);
+        free(st->tasks);
         free(st);
     }
     d->method_state = NULL;
@@ -56,15 +60,41 @@ static bool at_old_version(const pd_task_t *t, void *arg)
     return t->version != d->store.version;
 }
 
+/* A result whose parts the shards hold (d->part_task) joins the step's list: the shards
+ * add the parts in the order shard 0 added the results. False when out of memory. */
+static bool note_part(pd_daemon_t *d, rennala_state_t *st)
+{
+    if (d->part_task == 0) {
+        return true;
+    }
+    if (st->n_tasks == st->tasks_cap) {
+        size_t cap = st->tasks_cap > 0 ? 2 * st->tasks_cap : 16;
+        uint64_t *v = realloc(st->tasks, cap * sizeof(*v));
+        if (v == NULL) {
+            return false;
+        }
+        st->tasks = v;
+        st->tasks_cap = cap;
+    }
+    st->tasks[st->n_tasks++] = d->part_task;
+    d->part_task = 0;
+    return true;
+}
+
 static void rennala_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t,
                               const pd_msg_t *m, const double *grad_sum)
 {
     rennala_state_t *st = d->method_state;
-    size_t dim = d->model.dim;
+    /* in gradient parts, shard 0's keys only: the result carries no more */
+    size_t dim = d->job.gradient_parts ? d->store.dim : d->model.dim;
 
     if (t->version != d->store.version) {
         d->metrics.gradients_dropped_stale_total++;
         s->grads_dropped++;
+        return;
+    }
+    if (!note_part(d, st)) {
+        pd_daemon_stop(d, "out of memory for the round's list of gradient parts", 1);
         return;
     }
     for (size_t i = 0; i < dim; i++) {
@@ -79,6 +109,11 @@ static void rennala_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *
      * was actually summed, so the step is still a mean gradient. */
     uint64_t n = st->samples;
     st->samples = 0;
+    if (d->job.gradient_parts) {
+        d->commit_tasks = st->tasks;
+        d->n_commit_tasks = st->n_tasks;
+        st->n_tasks = 0;
+    }
     pd_method_apply(d, st->acc, n, pd_optim_lr(&d->optim), 0);
     memset(st->acc, 0, dim * sizeof(double));
     /* every gradient still being computed is at the old point, which Rennala never uses */
