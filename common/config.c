@@ -1302,7 +1302,7 @@ bool pd_config_wire_f32(const pd_config_t *c)
 
 bool pd_config_sparse_tasks_fit(const pd_config_t *c)
 {
-    return c->shards <= 1 && (c->method == PD_METHOD_ASYNC_SGD || c->method == PD_METHOD_SSP) &&
+    return (c->method == PD_METHOD_ASYNC_SGD || c->method == PD_METHOD_SSP) &&
            c->optimizer == PD_OPT_SGD &&
            (c->model_type == PD_MODEL_LOGISTIC || c->model_type == PD_MODEL_SOFTMAX ||
             c->model_type == PD_MODEL_LSQ) &&
@@ -1376,10 +1376,6 @@ int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
             !(c->model_type == PD_MODEL_NONE && c->method == PD_METHOD_ASYNC_SGD)) {
             sink_add(&sink, "[server] shards = %" PRId64 ": for a logistic, softmax, "
                             "least-squares or mlp model, or type = none with async-sgd",
-                     c->shards);
-        }
-        if (c->sparse_tasks == PD_SPARSE_YES) {
-            sink_add(&sink, "[server] shards = %" PRId64 ": not with [job] sparse_tasks = yes",
                      c->shards);
         }
     }

@@ -60,9 +60,7 @@
       "N-1 hold the rest, apply each update to their range and serve it to workers and "    \
       "key-value clients. For sync-sgd, async-sgd, ssp, rennala-sgd and freya-page on a "    \
       "linear model or an mlp, and async-sgd on type = none (key-value jobs). With "         \
-      "state_dir, shard I keeps its checkpoints in state_dir/shard-I. Key-list tasks "       \
-      "(sparse_tasks) stay off, so a job whose one-server run uses them rounds differently " \
-      "over several servers. "                                                              \
+      "state_dir, shard I keeps its checkpoints in state_dir/shard-I. "                      \
       "--local-shards N starts the others on this host; otherwise list them in "           \
       "shard_endpoints.")                                                                     \
     X(server, shard_endpoints, STRING, shard_endpoints, "", 0, 0, NULL, 0,                    \

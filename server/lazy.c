@@ -99,6 +99,15 @@ static void catch_up_one(pd_lazy_t *lz, double *x, size_t i)
     lz->stamp[i] = lz->len;
 }
 
+void pd_lazy_view(const pd_lazy_t *lz, double *out)
+{
+    for (size_t i = 0; lz->len > 0 && i < lz->dim; i++) {
+        if (lz->stamp[i] != lz->len && (lz->mask == NULL || lz->mask[i] != 0.0)) {
+            out[i] = caught_up(lz, out[i], lz->stamp[i]);
+        }
+    }
+}
+
 void pd_lazy_catch_up_keys(pd_lazy_t *lz, double *x, const uint64_t *keys, size_t n)
 {
     for (size_t k = 0; k < n; k++) {

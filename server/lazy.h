@@ -55,6 +55,12 @@ void pd_lazy_catch_up_range(pd_lazy_t *lz, double *x, size_t offset, size_t len)
  * pending, O(1) otherwise. */
 void pd_lazy_catch_up_all(pd_lazy_t *lz, double *x);
 
+/* out (a copy of x) as every coordinate would be caught up, leaving x and the log as they
+ * are: a reading of the whole vector (an evaluation, a pull of it) then does not change when
+ * the coordinates' proxes are applied, so the bits of a run do not depend on when it was
+ * read. O(dim). */
+void pd_lazy_view(const pd_lazy_t *lz, double *out);
+
 /* Before a sparse step: makes room in the log for one more step of size lr (a sweep of x when
  * it is full, or when the step would take A out of range). */
 void pd_lazy_reserve(pd_lazy_t *lz, double *x, double lr);

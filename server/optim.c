@@ -59,7 +59,7 @@ double pd_optim_lr(const pd_optim_t *o)
 /* One step of the optimiser on n coordinates (x, u, v, g and mask aligned; mask may be NULL),
  * t already counted, then the prox. */
 static void step(const pd_optim_t *o, double *xs, double *u, double *v, const double *g,
-                 const double *mask, size_t n, double lr)
+                 const double *mask, size_t n, double lr, bool elementwise)
 {
     switch (o->kind) {
     case PD_OPT_MOMENTUM:
@@ -80,6 +80,15 @@ static void step(const pd_optim_t *o, double *xs, double *u, double *v, const do
         break;
     }
     default:
+        if (elementwise) {
+            /* A key list is cut at arbitrary places (chunks, shards), and a BLAS kernel may
+             * round a value by where it falls in the call (its vector body or its tail):
+             * here each value's step must not depend on where the cut fell. */
+            for (size_t i = 0; i < n; i++) {
+                xs[i] -= lr * g[i];
+            }
+            break;
+        }
         /* The hot path of every push: BLAS vectorises it, a plain loop over possibly
          * aliased pointers does not. */
         cblas_daxpy((blasint)n, -lr, g, 1, xs, 1);
@@ -95,7 +104,7 @@ void pd_optim_apply(pd_optim_t *o, double *x, size_t offset, size_t len, const d
 {
     o->t++;
     step(o, x + offset, o->u + offset, o->v + offset, g, o->mask != NULL ? o->mask + offset : NULL,
-         len, lr);
+         len, lr, false);
 }
 
 /* The arrays a step changes: x always, u with momentum and Adam, v with Adam. */
@@ -239,7 +248,7 @@ static int apply_saved(pd_optim_t *o, double *x, size_t offset, size_t len, cons
         size_t n = len - done < GUARD_CHUNK ? len - done : GUARD_CHUNK, at = offset + done;
         undo_copy(o, x, offset, at, n, true);
         step(o, x + at, o->u + at, o->v + at, g + done, o->mask != NULL ? o->mask + at : NULL,
-             n, lr);
+             n, lr, false);
         done += n;
         if (!pd_wire_all_finite(x + at, n)) {
             undo_copy(o, x, offset, offset, done, false);
@@ -260,7 +269,7 @@ int pd_optim_apply_finite(pd_optim_t *o, double *x, size_t offset, size_t len, c
      * again resident). */
     if (step_surely_finite(o, x + offset, o->u + offset, o->v + offset, g, len, lr)) {
         step(o, x + offset, o->u + offset, o->v + offset, g,
-             o->mask != NULL ? o->mask + offset : NULL, len, lr);
+             o->mask != NULL ? o->mask + offset : NULL, len, lr, false);
         return 0;
     }
     rc = apply_saved(o, x, offset, len, g, lr);
@@ -293,8 +302,8 @@ static void keys_copy(pd_optim_t *o, double *x, const uint64_t *keys, size_t at,
 }
 
 /* step() on chunk [done, done + cnt) of a key list, its coordinates gathered at xs (and the
- * state's at us and vs): the range code itself, so momentum, Adam, the prox and the BLAS sgd
- * path stay written once. */
+ * state's at us and vs): the range code itself, so momentum, Adam and the prox stay written
+ * once; plain sgd elementwise. */
 static void step_keys_chunk(const pd_optim_t *o, double *xs, double *us, double *vs,
                             const uint64_t *keys, size_t done, size_t cnt, const double *g,
                             double lr)
@@ -305,7 +314,7 @@ static void step_keys_chunk(const pd_optim_t *o, double *xs, double *us, double 
     for (size_t i = 0; masked && i < cnt; i++) {
         mask[i] = o->mask[keys[done + i]];
     }
-    step(o, xs, us, vs, g + done, masked ? mask : NULL, cnt, lr);
+    step(o, xs, us, vs, g + done, masked ? mask : NULL, cnt, lr, true);
 }
 
 int pd_optim_apply_keys_finite(pd_optim_t *o, double *x, const uint64_t *keys, size_t n,

@@ -208,15 +208,16 @@ static int send_task(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, pd_buf_t *sn
 }
 
 /* GRAD task t as a key list: frame 1 the keys its minibatch touches (pd_model_batch_keys),
- * frame 2 the current values there, float64 (the keys frame has 8-byte elements). O(the
- * minibatch's nonzeros) whatever the model's size. *sent false with 0: the minibatch touches
- * no key (empty rows, no bias), and the caller sends the task dense. */
+ * frame 2 the current values there, float64 (the keys frame has 8-byte elements); on a
+ * sharded job the values of shard 0's keys only (the first ones), the worker reads the rest
+ * from their shards. O(the minibatch's nonzeros) whatever the model's size. *sent false with
+ * 0: the minibatch touches no key (empty rows, no bias), and the caller sends the task dense. */
 static int send_grad_keys(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, bool *sent)
 {
     pd_buf_t *keys = NULL, *vals = NULL;
     pd_wire_frame_t f[2];
     pd_msg_t m;
-    size_t cap, n = 0;
+    size_t cap, n = 0, own;
     int rc;
 
     *sent = false;
@@ -231,7 +232,8 @@ static int send_grad_keys(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, bool *s
         goto out;
     }
     keys->len_bytes = n * sizeof(uint64_t);
-    rc = pd_store_read_keys(&d->store, (const uint64_t *)keys->data, n, &vals);
+    own = pd_wire_keys_below((const uint64_t *)keys->data, n, d->key_end);
+    rc = pd_store_read_keys(&d->store, (const uint64_t *)keys->data, own, &vals);
     if (rc != 0) {
         goto out;
     }
@@ -241,7 +243,8 @@ static int send_grad_keys(pd_daemon_t *d, pd_session_t *s, pd_task_t *t, bool *s
     m.key_count = n;
     m.elem_type = PD_ELEM_F64;
     m.n_frames = 2;
-    m.frame_counts[0] = m.frame_counts[1] = n;
+    m.frame_counts[0] = n;
+    m.frame_counts[1] = own;
     f[0] = (pd_wire_frame_t){keys->data, keys->len_bytes, keys};
     f[1] = (pd_wire_frame_t){vals->data, vals->len_bytes, vals};
     rc = pd_daemon_send(d, s->rid, s->rid_len, &m, f, 2);

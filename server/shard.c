@@ -23,17 +23,32 @@ static void fail(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *m, pd_wire_err
     pd_daemon_stop(d, why, 1);
 }
 
-/* The shard's mean gradient from sum (n values) and the step of its optimiser on keys (NULL:
- * the range from local offset `at`): shard 0's arithmetic (pd_method_apply, the key-value
- * push), so the same bits. */
+/* The step of a COMMIT's mean gradient g on keys (NULL: n keys from local offset `at`):
+ * shard 0's arithmetic for the same update (pd_method_apply and its key-list form for a
+ * method's step, COMMIT kind GRAD; the key-value push for the others), so the same bits. */
+static int step(pd_daemon_t *d, const pd_msg_t *m, const uint64_t *keys, size_t at,
+                const double *g, size_t n)
+{
+    bool task_deferred = m->kind == PD_TASK_GRAD && d->store.lazy != NULL;
+
+    if (task_deferred && keys != NULL) {
+        return pd_store_step_keys_deferred(&d->store, &d->optim, keys, n, g, m->learning_rate);
+    }
+    if (keys != NULL) {
+        return pd_store_step_keys(&d->store, &d->optim, keys, n, g, m->learning_rate);
+    }
+    if (task_deferred) {
+        pd_store_catch_up(&d->store); /* as pd_method_apply, before a dense step */
+    }
+    return pd_store_step_range(&d->store, &d->optim, at, n, g, m->learning_rate);
+}
+
+/* The shard's mean gradient from sum (n values) and its step (see step()). */
 static int step_sum(pd_daemon_t *d, const pd_msg_t *m, const uint64_t *keys, size_t at,
                     const double *sum, size_t n, char *why, size_t why_len)
 {
     pd_method_mean(d->grad_scratch, sum, n, m->n_samples);
-    if ((keys != NULL ? pd_store_step_keys(&d->store, &d->optim, keys, n, d->grad_scratch,
-                                           m->learning_rate)
-                      : pd_store_step_range(&d->store, &d->optim, at, n, d->grad_scratch,
-                                            m->learning_rate)) != 0) {
+    if (step(d, m, keys, at, d->grad_scratch, n) != 0) {
         d->metrics.updates_rejected_nonfinite_total++;
         snprintf(why, why_len, "it would make a parameter of keys [%zu, %zu) NaN or Inf",
                  d->key_begin, d->key_end);
@@ -104,6 +119,11 @@ static int take_step(pd_daemon_t *d, pd_wire_in_t *in, char *why, size_t why_len
         return step_parts(d, m, ids, tasks, why, why_len);
     }
     if (n == 0 && m->n_frames == 0) {
+        if (m->kind == PD_TASK_GRAD && d->store.lazy != NULL) {
+            /* none of the task's keys here: still a step whose prox every key owes */
+            return pd_store_step_keys_deferred(&d->store, &d->optim, NULL, 0, NULL,
+                                               m->learning_rate);
+        }
         pd_store_step_none(&d->store, &d->optim);
         return 0;
     }

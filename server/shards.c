@@ -501,6 +501,7 @@ void pd_shards_commit(pd_daemon_t *d, const pd_shard_update_t *u)
         m.n_samples = u->n_samples;
         m.learning_rate = u->lr;
         m.task_id = u->task_id;
+        m.kind = u->task_step ? PD_TASK_GRAD : PD_TASK_NONE;
         size_t nf;
         if (u->task_id != 0 || u->n_tasks > 0) { /* the shard holds the parts: whole range */
             m.key_offset = l->begin;
@@ -606,8 +607,7 @@ int pd_shards_snapshot(pd_daemon_t *d, pd_buf_t **out)
     if (rc != 0) {
         return rc;
     }
-    pd_store_catch_up(&d->store);
-    memcpy(b->data, d->store.x, d->store.dim * sizeof(double));
+    pd_store_copy(&d->store, (double *)b->data);
     b->version = d->store.version;
     for (unsigned i = 1; i < sh->n && rc == 0; i++) {
         pd_msg_t m;

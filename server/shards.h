@@ -51,6 +51,9 @@ typedef struct pd_shard_update {
     uint64_t task_id; /* > 0: the result of this task, whose parts the shards hold (no g) */
     const uint64_t *tasks; /* or, n_tasks > 0: the sum of these tasks' parts, in this order */
     size_t n_tasks;
+    bool task_step; /* the method's step on tasks' gradients, not a key-value push: with
+                     * deferred proxes (lazy.h) a key list leaves the other keys owing its
+                     * prox, and a range first brings every key up to date */
 } pd_shard_update_t;
 
 /* After shard 0 applied an update to its own keys (the version already counted): every other

@@ -79,6 +79,14 @@ void pd_store_catch_up(pd_store_t *st)
     }
 }
 
+void pd_store_copy(const pd_store_t *st, double *out)
+{
+    memcpy(out, st->x, st->dim * sizeof(double));
+    if (st->lazy != NULL) {
+        pd_lazy_view(st->lazy, out);
+    }
+}
+
 int pd_store_snapshot(pd_store_t *st, pd_buf_t **out)
 {
     if (st->snap == NULL || st->snap->version != st->version) {
@@ -87,8 +95,7 @@ int pd_store_snapshot(pd_store_t *st, pd_buf_t **out)
         if (rc != 0) {
             return rc;
         }
-        pd_store_catch_up(st);
-        memcpy(b->data, st->x, st->dim * sizeof(double));
+        pd_store_copy(st, (double *)b->data);
         b->version = st->version;
         pd_buf_unref(st->snap);
         st->snap = b;
@@ -309,6 +316,22 @@ int pd_store_step_keys(pd_store_t *st, pd_optim_t *o, const uint64_t *keys, size
     for (size_t i = 0; moved >= 0 && i < n; i = next_block(keys, n, i)) {
         pd_store_bound_grow(st, keys[i], 1, moved);
     }
+    return 0;
+}
+
+int pd_store_step_keys_deferred(pd_store_t *st, pd_optim_t *o, const uint64_t *keys, size_t n,
+                                const double *g, double lr)
+{
+    int rc;
+
+    pd_lazy_reserve(st->lazy, st->x, lr);
+    pd_lazy_catch_up_keys(st->lazy, st->x, keys, n);
+    rc = pd_optim_apply_keys_finite(o, st->x, keys, n, g, lr);
+    if (rc != 0) {
+        return rc;
+    }
+    pd_lazy_log_step(st->lazy, keys, n, lr);
+    pd_store_bump(st); /* every regularised key moved, if only on paper */
     return 0;
 }
 

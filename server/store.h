@@ -36,6 +36,9 @@ void pd_store_release(pd_store_t *st);
 int pd_store_defer_prox(pd_store_t *st, const pd_reg_t *reg, const double *mask);
 /* Every pending prox applied: x is the vector of the current version, for readers of st->x. */
 void pd_store_catch_up(pd_store_t *st);
+/* The vector of the current version into out (dim values), pending proxes applied to the copy
+ * alone (pd_lazy_view): reading it changes nothing, so a run's bits do not depend on when. */
+void pd_store_copy(const pd_store_t *st, double *out);
 
 /* A reference to a snapshot of the current version (made if the cached one is older).
  * Returned: the caller owns one reference. 0 or -ENOMEM. */
@@ -84,6 +87,12 @@ int pd_store_step_keys(pd_store_t *st, struct pd_optim *o, const uint64_t *keys,
 /* An update that changed none of these keys (a shard's share of a push to other shards): the
  * version and the optimiser's step count go up as a step would move them, no block changes. */
 void pd_store_step_none(pd_store_t *st, struct pd_optim *o);
+/* A key-list GRAD task's step on a store whose proxes are deferred (sparse_tasks): the step of
+ * g on the keys, O(n), while every other key owes this step's prox, applied when it is next
+ * read (lazy.h). n may be 0: a shard holding none of the task's keys. The same guard and
+ * return as pd_store_step_keys. */
+int pd_store_step_keys_deferred(pd_store_t *st, struct pd_optim *o, const uint64_t *keys,
+                                size_t n, const double *g, double lr);
 
 /* Whether the values of [offset, offset + len) at `held` are still the current ones: held is
  * not ahead of the store, and no change since held touched the range. */

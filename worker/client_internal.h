@@ -38,6 +38,9 @@ void pd_client_heartbeat_shards(pd_client_t *c);
  * parts are sent before any answer is read. 0 or a negative code. */
 int pd_client_read_range(pd_client_t *c, uint64_t offset, uint64_t length, double *out,
                          pd_elem_type_t wire, uint64_t min_version, int timeout_ms);
+/* The same for the values at keys[0 .. n) (increasing), float64. */
+int pd_client_read_keys(pd_client_t *c, const uint64_t *keys, uint64_t n, double *out,
+                        uint64_t min_version, int timeout_ms);
 /* Send m with frames f[0 .. n) to shard `shard` > 0 of the job's map, without waiting (as
  * pd_client_send_msg). -EINVAL when there is no such connection. */
 int pd_client_send_to_shard(pd_client_t *c, unsigned shard, pd_msg_t *m,

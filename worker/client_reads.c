@@ -248,17 +248,32 @@ PD_EXPORT int pd_client_pull_keys(pd_client_t *c, const uint64_t *keys, uint64_t
     return read_now(c, &r, out, false, version, not_modified);
 }
 
-int pd_client_read_range(pd_client_t *c, uint64_t offset, uint64_t length, double *out,
-                         pd_elem_type_t wire, uint64_t min_version, int timeout_ms)
+/* A worker's read of r into out (doubles), waiting at most timeout_ms for the answers. */
+static int read_within(pd_client_t *c, const read_req_t *r, double *out, int timeout_ms)
 {
-    read_req_t r = {offset, length, NULL, wire, PD_CLIENT_NO_VERSION, min_version};
     pd_client_pending_t p;
-    int rc = send_read(c, &r, &p);
+    int rc = send_read(c, r, &p);
 
     if (rc != 0) {
         return rc;
     }
     return recv_read(c, &p, out, false, timeout_ms, NULL, NULL);
+}
+
+int pd_client_read_range(pd_client_t *c, uint64_t offset, uint64_t length, double *out,
+                         pd_elem_type_t wire, uint64_t min_version, int timeout_ms)
+{
+    read_req_t r = {offset, length, NULL, wire, PD_CLIENT_NO_VERSION, min_version};
+
+    return read_within(c, &r, out, timeout_ms);
+}
+
+int pd_client_read_keys(pd_client_t *c, const uint64_t *keys, uint64_t n, double *out,
+                        uint64_t min_version, int timeout_ms)
+{
+    read_req_t r = {0, n, keys, PD_ELEM_F64, PD_CLIENT_NO_VERSION, min_version};
+
+    return read_within(c, &r, out, timeout_ms);
 }
 
 PD_EXPORT int pd_client_pull_send(pd_client_t *c, uint64_t offset, uint64_t length,

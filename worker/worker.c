@@ -701,15 +701,17 @@ static int take_frames(worker_t *w, pd_wire_in_t *in, const pd_task_kind_info_t 
 static int take_keys(worker_t *w, pd_wire_in_t *in, const uint64_t **keys)
 {
     const pd_msg_t *t = &in->msg;
-    uint64_t n = t->key_count;
+    const pd_job_desc_t *j = pd_client_job(w->client);
+    uint64_t n = t->key_count, own = t->n_frames == 2 ? t->frame_counts[1] : 0;
     const double *v;
+    double *rest = NULL;
     char why[160];
     int rc;
 
     if (t->kind != PD_TASK_GRAD || t->n_frames != 2 || n > w->model.dim ||
-        pd_wire_in_u64s(in, 0, n, keys) != 0 || pd_wire_in_doubles(in, 1, n, &v) != 0) {
+        pd_wire_in_u64s(in, 0, n, keys) != 0 || pd_wire_in_doubles(in, 1, own, &v) != 0) {
         pd_log_warn("task %" PRIu64 " with %" PRIu64 " keys: a key list goes with a GRAD task, "
-                    "as frame 1 of the keys then frame 2 of as many float64 values",
+                    "as frame 1 of the keys then frame 2 of float64 values",
                     t->task_id, n);
         return PD_EWIRE;
     }
@@ -718,11 +720,31 @@ static int take_keys(worker_t *w, pd_wire_in_t *in, const uint64_t **keys)
         pd_log_warn("task %" PRIu64 ": %s", t->task_id, why);
         return rc;
     }
-    for (size_t k = 0; k < n; k++) {
-        w->x[(*keys)[k]] = v[k];
+    /* a sharded job's task holds the values of shard 0's keys; the others are read from
+     * their shards, at the task's version at least */
+    if (own != n && (j->n_shards <= 1 || own != pd_wire_keys_below(*keys, (size_t)n,
+                                                                    j->shards[0].key_end))) {
+        pd_log_warn("task %" PRIu64 ": %" PRIu64 " values for %" PRIu64 " keys", t->task_id,
+                    own, n);
+        return PD_EWIRE;
     }
+    if (own < n && (rest = malloc((size_t)(n - own) * sizeof(double))) == NULL) {
+        return -ENOMEM;
+    }
+    if (own < n) {
+        rc = pd_client_read_keys(w->client, *keys + own, n - own, rest, t->version,
+                                 (int)w->timeout_ms);
+    }
+    if (rc != 0) {
+        pd_log_warn("cannot read %" PRIu64 " of the task's keys from the other shards: %s",
+                    n - own, pd_strerror(rc));
+    }
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        w->x[(*keys)[k]] = k < own ? v[k] : rest[k - own];
+    }
+    free(rest);
     w->has_x = false;
-    return 0;
+    return rc;
 }
 
 /* Run one TASK and send its RESULT. A negative return means "rejoin". */

@@ -114,6 +114,24 @@ class _ShardReads:
             except Error as err:
                 raise _Rejoin("shard at %s: %s" % (endpoint, err)) from None
 
+    def pull_keys(self, keys, version):
+        """The values at `keys` (increasing, none of them shard 0's), float64, from the
+        shards holding them, at version `version` at least: one key-list PULL per shard,
+        all sent before any is read."""
+        values = np.empty(keys.shape[0])
+        reads = []
+        for c, (endpoint, b, e) in zip(self.clients, self.map[1:]):
+            lo, hi = np.searchsorted(keys, b), np.searchsorted(keys, e)
+            if hi > lo:
+                reads.append((c._pull_keys_async(keys[lo:hi], None, None, min_version=version),
+                              endpoint, lo, hi))
+        for req, endpoint, lo, hi in reads:
+            try:
+                values[lo:hi] = req.result().params
+            except Error as err:
+                raise _Rejoin("shard at %s: %s" % (endpoint, err)) from None
+        return values
+
 
 class _Rejoin(Exception):
     """Internal: leave this session and say HELLO again."""
@@ -452,7 +470,18 @@ class Worker:
         dim = self._conn.job.dim
         frames = list(frames)
         size = 4 if t.elem_type == pb.F32 else 8
-        # A GRAD task with a key list carries all it needs; others may rely on the cache.
+        # A GRAD task with a key list carries all it needs (on a sharded job, with the values
+        # of shard 0's keys: the others come from their shards); others may rely on the cache.
+        if t.key_count > 0 and self._shards is not None and len(frames) == 2 and \
+                len(frames[1]) < 8 * t.key_count:
+            keys = np.frombuffer(bytes(frames[0]), dtype="<u8")
+            own = len(frames[1]) // 8
+            if keys.shape[0] != t.key_count or len(frames[1]) % 8 or \
+                    own != np.searchsorted(keys, self._shards.map[0][2]):
+                raise _Rejoin("task %d: %d bytes of values for %d keys"
+                              % (t.task_id, len(frames[1]), t.key_count))
+            rest = self._shards.pull_keys(keys[own:], t.version)
+            frames[1] = bytes(frames[1]) + rest.astype("<f8").tobytes()
         if t.key_count == 0:
             if frames and self._shards is not None and \
                     len(frames[0]) == self._shards.map[0][2] * size != dim * size:

@@ -83,35 +83,34 @@ void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples,
                                              .n_samples = n_samples, .lr = lr,
                                              .task_id = d->n_commit_tasks > 0 ? 0 : d->part_task,
                                              .tasks = d->commit_tasks,
-                                             .n_tasks = d->n_commit_tasks});
+                                             .n_tasks = d->n_commit_tasks, .task_step = true});
     d->part_task = 0; /* used: shard 0 need not discard it */
     d->n_commit_tasks = 0;
     applied(d, staleness);
 }
 
 /* The mean gradient is zero off the keys: the step touches them alone, and the prox every
- * other coordinate owes is deferred (lazy.h), so the update costs O(n) whatever dim is. */
+ * other coordinate owes is deferred (lazy.h), so the update costs O(n) whatever dim is. On a
+ * sharded job, shard 0 steps the keys it holds (the first ones: keys increase) and each
+ * other shard its share, in the same arithmetic. */
 static void apply_keys(pd_daemon_t *d, const uint64_t *keys, size_t n, const double *grad_sum,
                        uint64_t n_samples, double lr, uint64_t staleness)
 {
     double *g = d->grad_scratch;
-    pd_lazy_t *lz = d->store.lazy;
+    bool deferred = d->store.lazy != NULL;
+    size_t own = pd_wire_keys_below(keys, n, d->key_end);
+    int rc;
 
-    pd_method_mean(g, grad_sum, n, n_samples);
-    if (lz != NULL) {
-        pd_lazy_reserve(lz, d->store.x, lr);
-        pd_lazy_catch_up_keys(lz, d->store.x, keys, n);
-    }
-    if (pd_optim_apply_keys_finite(&d->optim, d->store.x, keys, n, g, lr) != 0) {
+    pd_method_mean(g, grad_sum, own, n_samples);
+    rc = deferred ? pd_store_step_keys_deferred(&d->store, &d->optim, keys, own, g, lr)
+                  : pd_store_step_keys(&d->store, &d->optim, keys, own, g, lr);
+    if (rc != 0) {
         refused(d);
         return;
     }
-    if (lz != NULL) {
-        pd_lazy_log_step(lz, keys, n, lr);
-        pd_store_bump(&d->store); /* every regularised key moved, if only on paper */
-    } else {
-        pd_store_bump_keys(&d->store, keys, n);
-    }
+    pd_shards_commit(d, &(pd_shard_update_t){.keys = keys, .n = n, .g = grad_sum,
+                                             .n_samples = n_samples, .lr = lr,
+                                             .task_step = true});
     applied(d, staleness);
 }
 
