@@ -151,6 +151,7 @@ static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, si
         hello.accepts_f32 = m->hello.accepts_f32;
         hello.accepts_key_tasks = m->hello.accepts_key_tasks;
         hello.shard_index = m->hello.shard_index;
+        hello.reads_shard_keys = m->hello.reads_shard_keys;
         h.hello = &hello;
     }
     if (m->has_local_tr) {
@@ -378,6 +379,7 @@ int pd_wire_decode(const void *buf, size_t len, pd_msg_t *m, pd_job_desc_t *job_
         o->accepts_f32 = h->hello->accepts_f32;
         o->accepts_key_tasks = h->hello->accepts_key_tasks;
         o->shard_index = h->hello->shard_index;
+        o->reads_shard_keys = h->hello->reads_shard_keys;
         m->has_hello = true;
     }
     if (h->local_tr != NULL && decode_local_tr(h->local_tr, &m->local_tr) != 0) {

@@ -68,6 +68,7 @@ typedef struct pd_hello {
     bool accepts_f32; /* TASK frames may come as F32 */
     bool accepts_key_tasks; /* GRAD TASKs may carry a key list (key_count > 0) */
     uint32_t shard_index;   /* > 0: shard 0 of a sharded job connecting to its shard i */
+    bool reads_shard_keys;  /* a sharded job's key-list TASK may hold shard 0's values alone */
 } pd_hello_t;
 
 /* One server of a sharded job: keys [key_begin, key_end) at endpoint ("" for shard 0). */

@@ -191,7 +191,8 @@ static int setup_sparse_tasks(pd_daemon_t *d)
         return -ENOMEM;
     }
     if (d->optim.reg.kind != PD_REG_NONE) {
-        int rc = pd_store_defer_prox(&d->store, &d->optim.reg, d->mask);
+        /* the store counts its keys from key_begin, as the optimiser's mask does */
+        int rc = pd_store_defer_prox(&d->store, &d->optim.reg, d->optim.mask);
         if (rc != 0) {
             return rc;
         }

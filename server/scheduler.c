@@ -288,7 +288,10 @@ int pd_sched_send_grad(pd_daemon_t *d, pd_session_t *s, uint64_t round, uint64_t
     t.seed = seed;
     t.batch = batch;
     t.part = part;
-    if (d->sparse_tasks && s->hello.accepts_key_tasks) {
+    /* a sharded job's key-list task holds shard 0's values alone: for workers that read the
+     * rest from the other shards (older ones get dense tasks) */
+    if (d->sparse_tasks && s->hello.accepts_key_tasks &&
+        (d->shards == NULL || s->hello.reads_shard_keys)) {
         bool sent;
         rc = send_grad_keys(d, s, &t, &sent);
         if (rc != 0 || sent) {

@@ -265,7 +265,8 @@ void pd_shard_restore(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
          * would get values of the new run; their workers are told and rejoin. */
         if (d->shard_committed) {
             pd_shard_parts_free(d);
-            pd_kv_fail_waiting(d, "shard 0 restored a checkpoint: the task is void");
+            pd_kv_fail_waiting(d, "shard 0 restored a checkpoint: the version waited for is "
+                                  "void");
         }
         rc = pd_checkpoint_restore_at(d, m->version, why, sizeof(why));
     }

@@ -293,15 +293,24 @@ static int restore_version(pd_daemon_t *d, pd_shards_t *sh, uint64_t deadline_ms
         bool got = false;
         while (!got && rc == 0) {
             pd_wire_in_t in;
-            uint64_t now = pd_daemon_now_ms(d);
+            uint64_t now;
+            uv_update_time(&d->loop); /* a restore while the job runs: inside a callback */
+            now = pd_daemon_now_ms(d);
             rc = now < deadline_ms ? recv_from(&sh->link[i], (int)(deadline_ms - now), &in)
                                    : -ETIMEDOUT;
             if (rc != 0) {
                 pd_log_err("shard %u did not answer RESTORE: %s", i, pd_strerror(rc));
                 break;
             }
-            if (in.msg.request_id == first + i - 1 &&
-                (in.msg.type == PD_MSG_ACK || in.msg.type == PD_MSG_ERROR)) {
+            sh->link[i].last_heard_ms = pd_daemon_now_ms(d);
+            if (in.msg.request_id != first + i - 1 &&
+                (in.msg.type == PD_MSG_ERROR || in.msg.type == PD_MSG_BYE)) {
+                /* the shard ended (a COMMIT it refused, ...): no answer will come */
+                pd_log_err("shard %u %s before answering RESTORE: %s", i,
+                           in.msg.type == PD_MSG_BYE ? "left" : "refused", in.msg.reason);
+                rc = PD_ESTATE;
+            } else if (in.msg.request_id == first + i - 1 &&
+                       (in.msg.type == PD_MSG_ACK || in.msg.type == PD_MSG_ERROR)) {
                 got = true;
                 if (in.msg.type == PD_MSG_ACK && in.msg.ack != PD_ACK_APPLIED &&
                     in.msg.error == PD_WERR_NONE) {
@@ -347,6 +356,7 @@ int pd_shards_restore(pd_daemon_t *d)
     if (d->shards == NULL) {
         return 0;
     }
+    uv_update_time(&d->loop);
     return restore_shards(d, d->shards, pd_daemon_now_ms(d) + OPEN_DEADLINE_MS);
 }
 

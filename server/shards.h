@@ -71,7 +71,7 @@ void pd_shards_discard(pd_daemon_t *d, uint64_t task_id);
 void pd_shards_checkpoint(pd_daemon_t *d, uint64_t version);
 /* Shard 0 has just restored a checkpoint (a divergence): every shard loads the checkpoint
  * of that version, or all fall back to the newest older one every shard holds (blocking, at
- * most 30 s). 0 without shards; else 0 or a negative code (logged). */
+ * most 30 s in all). 0 without shards; else 0 or a negative code (logged). */
 int pd_shards_restore(pd_daemon_t *d);
 /* The whole vector of the current version, gathered from the shards (blocking, at most the
  * worker timeout): one reference in *out, dim doubles. 0 or a negative code (logged). */

@@ -728,16 +728,15 @@ static int take_keys(worker_t *w, pd_wire_in_t *in, const uint64_t **keys)
                     own, n);
         return PD_EWIRE;
     }
-    if (own < n && (rest = malloc((size_t)(n - own) * sizeof(double))) == NULL) {
-        return -ENOMEM;
-    }
     if (own < n) {
-        rc = pd_client_read_keys(w->client, *keys + own, n - own, rest, t->version,
-                                 (int)w->timeout_ms);
-    }
-    if (rc != 0) {
-        pd_log_warn("cannot read %" PRIu64 " of the task's keys from the other shards: %s",
-                    n - own, pd_strerror(rc));
+        rest = malloc((size_t)(n - own) * sizeof(double));
+        rc = rest == NULL ? -ENOMEM
+                          : pd_client_read_keys(w->client, *keys + own, n - own, rest,
+                                                t->version, (int)w->timeout_ms);
+        if (rc != 0) {
+            pd_log_warn("cannot read %" PRIu64 " of the task's keys from the other shards: %s",
+                        n - own, pd_strerror(rc));
+        }
     }
     for (size_t k = 0; rc == 0 && k < n; k++) {
         w->x[(*keys)[k]] = k < own ? v[k] : rest[k - own];
@@ -954,6 +953,7 @@ int pd_worker_run(const pd_worker_opts_t *o, volatile sig_atomic_t *stop)
     w.hello.cores = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
     w.hello.accepts_f32 = true; /* pd_wire_in_doubles widens F32 task frames */
     w.hello.accepts_key_tasks = true;
+    w.hello.reads_shard_keys = true;
     w.hello.threads = o->threads;
     w.hello.slowdown = o->slowdown;
     snprintf(w.hello.software, sizeof(w.hello.software), "paramd-worker %s", PACKAGE_VERSION);

@@ -106,13 +106,16 @@ class _ShardReads:
         """x[b_i:e_i] (float64; float32 values when elem_type is F32) for every shard i > 0,
         at version `version` at least."""
         dtype = np.float32 if elem_type == pb.F32 else np.float64
-        reads = [(c._pull_range_async(b, e - b, None, None, dtype, min_version=version),
-                  endpoint, b, e) for c, (endpoint, b, e) in zip(self.clients, self.map[1:])]
-        for req, endpoint, b, e in reads:
-            try:
+        reads = []
+        endpoint = None
+        try:
+            for c, (endpoint, b, e) in zip(self.clients, self.map[1:]):
+                reads.append((c._pull_range_async(b, e - b, None, None, dtype,
+                                                  min_version=version), endpoint, b, e))
+            for req, endpoint, b, e in reads:
                 x[b:e] = req.result().params
-            except Error as err:
-                raise _Rejoin("shard at %s: %s" % (endpoint, err)) from None
+        except (Error, zmq.Again) as err:
+            raise _Rejoin("shard at %s: %s" % (endpoint, err)) from None
 
     def pull_keys(self, keys, version):
         """The values at `keys` (increasing, none of them shard 0's), float64, from the
@@ -120,16 +123,17 @@ class _ShardReads:
         all sent before any is read."""
         values = np.empty(keys.shape[0])
         reads = []
-        for c, (endpoint, b, e) in zip(self.clients, self.map[1:]):
-            lo, hi = np.searchsorted(keys, b), np.searchsorted(keys, e)
-            if hi > lo:
-                reads.append((c._pull_keys_async(keys[lo:hi], None, None, min_version=version),
-                              endpoint, lo, hi))
-        for req, endpoint, lo, hi in reads:
-            try:
+        endpoint = None
+        try:
+            for c, (endpoint, b, e) in zip(self.clients, self.map[1:]):
+                lo, hi = np.searchsorted(keys, b), np.searchsorted(keys, e)
+                if hi > lo:
+                    reads.append((c._pull_keys_async(keys[lo:hi], None, None,
+                                                     min_version=version), endpoint, lo, hi))
+            for req, endpoint, lo, hi in reads:
                 values[lo:hi] = req.result().params
-            except Error as err:
-                raise _Rejoin("shard at %s: %s" % (endpoint, err)) from None
+        except (Error, zmq.Again) as err:
+            raise _Rejoin("shard at %s: %s" % (endpoint, err)) from None
         return values
 
 
@@ -180,6 +184,7 @@ class Worker:
                                  "paramd-python-worker %s" % SOFTWARE_VERSION)
         # GRAD tasks with key lists only for a Computer that says it runs them
         self._hello.accepts_key_tasks = callback is None and _computer_takes_key_lists()
+        self._hello.reads_shard_keys = self._hello.accepts_key_tasks
         self._stop = threading.Event()
         self._fail_pause = 0.0  # before rejoining after a failed task; doubles while they fail
         self._conn = None
@@ -474,10 +479,12 @@ class Worker:
         # of shard 0's keys: the others come from their shards); others may rely on the cache.
         if t.key_count > 0 and self._shards is not None and len(frames) == 2 and \
                 len(frames[1]) < 8 * t.key_count:
+            if len(frames[0]) != 8 * t.key_count or len(frames[1]) % 8:
+                raise _Rejoin("task %d: frames of %d and %d bytes for %d keys"
+                              % (t.task_id, len(frames[0]), len(frames[1]), t.key_count))
             keys = np.frombuffer(bytes(frames[0]), dtype="<u8")
             own = len(frames[1]) // 8
-            if keys.shape[0] != t.key_count or len(frames[1]) % 8 or \
-                    own != np.searchsorted(keys, self._shards.map[0][2]):
+            if own != np.searchsorted(keys, self._shards.map[0][2]):
                 raise _Rejoin("task %d: %d bytes of values for %d keys"
                               % (t.task_id, len(frames[1]), t.key_count))
             rest = self._shards.pull_keys(keys[own:], t.version)

@@ -49,6 +49,13 @@ static void refused(pd_daemon_t *d)
 {
     d->metrics.updates_rejected_nonfinite_total++;
     pd_daemon_diverged(d, "a step would make a parameter non-finite");
+    /* the parts of a refused sum are not used (a single result's part_task is discarded by
+     * dispatch once the callback returns) */
+    for (size_t i = 0; i < d->n_commit_tasks; i++) {
+        pd_shards_discard(d, d->commit_tasks[i]);
+    }
+    d->commit_tasks = NULL;
+    d->n_commit_tasks = 0;
 }
 
 void pd_method_mean(double *g, const double *grad_sum, size_t n, uint64_t n_samples)
