@@ -429,6 +429,16 @@ int pd_optim_apply_keys_bounded(pd_optim_t *o, double *x, const uint64_t *keys, 
     *moved = -1.0;
     if (o->kind == PD_OPT_SGD && n > 0) {
         double step_max = fabs(lr) * max_abs(g, n);
+        if (step_max < BOUNDED_LIMIT && x_bound < BOUNDED_LIMIT && o->reg.kind == PD_REG_NONE) {
+            /* surely finite, and nothing but the step: in place, one pass over the keys (the
+             * elementwise arithmetic of step(), so the same bits as the chunks below) */
+            o->t++;
+            for (size_t i = 0; i < n; i++) {
+                x[keys[i]] -= lr * g[i];
+            }
+            *moved = step_max;
+            return 0;
+        }
         if (step_max < BOUNDED_LIMIT && x_bound < BOUNDED_LIMIT) {
             /* surely finite: each chunk goes back as soon as it is stepped, from a buffer that
              * stays in the cache, instead of through o->undo (the copy was a fifth of a

@@ -192,11 +192,17 @@ static size_t next_block(const uint64_t *keys, size_t n, size_t i)
     return hi;
 }
 
-void pd_store_bump_keys(pd_store_t *st, const uint64_t *keys, size_t n)
+/* Only x[keys[0]], ..., x[keys[n-1]] changed (keys increasing, each < dim): the version goes
+ * up by one and only the blocks holding a key are stamped; with moved >= 0 their bounds grow
+ * by it (pd_store_bound_grow). One visit per block, found by galloping. */
+static void bump_keys(pd_store_t *st, const uint64_t *keys, size_t n, double moved)
 {
     st->version++;
     for (size_t i = 0; i < n; i = next_block(keys, n, i)) {
         st->block_version[keys[i] / PD_STORE_BLOCK] = st->version;
+        if (moved >= 0) {
+            pd_store_bound_grow(st, keys[i], 1, moved);
+        }
     }
 }
 
@@ -312,10 +318,7 @@ int pd_store_step_keys(pd_store_t *st, pd_optim_t *o, const uint64_t *keys, size
     if (rc != 0) {
         return rc;
     }
-    pd_store_bump_keys(st, keys, n);
-    for (size_t i = 0; moved >= 0 && i < n; i = next_block(keys, n, i)) {
-        pd_store_bound_grow(st, keys[i], 1, moved);
-    }
+    bump_keys(st, keys, n, moved);
     return 0;
 }
 

@@ -58,9 +58,6 @@ int pd_store_read_keys(pd_store_t *st, const uint64_t *keys, size_t n, pd_buf_t 
 void pd_store_bump(pd_store_t *st);
 /* Mark that only x[offset .. offset + len) changed: the version goes up by one. */
 void pd_store_bump_range(pd_store_t *st, size_t offset, size_t len);
-/* Mark that only x[keys[0]], ..., x[keys[n-1]] changed (keys increasing, each < dim): the
- * version goes up by one and only the blocks holding a key are stamped, in O(n). */
-void pd_store_bump_keys(pd_store_t *st, const uint64_t *keys, size_t n);
 /* x was replaced by other values of `version` (a checkpoint restored): every key counts as
  * changed, and the cached snapshot (maybe of the same version number, other values) is
  * dropped so it is never served. */

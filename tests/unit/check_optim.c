@@ -361,7 +361,8 @@ START_TEST(bounded_key_step_is_the_guarded_one)
     ck_assert(y != NULL && g != NULL && mask != NULL && keys != NULL);
     setup_dim(&a, PD_OPT_SGD, N);
     setup_dim(&b, PD_OPT_SGD, N);
-    a.reg.kind = b.reg.kind = PD_REG_L1;
+    /* _i = 0: no regulariser, the in-place path; 1: l1, the chunks with the prox */
+    a.reg.kind = b.reg.kind = _i == 0 ? PD_REG_NONE : PD_REG_L1;
     a.reg.l1 = b.reg.l1 = 0.01;
     a.mask = b.mask = mask;
     ck_assert_int_eq(pd_store_init(&st, N), 0);
@@ -619,7 +620,7 @@ static Suite *optim_suite(void)
     tcase_add_test(tc, keys_step_is_packed_range_step);
     tcase_add_test(tc, bounded_step_is_the_guarded_step);
     tcase_add_test(tc, bounded_step_reads_all_of_g);
-    tcase_add_test(tc, bounded_key_step_is_the_guarded_one);
+    tcase_add_loop_test(tc, bounded_key_step_is_the_guarded_one, 0, 2);
     tcase_add_test(tc, staleness_histogram);
     tcase_add_loop_test(tc, lazy_prox_matches_dense, PD_REG_L1, PD_REG__COUNT);
     tcase_add_test(tc, lazy_l1_reaches_exact_zero);
