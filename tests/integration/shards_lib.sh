@@ -11,13 +11,18 @@ shards_run() {
     shards_keep "$name"
 }
 
-# shards_py_run NAME [paramd arguments]: paramd and one Python worker (python3 -m paramd)
+# shards_py_run NAME [paramd arguments]: paramd and one Python worker (python3 -m paramd);
+# with SHARDS_PY_CODE set, that program instead (python3 -c, the endpoint its argument)
 shards_py_run() {
     local name="$1"
     shift
     rm -f "$T/params.txt" "$T/metrics.jsonl"
     pd_start_daemon "$@"
-    pd_spawn "$T/py-$name.log" "$PYTHON" -m paramd --server "$PD_EP" --name "py-$name"
+    if [ -n "${SHARDS_PY_CODE:-}" ]; then
+        pd_spawn "$T/py-$name.log" "$PYTHON" -c "$SHARDS_PY_CODE" "$PD_EP"
+    else
+        pd_spawn "$T/py-$name.log" "$PYTHON" -m paramd --server "$PD_EP" --name "py-$name"
+    fi
     shards_keep "$name"
 }
 
