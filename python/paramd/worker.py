@@ -17,6 +17,7 @@ Two modes, chosen by the ``callback`` argument:
   pushes).
 """
 import collections
+import functools
 import importlib
 import logging
 import threading
@@ -106,35 +107,38 @@ class _ShardReads:
         """x[b_i:e_i] (float64; float32 values when elem_type is F32) for every shard i > 0,
         at version `version` at least."""
         dtype = np.float32 if elem_type == pb.F32 else np.float64
-        reads = []
-        endpoint = None
-        try:
-            for c, (endpoint, b, e) in zip(self.clients, self.map[1:]):
-                reads.append((c._pull_range_async(b, e - b, None, None, dtype,
-                                                  min_version=version), endpoint, b, e))
-            for req, endpoint, b, e in reads:
-                x[b:e] = req.result().params
-        except (Error, zmq.Again) as err:
-            raise _Rejoin("shard at %s: %s" % (endpoint, err)) from None
+        self._read_into(x, [(endpoint, b, e, functools.partial(
+            c._pull_range_async, b, e - b, None, None, dtype, min_version=version))
+            for c, (endpoint, b, e) in zip(self.clients, self.map[1:])])
 
     def pull_keys(self, keys, version):
         """The values at `keys` (increasing, none of them shard 0's), float64, from the
         shards holding them, at version `version` at least: one key-list PULL per shard,
         all sent before any is read."""
         values = np.empty(keys.shape[0])
+        asks = []
+        for c, (endpoint, b, e) in zip(self.clients, self.map[1:]):
+            lo, hi = np.searchsorted(keys, b), np.searchsorted(keys, e)
+            if hi > lo:
+                asks.append((endpoint, lo, hi, functools.partial(
+                    c._pull_keys_async, keys[lo:hi], None, None, min_version=version)))
+        self._read_into(values, asks)
+        return values
+
+    @staticmethod
+    def _read_into(out, asks):
+        """For each (endpoint, lo, hi, send) of asks, send() a PULL; then, once all are
+        out, each answer's values into out[lo:hi]. A shard that fails (sending or
+        answering) makes the worker rejoin."""
         reads = []
         endpoint = None
         try:
-            for c, (endpoint, b, e) in zip(self.clients, self.map[1:]):
-                lo, hi = np.searchsorted(keys, b), np.searchsorted(keys, e)
-                if hi > lo:
-                    reads.append((c._pull_keys_async(keys[lo:hi], None, None,
-                                                     min_version=version), endpoint, lo, hi))
+            for endpoint, lo, hi, send in asks:
+                reads.append((send(), endpoint, lo, hi))
             for req, endpoint, lo, hi in reads:
-                values[lo:hi] = req.result().params
+                out[lo:hi] = req.result().params
         except (Error, zmq.Again) as err:
             raise _Rejoin("shard at %s: %s" % (endpoint, err)) from None
-        return values
 
 
 class _Rejoin(Exception):
