@@ -88,12 +88,15 @@ static double caught_up(const pd_lazy_t *lz, double v, uint32_t from)
     return v; /* 0 stays 0; NaN passes through, as the prox lets it */
 }
 
+/* Whether coordinate i has proxes pending: steps logged past its stamp, and regularised. */
+static bool owes(const pd_lazy_t *lz, size_t i)
+{
+    return lz->stamp[i] != lz->len && (lz->mask == NULL || lz->mask[i] != 0.0);
+}
+
 static void catch_up_one(pd_lazy_t *lz, double *x, size_t i)
 {
-    if (lz->stamp[i] == lz->len) {
-        return;
-    }
-    if (lz->mask == NULL || lz->mask[i] != 0.0) {
+    if (owes(lz, i)) {
         x[i] = caught_up(lz, x[i], lz->stamp[i]);
     }
     lz->stamp[i] = lz->len;
@@ -102,7 +105,7 @@ static void catch_up_one(pd_lazy_t *lz, double *x, size_t i)
 void pd_lazy_view(const pd_lazy_t *lz, double *out)
 {
     for (size_t i = 0; lz->len > 0 && i < lz->dim; i++) {
-        if (lz->stamp[i] != lz->len && (lz->mask == NULL || lz->mask[i] != 0.0)) {
+        if (owes(lz, i)) {
             out[i] = caught_up(lz, out[i], lz->stamp[i]);
         }
     }

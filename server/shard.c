@@ -23,21 +23,27 @@ static void fail(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *m, pd_wire_err
     pd_daemon_stop(d, why, 1);
 }
 
+/* Whether m is a method's step (COMMIT kind GRAD) on a store whose proxes are deferred. */
+static bool task_deferred(const pd_daemon_t *d, const pd_msg_t *m)
+{
+    return m->kind == PD_TASK_GRAD && d->store.lazy != NULL;
+}
+
 /* The step of a COMMIT's mean gradient g on keys (NULL: n keys from local offset `at`):
  * shard 0's arithmetic for the same update (pd_method_apply and its key-list form for a
  * method's step, COMMIT kind GRAD; the key-value push for the others), so the same bits. */
 static int step(pd_daemon_t *d, const pd_msg_t *m, const uint64_t *keys, size_t at,
                 const double *g, size_t n)
 {
-    bool task_deferred = m->kind == PD_TASK_GRAD && d->store.lazy != NULL;
+    bool deferred = task_deferred(d, m);
 
-    if (task_deferred && keys != NULL) {
+    if (deferred && keys != NULL) {
         return pd_store_step_keys_deferred(&d->store, &d->optim, keys, n, g, m->learning_rate);
     }
     if (keys != NULL) {
         return pd_store_step_keys(&d->store, &d->optim, keys, n, g, m->learning_rate);
     }
-    if (task_deferred) {
+    if (deferred) {
         pd_store_catch_up(&d->store); /* as pd_method_apply, before a dense step */
     }
     return pd_store_step_range(&d->store, &d->optim, at, n, g, m->learning_rate);
@@ -119,7 +125,7 @@ static int take_step(pd_daemon_t *d, pd_wire_in_t *in, char *why, size_t why_len
         return step_parts(d, m, ids, tasks, why, why_len);
     }
     if (n == 0 && m->n_frames == 0) {
-        if (m->kind == PD_TASK_GRAD && d->store.lazy != NULL) {
+        if (task_deferred(d, m)) {
             /* none of the task's keys here: still a step whose prox every key owes */
             return pd_store_step_keys_deferred(&d->store, &d->optim, NULL, 0, NULL,
                                                m->learning_rate);
