@@ -111,6 +111,7 @@ static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, si
     h.key_count = m->key_count;
     h.min_version = m->min_version;
     h.part_tasks = m->part_tasks;
+    h.commit_values = m->commit_values;
     h.elem_type = (Paramd__ElemType)m->elem_type;
     memcpy(counts, m->frame_counts, sizeof(counts));
     h.n_frame_counts = m->n_frames;
@@ -316,6 +317,7 @@ int pd_wire_decode(const void *buf, size_t len, pd_msg_t *m, pd_job_desc_t *job_
     m->key_count = h->key_count;
     m->min_version = h->min_version;
     m->part_tasks = h->part_tasks;
+    m->commit_values = h->commit_values;
     m->elem_type = (pd_elem_type_t)h->elem_type;
     m->kind = (pd_task_kind_t)h->kind;
     m->task_id = h->task_id;

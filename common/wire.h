@@ -137,6 +137,7 @@ typedef struct pd_msg {
     uint64_t key_count; /* PULL/PUSH/PARAMS/ACK: > 0, the keys are a list in frame 1 */
     uint64_t min_version; /* PULL: answer once the version is at least this */
     uint64_t part_tasks;  /* COMMIT: sum the parts of these many tasks (ids in frame 1) */
+    bool commit_values;   /* COMMIT: frame 1 holds new parameter values, not a gradient */
     pd_elem_type_t elem_type;
     uint32_t n_frames;
     uint64_t frame_counts[PD_WIRE_MAX_FRAMES];

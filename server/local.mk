@@ -19,6 +19,7 @@ server_libpdserver_la_SOURCES = \
 	server/methods/method_apts.c server/methods/apts_core.c server/methods/apts_core.h \
 	server/methods/fosi_core.c server/methods/fosi_core.h server/methods/method_fosi.c \
 	server/methods/parts.c server/methods/parts.h \
+	server/methods/whole.c server/methods/whole.h \
 	server/methods/solver.h server/methods/method_solver.c \
 	server/methods/method_syncpage.c \
 	server/methods/tron_core.c server/methods/tron_core.h \

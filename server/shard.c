@@ -110,6 +110,35 @@ static int step_parts(pd_daemon_t *d, const pd_msg_t *m, const uint64_t *ids, lo
     return rc;
 }
 
+/* A COMMIT of values (commit_values): the new parameters of this shard's whole range,
+ * which shard 0 computed itself (a method that steps the whole vector); copied as they are,
+ * so the shard holds the bits shard 0's method holds. */
+static int set_values(pd_daemon_t *d, pd_wire_in_t *in, char *why, size_t why_len)
+{
+    const pd_msg_t *m = &in->msg;
+    size_t dim = d->store.dim;
+    const double *v;
+
+    if (m->key_count != 0 || m->key_offset != d->key_begin || m->key_length != dim ||
+        m->n_frames != 1 || pd_wire_in_doubles(in, 0, dim, &v) != 0) {
+        snprintf(why, why_len, "a COMMIT of values must hold one frame of keys [%zu, %zu)",
+                 d->key_begin, d->key_end);
+        return PD_EWIRE;
+    }
+    if (d->store.lazy != NULL) { /* the values would skip the proxes the keys owe */
+        snprintf(why, why_len, "a COMMIT of values on a store whose proxes are deferred");
+        return PD_EWIRE;
+    }
+    if (!pd_wire_all_finite(v, dim)) {
+        snprintf(why, why_len, "a value of keys [%zu, %zu) is NaN or Inf", d->key_begin,
+                 d->key_end);
+        return PD_ENONFINITE;
+    }
+    memcpy(d->store.x, v, dim * sizeof(double));
+    pd_store_bump(&d->store);
+    return 0;
+}
+
 /* The step a COMMIT names: a range of this shard's keys, a key list, or none (the update
  * touched other shards' keys: the version and the step count move alone). */
 static int take_step(pd_daemon_t *d, pd_wire_in_t *in, char *why, size_t why_len)
@@ -121,6 +150,9 @@ static int take_step(pd_daemon_t *d, pd_wire_in_t *in, char *why, size_t why_len
     uint64_t end;
     long tasks = pd_shard_commit_parts(in, &ids);
 
+    if (m->commit_values) {
+        return set_values(d, in, why, why_len);
+    }
     if (tasks != 0) {
         return step_parts(d, m, ids, tasks, why, why_len);
     }

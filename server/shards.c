@@ -512,6 +512,7 @@ void pd_shards_commit(pd_daemon_t *d, const pd_shard_update_t *u)
         m.learning_rate = u->lr;
         m.task_id = u->task_id;
         m.kind = u->task_step ? PD_TASK_GRAD : PD_TASK_NONE;
+        m.commit_values = u->values;
         size_t nf;
         if (u->task_id != 0 || u->n_tasks > 0) { /* the shard holds the parts: whole range */
             m.key_offset = l->begin;

@@ -13,8 +13,10 @@
  * For sync-sgd, async-sgd and ssp the workers send each shard its part of a GRAD result
  * (PART; shard 0 does it for a result that came whole) and shard 0 only its own keys; the
  * COMMIT then names the task, or lists the tasks a round sums (shard_parts.c). Other
- * methods' gradients reach shard 0 whole, and it relays each shard's share in the COMMIT. Key-value clients read every shard directly and push to shard 0,
- * which relays likewise. */
+ * methods' gradients reach shard 0 whole, and it relays each shard's share in the COMMIT;
+ * newton-cg, lbfgs and apts, which step a whole copy of the iterate in shard 0
+ * (methods/whole.h), send each shard its range's new values instead (commit_values).
+ * Key-value clients read every shard directly and push to shard 0, which relays likewise. */
 #ifndef PD_SERVER_SHARDS_H
 #define PD_SERVER_SHARDS_H
 
@@ -54,6 +56,8 @@ typedef struct pd_shard_update {
     bool task_step; /* the method's step on tasks' gradients, not a key-value push: with
                      * deferred proxes (lazy.h) a key list leaves the other keys owing its
                      * prox, and a range first brings every key up to date */
+    bool values;    /* g holds the new parameters over the whole range (a method that steps
+                     * the whole vector itself: pd_method_set_whole), not a gradient sum */
 } pd_shard_update_t;
 
 /* After shard 0 applied an update to its own keys (the version already counted): every other

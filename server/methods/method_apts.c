@@ -26,6 +26,7 @@
 #include "log.h"
 #include "method.h"
 #include "rng.h"
+#include "whole.h"
 #include "../scheduler.h"
 
 enum { SLOT_PENDING = 0, SLOT_ASSIGNED, SLOT_DONE };
@@ -52,6 +53,7 @@ typedef struct apts_state {
     pd_apts_need_t need;
     uint64_t round;       /* id of the current pass or local phase */
     uint64_t phase_ms;    /* when it started */
+    pd_buf_t *current;    /* θ_k, the store's version, whole (whole.h) */
     pd_buf_t *point;      /* the parameters of the pass (θ_k's snapshot, or an off-version point) */
     bool off_version;
     uint32_t n_slots;
@@ -132,6 +134,7 @@ static void apts_release(pd_daemon_t *d)
     if (st != NULL) {
         drop_bufs(st);
         pd_apts_free(&st->core);
+        pd_buf_unref(st->current);
         free(st->slots);
         free(st->part_sums);
         free(st->g);
@@ -173,7 +176,7 @@ static int apts_init(pd_daemon_t *d)
         return -ENOMEM;
     }
     d->method_state = st;
-    st->g = calloc(d->store.dim, sizeof(double));
+    st->g = calloc(d->model.dim, sizeof(double));
     if (st->g == NULL) {
         return -ENOMEM;
     }
@@ -217,7 +220,12 @@ static int choose_blocks(pd_daemon_t *d, apts_state_t *st)
     o.safeguard = d->cfg.apts_safeguard;
     o.second_order = d->cfg.apts_second_order;
     o.memory = (size_t)d->cfg.apts_memory;
-    rc = pd_apts_init(&st->core, &o, d->store.dim, n, st->offset, st->len, d->store.x);
+    rc = pd_whole_open(d, &st->current);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = pd_apts_init(&st->core, &o, d->model.dim, n, st->offset, st->len,
+                      (const double *)st->current->data);
     if (rc == 0) {
         if (st->resume_radius > 0.0) {
             st->core.radius = fmin(fmax(st->resume_radius, o.tr.radius_min), o.tr.radius_max);
@@ -244,7 +252,7 @@ static int reserve_slots(pd_daemon_t *d, apts_state_t *st, uint32_t n)
         return -ENOMEM;
     }
     st->slots = s;
-    double *p = realloc(st->part_sums, (size_t)n * d->store.dim * sizeof(double));
+    double *p = realloc(st->part_sums, (size_t)n * d->model.dim * sizeof(double));
     if (p == NULL) {
         return -ENOMEM;
     }
@@ -267,18 +275,14 @@ static void new_round(pd_daemon_t *d, apts_state_t *st, pd_apts_need_t need, uin
 /* The parameters of the next tasks: θ_k's store snapshot, or a copy of the core's point. */
 static int set_point(pd_daemon_t *d, apts_state_t *st, const double *x)
 {
-    pd_buf_unref(st->point);
-    st->point = NULL;
-    st->off_version = x != st->core.theta ||
-                      memcmp(x, d->store.x, d->store.dim * sizeof(double)) != 0;
-    if (!st->off_version) {
-        return pd_store_snapshot(&d->store, &st->point);
-    }
-    int rc = pd_buf_new(&st->point, d->store.dim * sizeof(double));
-    if (rc == 0) {
-        memcpy(st->point->data, x, d->store.dim * sizeof(double));
-    }
-    return rc;
+    return pd_whole_point(d, x, x == st->core.theta, st->current, &st->point,
+                          &st->off_version);
+}
+
+/* The pass's point, whole: θ_k's values, or the off-version copy. */
+static const double *point_values(const apts_state_t *st)
+{
+    return (const double *)(st->off_version ? st->point : st->current)->data;
 }
 
 /* A GRAD or LOSS pass at the core's point: one part per ready worker, or [job] sync_parts
@@ -374,17 +378,13 @@ static int advance(pd_daemon_t *d, apts_state_t *st, pd_apts_need_t need)
         return start_local(d, st);
     }
     /* DONE: every outer iteration is one version, moved or not (max_updates counts them) */
-    bool moved = memcmp(st->core.theta, d->store.x, d->store.dim * sizeof(double)) != 0;
+    bool moved = memcmp(st->core.theta, st->current->data, d->model.dim * sizeof(double)) != 0;
     bool same_radius = st->core.radius == st->core.st.radius;
     st->k++;
     publish_iteration(d, st);
-    memcpy(d->store.x, st->core.theta, d->store.dim * sizeof(double));
-    pd_store_bump(&d->store);
-    d->metrics.updates_total++;
-    d->metrics.version = (double)d->store.version;
-    pd_daemon_after_update(d); /* stop criteria */
-    if (d->state != PD_STATE_RUNNING) {
-        return 0;
+    int rc = pd_whole_commit(d, st->core.theta, &st->current); /* and the stop criteria */
+    if (rc != 0 || d->state != PD_STATE_RUNNING) {
+        return rc;
     }
     if (!moved && same_radius && d->cfg.apts_batch == 0) {
         /* Same point, same radius, same samples: the next iteration would repeat this one
@@ -486,8 +486,8 @@ static void apts_on_idle(pd_daemon_t *d, pd_session_t *s)
 /* All parts of a pass are in: the mean (plus the l2 term) goes to the core. */
 static pd_apts_need_t finish_pass(pd_daemon_t *d, apts_state_t *st)
 {
-    size_t dim = d->store.dim;
-    const double *x = (const double *)st->point->data;
+    size_t dim = d->model.dim;
+    const double *x = point_values(st);
     double loss = 0.0;
 
     for (uint32_t i = 0; i < st->n_slots; i++) {
@@ -550,8 +550,8 @@ static void apts_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t,
             d->metrics.apts_local_second_order_total++;
         }
     } else if (t->kind == PD_TASK_GRAD) {
-        memcpy(st->part_sums + (size_t)t->part * d->store.dim, vec,
-               d->store.dim * sizeof(double));
+        memcpy(st->part_sums + (size_t)t->part * d->model.dim, vec,
+               d->model.dim * sizeof(double));
     }
     if (++st->n_done < st->n_slots) {
         return;

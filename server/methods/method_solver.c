@@ -26,6 +26,7 @@
 #include "method.h"
 #include "parts.h"
 #include "tron_core.h"
+#include "whole.h"
 #include "../scheduler.h"
 
 typedef struct solver_state {
@@ -35,7 +36,8 @@ typedef struct solver_state {
     pd_lbfgs_t lbfgs;
     pd_solver_need_t need;
     pd_parts_t parts;
-    pd_buf_t *point;     /* parameters of the pass */
+    pd_buf_t *current;   /* the store's version, whole (whole.h) */
+    pd_buf_t *point;     /* parameters of the pass (on a version: the store's snapshot) */
     bool off_version;
     pd_buf_t *dir;       /* HVP: the direction */
     double *sum;         /* dim: the pass's ordered sum, then the objective's gradient or Hv */
@@ -58,6 +60,7 @@ static void solver_release(pd_daemon_t *d)
         pd_tron_free(&st->tron);
         pd_lbfgs_free(&st->lbfgs);
         pd_parts_free(&st->parts);
+        pd_buf_unref(st->current);
         pd_buf_unref(st->point);
         pd_buf_unref(st->dir);
         free(st->sum);
@@ -83,27 +86,31 @@ static int solver_init(pd_daemon_t *d)
     d->method_state = st;
     st->newton = c->method == PD_METHOD_NEWTON_CG;
     st->l2 = d->optim.reg.kind == PD_REG_L2 ? d->optim.reg.l2 : 0.0;
-    st->sum = calloc(d->store.dim, sizeof(double));
+    st->sum = calloc(d->model.dim, sizeof(double));
     return st->sum != NULL ? 0 : -ENOMEM;
 }
 
 /* The solvers start at the first idle worker, from the store's parameters (a checkpoint's,
- * when one was loaded after init). */
+ * when one was loaded after init), whole. */
 static int start_solver(pd_daemon_t *d, solver_state_t *st)
 {
     const pd_config_t *c = &d->cfg;
-    size_t dim = d->store.dim;
-    int rc;
+    size_t dim = d->model.dim;
+    int rc = pd_whole_open(d, &st->current);
 
+    if (rc != 0) {
+        return rc;
+    }
+    const double *x0 = (const double *)st->current->data;
     if (st->newton) {
         pd_tron_opts_t o = {.tolerance = c->solver_tolerance, .cg_tolerance = c->cg_tolerance,
                             .radius = st->resume_radius, .gnorm0 = st->resume_gnorm0};
-        rc = pd_tron_init(&st->tron, dim, &o, d->store.x);
+        rc = pd_tron_init(&st->tron, dim, &o, x0);
         st->need = rc == 0 ? pd_tron_begin(&st->tron) : PD_SOLVER_DONE;
     } else {
         pd_lbfgs_opts_t o = {.memory = (size_t)c->lbfgs_memory,
                              .tolerance = c->solver_tolerance, .gnorm0 = st->resume_gnorm0};
-        rc = pd_lbfgs_init(&st->lbfgs, dim, &o, d->store.x);
+        rc = pd_lbfgs_init(&st->lbfgs, dim, &o, x0);
         st->need = rc == 0 ? pd_lbfgs_begin(&st->lbfgs) : PD_SOLVER_DONE;
     }
     if (rc == 0) {
@@ -115,41 +122,22 @@ static int start_solver(pd_daemon_t *d, solver_state_t *st)
     return rc;
 }
 
-/* The parameters of the next pass: the store's snapshot when the solver's point is the
- * iterate (workers cache it across the passes of one version), else a copy. */
-static int set_point(pd_daemon_t *d, solver_state_t *st, const double *x)
+/* The pass's point, whole: the iterate's values, or the off-version copy. */
+static const double *point_values(const solver_state_t *st)
 {
-    size_t bytes = d->store.dim * sizeof(double);
-    int rc;
-
-    pd_buf_unref(st->point);
-    st->point = NULL;
-    st->off_version = memcmp(x, d->store.x, bytes) != 0;
-    if (!st->off_version) {
-        return pd_store_snapshot(&d->store, &st->point);
-    }
-    rc = pd_buf_new(&st->point, bytes);
-    if (rc == 0) {
-        memcpy(st->point->data, x, bytes);
-    }
-    return rc;
+    return (const double *)(st->off_version ? st->point : st->current)->data;
 }
 
 /* The solver's accepted iterate becomes the store's next version (the stop criteria run). */
-static void commit(pd_daemon_t *d, solver_state_t *st)
+static int commit(pd_daemon_t *d, solver_state_t *st)
 {
     bool *moved = st->newton ? &st->tron.moved : &st->lbfgs.moved;
-    const double *x = st->newton ? st->tron.x : st->lbfgs.x;
 
     if (!*moved) {
-        return;
+        return 0;
     }
     *moved = false;
-    memcpy(d->store.x, x, d->store.dim * sizeof(double));
-    pd_store_bump(&d->store);
-    d->metrics.updates_total++;
-    d->metrics.version = (double)d->store.version;
-    pd_daemon_after_update(d);
+    return pd_whole_commit(d, st->newton ? st->tron.x : st->lbfgs.x, &st->current);
 }
 
 static void publish(pd_daemon_t *d, const solver_state_t *st)
@@ -174,10 +162,12 @@ static void publish(pd_daemon_t *d, const solver_state_t *st)
 /* What the solver asked for next: a new pass, or the end of the job. */
 static int advance(pd_daemon_t *d, solver_state_t *st)
 {
-    size_t dim = d->store.dim;
-    int rc;
+    size_t dim = d->model.dim;
+    int rc = commit(d, st);
 
-    commit(d, st);
+    if (rc != 0) {
+        return rc;
+    }
     publish(d, st);
     if (d->state != PD_STATE_RUNNING) {
         return 0; /* a [stop] criterion was met */
@@ -189,7 +179,8 @@ static int advance(pd_daemon_t *d, solver_state_t *st)
         return 0;
     }
     const double *x = st->newton ? pd_tron_point(&st->tron) : pd_lbfgs_point(&st->lbfgs);
-    if ((rc = set_point(d, st, x)) != 0) {
+    /* the iterate's passes go as the store's version (workers cache it), trials whole */
+    if ((rc = pd_whole_point(d, x, true, st->current, &st->point, &st->off_version)) != 0) {
         return rc;
     }
     if (st->need == PD_SOLVER_HVP) {
@@ -260,8 +251,8 @@ static void solver_on_idle(pd_daemon_t *d, pd_session_t *s)
  * solver. */
 static pd_solver_need_t finish_pass(pd_daemon_t *d, solver_state_t *st)
 {
-    size_t dim = d->store.dim;
-    const double *x = (const double *)st->point->data;
+    size_t dim = d->model.dim;
+    const double *x = point_values(st);
     uint64_t n;
     double loss;
 
