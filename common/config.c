@@ -1361,15 +1361,6 @@ int pd_config_validate(const pd_config_t *c, char *errbuf, size_t errlen)
                  enum_name(method_row->values, c->method, a, sizeof(a)));
     }
     if (c->shards > 1) {
-        if (c->method == PD_METHOD_FOSI || c->method == PD_METHOD_DHO2 ||
-            c->method == PD_METHOD_SYNC_PAGE) {
-            const key_row_t *method_row = row_by_field(offsetof(pd_config_t, method));
-            assert(method_row != NULL);
-            sink_add(&sink, "[server] shards = %" PRId64 ": for sync-sgd, async-sgd, ssp, "
-                            "rennala-sgd, freya-page, apts, newton-cg and lbfgs (method = %s "
-                            "is not split yet)",
-                     c->shards, enum_name(method_row->values, c->method, a, sizeof(a)));
-        }
         /* type = none: the plain vector of key-value clients, who push to async-sgd */
         if (c->model_type != PD_MODEL_LOGISTIC && c->model_type != PD_MODEL_SOFTMAX &&
             c->model_type != PD_MODEL_LSQ && c->model_type != PD_MODEL_MLP &&

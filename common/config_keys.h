@@ -58,9 +58,9 @@
       "Servers the parameter vector is split over, in contiguous key ranges (multiples of "  \
       "512 keys): this paramd (shard 0) runs the method and serves keys from 0; shards 1 .. " \
       "N-1 hold the rest, apply each update to their range and serve it to workers and "    \
-      "key-value clients. For sync-sgd, async-sgd, ssp, rennala-sgd, freya-page, apts, "     \
-      "newton-cg and lbfgs on a linear model or an mlp (the last three decide on a whole "   \
-      "copy of the iterate in shard 0), and async-sgd on type = none (key-value jobs). With " \
+      "key-value clients. For every method on a linear model or an mlp (apts, fosi, dho2, " \
+      "newton-cg and lbfgs decide on a whole copy of the iterate in shard 0), and async-sgd " \
+      "on type = none (key-value jobs). With "                                               \
       "state_dir, shard I keeps its checkpoints in state_dir/shard-I. "                      \
       "--local-shards N starts the others on this host; otherwise list them in "           \
       "shard_endpoints.")                                                                     \

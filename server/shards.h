@@ -14,7 +14,7 @@
  * (PART; shard 0 does it for a result that came whole) and shard 0 only its own keys; the
  * COMMIT then names the task, or lists the tasks a round sums (shard_parts.c). Other
  * methods' gradients reach shard 0 whole, and it relays each shard's share in the COMMIT;
- * newton-cg, lbfgs and apts, which step a whole copy of the iterate in shard 0
+ * newton-cg, lbfgs, apts, fosi and dho2, which step a whole copy of the iterate in shard 0
  * (methods/whole.h), send each shard its range's new values instead (commit_values).
  * Key-value clients read every shard directly and push to shard 0, which relays likewise. */
 #ifndef PD_SERVER_SHARDS_H

@@ -295,9 +295,9 @@ EXTRA_DIST += tests/integration/kill_loop.test
 TESTS += tests/integration/wire_f32.test tests/integration/sparse_tasks.test tests/integration/shards.test
 TESTS += tests/integration/shards_checkpoint.test
 TESTS += tests/integration/shards_mlp.test tests/integration/shards_diverge.test \
-    tests/integration/shards_sparse.test tests/integration/shards_solvers.test
+    tests/integration/shards_sparse.test tests/integration/shards_whole.test
 EXTRA_DIST += tests/integration/shards_mlp.test tests/integration/shards_diverge.test \
-    tests/integration/shards_sparse.test tests/integration/shards_solvers.test
+    tests/integration/shards_sparse.test tests/integration/shards_whole.test
 EXTRA_DIST += tests/integration/shards_checkpoint.test
 EXTRA_DIST += tests/integration/wire_f32.test tests/integration/sparse_tasks.test tests/integration/shards.test
 TESTS += tests/integration/bf16.test

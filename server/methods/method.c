@@ -72,16 +72,21 @@ void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples,
 {
     double *g = d->grad_scratch;
 
-    /* this server's keys: all of them, or shard 0's (grad_sum may hold only those) */
-    pd_method_mean(g, grad_sum, d->store.dim, n_samples);
-    pd_store_catch_up(&d->store); /* the dense prox below is the step after the pending ones */
     if (d->fosi != NULL) {
+        /* every key (fosi's step is whole, its own on a sharded job: it sends the shards
+         * their values itself) */
+        pd_method_mean(g, grad_sum, d->model.dim, n_samples);
         if (pd_method_fosi_step(d, g, lr) != 0) {
             refused(d);
             return;
         }
-        pd_store_bump(&d->store);
-    } else if (pd_store_step_range(&d->store, &d->optim, 0, d->store.dim, g, lr) != 0) {
+        applied(d, staleness);
+        return;
+    }
+    /* this server's keys: all of them, or shard 0's (grad_sum may hold only those) */
+    pd_method_mean(g, grad_sum, d->store.dim, n_samples);
+    pd_store_catch_up(&d->store); /* the dense prox below is the step after the pending ones */
+    if (pd_store_step_range(&d->store, &d->optim, 0, d->store.dim, g, lr) != 0) {
         refused(d);
         return;
     }

@@ -54,8 +54,10 @@ uint64_t pd_method_sync_page_coin_seed(uint64_t seed);
 /* method_sync.c: a sync-sgd round is in progress (its parts handed out or pending). */
 bool pd_method_sync_round_active(const pd_daemon_t *d);
 
-/* method_fosi.c: the FOSI step on the mean gradient g (n values, overwritten: the loss's l2
- * term is added) at step lr, in place of the optimiser's step. 0 or PD_ENONFINITE. */
+/* method_fosi.c: the FOSI step on the mean gradient g (model.dim values, overwritten: the
+ * loss's l2 term is added) at step lr, in place of the optimiser's step; the version counted
+ * and, on a sharded job, every shard sent its new values. 0, PD_ENONFINITE, or a negative
+ * code (the shards' vector could not be gathered, no memory). */
 int pd_method_fosi_step(pd_daemon_t *d, double *g, double lr);
 /* The fixed batch fosi's Hessian is taken on: fosi_ese_batch samples (at most the training
  * set) drawn by pd_rng_sample from the job seed mixed with a tag of its own. */

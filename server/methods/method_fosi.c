@@ -27,7 +27,12 @@
  * curv_max_staleness: no gradient task is issued that could take it past the bound, and a
  * training worker held back by it helps with the HVP parts instead (so τ_c ≤ bound always,
  * and no refresh is thrown away, where §5.6 would discard and restart an ESE that went over;
- * the bound 0 is synchronous DHO2, as is curv_fraction = 0). */
+ * the bound 0 is synchronous DHO2, as is curv_fraction = 0).
+ *
+ * On a sharded job shard 0 runs all of it on whole vectors (whole.h): a copy of the iterate,
+ * gathered from the shards before the first step or refresh, and a base optimiser of its own
+ * over every key (d->optim holds shard 0's keys alone), whose state the method's checkpoint
+ * keeps. Each step sends every shard its range's new values. */
 #include <config.h>
 
 #include <errno.h>
@@ -45,6 +50,7 @@
 #include "method.h"
 #include "parts.h"
 #include "rng.h"
+#include "whole.h"
 #include "../scheduler.h"
 
 /* Tag mixed into the job seed for the ESE batch, so it is not a batch the gradients draw. */
@@ -75,6 +81,12 @@ struct pd_fosi_run {
     double lambda[PD_LANCZOS_MAX_PAIRS];
     double resid[PD_LANCZOS_MAX_PAIRS];
     double *v;               /* (k + l) × dim: Ritz vectors */
+    /* a sharded job (shard 0): the iterate x (dim, NULL until gathered) and its published
+     * copy, and the base optimiser over every key */
+    bool sharded;
+    double *x;
+    pd_buf_t *current;
+    pd_optim_t optim;
 };
 
 pd_sample_set_t pd_method_fosi_ese_batch(const pd_daemon_t *d)
@@ -100,13 +112,16 @@ static void free_run(struct pd_fosi_run *st)
     pd_buf_unref(st->q);
     free(st->w);
     free(st->v);
+    free(st->x);
+    pd_buf_unref(st->current);
+    pd_optim_release(&st->optim);
     free(st);
 }
 
 static int fosi_init(pd_daemon_t *d)
 {
     const pd_config_t *c = &d->cfg;
-    size_t dim = d->store.dim;
+    size_t dim = d->model.dim;
     uint64_t warmup = c->fosi_warmup > 0 ? (uint64_t)c->fosi_warmup : (uint64_t)c->fosi_period;
     bool dho2 = c->method == PD_METHOD_DHO2;
     pd_fosi_opts_t o = {.alpha = c->fosi_alpha, .clip = c->fosi_clip, .damping = c->fosi_damping,
@@ -142,6 +157,15 @@ static int fosi_init(pd_daemon_t *d)
         rc = PD_ECONFIG;
         goto fail;
     }
+    st->sharded = c->shards > 1;
+    if (st->sharded) {
+        st->optim = d->optim; /* the job's settings; then arrays of every key */
+        st->optim.mask = d->mask;
+        st->optim.u = st->optim.v = st->optim.undo = NULL;
+        if ((rc = pd_optim_init(&st->optim, dim)) != 0) {
+            goto fail;
+        }
+    }
     if ((rc = pd_fosi_init(&st->core, dim, &o)) != 0 || (rc = st->scheme->init(d)) != 0) {
         goto fail;
     }
@@ -172,29 +196,61 @@ static void fosi_release(pd_daemon_t *d)
     }
 }
 
+/* A sharded job's whole iterate, gathered from the shards the first time it is needed (the
+ * shards hold their keys at start and after a restore). 0 or a negative code. */
+static int gather_whole(pd_daemon_t *d, struct pd_fosi_run *st)
+{
+    size_t bytes = d->model.dim * sizeof(double);
+    int rc;
+
+    if (!st->sharded || st->x != NULL) {
+        return 0;
+    }
+    if ((rc = pd_whole_open(d, &st->current)) != 0) {
+        return rc;
+    }
+    st->x = malloc(bytes);
+    if (st->x == NULL) {
+        return -ENOMEM;
+    }
+    memcpy(st->x, st->current->data, bytes);
+    return 0;
+}
+
 int pd_method_fosi_step(pd_daemon_t *d, double *g, double lr)
 {
     struct pd_fosi_run *st = d->fosi;
-    const double *x = d->store.x;
-    int rc;
+    pd_optim_t *o = st->sharded ? &st->optim : &d->optim;
+    int rc = gather_whole(d, st);
 
-    for (size_t i = 0; i < d->store.dim; i++) {
+    if (rc != 0) {
+        return rc;
+    }
+    double *x = st->sharded ? st->x : d->store.x;
+    for (size_t i = 0; i < d->model.dim; i++) {
         g[i] += st->l2 * d->mask[i] * x[i];
     }
     /* a stale gradient's step is cut by the scheme's rule (stale_step); so is its Newton step */
-    double base_lr = pd_optim_lr(&d->optim);
-    rc = pd_fosi_step(&st->core, &d->optim, d->store.x, g, lr, base_lr > 0.0 ? lr / base_lr : 1.0);
-    if (rc == 0) {
-        st->steps++;
-        d->metrics.fosi_g1_ratio = st->core.g1_ratio;
+    o->t = d->optim.t; /* the job's step count (learning-rate schedules, Adam's correction) */
+    double base_lr = pd_optim_lr(o);
+    rc = pd_fosi_step(&st->core, o, x, g, lr, base_lr > 0.0 ? lr / base_lr : 1.0);
+    d->optim.t = o->t;
+    if (rc != 0) {
+        return rc;
     }
-    return rc;
+    st->steps++;
+    d->metrics.fosi_g1_ratio = st->core.g1_ratio;
+    if (st->sharded) {
+        return pd_whole_publish(d, x, &st->current);
+    }
+    pd_store_bump(&d->store);
+    return 0;
 }
 
 /* The next product's round: q is the Lanczos vector, sent with every part. */
 static int start_product(pd_daemon_t *d, struct pd_fosi_run *st)
 {
-    size_t dim = d->store.dim;
+    size_t dim = d->model.dim;
     int rc;
 
     pd_buf_unref(st->q);
@@ -217,9 +273,17 @@ static int start_ese(pd_daemon_t *d, struct pd_fosi_run *st)
     pd_lanczos_free(&st->lz);
     pd_buf_unref(st->snap);
     st->snap = NULL;
-    if ((rc = pd_lanczos_init(&st->lz, d->store.dim, &o)) != 0 ||
-        (rc = pd_store_snapshot(&d->store, &st->snap)) != 0 ||
-        (rc = start_product(d, st)) != 0) {
+    if ((rc = pd_lanczos_init(&st->lz, d->model.dim, &o)) != 0 ||
+        (rc = gather_whole(d, st)) != 0) {
+        return rc;
+    }
+    /* x_s whole: on a sharded job the HVP tasks carry it (the shards move on meanwhile) */
+    if (st->sharded) {
+        st->snap = pd_buf_ref(st->current);
+    } else if ((rc = pd_store_snapshot(&d->store, &st->snap)) != 0) {
+        return rc;
+    }
+    if ((rc = start_product(d, st)) != 0) {
         return rc;
     }
     st->snap_version = d->store.version;
@@ -396,7 +460,7 @@ static int finish_ese(pd_daemon_t *d, struct pd_fosi_run *st)
 static void hvp_result(pd_daemon_t *d, struct pd_fosi_run *st, const pd_task_t *t,
                        const pd_msg_t *m, const double *hv_sum)
 {
-    size_t dim = d->store.dim;
+    size_t dim = d->model.dim;
     const double *q = (const double *)st->q->data;
     uint64_t samples;
     int rc;
@@ -451,31 +515,38 @@ static void fosi_on_leave(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t)
     }
 }
 
-/* Checkpointed state: FOSI's step count, then the scheme's own words. The eigensystem is not
- * kept: a resumed job refreshes it before its first step (its curvature is of the restored
- * parameters), then every fosi_period steps as before. */
+/* Checkpointed state: FOSI's step count; on a sharded job the base optimiser's two arrays
+ * over every key (u, v: dim doubles each, as stored in memory; its step count is the job's
+ * optimiser's, checkpointed with it); then the scheme's own words. The eigensystem is not kept: a resumed job refreshes it before its first
+ * step (its curvature is of the restored parameters), then every fosi_period steps as before. */
 static int fosi_save(pd_daemon_t *d, uint8_t **out, size_t *len)
 {
     struct pd_fosi_run *st = d->fosi;
-    uint8_t *base = NULL, *all;
-    size_t base_len = 0;
+    size_t arrays = st->sharded ? 2 * st->optim.dim * sizeof(double) : 0;
+    uint8_t *base = NULL, *all = NULL;
+    size_t base_len = 0, head;
     int rc = st->scheme->save != NULL ? st->scheme->save(d, &base, &base_len) : 0;
 
-    if (rc != 0) {
-        return rc;
-    }
-    rc = pd_method_save_words(&st->steps, 1, &all, len);
     if (rc == 0) {
-        uint8_t *grown = realloc(all, *len + base_len + 1);
+        rc = pd_method_save_words(&st->steps, 1, &all, &head);
+    }
+    if (rc == 0) {
+        uint8_t *grown = realloc(all, head + arrays + base_len + 1);
         if (grown == NULL) {
-            free(all);
             rc = -ENOMEM;
         } else {
-            memcpy(grown + *len, base, base_len);
-            *len += base_len;
-            *out = grown;
+            all = grown;
+            if (st->sharded) {
+                memcpy(all + head, st->optim.u, arrays / 2);
+                memcpy(all + head + arrays / 2, st->optim.v, arrays / 2);
+            }
+            memcpy(all + head + arrays, base, base_len);
+            *len = head + arrays + base_len;
+            *out = all;
+            all = NULL;
         }
     }
+    free(all);
     free(base);
     return rc;
 }
@@ -483,17 +554,22 @@ static int fosi_save(pd_daemon_t *d, uint8_t **out, size_t *len)
 static int fosi_load(pd_daemon_t *d, const uint8_t *buf, size_t len)
 {
     struct pd_fosi_run *st = d->fosi;
+    size_t head = 8, arrays = st->sharded ? 2 * st->optim.dim * sizeof(double) : 0;
     uint64_t steps;
     int rc;
 
-    if (len < 8) {
+    if (len < head + arrays) {
         return PD_ECORRUPT;
     }
-    rc = pd_method_load_words(buf, 8, &steps, 1);
+    rc = pd_method_load_words(buf, head, &steps, 1);
     if (rc == 0 && st->scheme->load != NULL) {
-        rc = st->scheme->load(d, buf + 8, len - 8);
-    } else if (rc == 0 && len != 8) {
+        rc = st->scheme->load(d, buf + head + arrays, len - head - arrays);
+    } else if (rc == 0 && len != head + arrays) {
         rc = PD_ECORRUPT;
+    }
+    if (rc == 0 && st->sharded) {
+        memcpy(st->optim.u, buf + head, arrays / 2);
+        memcpy(st->optim.v, buf + head + arrays / 2, arrays / 2);
     }
     if (rc == 0) {
         st->steps = steps;

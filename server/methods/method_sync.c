@@ -161,7 +161,8 @@ static void sync_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t,
                            const pd_msg_t *m, const double *grad_sum)
 {
     sync_state_t *st = d->method_state;
-    size_t dim = d->model.dim, own = d->store.dim; /* a sharded job sums its own keys only */
+    /* a sharded job whose workers send parts sums its own keys only (fosi's rounds: all) */
+    size_t dim = d->model.dim, own = d->job.gradient_parts ? d->store.dim : dim;
     uint64_t n_total = 0;
 
     if (!st->active || t->round != st->round || t->part >= st->n_parts ||

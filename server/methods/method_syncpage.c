@@ -26,6 +26,7 @@
 #include "parts.h"
 #include "rng.h"
 #include "../scheduler.h"
+#include "../shards.h"
 
 /* Mixed into the job seed for the coin, so its stream is not freya-page's. */
 #define COIN_TAG 0x50414745u /* "PAGE" */
@@ -99,8 +100,8 @@ static int page_init(pd_daemon_t *d)
         return PD_ECONFIG;
     }
     pd_rng_seed(&st->coin, pd_method_sync_page_coin_seed((uint64_t)c->seed));
-    st->g = calloc(d->store.dim, sizeof(double));
-    st->sum = calloc(d->store.dim, sizeof(double));
+    st->g = calloc(d->model.dim, sizeof(double));
+    st->sum = calloc(d->model.dim, sizeof(double));
     if (st->g == NULL || st->sum == NULL) {
         return -ENOMEM;
     }
@@ -117,7 +118,7 @@ static int start_phase(pd_daemon_t *d, page_state_t *st, page_phase_t phase)
     uint64_t n = d->cfg.sync_parts > 0 ? (uint64_t)d->cfg.sync_parts
                                        : pd_sessions_count_ready(&d->sessions);
     pd_buf_t *snap = NULL;
-    int rc = pd_store_snapshot(&d->store, &snap);
+    int rc = pd_shards_whole_snapshot(d, &snap); /* x_k whole, gathered when sharded */
 
     if (rc != 0) {
         return rc;
@@ -135,7 +136,7 @@ static int start_phase(pd_daemon_t *d, page_state_t *st, page_phase_t phase)
     st->version_x = d->store.version;
     st->phase = phase;
     st->phase_started_ms = pd_daemon_now_ms(d);
-    return pd_parts_start(&st->parts, (uint32_t)n, total, d->store.dim);
+    return pd_parts_start(&st->parts, (uint32_t)n, total, d->model.dim);
 }
 
 static void page_fail(pd_daemon_t *d, int rc)
@@ -187,7 +188,7 @@ static void page_on_idle(pd_daemon_t *d, pd_session_t *s)
 /* All parts are in: g_{k+1}, the step, the coin and the next phase. */
 static void finish_phase(pd_daemon_t *d, page_state_t *st)
 {
-    size_t dim = d->store.dim;
+    size_t dim = d->model.dim;
     double secs = (double)(pd_daemon_now_ms(d) - st->phase_started_ms) / 1000.0;
     pd_metrics_t *mt = &d->metrics;
     uint64_t n;

@@ -1,4 +1,4 @@
-/* whole.c - the whole-vector iterate of newton-cg, lbfgs and apts (see whole.h). */
+/* whole.c - the whole-vector iterate of newton-cg, lbfgs, apts, fosi and dho2 (whole.h). */
 #include <config.h>
 #include "whole.h"
 
@@ -37,20 +37,32 @@ int pd_whole_point(pd_daemon_t *d, const double *x, bool may_be_current,
     return *off_version ? copy_of(x, dim, point) : pd_store_snapshot(&d->store, point);
 }
 
-int pd_whole_commit(pd_daemon_t *d, const double *x, pd_buf_t **current)
+int pd_whole_publish(pd_daemon_t *d, const double *x, pd_buf_t **current)
 {
     size_t dim = d->model.dim;
-    int rc;
 
     memcpy(d->store.x, x, d->store.dim * sizeof(double)); /* shard 0's keys come first */
     pd_store_bump(&d->store);
     pd_shards_commit(d, &(pd_shard_update_t){.n = dim, .g = x, .values = true});
-    d->metrics.updates_total++;
-    d->metrics.version = (double)d->store.version;
     pd_buf_unref(*current);
     *current = NULL;
     /* alone the store's snapshot is the whole vector; shard 0 keeps its own copy */
-    rc = d->shards == NULL ? pd_store_snapshot(&d->store, current) : copy_of(x, dim, current);
+    if (d->shards == NULL) {
+        return pd_store_snapshot(&d->store, current);
+    }
+    int rc = copy_of(x, dim, current);
+    if (rc == 0) {
+        (*current)->version = d->store.version;
+    }
+    return rc;
+}
+
+int pd_whole_commit(pd_daemon_t *d, const double *x, pd_buf_t **current)
+{
+    int rc = pd_whole_publish(d, x, current);
+
+    d->metrics.updates_total++;
+    d->metrics.version = (double)d->store.version;
     pd_daemon_after_update(d);
     return rc;
 }

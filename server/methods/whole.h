@@ -1,10 +1,11 @@
 /* whole.h - the iterate of the methods whose cores step the whole parameter vector
- * themselves: newton-cg, lbfgs and apts. Their trust-region tests, line searches and curvature
- * memories are reductions over every coordinate, decided in one place; on a sharded job that
- * place is shard 0, which keeps a whole copy of the current version beside its own keys. Each
- * new iterate goes to the store (shard 0's keys) and to every other shard as a COMMIT of its
- * range's values, so the shards serve the iterate to the workers bit for bit as one server
- * would. Alone, the copy is the store's own snapshot: nothing is held twice. */
+ * themselves: newton-cg, lbfgs, apts, fosi and dho2. Their trust-region tests, line searches,
+ * curvature memories and eigenvector products are reductions over every coordinate, decided
+ * in one place; on a sharded job that place is shard 0, which keeps a whole copy of the
+ * current version beside its own keys. Each new iterate goes to the store (shard 0's keys)
+ * and to every other shard as a COMMIT of its range's values, so the shards serve the
+ * iterate to the workers bit for bit as one server would. Alone, the copy is the store's own
+ * snapshot: nothing is held twice. */
 #ifndef PD_SERVER_METHODS_WHOLE_H
 #define PD_SERVER_METHODS_WHOLE_H
 
@@ -27,8 +28,10 @@ int pd_whole_point(pd_daemon_t *d, const double *x, bool may_be_current,
                    const pd_buf_t *current, pd_buf_t **point, bool *off_version);
 
 /* x (model.dim values) becomes the next version: the store takes its keys, every other shard
- * its range (COMMIT of values), *current the whole vector, and the metrics and the stop
- * criteria run. 0 or -ENOMEM (then *current is NULL and the job must end). */
+ * its range (COMMIT of values), *current the whole vector. 0 or -ENOMEM (then *current is
+ * NULL and the job must end). */
+int pd_whole_publish(pd_daemon_t *d, const double *x, pd_buf_t **current);
+/* pd_whole_publish, then the metrics and the stop criteria of an update. */
 int pd_whole_commit(pd_daemon_t *d, const double *x, pd_buf_t **current);
 
 #endif
