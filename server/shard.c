@@ -119,10 +119,13 @@ static int set_values(pd_daemon_t *d, pd_wire_in_t *in, char *why, size_t why_le
     size_t dim = d->store.dim;
     const double *v;
 
+    /* float64 only (no narrowing: the bits are shard 0's), and no gradient's fields */
     if (m->key_count != 0 || m->key_offset != d->key_begin || m->key_length != dim ||
-        m->n_frames != 1 || pd_wire_in_doubles(in, 0, dim, &v) != 0) {
-        snprintf(why, why_len, "a COMMIT of values must hold one frame of keys [%zu, %zu)",
-                 d->key_begin, d->key_end);
+        m->n_frames != 1 || m->elem_type != PD_ELEM_F64 || m->task_id != 0 ||
+        m->part_tasks != 0 || m->kind != PD_TASK_NONE ||
+        pd_wire_in_doubles(in, 0, dim, &v) != 0) {
+        snprintf(why, why_len, "a COMMIT of values must hold one float64 frame of keys "
+                 "[%zu, %zu) and name no task", d->key_begin, d->key_end);
         return PD_EWIRE;
     }
     if (d->store.lazy != NULL) { /* the values would skip the proxes the keys owe */

@@ -87,6 +87,9 @@ long pd_shard_commit_parts(pd_wire_in_t *commit, const uint64_t **ids)
 {
     const pd_msg_t *m = &commit->msg;
 
+    if (m->commit_values) {
+        return 0; /* values, whole: nothing to wait for (set_values refuses task fields) */
+    }
     if (m->part_tasks > 0) {
         return m->n_frames == 1 && m->part_tasks <= PD_SHARD_PARTS_MAX &&
                        pd_wire_in_u64s(commit, 0, (size_t)m->part_tasks, ids) == 0

@@ -8,6 +8,7 @@
 
 #include "common/config.h"
 #include "error.h"
+#include "log.h"
 #include "../shards.h"
 
 static const pd_method_ops_t *const registry[] = {
@@ -76,11 +77,15 @@ void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples,
         /* every key (fosi's step is whole, its own on a sharded job: it sends the shards
          * their values itself) */
         pd_method_mean(g, grad_sum, d->model.dim, n_samples);
-        if (pd_method_fosi_step(d, g, lr) != 0) {
+        int rc = pd_method_fosi_step(d, g, lr);
+        if (rc == PD_ENONFINITE) {
             refused(d);
-            return;
+        } else if (rc != 0) { /* no whole vector to step (the shards), or no memory */
+            pd_log_err("fosi: cannot take a step: %s", pd_strerror(rc));
+            pd_daemon_stop(d, "fosi failed (see the log)", 1);
+        } else {
+            applied(d, staleness);
         }
-        applied(d, staleness);
         return;
     }
     /* this server's keys: all of them, or shard 0's (grad_sum may hold only those) */

@@ -8,6 +8,15 @@
 #include "../daemon.h"
 #include "compute.h"
 
+/* One array of a method's own state that a checkpoint keeps beside the parameters
+ * (pd_method_ops_t.ckpt_arrays): saved from data, loaded back into it. */
+typedef struct pd_method_array {
+    const char *name; /* unique in the checkpoint, e.g. "fosi.optim.u" */
+    double *data;     /* count values */
+    size_t count;
+} pd_method_array_t;
+#define PD_METHOD_MAX_ARRAYS 2
+
 struct pd_method_ops {
     const char *name;
     /* Allocate d->method_state. 0 or a negative code. */
@@ -28,6 +37,11 @@ struct pd_method_ops {
      * after init; PD_ECORRUPT if they do not parse (the method then starts afresh). */
     int (*save)(pd_daemon_t *d, uint8_t **out, size_t *len);
     int (*load)(pd_daemon_t *d, const uint8_t *buf, size_t len);
+    /* Optional (NULL: none): state too large for save's bytes (which a checkpoint's metadata
+     * caps), as arrays of any length: out[0 .. returned) of at most PD_METHOD_MAX_ARRAYS, after
+     * init. A checkpoint writes them with the parameters (on shard 0), and loads them back
+     * before load when its optimiser is the job's (they are optimiser state). */
+    size_t (*ckpt_arrays)(pd_daemon_t *d, pd_method_array_t *out);
 };
 
 const pd_method_ops_t *pd_method_get(int kind);

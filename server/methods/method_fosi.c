@@ -31,8 +31,8 @@
  *
  * On a sharded job shard 0 runs all of it on whole vectors (whole.h): a copy of the iterate,
  * gathered from the shards before the first step or refresh, and a base optimiser of its own
- * over every key (d->optim holds shard 0's keys alone), whose state the method's checkpoint
- * keeps. Each step sends every shard its range's new values. */
+ * over every key (d->optim holds shard 0's keys alone), whose arrays shard 0's checkpoints
+ * keep (fosi_ckpt_arrays). Each step sends every shard its range's new values. */
 #include <config.h>
 
 #include <errno.h>
@@ -157,7 +157,7 @@ static int fosi_init(pd_daemon_t *d)
         rc = PD_ECONFIG;
         goto fail;
     }
-    st->sharded = c->shards > 1;
+    st->sharded = c->shards > 1 && d->opts.shard_index == 0; /* shards i > 0 run no method */
     if (st->sharded) {
         st->optim = d->optim; /* the job's settings; then arrays of every key */
         st->optim.mask = d->mask;
@@ -515,38 +515,31 @@ static void fosi_on_leave(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t)
     }
 }
 
-/* Checkpointed state: FOSI's step count; on a sharded job the base optimiser's two arrays
- * over every key (u, v: dim doubles each, as stored in memory; its step count is the job's
- * optimiser's, checkpointed with it); then the scheme's own words. The eigensystem is not kept: a resumed job refreshes it before its first
- * step (its curvature is of the restored parameters), then every fosi_period steps as before. */
+/* Checkpointed state: FOSI's step count, then the scheme's own words. The eigensystem is not
+ * kept: a resumed job refreshes it before its first step (its curvature is of the restored
+ * parameters), then every fosi_period steps as before. */
 static int fosi_save(pd_daemon_t *d, uint8_t **out, size_t *len)
 {
     struct pd_fosi_run *st = d->fosi;
-    size_t arrays = st->sharded ? 2 * st->optim.dim * sizeof(double) : 0;
-    uint8_t *base = NULL, *all = NULL;
-    size_t base_len = 0, head;
+    uint8_t *base = NULL, *all;
+    size_t base_len = 0;
     int rc = st->scheme->save != NULL ? st->scheme->save(d, &base, &base_len) : 0;
 
-    if (rc == 0) {
-        rc = pd_method_save_words(&st->steps, 1, &all, &head);
+    if (rc != 0) {
+        return rc;
     }
+    rc = pd_method_save_words(&st->steps, 1, &all, len);
     if (rc == 0) {
-        uint8_t *grown = realloc(all, head + arrays + base_len + 1);
+        uint8_t *grown = realloc(all, *len + base_len + 1);
         if (grown == NULL) {
+            free(all);
             rc = -ENOMEM;
         } else {
-            all = grown;
-            if (st->sharded) {
-                memcpy(all + head, st->optim.u, arrays / 2);
-                memcpy(all + head + arrays / 2, st->optim.v, arrays / 2);
-            }
-            memcpy(all + head + arrays, base, base_len);
-            *len = head + arrays + base_len;
-            *out = all;
-            all = NULL;
+            memcpy(grown + *len, base, base_len);
+            *len += base_len;
+            *out = grown;
         }
     }
-    free(all);
     free(base);
     return rc;
 }
@@ -554,28 +547,41 @@ static int fosi_save(pd_daemon_t *d, uint8_t **out, size_t *len)
 static int fosi_load(pd_daemon_t *d, const uint8_t *buf, size_t len)
 {
     struct pd_fosi_run *st = d->fosi;
-    size_t head = 8, arrays = st->sharded ? 2 * st->optim.dim * sizeof(double) : 0;
     uint64_t steps;
     int rc;
 
-    if (len < head + arrays) {
+    if (len < 8) {
         return PD_ECORRUPT;
     }
-    rc = pd_method_load_words(buf, head, &steps, 1);
+    rc = pd_method_load_words(buf, 8, &steps, 1);
     if (rc == 0 && st->scheme->load != NULL) {
-        rc = st->scheme->load(d, buf + head + arrays, len - head - arrays);
-    } else if (rc == 0 && len != head + arrays) {
+        rc = st->scheme->load(d, buf + 8, len - 8);
+    } else if (rc == 0 && len != 8) {
         rc = PD_ECORRUPT;
-    }
-    if (rc == 0 && st->sharded) {
-        memcpy(st->optim.u, buf + head, arrays / 2);
-        memcpy(st->optim.v, buf + head + arrays / 2, arrays / 2);
     }
     if (rc == 0) {
         st->steps = steps;
         st->next_refresh = steps;
     }
     return rc;
+}
+
+/* A sharded job's base optimiser over every key (the job's optim.u and optim.v hold shard 0's
+ * keys alone): its arrays, as the job's optimiser keeps them (u for momentum and Adam, v for
+ * Adam). Alone, none: the job's optimiser is the base. */
+static size_t fosi_ckpt_arrays(pd_daemon_t *d, pd_method_array_t *out)
+{
+    struct pd_fosi_run *st = d->fosi;
+    pd_optim_t *o = &st->optim;
+    size_t n = 0;
+
+    if (st->sharded && (o->kind == PD_OPT_MOMENTUM || o->kind == PD_OPT_ADAM)) {
+        out[n++] = (pd_method_array_t){"fosi.optim.u", o->u, o->dim};
+    }
+    if (st->sharded && o->kind == PD_OPT_ADAM) {
+        out[n++] = (pd_method_array_t){"fosi.optim.v", o->v, o->dim};
+    }
+    return n;
 }
 
 const pd_method_ops_t pd_method_fosi = {
@@ -587,6 +593,7 @@ const pd_method_ops_t pd_method_fosi = {
     .on_leave = fosi_on_leave,
     .save = fosi_save,
     .load = fosi_load,
+    .ckpt_arrays = fosi_ckpt_arrays,
 };
 
 /* The same layer: fosi_init reads the method and sets the slices and the overlap. */
@@ -599,4 +606,5 @@ const pd_method_ops_t pd_method_dho2 = {
     .on_leave = fosi_on_leave,
     .save = fosi_save,
     .load = fosi_load,
+    .ckpt_arrays = fosi_ckpt_arrays,
 };

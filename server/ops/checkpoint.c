@@ -121,6 +121,13 @@ static int snapshot(pd_daemon_t *d, ckpt_job_t **out)
     if (rc == 0 && d->optim.kind == PD_OPT_ADAM) {
         rc = add_array(&j->snap, "optim.v", d->optim.v, dim);
     }
+    if (rc == 0 && d->method->ckpt_arrays != NULL && d->opts.shard_index == 0) {
+        pd_method_array_t a[PD_METHOD_MAX_ARRAYS];
+        size_t n = d->method->ckpt_arrays(d, a);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            rc = add_array(&j->snap, a[i].name, a[i].data, a[i].count);
+        }
+    }
     if (rc == 0 && d->method->save != NULL && d->opts.shard_index == 0) {
         rc = d->method->save(d, &j->method_state, &j->snap.method_state_len);
         j->snap.method_state = j->method_state;
@@ -450,6 +457,24 @@ int pd_checkpoint_load_dir(int dirfd, const char *dir_name, bool quarantine,
     return rc;
 }
 
+/* The method's own arrays (ckpt_arrays) from c, each whole or not at all (then it starts from
+ * zeros, as a fresh job would, and the log says so). */
+static void apply_method_arrays(pd_daemon_t *d, const pd_ckpt_t *c)
+{
+    pd_method_array_t a[PD_METHOD_MAX_ARRAYS];
+    size_t n = d->method->ckpt_arrays != NULL ? d->method->ckpt_arrays(d, a) : 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const pd_ckpt_array_t *saved = pd_ckpt_array(c, a[i].name);
+        if (saved == NULL || saved->count != a[i].count) {
+            pd_log_warn("checkpoint has no %s of %zu values: that state starts afresh",
+                        a[i].name, a[i].count);
+            continue;
+        }
+        memcpy(a[i].data, saved->data, a[i].count * sizeof(double));
+    }
+}
+
 /* Put the checkpoint's state into the daemon: parameters, version, optimiser state, the
  * counters seeds and max_updates derive from, and the method's own state. */
 static int apply(pd_daemon_t *d, const pd_ckpt_t *c)
@@ -473,6 +498,9 @@ static int apply(pd_daemon_t *d, const pd_ckpt_t *c)
         }
         if (v != NULL && v->count == dim) {
             memcpy(d->optim.v, v->data, dim * sizeof(double));
+        }
+        if (d->opts.shard_index == 0) {
+            apply_method_arrays(d, c);
         }
     }
     d->optim.t = c->optimizer_t;
