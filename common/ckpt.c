@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "error.h"
+#include "grow.h"
 #include "paramd.pb-c.h"
 
 static const uint8_t ckpt_magic[8] = {0x89, 'P', 'D', 'C', 'K', 'P', 'T', '\n'};
@@ -131,22 +132,9 @@ static int write_mem(pd_ckpt_stream_t *s, const uint8_t *p, size_t len)
 {
     size_t need;
 
-    if (__builtin_add_overflow(s->mem_len, len, &need)) {
+    if (__builtin_add_overflow(s->mem_len, len, &need) ||
+        pd_grow((void **)&s->mem, &s->mem_cap, need, 1) != 0) {
         return -ENOMEM;
-    }
-    if (need > s->mem_cap) {
-        size_t cap = s->mem_cap > 0 ? s->mem_cap : 4096;
-        while (cap < need) {
-            if (__builtin_mul_overflow(cap, 2, &cap)) {
-                return -ENOMEM;
-            }
-        }
-        uint8_t *m = realloc(s->mem, cap);
-        if (m == NULL) {
-            return -ENOMEM;
-        }
-        s->mem = m;
-        s->mem_cap = cap;
     }
     memcpy(s->mem + s->mem_len, p, len);
     s->mem_len = need;

@@ -43,29 +43,6 @@ const char *pd_data_quote_cut(size_t len)
     return len > PD_DATA_QUOTE_MAX ? "..." : "";
 }
 
-int pd_data_grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) {
-        return 0;
-    }
-    size_t new_cap = *cap < 16 ? 16 : *cap;
-    while (new_cap < need) {
-        /* Doubling keeps appends amortised O(1); past SIZE_MAX / 2 just take what is asked. */
-        new_cap = new_cap > SIZE_MAX / 2 ? need : new_cap * 2;
-    }
-    size_t bytes;
-    if (__builtin_mul_overflow(new_cap, elem, &bytes)) {
-        return -ENOMEM;
-    }
-    void *p = realloc(*arr, bytes);
-    if (p == NULL) {
-        return -ENOMEM;
-    }
-    *arr = p;
-    *cap = new_cap;
-    return 0;
-}
-
 /* ---- reader ---- */
 
 int pd_data_reader_open(pd_data_reader_t *r, const char *path, char *errbuf, size_t errlen)
@@ -226,7 +203,7 @@ int pd_data_reader_line(pd_data_reader_t *r, char **line, size_t *len, char *err
                               r->path, r->lineno + 1, r->max_line);
             goto out;
         }
-        rc = pd_data_grow((void **)&r->line, &r->line_cap, n + take + 1, 1);
+        rc = pd_grow((void **)&r->line, &r->line_cap, n + take + 1, 1);
         if (rc < 0) {
             rc = pd_data_fail(errbuf, errlen, rc, "%s:%zu: out of memory", r->path,
                               r->lineno + 1);

@@ -55,7 +55,7 @@ static int parse_row(char *s, double **row, size_t *row_cap, size_t *ncol, const
                               pd_data_quote_len(fl), field, pd_data_quote_cut(fl), n + 1);
             goto out;
         }
-        rc = pd_data_grow((void **)row, row_cap, n + 1, sizeof(**row));
+        rc = pd_grow((void **)row, row_cap, n + 1, sizeof(**row));
         if (rc < 0) {
             rc = pd_data_fail(errbuf, errlen, rc, "%s:%zu: out of memory", path, lineno);
             goto out;
@@ -159,9 +159,9 @@ int pd_data_load_csv(pd_data_t **out, const char *path, const pd_data_opts_t *op
                               r.lineno);
             goto out;
         }
-        rc = pd_data_grow((void **)&x, &x_cap, need, sizeof(*x));
+        rc = pd_grow((void **)&x, &x_cap, need, sizeof(*x));
         if (rc == 0) {
-            rc = pd_data_grow((void **)&y, &y_cap, m + 1, sizeof(*y));
+            rc = pd_grow((void **)&y, &y_cap, m + 1, sizeof(*y));
         }
         if (rc < 0) {
             rc = pd_data_fail(errbuf, errlen, rc, "%s:%zu: out of memory", path, r.lineno);

@@ -96,7 +96,7 @@ static int read_u8_rows(pd_data_reader_t *r, size_t rows, size_t q, size_t p, do
         size_t last_row = (done + got - 1) / q;
         size_t need = (last_row + 1) * p;
         size_t old_cap = cap;
-        rc = pd_data_grow((void **)&a, &cap, need, sizeof(*a));
+        rc = pd_grow((void **)&a, &cap, need, sizeof(*a));
         if (rc < 0) {
             rc = pd_data_fail(errbuf, errlen, rc, "%s: out of memory", r->path);
             goto out;

@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "data.h"
+#include "grow.h"
 
 /* Longest token quoted back in an error message; a 16 MB garbage token must not become a
  * 16 MB log line. */
@@ -49,10 +50,6 @@ int pd_data_reader_line(pd_data_reader_t *r, char **line, size_t *len, char *err
  * for a broken gzip stream (message in errbuf). */
 int pd_data_reader_read(pd_data_reader_t *r, void *dst, size_t n, size_t *got, char *errbuf,
                         size_t errlen);
-
-/* Make room for `need` elements of `elem` bytes in *arr (capacity *cap, in elements), growing
- * geometrically. Returns 0 or -ENOMEM (also on size overflow); *arr is unchanged on failure. */
-int pd_data_grow(void **arr, size_t *cap, size_t need, size_t elem);
 
 /* Write the message into errbuf (if any) and return rc, so a failure is one statement:
  * `rc = pd_data_fail(errbuf, errlen, PD_EDATA, "%s:%zu: ...", ...); goto out;` */

@@ -121,12 +121,12 @@ static int parse_line(builder_t *b, char *s, const pd_data_opts_t *opts, const c
                           lineno, (unsigned long long)PD_DATA_MAX_SAMPLES);
         goto out;
     }
-    rc = pd_data_grow((void **)&b->y, &b->y_cap, b->m + 1, sizeof(*b->y));
+    rc = pd_grow((void **)&b->y, &b->y_cap, b->m + 1, sizeof(*b->y));
     if (rc < 0) {
         rc = out_of_memory(path, lineno, errbuf, errlen);
         goto out;
     }
-    rc = pd_data_grow((void **)&b->row_ptr, &b->row_cap, b->m + 2, sizeof(*b->row_ptr));
+    rc = pd_grow((void **)&b->row_ptr, &b->row_cap, b->m + 2, sizeof(*b->row_ptr));
     if (rc < 0) {
         rc = out_of_memory(path, lineno, errbuf, errlen);
         goto out;
@@ -214,12 +214,12 @@ static int parse_line(builder_t *b, char *s, const pd_data_opts_t *opts, const c
         if (v == 0.0) {
             continue;
         }
-        rc = pd_data_grow((void **)&b->col, &b->col_cap, nnz + 1, sizeof(*b->col));
+        rc = pd_grow((void **)&b->col, &b->col_cap, nnz + 1, sizeof(*b->col));
         if (rc < 0) {
             rc = out_of_memory(path, lineno, errbuf, errlen);
             goto out;
         }
-        rc = pd_data_grow((void **)&b->val, &b->val_cap, nnz + 1, sizeof(*b->val));
+        rc = pd_grow((void **)&b->val, &b->val_cap, nnz + 1, sizeof(*b->val));
         if (rc < 0) {
             rc = out_of_memory(path, lineno, errbuf, errlen);
             goto out;
@@ -298,8 +298,8 @@ int pd_data_load_libsvm(pd_data_t **out, const char *path, const pd_data_opts_t 
     }
 
     /* A set with no non-zero at all still gets (empty) arrays, so users need no NULL case. */
-    if (pd_data_grow((void **)&b.col, &b.col_cap, 1, sizeof(*b.col)) < 0 ||
-        pd_data_grow((void **)&b.val, &b.val_cap, 1, sizeof(*b.val)) < 0 ||
+    if (pd_grow((void **)&b.col, &b.col_cap, 1, sizeof(*b.col)) < 0 ||
+        pd_grow((void **)&b.val, &b.val_cap, 1, sizeof(*b.val)) < 0 ||
         (d = calloc(1, sizeof(*d))) == NULL) {
         rc = pd_data_fail(errbuf, errlen, -ENOMEM, "%s: out of memory", path);
         goto out;

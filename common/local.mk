@@ -3,7 +3,8 @@
 noinst_LTLIBRARIES += common/libpdcommon.la
 
 common_core_sources = common/error.c common/error.h common/log.c common/log.h \
-	common/rng.c common/rng.h common/clock.c common/clock.h common/buf.c common/buf.h
+	common/rng.c common/rng.h common/clock.c common/clock.h common/buf.c common/buf.h \
+	common/grow.c common/grow.h
 # data loaders (LIBSVM, IDX, CSV)
 common_data_sources = common/data.h common/data.c common/data_internal.h \
 	common/data_libsvm.c common/data_idx.c common/data_csv.c common/data_job.c

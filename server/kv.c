@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "grow.h"
 #include "log.h"
 #include "methods/method.h"
 #include "shards.h"
@@ -62,14 +63,8 @@ static bool wait_for_version(pd_daemon_t *d, const pd_msg_t *m, const uint64_t *
     if (keys != NULL && (kept = malloc(m->key_count * sizeof(uint64_t))) == NULL) {
         goto no_memory;
     }
-    if (d->n_waiting == d->waiting_cap) {
-        size_t cap = d->waiting_cap > 0 ? 2 * d->waiting_cap : 16;
-        void *p = realloc(d->waiting, cap * sizeof(waiting_pull_t));
-        if (p == NULL) {
-            goto no_memory;
-        }
-        d->waiting = p;
-        d->waiting_cap = cap;
+    if (pd_grow(&d->waiting, &d->waiting_cap, d->n_waiting + 1, sizeof(waiting_pull_t)) != 0) {
+        goto no_memory;
     }
     w = (waiting_pull_t *)d->waiting + d->n_waiting++;
     memcpy(w->rid, s->rid, s->rid_len);

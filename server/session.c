@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
+
 void pd_sessions_init(pd_sessions_t *t)
 {
     memset(t, 0, sizeof(*t));
@@ -57,14 +59,8 @@ int pd_sessions_add(pd_sessions_t *t, const void *rid, size_t rid_len, uint64_t 
     if (rid_len > PD_WIRE_MAX_ROUTING_ID) {
         return -EINVAL;
     }
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 16;
-        pd_session_t **v = realloc(t->v, cap * sizeof(*v));
-        if (v == NULL) {
-            return -ENOMEM;
-        }
-        t->v = v;
-        t->cap = cap;
+    if (pd_grow((void **)&t->v, &t->cap, t->n + 1, sizeof(*t->v)) != 0) {
+        return -ENOMEM;
     }
     s = calloc(1, sizeof(*s));
     if (s == NULL) {

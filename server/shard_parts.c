@@ -17,6 +17,7 @@
 
 #include "daemon.h"
 #include "error.h"
+#include "grow.h"
 #include "log.h"
 
 typedef struct part {
@@ -70,14 +71,9 @@ static void drop(pd_shard_parts_t *p, part_t *e)
 
 static part_t *add(pd_shard_parts_t *p, uint64_t task_id, uint64_t now)
 {
-    if (p->n == p->cap) {
-        size_t cap = p->cap > 0 ? 2 * p->cap : 16;
-        part_t *v = cap <= PD_SHARD_PARTS_MAX ? realloc(p->v, cap * sizeof(*v)) : NULL;
-        if (v == NULL) {
-            return NULL;
-        }
-        p->v = v;
-        p->cap = cap;
+    if (p->n == PD_SHARD_PARTS_MAX ||
+        pd_grow((void **)&p->v, &p->cap, p->n + 1, sizeof(*p->v)) != 0) {
+        return NULL;
     }
     p->v[p->n] = (part_t){task_id, now, NULL};
     return &p->v[p->n++];
@@ -134,15 +130,8 @@ int pd_shard_parts_wait(pd_daemon_t *d, pd_wire_in_t *in)
     pd_shard_parts_t *p = parts_of(d);
     pd_wire_in_t *kept = malloc(sizeof(*kept));
 
-    if (p != NULL && kept != NULL && p->qn == p->qcap) {
-        size_t cap = p->qcap > 0 ? 2 * p->qcap : 8;
-        pd_wire_in_t **q = realloc(p->queue, cap * sizeof(*q));
-        if (q != NULL) {
-            p->queue = q;
-            p->qcap = cap;
-        }
-    }
-    if (p == NULL || kept == NULL || p->qn == p->qcap) {
+    if (p == NULL || kept == NULL ||
+        pd_grow((void **)&p->queue, &p->qcap, p->qn + 1, sizeof(*p->queue)) != 0) {
         free(kept);
         return -ENOMEM;
     }

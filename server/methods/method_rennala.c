@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "method.h"
 #include "rng.h"
 #include "../scheduler.h"
@@ -67,14 +68,8 @@ static bool note_part(pd_daemon_t *d, rennala_state_t *st)
     if (d->part_task == 0) {
         return true;
     }
-    if (st->n_tasks == st->tasks_cap) {
-        size_t cap = st->tasks_cap > 0 ? 2 * st->tasks_cap : 16;
-        uint64_t *v = realloc(st->tasks, cap * sizeof(*v));
-        if (v == NULL) {
-            return false;
-        }
-        st->tasks = v;
-        st->tasks_cap = cap;
+    if (pd_grow((void **)&st->tasks, &st->tasks_cap, st->n_tasks + 1, sizeof(*st->tasks)) != 0) {
+        return false;
     }
     st->tasks[st->n_tasks++] = d->part_task;
     d->part_task = 0;

@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "../daemon.h"
 #include "error.h"
+#include "grow.h"
 #include "log.h"
 #include "../methods/method.h"
 #include "../scheduler.h"
@@ -253,15 +254,8 @@ static int list_versions(int dirfd, uint64_t **out, size_t *n_out)
         if (!parse_name(e->d_name, &ver)) {
             continue;
         }
-        if (n == cap) {
-            size_t nc = cap > 0 ? cap * 2 : 16;
-            uint64_t *nv = realloc(v, nc * sizeof(*nv));
-            if (nv == NULL) {
-                rc = -ENOMEM;
-                goto out;
-            }
-            v = nv;
-            cap = nc;
+        if ((rc = pd_grow((void **)&v, &cap, n + 1, sizeof(*v))) != 0) {
+            goto out;
         }
         v[n++] = ver;
         errno = 0;

@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "common/config.h"
+#include "grow.h"
 #include "../daemon.h"
 #include "../shards.h"
 #include "../methods/method.h"
@@ -34,24 +35,12 @@ void pd_render_buf_release(pd_render_buf_t *b)
 
 static void buf_reserve(pd_render_buf_t *b, size_t extra)
 {
-    if (b->err != 0 || b->len + extra + 1 <= b->cap) {
-        return;
-    }
-    size_t cap = b->cap > 0 ? b->cap : 4096;
-    while (cap < b->len + extra + 1) {
-        if (cap > SIZE_MAX / 2) {
-            b->err = -ENOMEM;
-            return;
-        }
-        cap *= 2;
-    }
-    char *p = realloc(b->p, cap);
-    if (p == NULL) {
+    size_t need;
+
+    if (b->err == 0 && (__builtin_add_overflow(b->len, extra + 1, &need) ||
+                        pd_grow((void **)&b->p, &b->cap, need, 1) != 0)) {
         b->err = -ENOMEM;
-        return;
     }
-    b->p = p;
-    b->cap = cap;
 }
 
 void pd_render_printf(pd_render_buf_t *b, const char *fmt, ...)
