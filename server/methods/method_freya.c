@@ -49,7 +49,10 @@ typedef struct freya_state {
     uint64_t round;      /* id of the active round; every call gets a new one */
     uint64_t round_started_ms;
     uint64_t k;          /* steps taken */
-    pd_buf_t *snap_x;    /* the point of the active round (the current version) */
+    pd_buf_t *snap_x;    /* the point of the active round (the current version), whole */
+    pd_buf_t *task_x;    /* the same as tasks carry it: the store's snapshot (on a sharded job
+                          * shard 0's keys; the workers read the rest from the shards, which
+                          * stay at this version until the round's step) */
     pd_buf_t *snap_y;    /* CBD: the previous point x_k (version of snap_x minus one) */
     uint64_t version_x, version_y;
     double *g;           /* g_k, the gradient estimate (a mean) */
@@ -73,6 +76,7 @@ static void freya_release(pd_daemon_t *d)
 
     if (st != NULL) {
         pd_buf_unref(st->snap_x);
+        pd_buf_unref(st->task_x);
         pd_buf_unref(st->snap_y);
         free(st->g);
         free(st->tmp);
@@ -164,7 +168,7 @@ static int freya_init(pd_daemon_t *d)
  * before the last step. */
 static int start_round(pd_daemon_t *d, freya_state_t *st, freya_phase_t phase)
 {
-    pd_buf_t *snap = NULL;
+    pd_buf_t *snap = NULL, *task_x = NULL;
     int rc = 0;
 
     if (d->cfg.block_size == 0 || d->cfg.diff_chunk == 0) {
@@ -172,14 +176,21 @@ static int start_round(pd_daemon_t *d, freya_state_t *st, freya_phase_t phase)
         rc = size_tasks(d, st, ready > 0 ? ready : 1);
     }
     if (rc == 0) {
-        rc = pd_shards_whole_snapshot(d, &snap); /* x_k whole, gathered when sharded */
+        /* x_k whole (gathered when sharded): the next difference round's y */
+        rc = pd_shards_whole_snapshot(d, &snap);
+    }
+    if (rc == 0) {
+        rc = pd_store_snapshot(&d->store, &task_x); /* alone, the same buffer */
     }
     if (rc != 0) {
+        pd_buf_unref(snap);
         pd_log_err("freya-page: cannot snapshot the parameters: %s", pd_strerror(rc));
         return rc;
     }
     pd_buf_unref(st->snap_x);
     st->snap_x = snap;
+    pd_buf_unref(st->task_x);
+    st->task_x = task_x;
     st->version_x = d->store.version;
     st->phase = phase;
     st->round++;
@@ -212,7 +223,7 @@ static void assign(pd_daemon_t *d, freya_state_t *st, pd_session_t *s)
         t.part = (uint32_t)b;
         t.range_begin = pd_freya_block_begin((uint64_t)b, st->block);
         t.range_end = pd_freya_block_end((uint64_t)b, st->block, st->m);
-        if (pd_sched_send_task(d, s, &t, st->snap_x, NULL) == 0) {
+        if (pd_sched_send_task(d, s, &t, st->task_x, NULL) == 0) {
             pd_freya_pool_assign(&st->pool, (uint32_t)b);
         }
         return;
@@ -221,7 +232,7 @@ static void assign(pd_daemon_t *d, freya_state_t *st, pd_session_t *s)
     t.version_y = st->version_y;
     t.seed = pd_rng_mix((uint64_t)d->cfg.seed, ++d->task_seq);
     t.batch = st->chunk;
-    pd_sched_send_task(d, s, &t, st->snap_x, st->snap_y);
+    pd_sched_send_task(d, s, &t, st->task_x, st->snap_y);
 }
 
 static double norm2(const double *v, size_t n)

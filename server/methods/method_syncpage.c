@@ -40,7 +40,9 @@ typedef struct page_state {
     uint64_t k;          /* steps taken */
     page_phase_t phase;
     pd_parts_t parts;
-    pd_buf_t *snap_x;    /* the phase's point x_k */
+    pd_buf_t *snap_x;    /* the phase's point x_k, whole */
+    pd_buf_t *task_x;    /* x_k as tasks carry it: the store's snapshot (on a sharded job
+                          * shard 0's keys; the workers read the rest from the shards) */
     pd_buf_t *snap_y;    /* CBD: x_{k-1} */
     uint64_t version_x, version_y;
     double *g;           /* g_k */
@@ -70,6 +72,7 @@ static void page_release(pd_daemon_t *d)
     if (st != NULL) {
         pd_parts_free(&st->parts);
         pd_buf_unref(st->snap_x);
+        pd_buf_unref(st->task_x);
         pd_buf_unref(st->snap_y);
         free(st->g);
         free(st->sum);
@@ -117,12 +120,18 @@ static int start_phase(pd_daemon_t *d, page_state_t *st, page_phase_t phase)
     uint64_t total = phase == PHASE_CG ? st->m : st->s;
     uint64_t n = d->cfg.sync_parts > 0 ? (uint64_t)d->cfg.sync_parts
                                        : pd_sessions_count_ready(&d->sessions);
-    pd_buf_t *snap = NULL;
-    int rc = pd_shards_whole_snapshot(d, &snap); /* x_k whole, gathered when sharded */
+    pd_buf_t *snap = NULL, *task_x = NULL;
+    /* x_k whole (gathered when sharded): the next difference phase's y */
+    int rc = pd_shards_whole_snapshot(d, &snap);
 
+    if (rc == 0 && (rc = pd_store_snapshot(&d->store, &task_x)) != 0) {
+        pd_buf_unref(snap);
+    }
     if (rc != 0) {
         return rc;
     }
+    pd_buf_unref(st->task_x);
+    st->task_x = task_x;
     n = n == 0 ? 1 : n > total ? total : n;
     if (phase == PHASE_CBD) {
         /* x_k, the point the last phase was at, becomes y */
@@ -170,7 +179,7 @@ static void page_on_idle(pd_daemon_t *d, pd_session_t *s)
     if (st->phase == PHASE_CG) {
         t.kind = PD_TASK_GRAD;
         pd_parts_range(&st->parts, (uint32_t)i, &t.range_begin, &t.range_end);
-        rc = pd_sched_send_task(d, s, &t, st->snap_x, NULL);
+        rc = pd_sched_send_task(d, s, &t, st->task_x, NULL);
     } else {
         pd_sample_set_t set = pd_method_sync_page_part((uint64_t)d->cfg.seed, st->k,
                                                        (uint32_t)i, st->s, st->parts.n);
@@ -178,7 +187,7 @@ static void page_on_idle(pd_daemon_t *d, pd_session_t *s)
         t.version_y = st->version_y;
         t.seed = set.seed;
         t.batch = set.batch;
-        rc = pd_sched_send_task(d, s, &t, st->snap_x, st->snap_y);
+        rc = pd_sched_send_task(d, s, &t, st->task_x, st->snap_y);
     }
     if (rc != 0) {
         pd_parts_untake(&st->parts, (uint32_t)i);

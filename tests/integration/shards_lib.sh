@@ -47,3 +47,8 @@ shards_same() {
 shards_have_python() {
     "$PYTHON" -c 'import numpy, zmq, google.protobuf' 2>/dev/null
 }
+
+# shard_reads N: the reads shard N served in the last run (its summary line)
+shard_reads() {
+    sed -n "s/^paramd shard $1: .*, \([0-9]*\) reads served\$/\1/p" "$T/paramd.log"
+}
