@@ -476,11 +476,11 @@ void pd_daemon_stop(pd_daemon_t *d, const char *reason, int exit_code)
     pd_shards_bye(d);
     if (d->opts.shard_index > 0) {
         fprintf(stderr, "paramd shard %u: %s; %.0f updates applied to keys [%zu, %zu), %.0f "
-                "gradient parts received from workers (%.0f updates waited for theirs), %.0f "
-                "reads served\n",
+                "gradient parts received from workers (%.0f updates waited for theirs), %" PRIu64
+                " reads served to workers and clients\n",
                 d->opts.shard_index, d->stop_reason, d->metrics.updates_total, d->key_begin,
                 d->key_end, d->metrics.gradient_parts_total,
-                d->metrics.gradient_parts_late_total, d->metrics.pulls_total);
+                d->metrics.gradient_parts_late_total, d->reads_for_clients);
     } else {
         print_summary(d);
     }

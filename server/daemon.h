@@ -113,6 +113,8 @@ struct pd_daemon {
     size_t key_begin, key_end; /* the keys this process holds: all, or its shard's range */
     void *waiting;             /* kv.c: PULLs waiting for a version (min_version) */
     bool coordinator_seen;     /* shard i > 0: shard 0 has registered */
+    uint64_t reads_for_clients; /* shard i > 0: PULLs answered to workers and clients (not
+                                 * shard 0's gathers), for its exit line */
     bool shard_committed;      /* shard i > 0: a COMMIT came (no RESTORE from then on) */
     size_t n_waiting, waiting_cap;
     struct pd_shards *shards;  /* shard 0 of a sharded job: its links to the others; else NULL */

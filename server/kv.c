@@ -162,6 +162,7 @@ static void params_init(pd_daemon_t *d, const pd_session_t *s, const pd_msg_t *m
     r->version = d->store.version;
     r->elem_type = PD_ELEM_F64;
     d->metrics.pulls_total++;
+    d->reads_for_clients += !s->coordinator;
 }
 
 /* In a PULL, not_modified = "I hold `version`": when nothing the client asked for changed

@@ -48,7 +48,9 @@ shards_have_python() {
     "$PYTHON" -c 'import numpy, zmq, google.protobuf' 2>/dev/null
 }
 
-# shard_reads N: the reads shard N served in the last run (its summary line)
+# shard_reads N: the reads shard N served to workers and clients in the last run (its exit
+# line; shard 0's own gathers are not counted)
 shard_reads() {
-    sed -n "s/^paramd shard $1: .*, \([0-9]*\) reads served\$/\1/p" "$T/paramd.log"
+    sed -n "s/^paramd shard $1: .*, \([0-9]*\) reads served to workers and clients\$/\1/p" \
+        "$T/paramd.log"
 }

@@ -39,9 +39,14 @@ def reply(c, timeout=10):
     return got[0]
 
 
-def read_range(c):
-    c.send(wire.header(pb.PULL, key_offset=BEGIN, key_length=END - BEGIN))
-    h, frames = c.recv(10)
+def read_range(c, min_version):
+    """The shard's range once it has reached min_version (a COMMIT on shard 0's connection
+    and this PULL on another may arrive in either order)."""
+    c.send(wire.header(pb.PULL, key_offset=BEGIN, key_length=END - BEGIN,
+                       min_version=min_version))
+    got = c.recv(10)
+    assert got is not None, "no PARAMS from the shard within 10 s"
+    h, frames = got
     assert h.type == pb.PARAMS, h
     return h.version, np.frombuffer(bytes(frames[0]), dtype=wire.F64)
 
@@ -55,16 +60,14 @@ def test_values_are_taken_bit_for_bit(start_paramd):
     s0, reader = join(d.endpoint, 1), join(d.endpoint, 0)
     values = np.sin(np.arange(END - BEGIN) * 0.7) * 1e-3 + np.pi
     commit(s0, 1, wire.f64_frame(values))
-    version, got = read_range(reader)
-    while version < 1:  # the reader's PULL may overtake the COMMIT on its own connection
-        version, got = read_range(reader)
+    version, got = read_range(reader, 1)
     assert version == 1
     assert np.array_equal(got.view(np.uint64), values.view(np.uint64))
     # a reader's COMMIT: refused, nothing changed
     commit(reader, 2, wire.f64_frame(np.zeros(END - BEGIN)))
     h = reply(reader)
     assert h.type == pb.ERROR and "from its shard 0" in h.reason, h
-    version, got = read_range(reader)
+    version, got = read_range(reader, 0)
     assert version == 1 and np.array_equal(got.view(np.uint64), values.view(np.uint64))
 
 
