@@ -47,6 +47,8 @@ struct pd_checkpoint {
     int lockfd;
     ckpt_job_t *inflight; /* the pool write running now, or NULL */
     bool pending;         /* asked for during the write: one more write when it ends */
+    ckpt_job_t *queued;   /* shard i > 0: the version asked for during the write, taken then
+                           * and written when it ends */
     bool stopped;         /* the final checkpoint is written: no more writes */
     bool check_restored;
     bool have_last;
@@ -703,6 +705,8 @@ int pd_checkpoint_restore_at(pd_daemon_t *d, uint64_t version, char *why, size_t
         snprintf(why, why_len, "this shard has no state_dir");
         return -ENOTSUP;
     }
+    free_job(ck->queued); /* of the abandoned run: its version number will come again */
+    ck->queued = NULL;
     if (version == 0) {
         set_aside_newer(ck, 0); /* the job starts afresh */
         return 0;
@@ -805,6 +809,7 @@ static void on_work(uv_work_t *req)
 }
 
 static int start_write(pd_checkpoint_t *ck);
+static int submit(pd_checkpoint_t *ck, ckpt_job_t *j);
 
 static void on_work_done(uv_work_t *req, int status)
 {
@@ -818,7 +823,17 @@ static void on_work_done(uv_work_t *req, int status)
     }
     publish(ck, j);
     free_job(j);
-    if (ck->pending && !ck->stopped && ck->d->state == PD_STATE_RUNNING) {
+    j = ck->queued;
+    ck->queued = NULL;
+    if (j != NULL && !ck->stopped && ck->d->state == PD_STATE_RUNNING) {
+        int rc = submit(ck, j);
+        if (rc != 0) {
+            ck->d->metrics.checkpoint_failures_total++;
+            pd_log_err("cannot start a checkpoint: %s", pd_strerror(rc));
+        }
+    } else if (j != NULL) {
+        free_job(j); /* the job is over, and the final checkpoint is newer */
+    } else if (ck->pending && !ck->stopped && ck->d->state == PD_STATE_RUNNING) {
         int rc;
         ck->pending = false;
         rc = start_write(ck);
@@ -829,14 +844,36 @@ static void on_work_done(uv_work_t *req, int status)
     }
 }
 
+/* Write j in the pool. 0, or a negative code (j freed). */
+static int submit(pd_checkpoint_t *ck, ckpt_job_t *j)
+{
+    int rc;
+
+    j->ck = ck;
+    j->dirfd = ck->dirfd;
+    j->keep = ck->keep;
+    j->req.data = j;
+    rc = uv_queue_work(&ck->d->loop, &j->req, on_work, on_work_done);
+    if (rc != 0) {
+        free_job(j); /* the callbacks will never run */
+        return rc;
+    }
+    ck->inflight = j;
+    return 0;
+}
+
+/* Shard 0 (or alone) asked during a write merges: the next write carries the newest state.
+ * A shard must write exactly the version shard 0 asks for, since a restart resumes from a
+ * version every shard holds: asked during a write, it takes the state now and writes it
+ * when the write ends (one such; a second one asked meanwhile replaces it, logged). */
 static int start_write(pd_checkpoint_t *ck)
 {
     pd_daemon_t *d = ck->d;
     ckpt_job_t *j = NULL;
     int rc;
 
-    if (ck->inflight != NULL) {
-        ck->pending = true; /* merged: the next write will carry the newest state */
+    if (ck->inflight != NULL && d->opts.shard_index == 0) {
+        ck->pending = true;
         return 0;
     }
     rc = snapshot(d, &j);
@@ -844,16 +881,16 @@ static int start_write(pd_checkpoint_t *ck)
         return rc;
     }
     pd_shards_checkpoint(d, j->snap.version); /* every shard writes the same version */
-    j->ck = ck;
-    j->dirfd = ck->dirfd;
-    j->keep = ck->keep;
-    j->req.data = j;
-    rc = uv_queue_work(&d->loop, &j->req, on_work, on_work_done);
-    if (rc != 0) {
-        free_job(j); /* the callbacks will never run */
-        return rc;
+    if (ck->inflight == NULL) {
+        return submit(ck, j);
     }
-    ck->inflight = j;
+    if (ck->queued != NULL) {
+        pd_log_warn("checkpoint of version %" PRIu64 " not written: version %" PRIu64
+                    " was asked for before its turn", ck->queued->snap.version,
+                    j->snap.version);
+        free_job(ck->queued);
+    }
+    ck->queued = j;
     return 0;
 }
 
@@ -906,6 +943,14 @@ int pd_checkpoint_final(pd_daemon_t *d)
     ck->stopped = true;
     ck->pending = false;
     uv_timer_stop(&ck->timer);
+    if (ck->queued != NULL) { /* a version shard 0 wrote: written before the final one */
+        j = ck->queued;
+        ck->queued = NULL;
+        write_and_prune(j);
+        publish(ck, j);
+        free_job(j);
+        j = NULL;
+    }
     if (ck->inflight != NULL && ck->inflight->snap.version == d->store.version) {
         /* The same state is being written now; its temporary file name is taken. */
         pd_log_info("final checkpoint at version %" PRIu64 " is being written", d->store.version);
@@ -1047,6 +1092,7 @@ void pd_checkpoint_free(pd_daemon_t *d)
         pd_log_err("checkpoint write still in flight at exit");
         return;
     }
+    free_job(ck->queued);
     if (ck->lockfd >= 0) {
         close(ck->lockfd);
     }
