@@ -52,6 +52,8 @@ void pd_store_release(pd_store_t *st)
     st->bound_at = NULL;
     pd_buf_unref(st->snap);
     st->snap = NULL;
+    pd_buf_unref(st->range);
+    st->range = NULL;
     if (st->lazy != NULL) {
         pd_lazy_release(st->lazy);
         free(st->lazy);
@@ -119,17 +121,23 @@ int pd_store_read_range(pd_store_t *st, size_t offset, size_t len, pd_buf_t **ou
         *values = (const double *)b->data + offset;
         return 0;
     }
-    rc = pd_buf_new(&b, len * sizeof(double));
-    if (rc != 0) {
-        return rc;
+    b = st->range;
+    if (b == NULL || b->version != st->version || offset < st->range_offset ||
+        offset + len > st->range_offset + b->len_bytes / sizeof(double)) {
+        if ((rc = pd_buf_new(&b, len * sizeof(double))) != 0) {
+            return rc;
+        }
+        if (st->lazy != NULL) {
+            pd_lazy_catch_up_range(st->lazy, st->x, offset, len);
+        }
+        memcpy(b->data, st->x + offset, len * sizeof(double));
+        b->version = st->version;
+        pd_buf_unref(st->range);
+        st->range = b;
+        st->range_offset = offset;
     }
-    if (st->lazy != NULL) {
-        pd_lazy_catch_up_range(st->lazy, st->x, offset, len);
-    }
-    memcpy(b->data, st->x + offset, len * sizeof(double));
-    b->version = st->version;
-    *out = b;
-    *values = (const double *)b->data;
+    *out = pd_buf_ref(b);
+    *values = (const double *)b->data + (offset - st->range_offset);
     return 0;
 }
 
@@ -210,8 +218,10 @@ void pd_store_reset_version(pd_store_t *st, uint64_t version)
 {
     st->version = version;
     st->whole_version = version;
-    pd_buf_unref(st->snap); /* it may hold other values under the same version number */
+    pd_buf_unref(st->snap); /* they may hold other values under the same version number */
     st->snap = NULL;
+    pd_buf_unref(st->range);
+    st->range = NULL;
     invalidate_bounds(st); /* block stamps may be newer than the version restored */
     if (st->lazy != NULL) {
         pd_lazy_reset(st->lazy); /* the restored values owe nothing */

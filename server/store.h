@@ -20,6 +20,8 @@ typedef struct pd_store {
     size_t dim;
     uint64_t version;
     pd_buf_t *snap;           /* snapshot of some version (one reference held here), or NULL */
+    pd_buf_t *range;          /* the last range read copied, of range->version, or NULL */
+    size_t range_offset;      /* ... its first key */
     uint64_t whole_version;   /* the version of the last change that may have touched any key */
     uint64_t *block_version;  /* per PD_STORE_BLOCK keys: the version of their last change */
     double *bound;            /* per block: an upper bound of |x| there ... */
@@ -47,7 +49,8 @@ int pd_store_snapshot(pd_store_t *st, pd_buf_t **out);
  * buffer and *values points at the range in it. The cached snapshot serves it when current;
  * otherwise a range shorter than the vector is copied alone, so pulling k values costs O(k)
  * whatever the model's size, and only a whole-vector read makes (and caches) a snapshot.
- * 0 or -ENOMEM. */
+ * The last copied range is kept too: readers of the same range at the same version (workers
+ * of one shard's keys, a client polling) share it instead of copying it each. 0 or -ENOMEM. */
 int pd_store_read_range(pd_store_t *st, size_t offset, size_t len, pd_buf_t **out,
                         const double **values);
 /* The values x[keys[0]], ..., x[keys[n-1]] of the current version, gathered in key order

@@ -601,6 +601,55 @@ START_TEST(lazy_l1_reaches_exact_zero)
 }
 END_TEST
 
+/* Range reads: the same range at the same version shares one copy; a read inside it too;
+ * a step, a read elsewhere and a restore of another run's version number each give new
+ * values, never the kept ones. */
+START_TEST(range_reads_share_a_copy_per_version)
+{
+    enum { N = 2048 };
+    pd_store_t st;
+    pd_optim_t o = {.kind = PD_OPT_SGD, .lr = 0.5};
+    pd_buf_t *a, *b, *c;
+    const double *va, *vb, *vc;
+    double g[N];
+
+    ck_assert_int_eq(pd_store_init(&st, N), 0);
+    ck_assert_int_eq(pd_optim_init(&o, N), 0);
+    for (size_t i = 0; i < N; i++) {
+        g[i] = (double)i;
+    }
+    ck_assert_int_eq(pd_store_step_range(&st, &o, 0, N, g, 1.0), 0);
+    ck_assert_int_eq(pd_store_read_range(&st, 100, 300, &a, &va), 0);
+    ck_assert_int_eq(pd_store_read_range(&st, 150, 100, &b, &vb), 0);
+    ck_assert_ptr_eq(a, b); /* inside the kept copy: shared */
+    ck_assert(vb == va + 50 && vb[0] == st.x[150] && st.x[150] != 0.0);
+    pd_buf_unref(b);
+    ck_assert_int_eq(pd_store_read_range(&st, 1000, 10, &b, &vb), 0);
+    ck_assert_ptr_ne(a, b); /* elsewhere: its own copy */
+    double first = st.x[1000];
+    ck_assert(vb[0] == first);
+    pd_buf_unref(b);
+    ck_assert_int_eq(pd_store_step_range(&st, &o, 0, N, g, 1.0), 0);
+    ck_assert_int_eq(pd_store_read_range(&st, 1000, 10, &c, &vc), 0);
+    ck_assert(vc[0] == st.x[1000] && vc[0] != first && c->version == st.version);
+    ck_assert(va[0] != st.x[100]); /* a held copy keeps its version's values */
+    pd_buf_unref(c);
+    /* a restore to the version number a copy was made at: that copy is of another run */
+    uint64_t v = st.version;
+    ck_assert_int_eq(pd_store_read_range(&st, 1000, 10, &c, &vc), 0);
+    st.x[1000] = 7.0;
+    pd_store_reset_version(&st, v);
+    ck_assert_int_eq(pd_store_read_range(&st, 1000, 10, &b, &vb), 0);
+    ck_assert_ptr_ne(b, c);
+    ck_assert(vb[0] == 7.0);
+    pd_buf_unref(a);
+    pd_buf_unref(b);
+    pd_buf_unref(c);
+    pd_optim_release(&o);
+    pd_store_release(&st);
+}
+END_TEST
+
 static Suite *optim_suite(void)
 {
     Suite *s = suite_create("optim");
@@ -624,6 +673,7 @@ static Suite *optim_suite(void)
     tcase_add_test(tc, staleness_histogram);
     tcase_add_loop_test(tc, lazy_prox_matches_dense, PD_REG_L1, PD_REG__COUNT);
     tcase_add_test(tc, lazy_l1_reaches_exact_zero);
+    tcase_add_test(tc, range_reads_share_a_copy_per_version);
     suite_add_tcase(s, tc);
     return s;
 }
