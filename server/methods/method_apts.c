@@ -279,12 +279,6 @@ static int set_point(pd_daemon_t *d, apts_state_t *st, const double *x)
                           &st->off_version);
 }
 
-/* The pass's point, whole: θ_k's values, or the off-version copy. */
-static const double *point_values(const apts_state_t *st)
-{
-    return (const double *)(st->off_version ? st->point : st->current)->data;
-}
-
 /* A GRAD or LOSS pass at the core's point: one part per ready worker, or [job] sync_parts
  * parts whoever computes them (summed in part order: the same bits with any workers). */
 static int start_pass(pd_daemon_t *d, apts_state_t *st, pd_apts_need_t need)
@@ -487,7 +481,7 @@ static void apts_on_idle(pd_daemon_t *d, pd_session_t *s)
 static pd_apts_need_t finish_pass(pd_daemon_t *d, apts_state_t *st)
 {
     size_t dim = d->model.dim;
-    const double *x = point_values(st);
+    const double *x = pd_whole_values(st->point, st->off_version, st->current);
     double loss = 0.0;
 
     for (uint32_t i = 0; i < st->n_slots; i++) {

@@ -31,8 +31,8 @@
 #include "log.h"
 #include "method.h"
 #include "rng.h"
+#include "whole.h"
 #include "../scheduler.h"
-#include "../shards.h"
 
 typedef enum { PHASE_NONE = 0, PHASE_CG, PHASE_CBD } freya_phase_t;
 
@@ -176,14 +176,9 @@ static int start_round(pd_daemon_t *d, freya_state_t *st, freya_phase_t phase)
         rc = size_tasks(d, st, ready > 0 ? ready : 1);
     }
     if (rc == 0) {
-        /* x_k whole (gathered when sharded): the next difference round's y */
-        rc = pd_shards_whole_snapshot(d, &snap);
-    }
-    if (rc == 0) {
-        rc = pd_store_snapshot(&d->store, &task_x); /* alone, the same buffer */
+        rc = pd_whole_round_points(d, &snap, &task_x);
     }
     if (rc != 0) {
-        pd_buf_unref(snap);
         pd_log_err("freya-page: cannot snapshot the parameters: %s", pd_strerror(rc));
         return rc;
     }

@@ -122,12 +122,6 @@ static int start_solver(pd_daemon_t *d, solver_state_t *st)
     return rc;
 }
 
-/* The pass's point, whole: the iterate's values, or the off-version copy. */
-static const double *point_values(const solver_state_t *st)
-{
-    return (const double *)(st->off_version ? st->point : st->current)->data;
-}
-
 /* The solver's accepted iterate becomes the store's next version (the stop criteria run). */
 static int commit(pd_daemon_t *d, solver_state_t *st)
 {
@@ -252,7 +246,7 @@ static void solver_on_idle(pd_daemon_t *d, pd_session_t *s)
 static pd_solver_need_t finish_pass(pd_daemon_t *d, solver_state_t *st)
 {
     size_t dim = d->model.dim;
-    const double *x = point_values(st);
+    const double *x = pd_whole_values(st->point, st->off_version, st->current);
     uint64_t n;
     double loss;
 

@@ -25,8 +25,8 @@
 #include "method.h"
 #include "parts.h"
 #include "rng.h"
+#include "whole.h"
 #include "../scheduler.h"
-#include "../shards.h"
 
 /* Mixed into the job seed for the coin, so its stream is not freya-page's. */
 #define COIN_TAG 0x50414745u /* "PAGE" */
@@ -121,12 +121,8 @@ static int start_phase(pd_daemon_t *d, page_state_t *st, page_phase_t phase)
     uint64_t n = d->cfg.sync_parts > 0 ? (uint64_t)d->cfg.sync_parts
                                        : pd_sessions_count_ready(&d->sessions);
     pd_buf_t *snap = NULL, *task_x = NULL;
-    /* x_k whole (gathered when sharded): the next difference phase's y */
-    int rc = pd_shards_whole_snapshot(d, &snap);
+    int rc = pd_whole_round_points(d, &snap, &task_x);
 
-    if (rc == 0 && (rc = pd_store_snapshot(&d->store, &task_x)) != 0) {
-        pd_buf_unref(snap);
-    }
     if (rc != 0) {
         return rc;
     }
