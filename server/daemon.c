@@ -53,6 +53,15 @@ int pd_daemon_send(pd_daemon_t *d, const void *rid, size_t rid_len, const pd_msg
     const pd_transport_t *t = d->opts.transport;
     int rc = t != NULL ? t->send(t->ctx, rid, rid_len, m, frames, n_frames)
                        : pd_wire_send(d->zsock, rid, rid_len, m, frames, n_frames, true);
+
+    /* A send may consume the ZMQ_FD edge, a failed one too (libzmq processes the socket's
+     * commands before it routes: a send to a killed worker's routing id does): make sure
+     * pending input is not left behind. Inside drain_socket() the receive loop runs to EAGAIN
+     * anyway; from timers and signals it does not, so the idle handle checks once more.
+     * (Never restart a handle that finish() is closing: the loop would not end.) */
+    if (t == NULL && !d->in_drain && !uv_is_closing((uv_handle_t *)&d->zidle)) {
+        uv_idle_start(&d->zidle, on_zmq_idle);
+    }
     if (rc != 0) {
         d->metrics.send_failures_total++;
         pd_log_debug("send %s failed: %s", pd_msg_type_name(m->type), pd_strerror(rc));
@@ -60,13 +69,6 @@ int pd_daemon_send(pd_daemon_t *d, const void *rid, size_t rid_len, const pd_msg
     }
     for (size_t i = 0; i < n_frames; i++) {
         d->metrics.sent_bytes_total += (double)frames[i].len_bytes;
-    }
-    /* A send may consume the ZMQ_FD edge: make sure pending input is not left behind. Inside
-     * drain_socket() the receive loop runs to EAGAIN anyway; from timers and signals it does
-     * not, so the idle handle checks once more. (Never restart a handle that finish() is
-     * closing: the loop would not end.) */
-    if (t == NULL && !d->in_drain && !uv_is_closing((uv_handle_t *)&d->zidle)) {
-        uv_idle_start(&d->zidle, on_zmq_idle);
     }
     return 0;
 }
