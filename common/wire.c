@@ -112,6 +112,8 @@ static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, si
     h.min_version = m->min_version;
     h.part_tasks = m->part_tasks;
     h.commit_values = m->commit_values;
+    h.estimate = (Paramd__Estimate)m->estimate;
+    h.estimate_slot = m->estimate_slot;
     h.elem_type = (Paramd__ElemType)m->elem_type;
     memcpy(counts, m->frame_counts, sizeof(counts));
     h.n_frame_counts = m->n_frames;
@@ -318,6 +320,8 @@ int pd_wire_decode(const void *buf, size_t len, pd_msg_t *m, pd_job_desc_t *job_
     m->min_version = h->min_version;
     m->part_tasks = h->part_tasks;
     m->commit_values = h->commit_values;
+    m->estimate = (pd_estimate_t)h->estimate;
+    m->estimate_slot = h->estimate_slot;
     m->elem_type = (pd_elem_type_t)h->elem_type;
     m->kind = (pd_task_kind_t)h->kind;
     m->task_id = h->task_id;
@@ -353,7 +357,8 @@ int pd_wire_decode(const void *buf, size_t len, pd_msg_t *m, pd_job_desc_t *job_
         (int)h->kind >= PD_TASK__COUNT || (int)h->elem_type < 0 || (int)h->elem_type > PD_ELEM_BF16 ||
         (int)h->ack < 0 || (int)h->ack > PD_ACK_REJECTED || (int)h->error < 0 ||
         (int)h->error >= PD_WERR__COUNT || h->n_frame_counts > PD_WIRE_MAX_FRAMES ||
-        (int)h->data_file < 0 || (int)h->data_file >= PD_FILE__COUNT) {
+        (int)h->data_file < 0 || (int)h->data_file >= PD_FILE__COUNT ||
+        (int)h->estimate < 0 || (int)h->estimate >= PD_ESTIMATE__COUNT) {
         goto out;
     }
     m->n_frames = (uint32_t)h->n_frame_counts;

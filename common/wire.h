@@ -48,6 +48,16 @@ typedef enum pd_task_kind {
     PD_TASK_NONE = 0, PD_TASK_GRAD, PD_TASK_EVAL, PD_TASK_GRAD_DIFF, PD_TASK_LOSS, PD_TASK_HVP,
     PD_TASK_LOCAL_TR, PD_TASK__COUNT
 } pd_task_kind_t;
+/* COMMIT: how the estimate a shard keeps moves (freya-page, sync-page over gradient parts). */
+typedef enum pd_estimate {
+    PD_ESTIMATE_NONE = 0,
+    PD_ESTIMATE_SLOT,        /* task_id's part fills slot estimate_slot of the ordered sum */
+    PD_ESTIMATE_COMPENSATED, /* task_id's part joins the compensated sum */
+    PD_ESTIMATE_SET,         /* step: g = sum * (1 / n_samples) */
+    PD_ESTIMATE_INCREMENT,   /* step: g += sum / n_samples */
+    PD_ESTIMATE__COUNT
+} pd_estimate_t;
+
 typedef enum pd_ack_status { PD_ACK_APPLIED = 0, PD_ACK_STALE_DROPPED, PD_ACK_REJECTED } pd_ack_status_t;
 
 /* Wire error codes (the .proto ErrorCode); never raw errno values, which differ by platform. */
@@ -138,6 +148,9 @@ typedef struct pd_msg {
     uint64_t min_version; /* PULL: answer once the version is at least this */
     uint64_t part_tasks;  /* COMMIT: sum the parts of these many tasks (ids in frame 1) */
     bool commit_values;   /* COMMIT: frame 1 holds new parameter values, not a gradient */
+    pd_estimate_t estimate;  /* COMMIT: the shard's estimate moves (round_id: its round) */
+    uint64_t estimate_slot;  /* SLOT: the part's slot; SET, INCREMENT: slots summed (0:
+                              * the compensated sum) */
     pd_elem_type_t elem_type;
     uint32_t n_frames;
     uint64_t frame_counts[PD_WIRE_MAX_FRAMES];

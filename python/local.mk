@@ -28,7 +28,8 @@ python_tests = tests/python/test_errors.py tests/python/test_curve.py \
 	tests/python/test_kvclient.py tests/python/test_kvkeys.py tests/python/test_kv_curve.py \
 	tests/python/test_worker.py tests/python/test_compute.py tests/python/test_data.py \
 	tests/python/test_models_doc.py tests/python/test_worker_compute.py \
-	tests/python/test_kvshards.py tests/python/test_shard_commit.py
+	tests/python/test_kvshards.py tests/python/test_shard_commit.py \
+	tests/python/test_shard_estimate.py
 TESTS += $(python_tests)
 EXTRA_DIST += $(python_tests) tests/python/conftest.py tests/python/pdref.py
 # PYTHONDONTWRITEBYTECODE: no __pycache__ in the source tree (read-only under distcheck).

@@ -1034,6 +1034,7 @@ void pd_daemon_free(pd_daemon_t *d)
     free(d->grad_scratch);
     free(d->key_scratch);
     pd_shard_parts_free(d);
+    pd_shard_estimate_free(d);
     free(d->batch_idx);
     pd_kv_release(d);
     free(d->mask);

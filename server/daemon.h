@@ -144,6 +144,7 @@ struct pd_daemon {
     double *grad_scratch;     /* dim: the mean gradient of the update being applied */
     uint64_t *key_scratch;    /* shard i > 0: a key list in its own numbering (its keys) */
     struct pd_shard_parts *parts; /* shard i > 0: gradient parts and the COMMITs they wait for */
+    struct pd_shard_estimate *estimate; /* shard i > 0: freya-page's or sync-page's estimate */
     uint64_t part_task;       /* shard 0: the task whose result the shards hold in parts */
     const uint64_t *commit_tasks; /* shard 0: the next update sums these tasks' parts ... */
     size_t n_commit_tasks;        /* ... in this order (0: it is part_task's alone, or none) */

@@ -127,11 +127,18 @@ void pd_dispatch_release_task(pd_daemon_t *d, pd_session_t *s)
     }
 }
 
+/* Whether results of this kind may come in parts: the gradients (a GRAD_DIFF is
+ * freya-page's and sync-page's). */
+static bool kind_in_parts(pd_task_kind_t kind)
+{
+    return kind == PD_TASK_GRAD || kind == PD_TASK_GRAD_DIFF;
+}
+
 /* A GRAD result of a job whose results may come in parts, holding shard 0's keys alone: the
  * worker sent every other shard its part (PART). */
 static bool parts_result(const pd_daemon_t *d, const pd_msg_t *m)
 {
-    return d->job.gradient_parts && m->kind == PD_TASK_GRAD && m->key_count == 0 &&
+    return d->job.gradient_parts && kind_in_parts(m->kind) && m->key_count == 0 &&
            m->n_frames == 1 && m->frame_counts[0] == d->key_end && d->key_end < d->model.dim;
 }
 
@@ -300,7 +307,7 @@ static void take_result(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
         pd_eval_on_result(d, s, &t, m);
     } else {
         s->has_task = false;
-        if (d->part_task == 0 && d->job.gradient_parts && t.kind == PD_TASK_GRAD && !t.sparse) {
+        if (d->part_task == 0 && d->job.gradient_parts && kind_in_parts(t.kind) && !t.sparse) {
             /* a whole result of a job whose updates are made of parts (a worker that sends
              * none): shard 0 hands the shards their parts itself, ahead of the COMMIT */
             pd_shards_send_parts(d, t.id, grad);

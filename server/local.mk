@@ -9,7 +9,7 @@ server_libpdserver_la_SOURCES = \
 	server/kv.c server/kv.h \
 	server/session.c server/session.h \
 	server/store.c server/store.h \
-	server/shards.c server/shards.h server/shard.c server/shard_parts.c \
+	server/shards.c server/shards.h server/shard.c server/shard_estimate.c server/shard_parts.c \
 	server/optim.c server/optim.h \
 	server/lazy.c server/lazy.h \
 	server/methods/method.c server/methods/method.h \

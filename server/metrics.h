@@ -23,7 +23,7 @@
     X(rounds_cbd_total, COUNTER, "freya-page, sync-page: completed gradient-difference (ComputeBatchDifference) rounds") \
     X(round_cg_seconds_mean, GAUGE, "freya-page, sync-page: mean wall time of a full-gradient round (simulated units on paramd-sim)")      \
     X(round_cbd_seconds_mean, GAUGE, "freya-page, sync-page: mean wall time of a gradient-difference round (simulated units on paramd-sim)") \
-    X(gradient_estimate_norm, GAUGE, "freya-page: norm of the gradient estimate g_k of the last step") \
+    X(gradient_estimate_norm, GAUGE, "freya-page: norm of the gradient estimate g_k of the last step (over several servers: of shard 0's keys)") \
     X(tasks_sent_total, COUNTER, "Tasks sent to workers")                                     \
     X(tasks_rescheduled_total, COUNTER, "Tasks of evicted or departed workers given to others") \
     X(tasks_cancelled_total, COUNTER, "Tasks the server told their worker to abandon (CANCEL: a round ended, a step was taken, a duplicate came in)") \

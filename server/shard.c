@@ -49,11 +49,12 @@ static int step(pd_daemon_t *d, const pd_msg_t *m, const uint64_t *keys, size_t 
     return pd_store_step_range(&d->store, &d->optim, at, n, g, m->learning_rate);
 }
 
-/* The shard's mean gradient from sum (n values) and its step (see step()). */
+/* The shard's mean gradient from sum (n values over n_samples samples) and its step (see
+ * step()). */
 static int step_sum(pd_daemon_t *d, const pd_msg_t *m, const uint64_t *keys, size_t at,
-                    const double *sum, size_t n, char *why, size_t why_len)
+                    const double *sum, size_t n, uint64_t n_samples, char *why, size_t why_len)
 {
-    pd_method_mean(d->grad_scratch, sum, n, m->n_samples);
+    pd_method_mean(d->grad_scratch, sum, n, n_samples);
     if (step(d, m, keys, at, d->grad_scratch, n) != 0) {
         d->metrics.updates_rejected_nonfinite_total++;
         snprintf(why, why_len, "it would make a parameter of keys [%zu, %zu) NaN or Inf",
@@ -103,7 +104,7 @@ static int step_parts(pd_daemon_t *d, const pd_msg_t *m, const uint64_t *ids, lo
         snprintf(why, why_len, "a part of the tasks this update names is missing");
         return PD_EWIRE;
     }
-    rc = step_sum(d, m, NULL, 0, use, dim, why, why_len);
+    rc = step_sum(d, m, NULL, 0, use, dim, m->n_samples, why, why_len);
     for (long i = 0; i < n; i++) {
         pd_shard_part_used(d, ids[i]);
     }
@@ -142,6 +143,26 @@ static int set_values(pd_daemon_t *d, pd_wire_in_t *in, char *why, size_t why_le
     return 0;
 }
 
+/* The step of a round of freya-page or sync-page (ESTIMATE_SET, ESTIMATE_INCREMENT): the
+ * estimate g of this shard's keys moves by the round's sum (shard_estimate.c), and the step
+ * is shard 0's pd_method_apply on g, a mean already (n_samples 1). */
+static int estimate_step(pd_daemon_t *d, const pd_msg_t *m, char *why, size_t why_len)
+{
+    const double *g;
+    int rc;
+
+    if (m->key_offset != d->key_begin || m->key_length != d->store.dim || m->n_frames != 0 ||
+        m->task_id != 0 || m->part_tasks != 0 || m->commit_values || m->key_count != 0) {
+        snprintf(why, why_len, "the step of an estimate names the keys [%zu, %zu), no task "
+                 "and no frame", d->key_begin, d->key_end);
+        return PD_EWIRE;
+    }
+    if ((rc = pd_shard_estimate_step(d, m, &g, why, why_len)) != 0) {
+        return rc;
+    }
+    return step_sum(d, m, NULL, 0, g, d->store.dim, 1, why, why_len);
+}
+
 /* The step a COMMIT names: a range of this shard's keys, a key list, or none (the update
  * touched other shards' keys: the version and the step count move alone). */
 static int take_step(pd_daemon_t *d, pd_wire_in_t *in, char *why, size_t why_len)
@@ -155,6 +176,9 @@ static int take_step(pd_daemon_t *d, pd_wire_in_t *in, char *why, size_t why_len
 
     if (m->commit_values) {
         return set_values(d, in, why, why_len);
+    }
+    if (m->estimate != PD_ESTIMATE_NONE) {
+        return estimate_step(d, m, why, why_len);
     }
     if (tasks != 0) {
         return step_parts(d, m, ids, tasks, why, why_len);
@@ -186,8 +210,8 @@ static int take_step(pd_daemon_t *d, pd_wire_in_t *in, char *why, size_t why_len
         snprintf(why, why_len, "no frame of the %" PRIu64 " gradient values", n);
         return PD_EWIRE;
     }
-    return step_sum(d, m, keys, keys != NULL ? 0 : m->key_offset - d->key_begin, sum, n, why,
-                    why_len);
+    return step_sum(d, m, keys, keys != NULL ? 0 : m->key_offset - d->key_begin, sum, n,
+                    m->n_samples, why, why_len);
 }
 
 /* Whether m comes from this shard's shard 0; anyone else gets an ERROR. */
@@ -202,12 +226,46 @@ static bool from_shard0(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *m)
     return false;
 }
 
+/* Whether m adds a result's part to the round's sum (no step). */
+static bool adds_part(const pd_msg_t *m)
+{
+    return m->estimate == PD_ESTIMATE_SLOT || m->estimate == PD_ESTIMATE_COMPENSATED;
+}
+
+/* A result shard 0 took in the round of an estimate: its part (here: the queue waited for
+ * it) joins the round's sum, at the version the round computes at. */
+static int add_part(pd_daemon_t *d, const pd_msg_t *m, char *why, size_t why_len)
+{
+    const double *part = pd_shard_part_values(d, m->task_id);
+    int rc;
+
+    if (m->task_id == 0 || m->n_frames != 0 || part == NULL) {
+        snprintf(why, why_len, "a part of the estimate names a task whose part is here, and "
+                 "no frame");
+        return PD_EWIRE;
+    }
+    rc = pd_shard_estimate_add(d, m, part, why, why_len);
+    pd_shard_part_used(d, m->task_id);
+    return rc;
+}
+
 void pd_shard_apply_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
 {
     const pd_msg_t *m = &in->msg;
     char why[PD_WIRE_STR], msg[PD_WIRE_STR + 64];
     int rc;
 
+    if (adds_part(m)) {
+        if (m->version != d->store.version) {
+            snprintf(msg, sizeof(msg), "a part of round %" PRIu64 " at version %" PRIu64
+                     ", this shard is at %" PRIu64 ": it and shard 0 are out of step",
+                     m->round_id, m->version, d->store.version);
+            fail(d, s, m, PD_WERR_WRONG_STATE, msg);
+        } else if ((rc = add_part(d, m, why, sizeof(why))) != 0) {
+            fail(d, s, m, rc == -ENOMEM ? PD_WERR_INTERNAL : PD_WERR_FRAMES, why);
+        }
+        return;
+    }
     if (m->version != d->store.version + 1) {
         snprintf(msg, sizeof(msg), "update %" PRIu64 " after version %" PRIu64 ": this shard "
                  "and shard 0 are out of step", m->version, d->store.version);
@@ -306,6 +364,7 @@ void pd_shard_restore(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
          * would get values of the new run; their workers are told and rejoin. */
         if (d->shard_committed) {
             pd_shard_parts_free(d);
+            pd_shard_estimate_free(d); /* the new run starts with a full gradient */
             pd_kv_fail_waiting(d, "shard 0 restored a checkpoint: the version waited for is "
                                   "void");
         }

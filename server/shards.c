@@ -360,9 +360,9 @@ int pd_shards_restore(pd_daemon_t *d)
     return restore_shards(d, d->shards, pd_daemon_now_ms(d) + OPEN_DEADLINE_MS);
 }
 
-/* Whether workers may send each shard its part of a GRAD result (Job.gradient_parts): for
- * the methods whose update is a sum of whole GRAD results, which a shard then forms from the
- * parts shard 0 names. A rennala-sgd round keeps all its results' parts on the shards until
+/* Whether workers may send each shard its part of a GRAD (or GRAD_DIFF) result
+ * (Job.gradient_parts): for the methods whose update is a sum of whole results, which a
+ * shard then forms from the parts shard 0 names. A rennala-sgd round keeps all its results' parts on the shards until
  * its step (about step_batch / batch_size of them): only while they take at most a quarter
  * of a shard's room for parts, else shard 0 relays the gradients. */
 static bool gradient_parts(const pd_daemon_t *d, const pd_shards_t *sh)
@@ -373,6 +373,8 @@ static bool gradient_parts(const pd_daemon_t *d, const pd_shards_t *sh)
     case PD_METHOD_SYNC_SGD:
     case PD_METHOD_ASYNC_SGD:
     case PD_METHOD_SSP:
+    case PD_METHOD_FREYA_PAGE: /* the shards keep the estimate and add each part as shard */
+    case PD_METHOD_SYNC_PAGE:  /* 0 takes it (shard_estimate.c): no round's parts wait */
         return true;
     case PD_METHOD_RENNALA_SGD:
         per_round = ((uint64_t)d->cfg.step_batch + (uint64_t)d->cfg.batch_size - 1) /
@@ -498,6 +500,22 @@ static size_t share_of(const shard_link_t *l, const pd_shard_update_t *u, pd_msg
     return m->n_frames = 2;
 }
 
+/* m (frames f) to shard i, or the job ends: the shard could no longer follow shard 0. */
+static bool send_or_stop(pd_daemon_t *d, unsigned i, pd_msg_t *m, const pd_wire_frame_t *f,
+                         size_t nf)
+{
+    int rc = send_to(&d->shards->link[i], m, f, nf);
+    char why[PD_WIRE_STR + 64];
+
+    if (rc == 0) {
+        return true;
+    }
+    snprintf(why, sizeof(why), "cannot send %s to shard %u: %s", pd_msg_type_name(m->type), i,
+             pd_strerror(rc));
+    pd_daemon_stop(d, why, 1);
+    return false;
+}
+
 void pd_shards_commit(pd_daemon_t *d, const pd_shard_update_t *u)
 {
     pd_shards_t *sh = d->shards;
@@ -513,8 +531,15 @@ void pd_shards_commit(pd_daemon_t *d, const pd_shard_update_t *u)
         m.task_id = u->task_id;
         m.kind = u->task_step ? PD_TASK_GRAD : PD_TASK_NONE;
         m.commit_values = u->values;
+        m.estimate = u->estimate;
+        m.estimate_slot = u->slots;
+        m.round_id = u->round;
         size_t nf;
-        if (u->task_id != 0 || u->n_tasks > 0) { /* the shard holds the parts: whole range */
+        if (u->estimate != PD_ESTIMATE_NONE) { /* the shard has its sum: no frame */
+            m.key_offset = l->begin;
+            m.key_length = l->end - l->begin;
+            nf = 0;
+        } else if (u->task_id != 0 || u->n_tasks > 0) { /* the shard holds the parts */
             m.key_offset = l->begin;
             m.key_length = l->end - l->begin;
             m.part_tasks = u->n_tasks;
@@ -526,12 +551,25 @@ void pd_shards_commit(pd_daemon_t *d, const pd_shard_update_t *u)
         } else {
             nf = share_of(l, u, &m, f);
         }
-        int rc = send_to(l, &m, f, nf);
-        if (rc != 0) {
-            char why[PD_WIRE_STR + 64];
-            snprintf(why, sizeof(why), "cannot send an update to shard %u: %s", i,
-                     pd_strerror(rc));
-            pd_daemon_stop(d, why, 1);
+        if (!send_or_stop(d, i, &m, f, nf)) {
+            return;
+        }
+    }
+}
+
+void pd_shards_estimate_add(pd_daemon_t *d, uint64_t task_id, uint64_t round, int64_t slot)
+{
+    pd_shards_t *sh = d->shards;
+
+    for (unsigned i = 1; sh != NULL && i < sh->n; i++) {
+        pd_msg_t m;
+        pd_msg_init(&m, PD_MSG_COMMIT);
+        m.version = d->store.version; /* no step: the version the round computes at */
+        m.task_id = task_id;
+        m.round_id = round;
+        m.estimate = slot >= 0 ? PD_ESTIMATE_SLOT : PD_ESTIMATE_COMPENSATED;
+        m.estimate_slot = slot >= 0 ? (uint64_t)slot : 0;
+        if (!send_or_stop(d, i, &m, NULL, 0)) {
             return;
         }
     }
@@ -565,10 +603,7 @@ void pd_shards_send_parts(pd_daemon_t *d, uint64_t task_id, const double *grad)
         m.elem_type = PD_ELEM_F64;
         m.n_frames = 1;
         m.frame_counts[0] = m.key_length;
-        if (send_to(l, &m, &f, 1) != 0) {
-            char why[PD_WIRE_STR + 64];
-            snprintf(why, sizeof(why), "cannot send a gradient part to shard %u", i);
-            pd_daemon_stop(d, why, 1);
+        if (!send_or_stop(d, i, &m, &f, 1)) {
             return;
         }
     }

@@ -10,10 +10,13 @@
  *   - evaluations and the end of the job read the whole vector from the shards (a gather).
  * With a state_dir every shard keeps checkpoints of its own keys, written at the versions
  * shard 0 writes; a restart resumes every shard from the newest version all of them hold.
- * For sync-sgd, async-sgd and ssp the workers send each shard its part of a GRAD result
- * (PART; shard 0 does it for a result that came whole) and shard 0 only its own keys; the
- * COMMIT then names the task, or lists the tasks a round sums (shard_parts.c). Other
- * methods' gradients reach shard 0 whole, and it relays each shard's share in the COMMIT;
+ * For sync-sgd, async-sgd, ssp, rennala-sgd (while a step's parts fit), freya-page and
+ * sync-page the workers send each shard its part of a GRAD or GRAD_DIFF result (PART; shard
+ * 0 does it for a result that came whole) and shard 0 only its own keys; the COMMIT then
+ * names the task, or lists the tasks a round sums (shard_parts.c); for freya-page and
+ * sync-page each shard keeps the estimate g of its keys, and shard 0 names each result as it
+ * takes it (shard_estimate.c). Other methods' gradients reach shard 0 whole, and it relays
+ * each shard's share in the COMMIT;
  * newton-cg, lbfgs, apts, fosi and dho2, which step a whole copy of the iterate in shard 0
  * (methods/whole.h), send each shard its range's new values instead (commit_values).
  * Key-value clients read every shard directly and push to shard 0, which relays likewise. */
@@ -58,6 +61,11 @@ typedef struct pd_shard_update {
                      * prox, and a range first brings every key up to date */
     bool values;    /* g holds the new parameters over the whole range (a method that steps
                      * the whole vector itself: pd_method_set_whole), not a gradient sum */
+    pd_estimate_t estimate; /* SET, INCREMENT: the step of an estimate the shards keep (no
+                             * g): its round's sum over `slots` slots (0: the compensated
+                             * one), n_samples the divisor */
+    uint64_t round;
+    uint64_t slots;
 } pd_shard_update_t;
 
 /* After shard 0 applied an update to its own keys (the version already counted): every other
@@ -67,6 +75,10 @@ void pd_shards_commit(pd_daemon_t *d, const pd_shard_update_t *u);
 /* Shard 0 got task task_id's GRAD result whole (grad: dim values): every shard gets its part
  * (PART, float64), as a worker would have sent it. */
 void pd_shards_send_parts(pd_daemon_t *d, uint64_t task_id, const double *grad);
+/* Shard 0 took task task_id's result, whose parts the shards hold, into round `round` of an
+ * estimate the shards keep (freya-page, sync-page): at slot `slot` of the ordered sum, or
+ * with slot < 0 into the compensated one. A send that fails ends the job. */
+void pd_shards_estimate_add(pd_daemon_t *d, uint64_t task_id, uint64_t round, int64_t slot);
 /* Shard 0 will not use task task_id's result, sent in parts: the shards drop theirs. */
 void pd_shards_discard(pd_daemon_t *d, uint64_t task_id);
 /* Shard 0 starts a checkpoint of `version`: every shard writes its own (CHECKPOINT; no
@@ -117,6 +129,19 @@ void pd_shard_run_queued(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
 /* shard.c: take the step a COMMIT names (its part, when it names a task, is here), or end
  * this shard when it cannot. */
 void pd_shard_apply_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s);
+
+/* shard_estimate.c (see there), shard i > 0 of freya-page or sync-page over gradient parts:
+ * the gradient estimate of its keys. pd_shard_estimate_add puts a part (the shard's dim
+ * values) into the round's sum (COMMIT ESTIMATE_SLOT, ESTIMATE_COMPENSATED);
+ * pd_shard_estimate_step ends the round (ESTIMATE_SET, ESTIMATE_INCREMENT) and points *g at
+ * the new estimate. Both: 0, PD_EWIRE (a COMMIT that does not fit what the shard holds) or
+ * -ENOMEM, with why filled. pd_shard_estimate_free forgets it (a RESTORE, the end). */
+typedef struct pd_shard_estimate pd_shard_estimate_t;
+int pd_shard_estimate_add(pd_daemon_t *d, const pd_msg_t *m, const double *part, char *why,
+                          size_t why_len);
+int pd_shard_estimate_step(pd_daemon_t *d, const pd_msg_t *m, const double **g, char *why,
+                           size_t why_len);
+void pd_shard_estimate_free(pd_daemon_t *d);
 
 /* shard_parts.c (see there), shard i > 0: PART from a worker, DISCARD from shard 0. A shard
  * keeps at most this many parts and discards at once, and this many bytes of part values. */

@@ -762,9 +762,9 @@ static bool frame_finite(const void *data, pd_elem_type_t elem, size_t n)
     return true;
 }
 
-/* A sharded job whose GRAD results may go in parts (Job.gradient_parts): every shard i > 0
- * gets its keys' share of the result r (frame f, as it will travel: float64, float32 or
- * bfloat16) straight from here, instead of through shard 0. Not for a gradient that is not
+/* A sharded job whose GRAD (and GRAD_DIFF) results may go in parts (Job.gradient_parts):
+ * every shard i > 0 gets its keys' share of the result r (frame f, as it will travel:
+ * float64, float32 or bfloat16) straight from here, instead of through shard 0. Not for a gradient that is not
  * finite as it travels (shard 0 must see it whole, to act on the divergence), nor when a send
  * fails: then the whole result goes to shard 0 as without parts. True when all went out. */
 static bool send_parts(worker_t *w, const pd_msg_t *t, const pd_msg_t *r,
@@ -874,7 +874,8 @@ static int run_task(worker_t *w, pd_wire_in_t *in)
             f = (pd_wire_frame_t){w->grad32, call.io.out_len * sizeof(float), NULL};
         }
     }
-    if (t->kind == PD_TASK_GRAD && keys == NULL && send_parts(w, t, &r, &f)) {
+    if ((t->kind == PD_TASK_GRAD || t->kind == PD_TASK_GRAD_DIFF) && keys == NULL &&
+        send_parts(w, t, &r, &f)) {
         /* the shards have their parts: shard 0 gets its keys alone */
         size_t size = f.len_bytes / r.frame_counts[0];
         r.frame_counts[0] = pd_client_job(w->client)->shards[0].key_end;

@@ -561,7 +561,7 @@ class Worker:
         to_frame = wire.f32_frame if f32 else wire.f64_frame
         frames = [to_frame(np.frombuffer(f, dtype=wire.F64)
                            if isinstance(f, (bytes, bytearray)) else f) for f in out]
-        if t.kind == pb.GRAD and t.key_count == 0 and len(frames) == 1 and \
+        if t.kind in (pb.GRAD, pb.GRAD_DIFF) and t.key_count == 0 and len(frames) == 1 and \
                 self._shards is not None and self._conn.job.gradient_parts and \
                 self._shards.send_parts(t, frames[0], 4 if f32 else 8):
             frames[0] = frames[0][:self._shards.map[0][2] * (4 if f32 else 8)]

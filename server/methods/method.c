@@ -68,6 +68,25 @@ void pd_method_mean(double *g, const double *grad_sum, size_t n, uint64_t n_samp
     }
 }
 
+/* The dense step of shard 0's keys (every key without shards) on the mean grad_sum /
+ * n_samples, then the other shards' (u says how they take it). */
+static void step_dense(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples, double lr,
+                       uint64_t staleness, const pd_shard_update_t *u)
+{
+    double *g = d->grad_scratch;
+
+    pd_method_mean(g, grad_sum, d->store.dim, n_samples);
+    pd_store_catch_up(&d->store); /* the dense prox below is the step after the pending ones */
+    if (pd_store_step_range(&d->store, &d->optim, 0, d->store.dim, g, lr) != 0) {
+        refused(d);
+        return;
+    }
+    pd_shards_commit(d, u);
+    d->part_task = 0; /* used: shard 0 need not discard it */
+    d->n_commit_tasks = 0;
+    applied(d, staleness);
+}
+
 void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples, double lr,
                      uint64_t staleness)
 {
@@ -88,22 +107,37 @@ void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples,
         }
         return;
     }
-    /* this server's keys: all of them, or shard 0's (grad_sum may hold only those) */
-    pd_method_mean(g, grad_sum, d->store.dim, n_samples);
-    pd_store_catch_up(&d->store); /* the dense prox below is the step after the pending ones */
-    if (pd_store_step_range(&d->store, &d->optim, 0, d->store.dim, g, lr) != 0) {
-        refused(d);
+    step_dense(d, grad_sum, n_samples, lr, staleness,
+               &(pd_shard_update_t){.n = d->model.dim, .g = grad_sum, .n_samples = n_samples,
+                                    .lr = lr,
+                                    .task_id = d->n_commit_tasks > 0 ? 0 : d->part_task,
+                                    .tasks = d->commit_tasks, .n_tasks = d->n_commit_tasks,
+                                    .task_step = true});
+}
+
+size_t pd_method_estimate_dim(const pd_daemon_t *d)
+{
+    return d->job.gradient_parts ? d->store.dim : d->model.dim;
+}
+
+void pd_method_estimate_take(pd_daemon_t *d, uint64_t round, int64_t slot)
+{
+    if (d->job.gradient_parts && d->part_task != 0) {
+        pd_shards_estimate_add(d, d->part_task, round, slot);
+        d->part_task = 0; /* used: shard 0 need not discard it */
+    }
+}
+
+void pd_method_estimate_step(pd_daemon_t *d, const double *g, double lr, pd_estimate_t how,
+                             uint64_t round, uint64_t slots, uint64_t n)
+{
+    if (!d->job.gradient_parts) { /* g is whole: the shards, if any, get their share */
+        pd_method_apply(d, g, 1, lr, 0);
         return;
     }
-    /* the other shards' ranges, same step */
-    pd_shards_commit(d, &(pd_shard_update_t){.n = d->model.dim, .g = grad_sum,
-                                             .n_samples = n_samples, .lr = lr,
-                                             .task_id = d->n_commit_tasks > 0 ? 0 : d->part_task,
-                                             .tasks = d->commit_tasks,
-                                             .n_tasks = d->n_commit_tasks, .task_step = true});
-    d->part_task = 0; /* used: shard 0 need not discard it */
-    d->n_commit_tasks = 0;
-    applied(d, staleness);
+    step_dense(d, g, 1, lr, 0,
+               &(pd_shard_update_t){.n_samples = n, .lr = lr, .task_step = true,
+                                    .estimate = how, .round = round, .slots = slots});
 }
 
 /* The mean gradient is zero off the keys: the step touches them alone, and the prox every

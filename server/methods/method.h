@@ -84,6 +84,20 @@ pd_sample_set_t pd_method_fosi_ese_batch(const pd_daemon_t *d);
 void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples, double lr,
                      uint64_t staleness);
 
+/* The estimate methods (freya-page, sync-page). A round's results move the gradient estimate
+ * g; on a sharded job whose results come in parts (Job.gradient_parts) each shard keeps g
+ * for its keys and the method's g, sums and steps cover shard 0's keys only
+ * (pd_method_estimate_dim). pd_method_estimate_take: the result the method just took (in its
+ * on_result) joins round `round`'s sum on the shards, at slot `slot` of the ordered sum, or
+ * with slot < 0 into the compensated one; nothing without shards. pd_method_estimate_step:
+ * the round is over and g moved (`how`: PD_ESTIMATE_SET, g = sum * (1 / n); or
+ * PD_ESTIMATE_INCREMENT, g += sum / n; the sum over `slots` slots, 0: the compensated one):
+ * pd_method_apply(d, g, 1, lr, 0), the shards doing the same on theirs. */
+size_t pd_method_estimate_dim(const pd_daemon_t *d);
+void pd_method_estimate_take(pd_daemon_t *d, uint64_t round, int64_t slot);
+void pd_method_estimate_step(pd_daemon_t *d, const double *g, double lr, pd_estimate_t how,
+                             uint64_t round, uint64_t slots, uint64_t n);
+
 /* g[0 .. n) = grad_sum / n_samples (0 for no samples), the mean every update steps with:
  * shard 0 and the other shards of a sharded job compute it so, to the same bits. */
 void pd_method_mean(double *g, const double *grad_sum, size_t n, uint64_t n_samples);

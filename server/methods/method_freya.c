@@ -57,6 +57,8 @@ typedef struct freya_state {
     uint64_t version_x, version_y;
     double *g;           /* g_k, the gradient estimate (a mean) */
     double *tmp;         /* dim scratch */
+    /* g, tmp and the sums cover pd_method_estimate_dim keys: every key, or on a sharded job
+     * whose results come in parts shard 0's alone (each shard keeps its own estimate) */
 
     pd_freya_pool_t pool;   /* CG */
     pd_freya_sum_t full;    /* CG */
@@ -90,17 +92,25 @@ static void freya_release(pd_daemon_t *d)
 
 /* block_size and diff_chunk, or, where they are 0, the sizes for n workers
  * (pd_freya_auto_block, pd_freya_auto_chunk); the block pool and the ordered sum follow the
- * number of blocks. Called at init and, with automatic sizes, when a round starts. */
+ * number of blocks, the sums the keys summed (known once the shards are open). Called at
+ * init and when a round starts. */
 static int size_tasks(pd_daemon_t *d, freya_state_t *st, uint64_t n)
 {
     const pd_config_t *c = &d->cfg;
+    size_t own = pd_method_estimate_dim(d);
     uint64_t block = c->block_size > 0 ? (uint64_t)c->block_size : pd_freya_auto_block(st->m, n);
     uint64_t n_blocks;
     int rc;
 
     block = block < st->m ? block : st->m;
     st->chunk = c->diff_chunk > 0 ? (uint32_t)c->diff_chunk : pd_freya_auto_chunk(st->s, n);
-    if (block == st->block && st->n_blocks > 0) {
+    if (st->diff.dim != own || st->diff.s == NULL) {
+        pd_neumaier_release(&st->diff);
+        if ((rc = pd_neumaier_init(&st->diff, own)) != 0) {
+            return rc;
+        }
+    }
+    if (block == st->block && st->n_blocks > 0 && st->full.dim == own) {
         return 0;
     }
     n_blocks = (st->m + block - 1) / block;
@@ -114,7 +124,7 @@ static int size_tasks(pd_daemon_t *d, freya_state_t *st, uint64_t n)
     st->block = block;
     st->n_blocks = (uint32_t)n_blocks;
     if ((rc = pd_freya_pool_init(&st->pool, st->n_blocks)) != 0 ||
-        (rc = pd_freya_sum_init(&st->full, d->model.dim, st->n_blocks,
+        (rc = pd_freya_sum_init(&st->full, own, st->n_blocks,
                                 PD_FREYA_CANONICAL_MAX_BYTES)) != 0) {
         st->n_blocks = 0;
         return rc;
@@ -149,7 +159,7 @@ static int freya_init(pd_daemon_t *d)
     if (st->g == NULL || st->tmp == NULL) {
         return -ENOMEM;
     }
-    if ((rc = size_tasks(d, st, 1)) != 0 || (rc = pd_neumaier_init(&st->diff, dim)) != 0) {
+    if ((rc = size_tasks(d, st, 1)) != 0) {
         return rc;
     }
     pd_rng_seed(&st->coin, (uint64_t)c->seed);
@@ -169,12 +179,9 @@ static int freya_init(pd_daemon_t *d)
 static int start_round(pd_daemon_t *d, freya_state_t *st, freya_phase_t phase)
 {
     pd_buf_t *snap = NULL, *task_x = NULL;
-    int rc = 0;
+    size_t ready = pd_sessions_count_ready(&d->sessions);
+    int rc = size_tasks(d, st, ready > 0 ? ready : 1);
 
-    if (d->cfg.block_size == 0 || d->cfg.diff_chunk == 0) {
-        size_t ready = pd_sessions_count_ready(&d->sessions);
-        rc = size_tasks(d, st, ready > 0 ? ready : 1);
-    }
     if (rc == 0) {
         rc = pd_whole_round_points(d, &snap, &task_x);
     }
@@ -250,8 +257,9 @@ static bool of_other_round(const pd_task_t *t, void *arg)
 static void step_and_continue(pd_daemon_t *d, freya_state_t *st)
 {
     double secs = (double)(pd_daemon_now_ms(d) - st->round_started_ms) / 1000.0;
-    size_t dim = d->model.dim;
+    size_t dim = pd_method_estimate_dim(d);
     bool full = st->phase == PHASE_CG;
+    uint64_t round = st->round;
     freya_phase_t next;
 
     if (full) {
@@ -275,8 +283,12 @@ static void step_and_continue(pd_daemon_t *d, freya_state_t *st)
     st->phase = PHASE_NONE;
     st->k++;
     /* Through the server optimiser: with sgd this is exactly the PAGE step, and the prox of
-     * the regulariser follows. g is a mean already (n = 1 multiplies by exactly 1). */
-    pd_method_apply(d, st->g, 1, pd_optim_lr(&d->optim), 0);
+     * the regulariser follows. g is a mean already (n = 1 multiplies by exactly 1). The
+     * shards that keep their own estimate move it as g moved here. */
+    pd_method_estimate_step(d, st->g, pd_optim_lr(&d->optim),
+                            full ? PD_ESTIMATE_SET : PD_ESTIMATE_INCREMENT, round,
+                            full && st->full.canonical ? st->n_blocks : 0,
+                            full ? st->m : st->cbd_samples);
     if (d->state != PD_STATE_RUNNING) {
         return; /* a stop criterion ended the job */
     }
@@ -319,7 +331,7 @@ static void freya_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t,
                             const pd_msg_t *m, const double *v)
 {
     freya_state_t *st = d->method_state;
-    size_t dim = d->model.dim;
+    size_t dim = pd_method_estimate_dim(d);
 
     if (st->phase == PHASE_NONE || t->round != st->round) {
         discard(d, st, s, t); /* from a finished round: computed at an old point, or not needed */
@@ -339,6 +351,7 @@ static void freya_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t,
             return;
         }
         pd_freya_sum_add(&st->full, b, v);
+        pd_method_estimate_take(d, st->round, st->full.canonical ? (int64_t)b : -1);
         st->cg_samples += m->n_samples;
         s->grads_applied++;
         if (!pd_freya_pool_complete(&st->pool)) {
@@ -362,6 +375,7 @@ static void freya_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t,
         return;
     }
     pd_neumaier_add(&st->diff, v);
+    pd_method_estimate_take(d, st->round, -1);
     st->cbd_samples += m->n_samples;
     s->grads_applied++;
     if (st->cbd_samples < st->s) {

@@ -47,6 +47,8 @@ typedef struct page_state {
     uint64_t version_x, version_y;
     double *g;           /* g_k */
     double *sum;         /* dim: the phase's ordered sum */
+    /* g, sum and the parts cover pd_method_estimate_dim keys: every key, or on a sharded job
+     * whose results come in parts shard 0's alone (each shard keeps its own estimate) */
     uint64_t phase_started_ms;
     double cg_seconds, cbd_seconds; /* all phases of each kind, for the round_*_mean metrics */
 } page_state_t;
@@ -141,7 +143,7 @@ static int start_phase(pd_daemon_t *d, page_state_t *st, page_phase_t phase)
     st->version_x = d->store.version;
     st->phase = phase;
     st->phase_started_ms = pd_daemon_now_ms(d);
-    return pd_parts_start(&st->parts, (uint32_t)n, total, d->model.dim);
+    return pd_parts_start(&st->parts, (uint32_t)n, total, pd_method_estimate_dim(d));
 }
 
 static void page_fail(pd_daemon_t *d, int rc)
@@ -193,14 +195,15 @@ static void page_on_idle(pd_daemon_t *d, pd_session_t *s)
 /* All parts are in: g_{k+1}, the step, the coin and the next phase. */
 static void finish_phase(pd_daemon_t *d, page_state_t *st)
 {
-    size_t dim = d->model.dim;
+    size_t dim = pd_method_estimate_dim(d);
     double secs = (double)(pd_daemon_now_ms(d) - st->phase_started_ms) / 1000.0;
+    bool full = st->phase == PHASE_CG;
     pd_metrics_t *mt = &d->metrics;
     uint64_t n;
     int rc;
 
     pd_parts_sum(&st->parts, st->sum, &n, NULL);
-    if (st->phase == PHASE_CG) {
+    if (full) {
         double inv = 1.0 / (double)n;
         for (size_t j = 0; j < dim; j++) {
             st->g[j] = st->sum[j] * inv;
@@ -217,7 +220,10 @@ static void finish_phase(pd_daemon_t *d, page_state_t *st)
         mt->round_cbd_seconds_mean = st->cbd_seconds / mt->rounds_cbd_total;
     }
     st->k++;
-    pd_method_apply(d, st->g, 1, pd_optim_lr(&d->optim), 0);
+    /* the shards that keep their own estimate move it as g moved here */
+    pd_method_estimate_step(d, st->g, pd_optim_lr(&d->optim),
+                            full ? PD_ESTIMATE_SET : PD_ESTIMATE_INCREMENT, st->parts.round,
+                            st->parts.n, n);
     if (d->state != PD_STATE_RUNNING) {
         return; /* a stop criterion ended the job */
     }
@@ -239,6 +245,7 @@ static void page_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t,
         s->grads_dropped++;
         return;
     }
+    pd_method_estimate_take(d, st->parts.round, (int64_t)t->part);
     s->grads_applied++;
     if (pd_parts_complete(&st->parts)) {
         finish_phase(d, st);

@@ -48,6 +48,13 @@ shards_have_python() {
     "$PYTHON" -c 'import numpy, zmq, google.protobuf' 2>/dev/null
 }
 
+# shard_parts N: the gradient parts shard N received from workers in the last run (its exit
+# line)
+shard_parts() {
+    sed -n "s/^paramd shard $1: .*, \([0-9]*\) gradient parts received from workers.*/\1/p" \
+        "$T/paramd.log"
+}
+
 # shard_reads N: the reads shard N served to workers and clients in the last run (its exit
 # line; shard 0's own gathers are not counted)
 shard_reads() {

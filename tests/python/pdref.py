@@ -165,3 +165,18 @@ def datasets(tmp_path_factory):
         sets["bc"] = dict(train=bc, test=bc.replace(".train.", ".test."), features=30,
                           format="auto")
     return sets
+
+
+def read_shard_range(c, begin, length, min_version):
+    """``(version, values)`` of keys [begin, begin + length) read over connection ``c`` from a
+    shard once it has reached ``min_version`` (shard 0's COMMIT and this PULL travel over
+    different connections and may arrive in either order)."""
+    from paramd import wire
+    from paramd.wire import pb
+
+    c.send(wire.header(pb.PULL, key_offset=begin, key_length=length, min_version=min_version))
+    got = c.recv(10)
+    assert got is not None, "no PARAMS from the shard within 10 s"
+    h, frames = got
+    assert h.type == pb.PARAMS, h
+    return h.version, np.frombuffer(bytes(frames[0]), dtype=wire.F64)

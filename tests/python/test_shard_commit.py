@@ -10,6 +10,8 @@ its range's new values. Here the test plays shard 0 against a real ``paramd --sh
 import numpy as np
 import pytest
 
+import pdref
+
 from paramd import connection, wire
 from paramd.wire import pb
 
@@ -40,15 +42,7 @@ def reply(c, timeout=10):
 
 
 def read_range(c, min_version):
-    """The shard's range once it has reached min_version (a COMMIT on shard 0's connection
-    and this PULL on another may arrive in either order)."""
-    c.send(wire.header(pb.PULL, key_offset=BEGIN, key_length=END - BEGIN,
-                       min_version=min_version))
-    got = c.recv(10)
-    assert got is not None, "no PARAMS from the shard within 10 s"
-    h, frames = got
-    assert h.type == pb.PARAMS, h
-    return h.version, np.frombuffer(bytes(frames[0]), dtype=wire.F64)
+    return pdref.read_shard_range(c, BEGIN, END - BEGIN, min_version)
 
 
 def shard(start_paramd, name):
