@@ -285,7 +285,8 @@ int pd_job_load(pd_daemon_t *d)
     }
     d->max_msg_bytes = d->cfg.max_message_size > 0 ? (size_t)d->cfg.max_message_size
                                                    : 2 * dim * sizeof(double) + 65536;
-    d->method = pd_method_get(c->method);
+    d->method = d->opts.shard_index > 0 ? pd_method_get_for_shard(c->method)
+                                        : pd_method_get(c->method);
     rc = d->method->init(d);
     if (rc != 0) {
         return rc;

@@ -33,6 +33,47 @@ const pd_method_ops_t *pd_method_get(int kind)
     return registry[kind];
 }
 
+static int shard_init(pd_daemon_t *d)
+{
+    (void)d;
+    return 0;
+}
+
+static void shard_release(pd_daemon_t *d)
+{
+    (void)d;
+}
+
+static void shard_on_idle(pd_daemon_t *d, pd_session_t *s)
+{
+    (void)d, (void)s;
+}
+
+static void shard_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t,
+                            const pd_msg_t *m, const double *grad_sum)
+{
+    (void)d, (void)s, (void)t, (void)m, (void)grad_sum;
+}
+
+static void shard_on_leave(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t)
+{
+    (void)d, (void)s, (void)t;
+}
+
+const pd_method_ops_t *pd_method_get_for_shard(int kind)
+{
+    static pd_method_ops_t ops[sizeof(registry) / sizeof(registry[0])];
+    const pd_method_ops_t *m = pd_method_get(kind);
+
+    if (m == NULL) {
+        return NULL;
+    }
+    ops[kind] = (pd_method_ops_t){.name = m->name, .init = shard_init, .release = shard_release,
+                                  .on_idle = shard_on_idle, .on_result = shard_on_result,
+                                  .on_leave = shard_on_leave};
+    return &ops[kind];
+}
+
 /* After a step was applied (x changed, the version not yet): the version, the metrics, the
  * stop criteria. */
 static void applied(pd_daemon_t *d, uint64_t staleness)

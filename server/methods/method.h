@@ -45,6 +45,10 @@ struct pd_method_ops {
 };
 
 const pd_method_ops_t *pd_method_get(int kind);
+/* What shard i > 0 of a sharded job runs: nothing. Its version moves with shard 0's COMMITs
+ * (shards.h), so these ops carry the method's name and keep no state: a shard allocates none
+ * of the method's vectors, several of which cover the whole model. */
+const pd_method_ops_t *pd_method_get_for_shard(int kind);
 
 extern const pd_method_ops_t pd_method_sync_sgd;
 extern const pd_method_ops_t pd_method_async_sgd;

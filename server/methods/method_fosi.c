@@ -157,7 +157,7 @@ static int fosi_init(pd_daemon_t *d)
         rc = PD_ECONFIG;
         goto fail;
     }
-    st->sharded = c->shards > 1 && d->opts.shard_index == 0; /* shards i > 0 run no method */
+    st->sharded = c->shards > 1; /* (shards i > 0 run no method) */
     if (st->sharded) {
         st->optim = d->optim; /* the job's settings; then arrays of every key */
         st->optim.mask = d->mask;

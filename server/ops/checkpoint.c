@@ -124,14 +124,14 @@ static int snapshot(pd_daemon_t *d, ckpt_job_t **out)
     if (rc == 0 && d->optim.kind == PD_OPT_ADAM) {
         rc = add_array(&j->snap, "optim.v", d->optim.v, dim);
     }
-    if (rc == 0 && d->method->ckpt_arrays != NULL && d->opts.shard_index == 0) {
+    if (rc == 0 && d->method->ckpt_arrays != NULL) { /* (a shard i > 0 runs no method) */
         pd_method_array_t a[PD_METHOD_MAX_ARRAYS];
         size_t n = d->method->ckpt_arrays(d, a);
         for (size_t i = 0; i < n && rc == 0; i++) {
             rc = add_array(&j->snap, a[i].name, a[i].data, a[i].count);
         }
     }
-    if (rc == 0 && d->method->save != NULL && d->opts.shard_index == 0) {
+    if (rc == 0 && d->method->save != NULL) {
         rc = d->method->save(d, &j->method_state, &j->snap.method_state_len);
         j->snap.method_state = j->method_state;
     }
@@ -495,17 +495,14 @@ static int apply(pd_daemon_t *d, const pd_ckpt_t *c)
         if (v != NULL && v->count == dim) {
             memcpy(d->optim.v, v->data, dim * sizeof(double));
         }
-        if (d->opts.shard_index == 0) {
-            apply_method_arrays(d, c);
-        }
+        apply_method_arrays(d, c);
     }
     d->optim.t = c->optimizer_t;
     d->task_seq = c->task_seq;
     d->metrics.updates_total = (double)c->updates_total;
     d->last_tick_updates = d->metrics.updates_total;
     d->metrics.version = (double)c->version;
-    if (c->method == d->cfg.method && d->method->load != NULL && c->method_state_len > 0 &&
-        d->opts.shard_index == 0) {
+    if (c->method == d->cfg.method && d->method->load != NULL && c->method_state_len > 0) {
         int rc = d->method->load(d, c->method_state, c->method_state_len);
         if (rc != 0) {
             pd_log_warn("checkpoint: the %s state does not load (%s); starting it afresh",
