@@ -114,6 +114,7 @@ static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, si
     h.commit_values = m->commit_values;
     h.estimate = (Paramd__Estimate)m->estimate;
     h.estimate_slot = m->estimate_slot;
+    h.exact_version = m->exact_version;
     h.elem_type = (Paramd__ElemType)m->elem_type;
     memcpy(counts, m->frame_counts, sizeof(counts));
     h.n_frame_counts = m->n_frames;
@@ -322,6 +323,7 @@ int pd_wire_decode(const void *buf, size_t len, pd_msg_t *m, pd_job_desc_t *job_
     m->commit_values = h->commit_values;
     m->estimate = (pd_estimate_t)h->estimate;
     m->estimate_slot = h->estimate_slot;
+    m->exact_version = h->exact_version;
     m->elem_type = (pd_elem_type_t)h->elem_type;
     m->kind = (pd_task_kind_t)h->kind;
     m->task_id = h->task_id;

@@ -151,6 +151,7 @@ typedef struct pd_msg {
     pd_estimate_t estimate;  /* COMMIT: the shard's estimate moves (round_id: its round) */
     uint64_t estimate_slot;  /* SLOT: the part's slot; SET, INCREMENT: slots summed (0:
                               * the compensated sum) */
+    bool exact_version;      /* PULL: the values of exactly min_version */
     pd_elem_type_t elem_type;
     uint32_t n_frames;
     uint64_t frame_counts[PD_WIRE_MAX_FRAMES];

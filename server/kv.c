@@ -2,6 +2,7 @@
 #include <config.h>
 #include "kv.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -319,8 +320,13 @@ void pd_kv_pull(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     pd_msg_t r;
     int rc;
 
-    if (m->key_count > 0) {
+    if (m->key_count > 0 && !m->exact_version) {
         pull_keys(d, in, s);
+        return;
+    }
+    if (m->key_count > 0) {
+        pd_daemon_send_error(d, s->rid, s->rid_len, s, m, PD_WERR_MALFORMED,
+                             "exact_version reads a range, not a key list");
         return;
     }
     if (!range_ok(d, m->key_offset, &length)) {
@@ -338,12 +344,20 @@ void pd_kv_pull(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     r.key_offset = m->key_offset;
     r.key_length = length;
     /* a key-value push marks only its blocks, so a range others' pushes missed stays current */
-    if (m->not_modified &&
+    if (m->not_modified && !m->exact_version &&
         pd_store_range_unchanged(&d->store, m->key_offset - d->key_begin, length, m->version)) {
         send_not_modified(d, s, &r, m->version);
         return;
     }
-    rc = pd_store_read_range(&d->store, m->key_offset - d->key_begin, length, &snap, &values);
+    r.version = m->exact_version ? m->min_version : d->store.version;
+    rc = pd_store_read_range_at(&d->store, r.version, m->key_offset - d->key_begin, length,
+                                &snap, &values);
+    if (rc == -ESTALE) {
+        pd_daemon_send_error(d, s->rid, s->rid_len, s, m, PD_WERR_WRONG_STATE,
+                             "version %" PRIu64 " is no longer kept (this server is at "
+                             "version %" PRIu64 ")", m->min_version, d->store.version);
+        return;
+    }
     if (rc == 0 && m->elem_type == PD_ELEM_F32) {
         rc = round_values(&snap, &values32, values, length);
         r.elem_type = PD_ELEM_F32;

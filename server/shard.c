@@ -145,7 +145,8 @@ static int set_values(pd_daemon_t *d, pd_wire_in_t *in, char *why, size_t why_le
 
 /* The step of a round of freya-page or sync-page (ESTIMATE_SET, ESTIMATE_INCREMENT): the
  * estimate g of this shard's keys moves by the round's sum (shard_estimate.c), and the step
- * is shard 0's pd_method_apply on g, a mean already (n_samples 1). */
+ * is shard 0's pd_method_apply on g, a mean already (n_samples 1). The round's point stays
+ * readable (exact_version): it is the y of the next round's GRAD_DIFF tasks. */
 static int estimate_step(pd_daemon_t *d, const pd_msg_t *m, char *why, size_t why_len)
 {
     const double *g;
@@ -159,6 +160,11 @@ static int estimate_step(pd_daemon_t *d, const pd_msg_t *m, char *why, size_t wh
     }
     if ((rc = pd_shard_estimate_step(d, m, &g, why, why_len)) != 0) {
         return rc;
+    }
+    if (pd_store_keep_version(&d->store) != 0) {
+        snprintf(why, why_len, "out of memory for the values of version %" PRIu64,
+                 d->store.version);
+        return -ENOMEM;
     }
     return step_sum(d, m, NULL, 0, g, d->store.dim, 1, why, why_len);
 }
@@ -275,7 +281,9 @@ void pd_shard_apply_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     rc = take_step(d, in, why, sizeof(why));
     if (rc != 0) {
         snprintf(msg, sizeof(msg), "update %" PRIu64 ": %s", m->version, why);
-        fail(d, s, m, rc == PD_ENONFINITE ? PD_WERR_NONFINITE : PD_WERR_FRAMES, msg);
+        fail(d, s, m, rc == PD_ENONFINITE ? PD_WERR_NONFINITE
+                      : rc == -ENOMEM     ? PD_WERR_INTERNAL
+                                          : PD_WERR_FRAMES, msg);
         return;
     }
     d->metrics.updates_total++;

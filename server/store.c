@@ -54,6 +54,8 @@ void pd_store_release(pd_store_t *st)
     st->snap = NULL;
     pd_buf_unref(st->range);
     st->range = NULL;
+    pd_buf_unref(st->kept);
+    st->kept = NULL;
     if (st->lazy != NULL) {
         pd_lazy_release(st->lazy);
         free(st->lazy);
@@ -141,6 +143,32 @@ int pd_store_read_range(pd_store_t *st, size_t offset, size_t len, pd_buf_t **ou
     return 0;
 }
 
+int pd_store_keep_version(pd_store_t *st)
+{
+    pd_buf_t *b;
+    int rc = pd_store_snapshot(st, &b);
+
+    if (rc == 0) {
+        pd_buf_unref(st->kept);
+        st->kept = b;
+    }
+    return rc;
+}
+
+int pd_store_read_range_at(pd_store_t *st, uint64_t version, size_t offset, size_t len,
+                           pd_buf_t **out, const double **values)
+{
+    if (version == st->version) {
+        return pd_store_read_range(st, offset, len, out, values);
+    }
+    if (st->kept == NULL || st->kept->version != version) {
+        return -ESTALE;
+    }
+    *out = pd_buf_ref(st->kept);
+    *values = (const double *)st->kept->data + offset;
+    return 0;
+}
+
 int pd_store_read_keys(pd_store_t *st, const uint64_t *keys, size_t n, pd_buf_t **out)
 {
     pd_buf_t *b;
@@ -222,6 +250,8 @@ void pd_store_reset_version(pd_store_t *st, uint64_t version)
     st->snap = NULL;
     pd_buf_unref(st->range);
     st->range = NULL;
+    pd_buf_unref(st->kept);
+    st->kept = NULL;
     invalidate_bounds(st); /* block stamps may be newer than the version restored */
     if (st->lazy != NULL) {
         pd_lazy_reset(st->lazy); /* the restored values owe nothing */

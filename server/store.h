@@ -21,6 +21,7 @@ typedef struct pd_store {
     uint64_t version;
     pd_buf_t *snap;           /* snapshot of some version (one reference held here), or NULL */
     pd_buf_t *range;          /* the last range read copied, of range->version, or NULL */
+    pd_buf_t *kept;           /* pd_store_keep_version's snapshot (its version), or NULL */
     size_t range_offset;      /* ... its first key */
     uint64_t whole_version;   /* the version of the last change that may have touched any key */
     uint64_t *block_version;  /* per PD_STORE_BLOCK keys: the version of their last change */
@@ -53,6 +54,14 @@ int pd_store_snapshot(pd_store_t *st, pd_buf_t **out);
  * of one shard's keys, a client polling) share it instead of copying it each. 0 or -ENOMEM. */
 int pd_store_read_range(pd_store_t *st, size_t offset, size_t len, pd_buf_t **out,
                         const double **values);
+/* Keep the values of the current version readable after steps change x, until the next call
+ * (a shard of freya-page or sync-page: a GRAD_DIFF task's y is the point before the last
+ * step). A reference to the snapshot, which the workers' reads of the whole range have
+ * usually made already. 0 or -ENOMEM. */
+int pd_store_keep_version(pd_store_t *st);
+/* pd_store_read_range of `version`: the current one, or the one kept. -ESTALE when neither. */
+int pd_store_read_range_at(pd_store_t *st, uint64_t version, size_t offset, size_t len,
+                           pd_buf_t **out, const double **values);
 /* The values x[keys[0]], ..., x[keys[n-1]] of the current version, gathered in key order
  * into a new buffer (one reference in *out, n doubles): O(n) whatever the model's size.
  * keys are valid (each < dim); n > 0. 0 or -ENOMEM. */

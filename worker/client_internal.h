@@ -38,6 +38,10 @@ void pd_client_heartbeat_shards(pd_client_t *c);
  * parts are sent before any answer is read. 0 or a negative code. */
 int pd_client_read_range(pd_client_t *c, uint64_t offset, uint64_t length, double *out,
                          pd_elem_type_t wire, uint64_t min_version, int timeout_ms);
+/* pd_client_read_range of exactly `version` from shards i > 0 (exact_version: their current
+ * version or the one before; a GRAD_DIFF task's y). */
+int pd_client_read_range_at(pd_client_t *c, uint64_t offset, uint64_t length, double *out,
+                            pd_elem_type_t wire, uint64_t version, int timeout_ms);
 /* The same for the values at keys[0 .. n) (increasing), float64. */
 int pd_client_read_keys(pd_client_t *c, const uint64_t *keys, uint64_t n, double *out,
                         uint64_t min_version, int timeout_ms);

@@ -20,7 +20,8 @@ typedef struct read_req {
     const uint64_t *keys;     /* ... these `length` keys (increasing), when not NULL */
     pd_elem_type_t wire;      /* asked of the servers: F64, or F32 (rounded) */
     uint64_t held;            /* the version the caller holds, or PD_CLIENT_NO_VERSION */
-    uint64_t min_version;     /* shards i > 0 answer once they have reached it */
+    uint64_t min_version;     /* shards i > 0 answer once they have reached it ... */
+    bool exact;               /* ... with the values of that version exactly */
 } read_req_t;
 
 static pd_client_t *server(pd_client_t *c, unsigned shard)
@@ -81,6 +82,7 @@ static int send_part(pd_client_t *c, unsigned i, const read_req_t *r, uint64_t f
         m.not_modified = true;
     }
     m.min_version = i > 0 ? r->min_version : 0;
+    m.exact_version = i > 0 && r->exact;
     if (r->keys != NULL) {
         /* key_offset and key_length stay 0: a server older than key lists answers the range
          * [0, dim), which the key_count check of the answer refuses */
@@ -226,21 +228,21 @@ static uint64_t held_of(const uint64_t *version)
 PD_EXPORT int pd_client_pull(pd_client_t *c, uint64_t offset, uint64_t length, double *out,
                              uint64_t *version, bool *not_modified)
 {
-    read_req_t r = {offset, length, NULL, PD_ELEM_F64, held_of(version), c->seen_version};
+    read_req_t r = {offset, length, NULL, PD_ELEM_F64, held_of(version), c->seen_version, false};
     return read_now(c, &r, out, false, version, not_modified);
 }
 
 PD_EXPORT int pd_client_pull_f32(pd_client_t *c, uint64_t offset, uint64_t length, float *out,
                                  uint64_t *version, bool *not_modified)
 {
-    read_req_t r = {offset, length, NULL, PD_ELEM_F32, held_of(version), c->seen_version};
+    read_req_t r = {offset, length, NULL, PD_ELEM_F32, held_of(version), c->seen_version, false};
     return read_now(c, &r, out, true, version, not_modified);
 }
 
 PD_EXPORT int pd_client_pull_keys(pd_client_t *c, const uint64_t *keys, uint64_t n,
                                   double *out, uint64_t *version, bool *not_modified)
 {
-    read_req_t r = {0, n, keys, PD_ELEM_F64, held_of(version), c->seen_version};
+    read_req_t r = {0, n, keys, PD_ELEM_F64, held_of(version), c->seen_version, false};
 
     if (n == 0 || n > SIZE_MAX / sizeof(double)) {
         return -EINVAL; /* key_count 0 would mean a range; the other cannot be a frame */
@@ -263,7 +265,15 @@ static int read_within(pd_client_t *c, const read_req_t *r, double *out, int tim
 int pd_client_read_range(pd_client_t *c, uint64_t offset, uint64_t length, double *out,
                          pd_elem_type_t wire, uint64_t min_version, int timeout_ms)
 {
-    read_req_t r = {offset, length, NULL, wire, PD_CLIENT_NO_VERSION, min_version};
+    read_req_t r = {offset, length, NULL, wire, PD_CLIENT_NO_VERSION, min_version, false};
+
+    return read_within(c, &r, out, timeout_ms);
+}
+
+int pd_client_read_range_at(pd_client_t *c, uint64_t offset, uint64_t length, double *out,
+                            pd_elem_type_t wire, uint64_t version, int timeout_ms)
+{
+    read_req_t r = {offset, length, NULL, wire, PD_CLIENT_NO_VERSION, version, true};
 
     return read_within(c, &r, out, timeout_ms);
 }
@@ -271,7 +281,7 @@ int pd_client_read_range(pd_client_t *c, uint64_t offset, uint64_t length, doubl
 int pd_client_read_keys(pd_client_t *c, const uint64_t *keys, uint64_t n, double *out,
                         uint64_t min_version, int timeout_ms)
 {
-    read_req_t r = {0, n, keys, PD_ELEM_F64, PD_CLIENT_NO_VERSION, min_version};
+    read_req_t r = {0, n, keys, PD_ELEM_F64, PD_CLIENT_NO_VERSION, min_version, false};
 
     return read_within(c, &r, out, timeout_ms);
 }
@@ -279,7 +289,7 @@ int pd_client_read_keys(pd_client_t *c, const uint64_t *keys, uint64_t n, double
 PD_EXPORT int pd_client_pull_send(pd_client_t *c, uint64_t offset, uint64_t length,
                                   uint64_t held_version)
 {
-    read_req_t r = {offset, length, NULL, PD_ELEM_F64, held_version, c->seen_version};
+    read_req_t r = {offset, length, NULL, PD_ELEM_F64, held_version, c->seen_version, false};
     pd_client_pending_t *p;
     int rc;
 

@@ -634,6 +634,10 @@ static int take_frames(worker_t *w, pd_wire_in_t *in, const pd_task_kind_info_t 
     const pd_job_desc_t *j = pd_client_job(w->client);
     size_t own = j->n_shards > 1 ? (size_t)j->shards[0].key_end : w->model.dim;
     bool partial = n_frames > 0 && t->frame_counts[0] == own && own != w->model.dim;
+    /* freya-page's and sync-page's y too: the point before the last step, which the shards
+     * keep (their reads name its version exactly) */
+    bool partial_y = t->kind == PD_TASK_GRAD_DIFF && n_frames == 2 && partial &&
+                     t->frame_counts[1] == own;
 
     if (t->kind == PD_TASK_LOCAL_TR && t->has_local_tr && t->local_tr.lsr1_pairs > 0) {
         /* x, [gradient block], memory: x is always sent with a memory frame */
@@ -662,6 +666,9 @@ static int take_frames(worker_t *w, pd_wire_in_t *in, const pd_task_kind_info_t 
         pd_log_warn("%s task %" PRIu64 ": no such parameter block", kind->name, t->task_id);
         return rc;
     }
+    if (partial_y) {
+        len[1] = own;
+    }
     if (n_frames == 0) {
         if (!w->has_x || w->x_version != t->version) {
             pd_log_warn("task %" PRIu64 " at version %" PRIu64 " without parameters; rejoining",
@@ -683,6 +690,10 @@ static int take_frames(worker_t *w, pd_wire_in_t *in, const pd_task_kind_info_t 
         /* the task's version at least: a shard answers once it has taken that update */
         rc = pd_client_read_range(w->client, own, w->model.dim - own, w->x + own, t->elem_type,
                                   t->version, (int)w->timeout_ms);
+        if (rc == 0 && partial_y) {
+            rc = pd_client_read_range_at(w->client, own, w->model.dim - own, w->y + own,
+                                         t->elem_type, t->version_y, (int)w->timeout_ms);
+        }
         if (rc != 0) {
             pd_log_warn("cannot read the keys [%zu, %zu) from the other shards: %s", own,
                         w->model.dim, pd_strerror(rc));

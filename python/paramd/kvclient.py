@@ -444,7 +444,8 @@ class KVClient:
             parts.append((req, int(first), int(stop - first)))
         return _Parts(parts, out, n, dtype)
 
-    def _pull_range_async(self, offset, length, out, version, dtype, min_version=0):
+    def _pull_range_async(self, offset, length, out, version, dtype, min_version=0,
+                          exact_version=False):
         f32 = np.dtype(dtype) == np.float32
         expect = length
         if expect is None and out is not None and offset < self.dim:
@@ -452,7 +453,8 @@ class KVClient:
         if out is not None:
             _check_out(out, expect, dtype)
         h = wire.header(pb.PULL, key_offset=offset, key_length=length or 0,
-                        elem_type=pb.F32 if f32 else pb.F64, min_version=min_version)
+                        elem_type=pb.F32 if f32 else pb.F64, min_version=min_version,
+                        exact_version=exact_version)
         version = _claim(h, version, out)
         if f32 and out is None:   # where the float32 values go
             out = np.empty(expect if expect is not None else max(self.dim - offset, 0),

@@ -103,12 +103,14 @@ class _ShardReads:
             return False  # the parts sent already are dropped by their shards in time
         return True
 
-    def pull(self, x, version, elem_type):
+    def pull(self, x, version, elem_type, exact=False):
         """x[b_i:e_i] (float64; float32 values when elem_type is F32) for every shard i > 0,
-        at version `version` at least."""
+        at version `version` at least, or with `exact` of that version exactly (a GRAD_DIFF
+        task's y: the shards keep the version before their current one)."""
         dtype = np.float32 if elem_type == pb.F32 else np.float64
         self._read_into(x, [(endpoint, b, e, functools.partial(
-            c._pull_range_async, b, e - b, None, None, dtype, min_version=version))
+            c._pull_range_async, b, e - b, None, None, dtype, min_version=version,
+            exact_version=exact))
             for c, (endpoint, b, e) in zip(self.clients, self.map[1:])])
 
     def pull_keys(self, keys, version):
@@ -475,6 +477,14 @@ class Worker:
             elif h.type != pb.HEARTBEAT:
                 self._pending.append(got)
 
+    def _complete(self, frame, version, elem_type, exact):
+        """A vector of which `frame` holds shard 0's keys, the rest read from the shards."""
+        dtype = wire.F32 if elem_type == pb.F32 else wire.F64
+        x = np.empty(self._conn.job.dim)
+        x[:self._shards.map[0][2]] = np.frombuffer(bytes(frame), dtype=dtype)
+        self._shards.pull(x, version, elem_type, exact)
+        return x.astype(dtype).tobytes()
+
     def _run_task(self, t, frames):
         dim = self._conn.job.dim
         frames = list(frames)
@@ -496,13 +506,14 @@ class Worker:
         if t.key_count == 0:
             if frames and self._shards is not None and \
                     len(frames[0]) == self._shards.map[0][2] * size != dim * size:
-                # shard 0's keys came with the task; the others come from their shards
-                x = np.empty(dim)
-                x[:self._shards.map[0][2]] = np.frombuffer(
-                    bytes(frames[0]), dtype=wire.F32 if t.elem_type == pb.F32 else wire.F64)
-                self._shards.pull(x, t.version, t.elem_type)
-                frames[0] = x.astype(wire.F32 if t.elem_type == pb.F32 else wire.F64).tobytes()
+                # shard 0's keys came with the task; the others come from their shards (and
+                # so for a GRAD_DIFF's y, exactly of its version)
+                frames[0] = self._complete(frames[0], t.version, t.elem_type, False)
                 t.frame_counts[0] = dim
+                if t.kind == pb.GRAD_DIFF and len(frames) == 2 and \
+                        len(frames[1]) == self._shards.map[0][2] * size:
+                    frames[1] = self._complete(frames[1], t.version_y, t.elem_type, True)
+                    t.frame_counts[1] = dim
             if frames:
                 if len(frames[0]) != dim * size:
                     raise _Rejoin("task %d: frame 1 has %d bytes, the job has %d parameters"

@@ -31,7 +31,6 @@
 #include "log.h"
 #include "method.h"
 #include "rng.h"
-#include "whole.h"
 #include "../scheduler.h"
 
 typedef enum { PHASE_NONE = 0, PHASE_CG, PHASE_CBD } freya_phase_t;
@@ -49,11 +48,12 @@ typedef struct freya_state {
     uint64_t round;      /* id of the active round; every call gets a new one */
     uint64_t round_started_ms;
     uint64_t k;          /* steps taken */
-    pd_buf_t *snap_x;    /* the point of the active round (the current version), whole */
-    pd_buf_t *task_x;    /* the same as tasks carry it: the store's snapshot (on a sharded job
-                          * shard 0's keys; the workers read the rest from the shards, which
-                          * stay at this version until the round's step) */
-    pd_buf_t *snap_y;    /* CBD: the previous point x_k (version of snap_x minus one) */
+    pd_buf_t *task_x;    /* the point of the active round (the current version) as tasks
+                          * carry it: the store's snapshot (on a sharded job shard 0's keys;
+                          * the workers read the rest from the shards, which stay at this
+                          * version until the round's step) */
+    pd_buf_t *snap_y;    /* CBD: the previous point x_k (version of task_x minus one), the
+                          * same way (the shards keep that version readable) */
     uint64_t version_x, version_y;
     double *g;           /* g_k, the gradient estimate (a mean) */
     double *tmp;         /* dim scratch */
@@ -77,7 +77,6 @@ static void freya_release(pd_daemon_t *d)
     freya_state_t *st = d->method_state;
 
     if (st != NULL) {
-        pd_buf_unref(st->snap_x);
         pd_buf_unref(st->task_x);
         pd_buf_unref(st->snap_y);
         free(st->g);
@@ -178,19 +177,17 @@ static int freya_init(pd_daemon_t *d)
  * before the last step. */
 static int start_round(pd_daemon_t *d, freya_state_t *st, freya_phase_t phase)
 {
-    pd_buf_t *snap = NULL, *task_x = NULL;
+    pd_buf_t *task_x = NULL;
     size_t ready = pd_sessions_count_ready(&d->sessions);
     int rc = size_tasks(d, st, ready > 0 ? ready : 1);
 
     if (rc == 0) {
-        rc = pd_whole_round_points(d, &snap, &task_x);
+        rc = pd_store_snapshot(&d->store, &task_x);
     }
     if (rc != 0) {
         pd_log_err("freya-page: cannot snapshot the parameters: %s", pd_strerror(rc));
         return rc;
     }
-    pd_buf_unref(st->snap_x);
-    st->snap_x = snap;
     pd_buf_unref(st->task_x);
     st->task_x = task_x;
     st->version_x = d->store.version;
@@ -278,7 +275,7 @@ static void step_and_continue(pd_daemon_t *d, freya_state_t *st)
                  full ? st->cg_samples : st->cbd_samples, d->metrics.gradient_estimate_norm);
     /* x_k becomes y of the next difference round: keep its snapshot (the active round's). */
     pd_buf_unref(st->snap_y);
-    st->snap_y = pd_buf_ref(st->snap_x);
+    st->snap_y = pd_buf_ref(st->task_x);
     st->version_y = st->version_x;
     st->phase = PHASE_NONE;
     st->k++;

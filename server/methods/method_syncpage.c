@@ -25,7 +25,6 @@
 #include "method.h"
 #include "parts.h"
 #include "rng.h"
-#include "whole.h"
 #include "../scheduler.h"
 
 /* Mixed into the job seed for the coin, so its stream is not freya-page's. */
@@ -40,10 +39,10 @@ typedef struct page_state {
     uint64_t k;          /* steps taken */
     page_phase_t phase;
     pd_parts_t parts;
-    pd_buf_t *snap_x;    /* the phase's point x_k, whole */
-    pd_buf_t *task_x;    /* x_k as tasks carry it: the store's snapshot (on a sharded job
-                          * shard 0's keys; the workers read the rest from the shards) */
-    pd_buf_t *snap_y;    /* CBD: x_{k-1} */
+    pd_buf_t *task_x;    /* the phase's point x_k as tasks carry it: the store's snapshot
+                          * (on a sharded job shard 0's keys; the workers read the rest from
+                          * the shards) */
+    pd_buf_t *snap_y;    /* CBD: x_{k-1}, the same way (the shards keep that version) */
     uint64_t version_x, version_y;
     double *g;           /* g_k */
     double *sum;         /* dim: the phase's ordered sum */
@@ -73,7 +72,6 @@ static void page_release(pd_daemon_t *d)
 
     if (st != NULL) {
         pd_parts_free(&st->parts);
-        pd_buf_unref(st->snap_x);
         pd_buf_unref(st->task_x);
         pd_buf_unref(st->snap_y);
         free(st->g);
@@ -122,24 +120,22 @@ static int start_phase(pd_daemon_t *d, page_state_t *st, page_phase_t phase)
     uint64_t total = phase == PHASE_CG ? st->m : st->s;
     uint64_t n = d->cfg.sync_parts > 0 ? (uint64_t)d->cfg.sync_parts
                                        : pd_sessions_count_ready(&d->sessions);
-    pd_buf_t *snap = NULL, *task_x = NULL;
-    int rc = pd_whole_round_points(d, &snap, &task_x);
+    pd_buf_t *task_x = NULL;
+    int rc = pd_store_snapshot(&d->store, &task_x);
 
     if (rc != 0) {
         return rc;
     }
-    pd_buf_unref(st->task_x);
-    st->task_x = task_x;
     n = n == 0 ? 1 : n > total ? total : n;
     if (phase == PHASE_CBD) {
         /* x_k, the point the last phase was at, becomes y */
         pd_buf_unref(st->snap_y);
-        st->snap_y = st->snap_x;
+        st->snap_y = st->task_x;
         st->version_y = st->version_x;
     } else {
-        pd_buf_unref(st->snap_x);
+        pd_buf_unref(st->task_x);
     }
-    st->snap_x = snap;
+    st->task_x = task_x;
     st->version_x = d->store.version;
     st->phase = phase;
     st->phase_started_ms = pd_daemon_now_ms(d);

@@ -42,17 +42,6 @@ const double *pd_whole_values(const pd_buf_t *point, bool off_version, const pd_
     return (const double *)(off_version ? point : current)->data;
 }
 
-int pd_whole_round_points(pd_daemon_t *d, pd_buf_t **whole, pd_buf_t **tasks)
-{
-    int rc = pd_shards_whole_snapshot(d, whole);
-
-    if (rc == 0 && (rc = pd_store_snapshot(&d->store, tasks)) != 0) {
-        pd_buf_unref(*whole);
-        *whole = NULL;
-    }
-    return rc;
-}
-
 int pd_whole_publish(pd_daemon_t *d, const double *x, pd_buf_t **current)
 {
     size_t dim = d->model.dim;

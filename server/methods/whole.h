@@ -30,13 +30,6 @@ int pd_whole_point(pd_daemon_t *d, const double *x, bool may_be_current,
 /* The values of a pass at `point` (pd_whole_point): the off-version copy, or current's. */
 const double *pd_whole_values(const pd_buf_t *point, bool off_version, const pd_buf_t *current);
 
-/* The current version twice, for a round of freya-page or sync-page: *whole every key
- * (gathered from the shards on a sharded job; the next difference round's y), *tasks as its
- * tasks carry it (the store's snapshot: on a sharded job shard 0's keys, the workers read the
- * rest from the shards, which stay at this version until the round's step). Alone, one
- * buffer. A new reference in each, or neither on failure. 0 or a negative code. */
-int pd_whole_round_points(pd_daemon_t *d, pd_buf_t **whole, pd_buf_t **tasks);
-
 /* x (model.dim values) becomes the next version: the store takes its keys, every other shard
  * its range (COMMIT of values), *current the whole vector. 0 or -ENOMEM (then *current is
  * NULL and the job must end). */

@@ -6,6 +6,8 @@ shard 0 against a real ``paramd --shard 1``:
   - slots are summed in slot order whatever order they were named in; SET makes g the sum
     over n_samples and the step x - lr g; INCREMENT adds the round's compensated sum over
     n_samples to g, and steps again;
+  - a round's point stays readable after its step (PULL with exact_version: a GRAD_DIFF
+    task's y), until the next step; an older version is refused with an ERROR;
   - COMMITs that do not fit what the shard holds (a step of a round without parts, an
     increment of an estimate never set, a slot filled twice, a slot count that is not the
     slots that came, ordered and compensated parts in one round, a part at another version)
@@ -62,6 +64,16 @@ def read_range(c, min_version):
     return pdref.read_shard_range(c, BEGIN, N, min_version)
 
 
+def read_exact(c, version):
+    """The answer to a PULL of exactly `version` (PARAMS or ERROR) and its values."""
+    c.send(wire.header(pb.PULL, key_offset=BEGIN, key_length=N, min_version=version,
+                       exact_version=True))
+    got = c.recv(10)
+    assert got is not None, "no answer from the shard within 10 s"
+    h, frames = got
+    return h, np.frombuffer(bytes(frames[0]), dtype=wire.F64) if frames else None
+
+
 def test_rounds_move_the_estimate(start_paramd, tmp_path):
     d = start_paramd(job(tmp_path), "--shard", "1", name="good")
     s0, w = join(d.endpoint, 1), join(d.endpoint, 0)
@@ -88,6 +100,14 @@ def test_rounds_move_the_estimate(start_paramd, tmp_path):
     version, x2 = read_range(w, 2)
     assert version == 2
     assert np.allclose(x2, x1 - LR * (g1 + (e + c) / 3), rtol=1e-14, atol=1e-15)
+    # the point of the last round (y of the next difference round) is still there, exactly
+    h, y = read_exact(w, 1)
+    assert h.type == pb.PARAMS and h.version == 1, h
+    assert np.array_equal(y.view(np.uint64), x1.view(np.uint64))
+    h, now = read_exact(w, 2)
+    assert h.type == pb.PARAMS and np.array_equal(now.view(np.uint64), x2.view(np.uint64))
+    h, _ = read_exact(w, 0)
+    assert h.type == pb.ERROR and "version 0 is no longer kept" in h.reason, h
 
 
 @pytest.mark.parametrize("case, want", [
