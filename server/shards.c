@@ -362,9 +362,10 @@ int pd_shards_restore(pd_daemon_t *d)
 
 /* Whether workers may send each shard its part of a GRAD (or GRAD_DIFF) result
  * (Job.gradient_parts): for the methods whose update is a sum of whole results, which a
- * shard then forms from the parts shard 0 names. A rennala-sgd round keeps all its results' parts on the shards until
- * its step (about step_batch / batch_size of them): only while they take at most a quarter
- * of a shard's room for parts, else shard 0 relays the gradients. */
+ * shard then forms from the parts shard 0 names. A rennala-sgd round keeps all its results'
+ * parts on the shards until its step (about step_batch / batch_size of them): only while
+ * they take at most a quarter of a shard's room for parts, else shard 0 relays the
+ * gradients. */
 static bool gradient_parts(const pd_daemon_t *d, const pd_shards_t *sh)
 {
     uint64_t per_round, widest = 0;

@@ -775,9 +775,10 @@ static bool frame_finite(const void *data, pd_elem_type_t elem, size_t n)
 
 /* A sharded job whose GRAD (and GRAD_DIFF) results may go in parts (Job.gradient_parts):
  * every shard i > 0 gets its keys' share of the result r (frame f, as it will travel:
- * float64, float32 or bfloat16) straight from here, instead of through shard 0. Not for a gradient that is not
- * finite as it travels (shard 0 must see it whole, to act on the divergence), nor when a send
- * fails: then the whole result goes to shard 0 as without parts. True when all went out. */
+ * float64, float32 or bfloat16) straight from here, instead of through shard 0. Not for a
+ * gradient that is not finite as it travels (shard 0 must see it whole, to act on the
+ * divergence), nor when a send fails: then the whole result goes to shard 0 as without
+ * parts. True when all went out. */
 static bool send_parts(worker_t *w, const pd_msg_t *t, const pd_msg_t *r,
                        const pd_wire_frame_t *f)
 {
