@@ -20,6 +20,10 @@ _Static_assert((int)PD_TASK_GRAD_DIFF == (int)PARAMD__TASK_KIND__GRAD_DIFF, "tas
 _Static_assert((int)PD_TASK_LOCAL_TR == (int)PARAMD__TASK_KIND__LOCAL_TR && PD_TASK__COUNT == 7,
                "task kinds follow the .proto");
 _Static_assert((int)PD_WERR_INTERNAL == (int)PARAMD__ERROR_CODE__ERR_INTERNAL, "errors follow the .proto");
+_Static_assert((int)PD_WERR_VERSION_GONE == (int)PARAMD__ERROR_CODE__ERR_VERSION_GONE,
+               "errors follow the .proto");
+_Static_assert((int)PD_ESTIMATE_INCREMENT == (int)PARAMD__ESTIMATE__ESTIMATE_INCREMENT,
+               "estimates follow the .proto");
 _Static_assert((int)PD_ACK_REJECTED == (int)PARAMD__ACK_STATUS__REJECTED, "acks follow the .proto");
 _Static_assert((int)PD_ELEM_U8 == (int)PARAMD__ELEM_TYPE__U8, "elem types follow the .proto");
 _Static_assert((int)PD_ELEM_BF16 == (int)PARAMD__ELEM_TYPE__BF16, "elem types follow the .proto");
@@ -35,6 +39,7 @@ static const char *const msg_type_names[PD_MSG__COUNT] = {
 static const char *const wire_error_names[PD_WERR__COUNT] = {
     "none", "malformed", "protocol-version", "frames", "dimension", "nonfinite",
     "unknown-worker", "future-version", "too-big", "wrong-state", "fingerprint", "internal",
+    "version-gone",
 };
 
 void pd_msg_init(pd_msg_t *m, pd_msg_type_t type)
@@ -156,6 +161,7 @@ static int encode(const pd_msg_t *m, void *room, size_t room_len, void **out, si
         hello.accepts_key_tasks = m->hello.accepts_key_tasks;
         hello.shard_index = m->hello.shard_index;
         hello.reads_shard_keys = m->hello.reads_shard_keys;
+        hello.reads_exact_versions = m->hello.reads_exact_versions;
         h.hello = &hello;
     }
     if (m->has_local_tr) {
@@ -389,6 +395,7 @@ int pd_wire_decode(const void *buf, size_t len, pd_msg_t *m, pd_job_desc_t *job_
         o->accepts_key_tasks = h->hello->accepts_key_tasks;
         o->shard_index = h->hello->shard_index;
         o->reads_shard_keys = h->hello->reads_shard_keys;
+        o->reads_exact_versions = h->hello->reads_exact_versions;
         m->has_hello = true;
     }
     if (h->local_tr != NULL && decode_local_tr(h->local_tr, &m->local_tr) != 0) {

@@ -64,7 +64,8 @@ typedef enum pd_ack_status { PD_ACK_APPLIED = 0, PD_ACK_STALE_DROPPED, PD_ACK_RE
 typedef enum pd_wire_error {
     PD_WERR_NONE = 0, PD_WERR_MALFORMED, PD_WERR_PROTOCOL_VERSION, PD_WERR_FRAMES,
     PD_WERR_DIMENSION, PD_WERR_NONFINITE, PD_WERR_UNKNOWN_WORKER, PD_WERR_FUTURE_VERSION,
-    PD_WERR_TOO_BIG, PD_WERR_WRONG_STATE, PD_WERR_FINGERPRINT, PD_WERR_INTERNAL, PD_WERR__COUNT
+    PD_WERR_TOO_BIG, PD_WERR_WRONG_STATE, PD_WERR_FINGERPRINT, PD_WERR_INTERNAL, PD_WERR_VERSION_GONE,
+    PD_WERR__COUNT
 } pd_wire_error_t;
 
 typedef struct pd_hello {
@@ -79,6 +80,7 @@ typedef struct pd_hello {
     bool accepts_key_tasks; /* GRAD TASKs may carry a key list (key_count > 0) */
     uint32_t shard_index;   /* > 0: shard 0 of a sharded job connecting to its shard i */
     bool reads_shard_keys;  /* a sharded job's key-list TASK may hold shard 0's values alone */
+    bool reads_exact_versions; /* ... and a GRAD_DIFF's y (read with exact_version) */
 } pd_hello_t;
 
 /* One server of a sharded job: keys [key_begin, key_end) at endpoint ("" for shard 0). */

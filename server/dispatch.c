@@ -64,6 +64,15 @@ static void handle_hello(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
                              d->opts.shard_index);
         return;
     }
+    if (d->shards != NULL && !m->hello.kv_only && !m->hello.reads_exact_versions &&
+        (d->cfg.method == PD_METHOD_FREYA_PAGE || d->cfg.method == PD_METHOD_SYNC_PAGE)) {
+        /* its GRAD_DIFF tasks would carry shard 0's keys of y, which it cannot complete */
+        pd_daemon_send_error(d, in->routing_id, in->routing_id_len, s, m, PD_WERR_WRONG_STATE,
+                             "%s over several servers needs a worker that reads a "
+                             "GRAD_DIFF's y from the shards (Hello.reads_exact_versions): "
+                             "update this worker", d->method->name);
+        return;
+    }
     if (s != NULL) {
         /* The same process re-joins (it lost the server, or restarted with the same id):
          * a new incarnation; results of the old one must not count. */

@@ -353,7 +353,7 @@ void pd_kv_pull(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     rc = pd_store_read_range_at(&d->store, r.version, m->key_offset - d->key_begin, length,
                                 &snap, &values);
     if (rc == -ESTALE) {
-        pd_daemon_send_error(d, s->rid, s->rid_len, s, m, PD_WERR_WRONG_STATE,
+        pd_daemon_send_error(d, s->rid, s->rid_len, s, m, PD_WERR_VERSION_GONE,
                              "version %" PRIu64 " is no longer kept (this server is at "
                              "version %" PRIu64 ")", m->min_version, d->store.version);
         return;

@@ -26,10 +26,6 @@
 #include "methods/freya_core.h"
 #include "methods/method.h"
 
-/* Slots a shard holds at most: twice the bytes shard 0's canonical freya sum may take (its
- * range and a shard's differ by less than one block of keys). */
-#define MAX_SLOT_BYTES (2 * PD_FREYA_CANONICAL_MAX_BYTES)
-
 struct pd_shard_estimate {
     size_t dim;
     uint64_t round;      /* the round of the sums held; 0: none begun */
@@ -82,8 +78,8 @@ static void start_round(pd_shard_estimate_t *e, uint64_t round)
     e->round = round;
 }
 
-/* Room for `need` slots (need <= max slots), by half again at least: a slot array is a
- * multiple of the shard's range, so it grows to what the rounds use, not to a power of two. */
+/* Room for `need` slots (need <= max), by half again at least: a slot array is a multiple of
+ * the shard's range, so it grows to what the rounds use, not to a power of two. */
 static int grow_slots(pd_shard_estimate_t *e, size_t need, size_t max)
 {
     size_t cap = e->slots_cap + e->slots_cap / 2;
@@ -117,8 +113,11 @@ static int put_in_slot(pd_shard_estimate_t *e, uint64_t slot, const double *part
                  e->round);
         return PD_EWIRE;
     }
-    size_t max = MAX_SLOT_BYTES / sizeof(double) / e->dim;
+    /* Shard 0 sums as many slots of its own keys (a part or block count, 32 bits): no other
+     * bound than the memory, which the shard's range times the count must fit. */
+    size_t max = SIZE_MAX / sizeof(double) / e->dim;
 
+    max = max < UINT32_MAX ? max : UINT32_MAX;
     if (slot >= max) {
         snprintf(why, why_len, "slot %" PRIu64 " of an ordered sum is beyond what a shard "
                  "keeps", slot);

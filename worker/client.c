@@ -399,6 +399,8 @@ static int error_code(pd_wire_error_t e)
         return PD_EVERSION;
     case PD_WERR_MALFORMED:
         return PD_EWIRE;
+    case PD_WERR_VERSION_GONE:
+        return -ESTALE;
     default:
         return PD_ESTATE;
     }

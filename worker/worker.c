@@ -694,6 +694,14 @@ static int take_frames(worker_t *w, pd_wire_in_t *in, const pd_task_kind_info_t 
             rc = pd_client_read_range_at(w->client, own, w->model.dim - own, w->y + own,
                                          t->elem_type, t->version_y, (int)w->timeout_ms);
         }
+        if (rc == -ESTALE) {
+            /* the shards have stepped twice since y: the task's round is over, and the
+             * server, which cancelled it, expects nothing for it */
+            pd_log_debug("task %" PRIu64 ": y (version %" PRIu64 ") is gone: its round is over",
+                         t->task_id, t->version_y);
+            w->has_x = false; /* x holds parts of two versions */
+            return rc;
+        }
         if (rc != 0) {
             pd_log_warn("cannot read the keys [%zu, %zu) from the other shards: %s", own,
                         w->model.dim, pd_strerror(rc));
@@ -825,6 +833,9 @@ static int run_task(worker_t *w, pd_wire_in_t *in)
     }
     const uint64_t *keys = NULL;
     rc = t->key_count > 0 ? take_keys(w, in, &keys) : take_frames(w, in, kind, &has_y);
+    if (rc == -ESTALE) {
+        return 0; /* a task the server has cancelled: as for a CANCEL, nothing to send */
+    }
     if (rc != 0) {
         return rc;
     }
@@ -967,6 +978,7 @@ int pd_worker_run(const pd_worker_opts_t *o, volatile sig_atomic_t *stop)
     w.hello.accepts_f32 = true; /* pd_wire_in_doubles widens F32 task frames */
     w.hello.accepts_key_tasks = true;
     w.hello.reads_shard_keys = true;
+    w.hello.reads_exact_versions = true;
     w.hello.threads = o->threads;
     w.hello.slowdown = o->slowdown;
     snprintf(w.hello.software, sizeof(w.hello.software), "paramd-worker %s", PACKAGE_VERSION);

@@ -51,7 +51,7 @@ from .errors import (AuthError, ClosedError, DataError, DimensionError, Error,  
                      FingerprintError, FramesError, FutureVersion, HandshakeError,
                      InternalError, JobOver, KeyFileError, MalformedError, NonFiniteError,
                      ProtocolError, ProtocolVersionError, Rejected, ServerError, Timeout,
-                     TooBig, UnknownServerError, UnknownWorker, WrongState)
+                     TooBig, UnknownServerError, UnknownWorker, VersionGone, WrongState)
 from .kvclient import Ack, AckStatus, KVClient, Pulled, Request  # noqa: E402
 from .worker import Worker  # noqa: E402
 
@@ -63,5 +63,5 @@ __all__ = [
     "DimensionError", "NonFiniteError", "UnknownWorker", "FutureVersion", "TooBig",
     "WrongState", "FingerprintError", "InternalError", "UnknownServerError", "Rejected",
     "Timeout", "AuthError", "HandshakeError", "KeyFileError", "JobOver", "ProtocolError",
-    "ClosedError", "DataError",
+    "ClosedError", "DataError", "VersionGone",
 ]

@@ -97,9 +97,16 @@ class InternalError(ServerError):
     code, name = 11, "ERR_INTERNAL"
 
 
+class VersionGone(ServerError):
+    """ERR_VERSION_GONE: a read of exactly a version (a GRAD_DIFF task's y from a shard) the
+    server no longer keeps: the task it was for is over."""
+    code, name = 12, "ERR_VERSION_GONE"
+
+
 _BY_CODE = {cls.code: cls for cls in (
     MalformedError, ProtocolVersionError, FramesError, DimensionError, NonFiniteError,
-    UnknownWorker, FutureVersion, TooBig, WrongState, FingerprintError, InternalError)}
+    UnknownWorker, FutureVersion, TooBig, WrongState, FingerprintError, InternalError,
+    VersionGone)}
 
 
 class UnknownServerError(ServerError):

@@ -29,7 +29,7 @@ import zmq
 from . import wire
 from .connection import SOFTWARE_VERSION, Connection, make_hello, security_keys
 from .errors import (AuthError, DataError, Error, HandshakeError, JobOver, ServerError, Timeout,
-                     UnknownWorker)
+                     UnknownWorker, VersionGone)
 from .kvclient import KVClient
 from .wire import pb
 
@@ -139,12 +139,19 @@ class _ShardReads:
                 reads.append((send(), endpoint, lo, hi))
             for req, endpoint, lo, hi in reads:
                 out[lo:hi] = req.result().params
+        except VersionGone:
+            raise _TaskOver() from None
         except (Error, zmq.Again) as err:
             raise _Rejoin("shard at %s: %s" % (endpoint, err)) from None
 
 
 class _Rejoin(Exception):
     """Internal: leave this session and say HELLO again."""
+
+
+class _TaskOver(Exception):
+    """Internal: a task's y is gone from the shards (they stepped twice since): its round is
+    over, and the server, which cancelled the task, expects nothing for it."""
 
 
 class _Ended(Exception):
@@ -191,6 +198,7 @@ class Worker:
         # GRAD tasks with key lists only for a Computer that says it runs them
         self._hello.accepts_key_tasks = callback is None and _computer_takes_key_lists()
         self._hello.reads_shard_keys = self._hello.accepts_key_tasks
+        self._hello.reads_exact_versions = True
         self._stop = threading.Event()
         self._fail_pause = 0.0  # before rejoining after a failed task; doubles while they fail
         self._conn = None
@@ -440,7 +448,12 @@ class Worker:
 
     def _handle(self, h, frames):
         if h.type == pb.TASK:
-            self._run_task(h, frames)
+            try:
+                self._run_task(h, frames)
+            except _TaskOver:
+                self._x = None  # the cache may hold parts of two versions
+                self.log.debug("task %d: y (version %d) is gone: its round is over",
+                               h.task_id, h.version_y)
         elif h.type == pb.BYE:
             if h.job_continues and not self.exit_with_server:
                 self.log.info("%s; waiting for the server to come back", h.reason)

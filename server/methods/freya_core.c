@@ -161,12 +161,17 @@ void pd_neumaier_result(const pd_neumaier_t *a, double *out)
     }
 }
 
-int pd_freya_sum_init(pd_freya_sum_t *r, size_t dim, uint32_t n_blocks, size_t max_bytes)
+bool pd_freya_sum_canonical(size_t dim, uint32_t n_blocks, size_t max_bytes)
+{
+    return dim > 0 && n_blocks > 0 && (size_t)n_blocks <= max_bytes / sizeof(double) / dim;
+}
+
+int pd_freya_sum_init(pd_freya_sum_t *r, size_t dim, uint32_t n_blocks, bool canonical)
 {
     memset(r, 0, sizeof(*r));
     r->dim = dim;
     r->n_blocks = n_blocks;
-    r->canonical = dim > 0 && n_blocks > 0 && (size_t)n_blocks <= max_bytes / sizeof(double) / dim;
+    r->canonical = canonical && dim > 0 && n_blocks > 0;
     if (r->canonical) {
         r->blocks = malloc((size_t)n_blocks * dim * sizeof(double));
         if (r->blocks == NULL) {

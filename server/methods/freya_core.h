@@ -66,8 +66,8 @@ void pd_neumaier_add(pd_neumaier_t *a, const double *v);
 void pd_neumaier_result(const pd_neumaier_t *a, double *out);
 
 /* The full-gradient reduction: canonical (block sums kept, added in block order 0, 1, ...
- * starting from zero, so the result is the same bits whoever computed which block) when
- * n_blocks x dim x 8 <= max_bytes, else Neumaier in arrival order. */
+ * starting from zero, so the result is the same bits whoever computed which block), else
+ * Neumaier in arrival order. */
 typedef struct pd_freya_sum {
     size_t dim;
     uint32_t n_blocks;
@@ -76,7 +76,10 @@ typedef struct pd_freya_sum {
     pd_neumaier_t acc;   /* otherwise */
 } pd_freya_sum_t;
 
-int pd_freya_sum_init(pd_freya_sum_t *r, size_t dim, uint32_t n_blocks, size_t max_bytes);
+/* Whether a model of dim parameters sums n_blocks canonically: n_blocks x dim x 8 <=
+ * max_bytes. A sharded job decides on the whole model, as one server, and sums its keys. */
+bool pd_freya_sum_canonical(size_t dim, uint32_t n_blocks, size_t max_bytes);
+int pd_freya_sum_init(pd_freya_sum_t *r, size_t dim, uint32_t n_blocks, bool canonical);
 void pd_freya_sum_release(pd_freya_sum_t *r);
 void pd_freya_sum_reset(pd_freya_sum_t *r);
 /* Block b's sum (each block exactly once per round: the pool filters duplicates). */

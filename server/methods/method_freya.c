@@ -90,19 +90,46 @@ static void freya_release(pd_daemon_t *d)
 }
 
 /* block_size and diff_chunk, or, where they are 0, the sizes for n workers
- * (pd_freya_auto_block, pd_freya_auto_chunk); the block pool and the ordered sum follow the
- * number of blocks, the sums the keys summed (known once the shards are open). Called at
- * init and when a round starts. */
-static int size_tasks(pd_daemon_t *d, freya_state_t *st, uint64_t n)
+ * (pd_freya_auto_block, pd_freya_auto_chunk), and the number of blocks. */
+static int plan_tasks(const pd_daemon_t *d, const freya_state_t *st, uint64_t n,
+                      uint64_t *block, uint32_t *chunk, uint32_t *n_blocks)
 {
     const pd_config_t *c = &d->cfg;
-    size_t own = pd_method_estimate_dim(d);
-    uint64_t block = c->block_size > 0 ? (uint64_t)c->block_size : pd_freya_auto_block(st->m, n);
-    uint64_t n_blocks;
-    int rc;
+    uint64_t b = c->block_size > 0 ? (uint64_t)c->block_size : pd_freya_auto_block(st->m, n);
+    uint64_t blocks;
 
-    block = block < st->m ? block : st->m;
-    st->chunk = c->diff_chunk > 0 ? (uint32_t)c->diff_chunk : pd_freya_auto_chunk(st->s, n);
+    b = b < st->m ? b : st->m;
+    blocks = (st->m + b - 1) / b;
+    if (blocks > UINT32_MAX) {
+        pd_log_err("freya-page: %" PRIu64 " blocks of %" PRIu64 " samples are too many; raise "
+                   "[job] block_size", blocks, b);
+        return PD_ECONFIG;
+    }
+    *block = b;
+    *n_blocks = (uint32_t)blocks;
+    *chunk = c->diff_chunk > 0 ? (uint32_t)c->diff_chunk : pd_freya_auto_chunk(st->s, n);
+    return 0;
+}
+
+/* Whether the full gradient sums its blocks in block order: decided on the whole model, as
+ * one server decides, whatever share of it this server sums. */
+static bool canonical(const pd_daemon_t *d, uint32_t n_blocks)
+{
+    return pd_freya_sum_canonical(d->model.dim, n_blocks, PD_FREYA_CANONICAL_MAX_BYTES);
+}
+
+/* The task sizes for n workers (plan_tasks), the block pool and the sums: of the keys summed,
+ * known once the shards are open. Called when a round starts. */
+static int size_tasks(pd_daemon_t *d, freya_state_t *st, uint64_t n)
+{
+    size_t own = pd_method_estimate_dim(d);
+    uint64_t block;
+    uint32_t n_blocks;
+    int rc = plan_tasks(d, st, n, &block, &st->chunk, &n_blocks);
+
+    if (rc != 0) {
+        return rc;
+    }
     if (st->diff.dim != own || st->diff.s == NULL) {
         pd_neumaier_release(&st->diff);
         if ((rc = pd_neumaier_init(&st->diff, own)) != 0) {
@@ -112,19 +139,12 @@ static int size_tasks(pd_daemon_t *d, freya_state_t *st, uint64_t n)
     if (block == st->block && st->n_blocks > 0 && st->full.dim == own) {
         return 0;
     }
-    n_blocks = (st->m + block - 1) / block;
-    if (n_blocks > UINT32_MAX) {
-        pd_log_err("freya-page: %" PRIu64 " blocks of %" PRIu64 " samples are too many; raise "
-                   "[job] block_size", n_blocks, block);
-        return PD_ECONFIG;
-    }
     pd_freya_pool_release(&st->pool);
     pd_freya_sum_release(&st->full);
     st->block = block;
-    st->n_blocks = (uint32_t)n_blocks;
+    st->n_blocks = n_blocks;
     if ((rc = pd_freya_pool_init(&st->pool, st->n_blocks)) != 0 ||
-        (rc = pd_freya_sum_init(&st->full, own, st->n_blocks,
-                                PD_FREYA_CANONICAL_MAX_BYTES)) != 0) {
+        (rc = pd_freya_sum_init(&st->full, own, st->n_blocks, canonical(d, n_blocks))) != 0) {
         st->n_blocks = 0;
         return rc;
     }
@@ -138,6 +158,8 @@ static int freya_init(pd_daemon_t *d)
     const pd_config_t *c = &d->cfg;
     size_t dim = d->model.dim;
     freya_state_t *st;
+    uint64_t block;
+    uint32_t chunk, n_blocks;
     int rc;
 
     if (d->train == NULL || d->train->m == 0) {
@@ -158,15 +180,17 @@ static int freya_init(pd_daemon_t *d)
     if (st->g == NULL || st->tmp == NULL) {
         return -ENOMEM;
     }
-    if ((rc = size_tasks(d, st, 1)) != 0) {
+    /* the pool and the sums wait for the first round: their keys are known once the shards
+     * are open */
+    if ((rc = plan_tasks(d, st, 1, &block, &chunk, &n_blocks)) != 0) {
         return rc;
     }
     pd_rng_seed(&st->coin, (uint64_t)c->seed);
     pd_rng_seed(&st->draw, pd_rng_mix((uint64_t)c->seed, 0x46524559u)); /* "FREY" */
     pd_log_info("freya-page: m=%" PRIu64 " S=%" PRIu64 " p=%.6g block_size=%" PRIu64
                 " (%" PRIu32 " blocks, %s reduction) diff_chunk=%" PRIu32 "%s%s",
-                st->m, st->s, st->p, st->block, st->n_blocks,
-                st->full.canonical ? "canonical" : "compensated", st->chunk,
+                st->m, st->s, st->p, block, n_blocks,
+                canonical(d, n_blocks) ? "canonical" : "compensated", chunk,
                 st->dedupe ? " dedupe_inflight" : "",
                 c->block_size == 0 || c->diff_chunk == 0 ? " (sized for 1 worker; resized "
                                                            "for the workers at each round)" : "");

@@ -36,6 +36,7 @@ def test_every_protocol_code_has_its_class():
     (pb.ERR_WRONG_STATE, paramd.WrongState),
     (pb.ERR_FINGERPRINT, paramd.FingerprintError),
     (pb.ERR_INTERNAL, paramd.InternalError),
+    (pb.ERR_VERSION_GONE, paramd.VersionGone),
 ])
 def test_from_wire(code, cls):
     e = errors.from_wire(code, "the server's words", 17)

@@ -12,13 +12,15 @@ shard 0 against a real ``paramd --shard 1``:
     increment of an estimate never set, a slot filled twice, a slot count that is not the
     slots that came, ordered and compensated parts in one round, a part at another version)
     are refused with an ERROR naming the problem, and the shard, which can no longer follow
-    shard 0, stops with status 1."""
+    shard 0, stops with status 1;
+  - shard 0 of such a job refuses a worker that does not say it reads y from the shards
+    (Hello.reads_exact_versions), naming what it lacks."""
 import numpy as np
 import pytest
 
 import pdref
 
-from paramd import connection, wire
+from paramd import WrongState, connection, wire
 from paramd.wire import pb
 
 FEATURES = 2047  # logistic with a bias: 2048 parameters, shard 1 holds [1024, 2048)
@@ -74,40 +76,58 @@ def read_exact(c, version):
     return h, np.frombuffer(bytes(frames[0]), dtype=wire.F64) if frames else None
 
 
+def neumaier(parts):
+    """freya_core's compensated sum of the parts, in this order."""
+    s, c = np.zeros(N), np.zeros(N)
+    for v in parts:
+        t = s + v
+        c += np.where(np.abs(s) >= np.abs(v), (s - t) + v, (v - t) + s)
+        s = t
+    return s + c
+
+
+def same_bits(a, b):
+    return np.array_equal(a.view(np.uint64), b.view(np.uint64))
+
+
 def test_rounds_move_the_estimate(start_paramd, tmp_path):
     d = start_paramd(job(tmp_path), "--shard", "1", name="good")
     s0, w = join(d.endpoint, 1), join(d.endpoint, 0)
     rng = np.random.default_rng(5)
-    a, b, c, e = (rng.standard_normal(N) for _ in range(4))
+    # parts whose sums depend on the order they are added in
+    big = rng.standard_normal(N) * 1e16
+    a, b, c = big, -big, rng.standard_normal(N)  # in slot order: exactly c
+    e, f = rng.standard_normal(N) * 1e17, rng.standard_normal(N)
     _, x0 = read_range(w, 0)
-    # a full round of two slots, named out of order; a part nobody names stays unused
-    part(w, 11, a)
-    part(w, 12, b)
-    part(w, 99, np.full(N, 1e6))
-    add(s0, 0, 12, 1, slot=1)
+    # a full round of three slots, named out of order; a part nobody names stays unused
+    for task, v in ((11, a), (12, b), (13, c), (99, np.full(N, 1e6))):
+        part(w, task, v)
+    add(s0, 0, 13, 1, slot=2)
     add(s0, 0, 11, 1, slot=0)
-    step(s0, 1, 1, pb.ESTIMATE_SET, 2, 4)
+    add(s0, 0, 12, 1, slot=1)
+    step(s0, 1, 1, pb.ESTIMATE_SET, 3, 3)
     version, x1 = read_range(w, 1)
-    g1 = (a + b) * (1.0 / 4)
+    g1 = (((np.zeros(N) + a) + b) + c) * (1.0 / 3)  # slot order onto zeros, times 1 / n
     assert version == 1
-    assert np.allclose(x1, x0 - LR * g1, rtol=1e-14, atol=1e-15)
-    # a difference round: the compensated sum of two parts, the second named first
+    assert same_bits(x1, x0 - LR * g1)  # LR = 0.5: LR * g is exact, the step one rounding
+    # a difference round: the compensated sum in the order named (f, then e)
     part(w, 14, e)
+    part(w, 15, f)
+    add(s0, 1, 15, 2)
     add(s0, 1, 14, 2)
-    part(w, 13, c)
-    add(s0, 1, 13, 2)
     step(s0, 2, 2, pb.ESTIMATE_INCREMENT, 0, 3)
     version, x2 = read_range(w, 2)
     assert version == 2
-    assert np.allclose(x2, x1 - LR * (g1 + (e + c) / 3), rtol=1e-14, atol=1e-15)
+    assert same_bits(x2, x1 - LR * (g1 + neumaier([f, e]) / 3))
     # the point of the last round (y of the next difference round) is still there, exactly
     h, y = read_exact(w, 1)
     assert h.type == pb.PARAMS and h.version == 1, h
-    assert np.array_equal(y.view(np.uint64), x1.view(np.uint64))
+    assert same_bits(y, x1)
     h, now = read_exact(w, 2)
-    assert h.type == pb.PARAMS and np.array_equal(now.view(np.uint64), x2.view(np.uint64))
+    assert h.type == pb.PARAMS and same_bits(now, x2)
     h, _ = read_exact(w, 0)
-    assert h.type == pb.ERROR and "version 0 is no longer kept" in h.reason, h
+    assert h.type == pb.ERROR and h.error == pb.ERR_VERSION_GONE, h
+    assert "version 0 is no longer kept" in h.reason, h
 
 
 @pytest.mark.parametrize("case, want", [
@@ -146,3 +166,14 @@ def test_commits_that_do_not_fit_are_refused(start_paramd, tmp_path, case, want)
     assert got[0].type == pb.ERROR and want in got[0].reason, got[0]
     assert d.proc.wait(10) == 1, "the shard went on after a COMMIT it cannot follow"
     assert want in d.log()
+
+
+def test_a_worker_that_cannot_read_y_from_the_shards_is_refused(start_paramd, tmp_path):
+    d = start_paramd(job(tmp_path), "--local-shards", "2", name="sharded")
+    old = connection.Connection(d.endpoint)
+    with pytest.raises(WrongState) as refused:
+        old.hello(pb.Hello(name="old", reads_shard_keys=True), 10)
+    assert "reads_exact_versions" in str(refused.value)
+    new = connection.Connection(d.endpoint)
+    assert new.hello(pb.Hello(name="new", reads_shard_keys=True, reads_exact_versions=True),
+                     10).type == pb.WELCOME

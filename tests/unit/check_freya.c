@@ -114,8 +114,9 @@ START_TEST(canonical_sum_is_order_independent)
         order[i] = order[k];
         order[k] = t;
     }
-    ck_assert_int_eq(pd_freya_sum_init(&a, DIM, NB, PD_FREYA_CANONICAL_MAX_BYTES), 0);
-    ck_assert_int_eq(pd_freya_sum_init(&b, DIM, NB, PD_FREYA_CANONICAL_MAX_BYTES), 0);
+    ck_assert(pd_freya_sum_canonical(DIM, NB, PD_FREYA_CANONICAL_MAX_BYTES));
+    ck_assert_int_eq(pd_freya_sum_init(&a, DIM, NB, true), 0);
+    ck_assert_int_eq(pd_freya_sum_init(&b, DIM, NB, true), 0);
     ck_assert(a.canonical && b.canonical);
     for (int i = 0; i < NB; i++) {
         pd_freya_sum_add(&a, (uint32_t)i, v[i]);
@@ -147,7 +148,8 @@ START_TEST(fallback_is_compensated)
     double v1[2] = {1.0, 1e16}, v2[2] = {1e100, 1.0}, v3[2] = {1.0, -1e16}, v4[2] = {-1e100, 1.0};
     double out[2];
 
-    ck_assert_int_eq(pd_freya_sum_init(&a, 2, 4, 16), 0); /* 64 bytes needed, 16 allowed */
+    ck_assert(!pd_freya_sum_canonical(2, 4, 16)); /* 64 bytes needed, 16 allowed */
+    ck_assert_int_eq(pd_freya_sum_init(&a, 2, 4, false), 0);
     ck_assert(!a.canonical);
     pd_freya_sum_add(&a, 2, v1);
     pd_freya_sum_add(&a, 0, v2);
