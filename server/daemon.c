@@ -466,6 +466,9 @@ void pd_daemon_stop(pd_daemon_t *d, const char *reason, int exit_code)
     pd_progress_clear(d);
     if (d->opts.shard_index == 0) {
         final_outputs(d);
+    } else if (d->shard_skipped != 0) {
+        pd_log_warn("no final checkpoint: this shard did not take update %" PRIu64,
+                    d->shard_skipped);
     } else if (pd_checkpoint_final(d) != 0 && d->exit_code == 0) {
         d->exit_code = 1; /* a shard's own keys: at shard 0's final version, when it said BYE */
     }

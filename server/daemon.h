@@ -116,6 +116,9 @@ struct pd_daemon {
     uint64_t reads_for_clients; /* shard i > 0: PULLs answered to workers and clients (not
                                  * shard 0's gathers), for its exit line */
     bool shard_committed;      /* shard i > 0: a COMMIT came (no RESTORE from then on) */
+    uint64_t shard_skipped; /* shard i > 0: the first update it did not take (a non-finite
+                             * step), 0 if none since its start or last RESTORE: checkpoints
+                             * of that version and later would not be shard 0's state */
     size_t n_waiting, waiting_cap;
     struct pd_shards *shards;  /* shard 0 of a sharded job: its links to the others; else NULL */
     pd_store_t store;

@@ -279,11 +279,18 @@ void pd_shard_apply_commit(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
         return;
     }
     rc = take_step(d, in, why, sizeof(why));
-    if (rc != 0) {
+    if (rc == PD_ENONFINITE) {
+        /* Shard 0 has taken this update on its keys already, and may be further on: this
+         * shard keeps its keys as they were, counts the version to stay in step, and tells
+         * shard 0, which acts on [stop] on_divergence (a restore reloads every shard). */
+        pd_store_step_none(&d->store, &d->optim);
+        d->shard_skipped = d->shard_skipped != 0 ? d->shard_skipped : m->version;
+        snprintf(msg, sizeof(msg), "update %" PRIu64 " not applied: %s", m->version, why);
+        pd_log_warn("%s", msg);
+        pd_daemon_send_error(d, s->rid, s->rid_len, s, m, PD_WERR_NONFINITE, "%s", msg);
+    } else if (rc != 0) {
         snprintf(msg, sizeof(msg), "update %" PRIu64 ": %s", m->version, why);
-        fail(d, s, m, rc == PD_ENONFINITE ? PD_WERR_NONFINITE
-                      : rc == -ENOMEM     ? PD_WERR_INTERNAL
-                                          : PD_WERR_FRAMES, msg);
+        fail(d, s, m, rc == -ENOMEM ? PD_WERR_INTERNAL : PD_WERR_FRAMES, msg);
         return;
     }
     d->metrics.updates_total++;
@@ -317,6 +324,11 @@ static void write_checkpoint(pd_daemon_t *d, const pd_msg_t *m)
     if (m->version != d->store.version) {
         pd_log_warn("checkpoint of version %" PRIu64 " asked at version %" PRIu64 ": not written",
                     m->version, d->store.version);
+        return;
+    }
+    if (d->shard_skipped != 0) { /* a restore goes back to a version before it */
+        pd_log_warn("checkpoint of version %" PRIu64 " not written: this shard did not take "
+                    "update %" PRIu64, m->version, d->shard_skipped);
         return;
     }
     rc = pd_checkpoint_request(d);
@@ -377,6 +389,7 @@ void pd_shard_restore(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
                                   "void");
         }
         rc = pd_checkpoint_restore_at(d, m->version, why, sizeof(why));
+        d->shard_skipped = rc == 0 ? 0 : d->shard_skipped;
     }
     pd_msg_init(&r, PD_MSG_ACK);
     r.request_id = m->request_id;

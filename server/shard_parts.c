@@ -166,6 +166,20 @@ static void run_queue(pd_daemon_t *d, pd_session_t *coordinator)
     }
 }
 
+/* The worker waits for this before it sends its RESULT to shard 0 (worker.c send_parts). */
+static void ack_part(pd_daemon_t *d, pd_session_t *s, const pd_msg_t *m)
+{
+    pd_msg_t r;
+
+    pd_msg_init(&r, PD_MSG_ACK);
+    r.request_id = m->request_id;
+    r.worker_id = s->id;
+    r.task_id = m->task_id;
+    r.version = d->store.version;
+    r.ack = PD_ACK_APPLIED;
+    pd_daemon_send(d, s->rid, s->rid_len, &r, NULL, 0);
+}
+
 void pd_shard_part(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
 {
     const pd_msg_t *m = &in->msg;
@@ -188,11 +202,13 @@ void pd_shard_part(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     e = find(p, m->task_id);
     if (e != NULL && e->v == NULL) {
         drop(p, e); /* shard 0 will not use it */
+        ack_part(d, s, m);
         return;
     }
     if (e != NULL) {
         /* the same values again: a worker whose PART to another shard failed sent its result
          * whole, and shard 0 sent every shard the parts itself */
+        ack_part(d, s, m);
         return;
     }
     if ((p->n + 1) * d->store.dim * sizeof(double) > (size_t)PD_SHARD_PARTS_MAX_BYTES ||
@@ -208,6 +224,7 @@ void pd_shard_part(pd_daemon_t *d, pd_wire_in_t *in, pd_session_t *s)
     }
     memcpy(e->v, v, d->store.dim * sizeof(double));
     d->metrics.gradient_parts_total++;
+    ack_part(d, s, m);
     if (p->qn > 0) {
         run_queue(d, coordinator(d));
     }

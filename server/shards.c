@@ -303,8 +303,11 @@ static int restore_version(pd_daemon_t *d, pd_shards_t *sh, uint64_t deadline_ms
                 break;
             }
             sh->link[i].last_heard_ms = pd_daemon_now_ms(d);
-            if (in.msg.request_id != first + i - 1 &&
-                (in.msg.type == PD_MSG_ERROR || in.msg.type == PD_MSG_BYE)) {
+            if (in.msg.request_id != first + i - 1 && in.msg.type == PD_MSG_ERROR &&
+                in.msg.error == PD_WERR_NONFINITE) {
+                /* a step the shard did not take (note_reply): the restore voids it */
+            } else if (in.msg.request_id != first + i - 1 &&
+                       (in.msg.type == PD_MSG_ERROR || in.msg.type == PD_MSG_BYE)) {
                 /* the shard ended (a COMMIT it refused, ...): no answer will come */
                 pd_log_err("shard %u %s before answering RESTORE: %s", i,
                            in.msg.type == PD_MSG_BYE ? "left" : "refused", in.msg.reason);
@@ -638,6 +641,14 @@ static bool note_reply(pd_daemon_t *d, unsigned i, const pd_wire_in_t *in)
     if (in->msg.type != PD_MSG_ERROR && in->msg.type != PD_MSG_BYE) {
         return true;
     }
+    if (in->msg.type == PD_MSG_ERROR && in->msg.error == PD_WERR_NONFINITE) {
+        /* a step the shard found non-finite on its keys, which it did not take: a
+         * divergence, acted on (on_divergence) once no method callback runs */
+        pd_log_warn("shard %u: %s", i, in->msg.reason);
+        snprintf(why, sizeof(why), "shard %u: a step would make a parameter non-finite", i);
+        pd_daemon_diverged(d, why);
+        return true;
+    }
     snprintf(why, sizeof(why), "shard %u %s: %s", i,
              in->msg.type == PD_MSG_BYE ? "left" : "refused", in->msg.reason);
     pd_daemon_stop(d, why, 1);
@@ -729,6 +740,7 @@ void pd_shards_tick(pd_daemon_t *d)
         pd_msg_init(&hb, PD_MSG_HEARTBEAT);
         (void)send_to(l, &hb, NULL, 0);
     }
+    pd_daemon_act_on_divergence(d); /* one a shard reported (note_reply) */
 }
 
 void pd_shards_bye(pd_daemon_t *d)

@@ -45,10 +45,13 @@ int pd_client_read_range_at(pd_client_t *c, uint64_t offset, uint64_t length, do
 /* The same for the values at keys[0 .. n) (increasing), float64. */
 int pd_client_read_keys(pd_client_t *c, const uint64_t *keys, uint64_t n, double *out,
                         uint64_t min_version, int timeout_ms);
-/* Send m with frames f[0 .. n) to shard `shard` > 0 of the job's map, without waiting (as
- * pd_client_send_msg). -EINVAL when there is no such connection. */
+/* Send m with frames f[0 .. n) to shard `shard` > 0 of the job's map as a request (its
+ * request_id set), without waiting. -EINVAL when there is no such connection. */
 int pd_client_send_to_shard(pd_client_t *c, unsigned shard, pd_msg_t *m,
                             const pd_wire_frame_t *f, size_t n);
+/* Wait up to timeout_ms for shard `shard`'s ACK of request request_id: 0, or the code of its
+ * ERROR, -ETIMEDOUT, -EINVAL. */
+int pd_client_shard_ack(pd_client_t *c, unsigned shard, uint64_t request_id, int timeout_ms);
 /* The last ERROR or BYE reason the server sent. */
 const char *pd_client_last_reason(const pd_client_t *c);
 

@@ -338,7 +338,22 @@ int pd_client_send_to_shard(pd_client_t *c, unsigned shard, pd_msg_t *m,
     if (shard == 0 || shard >= c->n_shards || c->shard[shard] == NULL) {
         return -EINVAL;
     }
-    return pd_client_send_msg(c->shard[shard], m, f, n);
+    return pd_client_send_request(c->shard[shard], m, f, n);
+}
+
+int pd_client_shard_ack(pd_client_t *c, unsigned shard, uint64_t request_id, int timeout_ms)
+{
+    pd_wire_in_t in;
+    int rc;
+
+    if (shard == 0 || shard >= c->n_shards || c->shard[shard] == NULL) {
+        return -EINVAL;
+    }
+    rc = pd_client_recv_reply(c->shard[shard], &in, PD_MSG_ACK, request_id, timeout_ms);
+    if (rc == 0) {
+        pd_wire_in_release(&in);
+    }
+    return rc;
 }
 
 void pd_client_heartbeat_shards(pd_client_t *c)

@@ -786,7 +786,9 @@ static bool frame_finite(const void *data, pd_elem_type_t elem, size_t n)
  * float64, float32 or bfloat16) straight from here, instead of through shard 0. Not for a
  * gradient that is not finite as it travels (shard 0 must see it whole, to act on the
  * divergence), nor when a send fails: then the whole result goes to shard 0 as without
- * parts. True when all went out. */
+ * parts. Every shard acknowledges its part before the RESULT goes: shard 0 names the task to
+ * the shards as soon as it takes the result, and a part still queued here when this process
+ * dies (the RESULT already gone) would leave them waiting for it. True when all were taken. */
 static bool send_parts(worker_t *w, const pd_msg_t *t, const pd_msg_t *r,
                        const pd_wire_frame_t *f)
 {
@@ -797,6 +799,8 @@ static bool send_parts(worker_t *w, const pd_msg_t *t, const pd_msg_t *r,
         !frame_finite(f->data, r->elem_type, w->model.dim)) {
         return false;
     }
+    uint64_t sent[PD_WIRE_MAX_SHARDS] = {0};
+
     for (unsigned i = 1; i < j->n_shards; i++) {
         const pd_shard_info_t *sh = &j->shards[i];
         pd_wire_frame_t part = {(const char *)f->data + sh->key_begin * size,
@@ -812,6 +816,12 @@ static bool send_parts(worker_t *w, const pd_msg_t *t, const pd_msg_t *r,
         m.frame_counts[0] = m.key_length;
         if (pd_client_send_to_shard(w->client, i, &m, &part, 1) != 0) {
             return false; /* the parts sent already are dropped by their shards in time */
+        }
+        sent[i] = m.request_id;
+    }
+    for (unsigned i = 1; i < j->n_shards; i++) {
+        if (pd_client_shard_ack(w->client, i, sent[i], (int)w->timeout_ms) != 0) {
+            return false; /* the result goes whole: shard 0 sends the parts again */
         }
     }
     return true;

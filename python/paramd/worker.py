@@ -86,21 +86,25 @@ class _ShardReads:
                 pass  # a lost one: the next goes
 
     def send_parts(self, t, frame, size):
-        """Each shard i > 0 its part of GRAD task t's result `frame` (the bytes as the RESULT
-        carries them, `size` bytes a value), as paramd-worker sends them (doc/protocol.md,
-        "Gradient parts"); False, with nothing sent to shard 0 yet, when the values are not
-        all finite (shard 0 must see such a gradient whole) or a send fails."""
+        """Each shard i > 0 its part of task t's gradient result `frame` (the bytes as the
+        RESULT carries them, `size` bytes a value), as paramd-worker sends them
+        (doc/protocol.md, "Gradient parts"), and its ACK awaited: shard 0 names the task to
+        the shards once it has the RESULT, which must not outrun a part. False, with nothing
+        sent to shard 0 yet, when the values are not all finite (shard 0 must see such a
+        gradient whole) or a part was not taken."""
         values = np.frombuffer(frame, dtype=wire.F32 if size == 4 else wire.F64)
         if values.shape[0] != self.map[-1][2] or not np.isfinite(values).all():
             return False
         try:
-            for c, (_, b, e) in zip(self.clients, self.map[1:]):
-                c._conn.send(wire.header(pb.PART, task_id=t.task_id, version=t.version,
-                                         key_offset=b, key_length=e - b,
-                                         elem_type=pb.F32 if size == 4 else pb.F64),
-                             [frame[b * size:e * size]], block=False)
+            acks = [c._track("part", c._send(
+                wire.header(pb.PART, task_id=t.task_id, version=t.version, key_offset=b,
+                            key_length=e - b, elem_type=pb.F32 if size == 4 else pb.F64),
+                [frame[b * size:e * size]]), lambda r, frames: r)
+                for c, (_, b, e) in zip(self.clients, self.map[1:])]
+            for ack in acks:
+                ack.result()
         except (Error, zmq.Again):
-            return False  # the parts sent already are dropped by their shards in time
+            return False  # the parts taken already are dropped by their shards in time
         return True
 
     def pull(self, x, version, elem_type, exact=False):
@@ -141,6 +145,10 @@ class _ShardReads:
                 out[lo:hi] = req.result().params
         except VersionGone:
             raise _TaskOver() from None
+        except JobOver as err:
+            if not err.job_continues:  # shard 0 ended the job: it tells us too
+                raise _Ended(err.reason) from None
+            raise _Rejoin("shard at %s: %s" % (endpoint, err)) from None
         except (Error, zmq.Again) as err:
             raise _Rejoin("shard at %s: %s" % (endpoint, err)) from None
 

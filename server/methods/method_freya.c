@@ -118,8 +118,8 @@ static bool canonical(const pd_daemon_t *d, uint32_t n_blocks)
     return pd_freya_sum_canonical(d->model.dim, n_blocks, PD_FREYA_CANONICAL_MAX_BYTES);
 }
 
-/* The task sizes for n workers (plan_tasks), the block pool and the sums: of the keys summed,
- * known once the shards are open. Called when a round starts. */
+/* The task sizes for n workers (plan_tasks), the block pool, the sums and g: of the keys
+ * summed, known once the shards are open. Called when a round starts. */
 static int size_tasks(pd_daemon_t *d, freya_state_t *st, uint64_t n)
 {
     size_t own = pd_method_estimate_dim(d);
@@ -130,8 +130,15 @@ static int size_tasks(pd_daemon_t *d, freya_state_t *st, uint64_t n)
     if (rc != 0) {
         return rc;
     }
-    if (st->diff.dim != own || st->diff.s == NULL) {
+    if (st->diff.dim != own || st->diff.s == NULL) { /* the first round */
         pd_neumaier_release(&st->diff);
+        free(st->g);
+        free(st->tmp);
+        st->g = calloc(own, sizeof(double));
+        st->tmp = calloc(own, sizeof(double));
+        if (st->g == NULL || st->tmp == NULL) {
+            return -ENOMEM;
+        }
         if ((rc = pd_neumaier_init(&st->diff, own)) != 0) {
             return rc;
         }
@@ -156,7 +163,6 @@ static int size_tasks(pd_daemon_t *d, freya_state_t *st, uint64_t n)
 static int freya_init(pd_daemon_t *d)
 {
     const pd_config_t *c = &d->cfg;
-    size_t dim = d->model.dim;
     freya_state_t *st;
     uint64_t block;
     uint32_t chunk, n_blocks;
@@ -175,11 +181,6 @@ static int freya_init(pd_daemon_t *d)
     st->s = c->freya_s > 0 ? (uint64_t)c->freya_s : pd_freya_default_s(st->m);
     st->p = c->freya_p > 0 ? c->freya_p : pd_freya_default_p(st->s, st->m);
     st->dedupe = c->dedupe_inflight;
-    st->g = calloc(dim, sizeof(double));
-    st->tmp = calloc(dim, sizeof(double));
-    if (st->g == NULL || st->tmp == NULL) {
-        return -ENOMEM;
-    }
     /* the pool and the sums wait for the first round: their keys are known once the shards
      * are open */
     if ((rc = plan_tasks(d, st, 1, &block, &chunk, &n_blocks)) != 0) {

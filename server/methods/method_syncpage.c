@@ -103,11 +103,6 @@ static int page_init(pd_daemon_t *d)
         return PD_ECONFIG;
     }
     pd_rng_seed(&st->coin, pd_method_sync_page_coin_seed((uint64_t)c->seed));
-    st->g = calloc(d->model.dim, sizeof(double));
-    st->sum = calloc(d->model.dim, sizeof(double));
-    if (st->g == NULL || st->sum == NULL) {
-        return -ENOMEM;
-    }
     pd_log_info("sync-page: m=%" PRIu64 " S=%" PRIu64 " p=%.6g", st->m, st->s, st->p);
     return 0;
 }
@@ -121,9 +116,18 @@ static int start_phase(pd_daemon_t *d, page_state_t *st, page_phase_t phase)
     uint64_t n = d->cfg.sync_parts > 0 ? (uint64_t)d->cfg.sync_parts
                                        : pd_sessions_count_ready(&d->sessions);
     pd_buf_t *task_x = NULL;
-    int rc = pd_store_snapshot(&d->store, &task_x);
+    int rc;
 
-    if (rc != 0) {
+    if (st->g == NULL || st->sum == NULL) { /* the first phase: the keys summed are known */
+        free(st->g);
+        free(st->sum);
+        st->g = calloc(pd_method_estimate_dim(d), sizeof(double));
+        st->sum = calloc(pd_method_estimate_dim(d), sizeof(double));
+        if (st->g == NULL || st->sum == NULL) {
+            return -ENOMEM;
+        }
+    }
+    if ((rc = pd_store_snapshot(&d->store, &task_x)) != 0) {
         return rc;
     }
     n = n == 0 ? 1 : n > total ? total : n;

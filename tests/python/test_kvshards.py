@@ -2,6 +2,8 @@
 client reads each server's keys from it and pushes to shard 0, which relays each shard's
 share. The same script of pulls and pushes must read and leave the same bits on 2 and 3
 servers (paramd --local-shards N) as on one; a pull after a push sees it."""
+import time
+
 import numpy as np
 import pytest
 
@@ -67,3 +69,56 @@ def test_sharded_equals_one_server(start_paramd):
             assert rest1 == restn
             assert np.array_equal(x1.view(np.uint64), xn.view(np.uint64)), \
                 "%d servers read other bits than one" % n
+
+
+def test_a_step_only_a_shard_cannot_take_is_a_divergence(start_paramd):
+    """A finite push whose step overflows a parameter of shard 1's keys: shard 0 (none of the
+    keys) takes it, shard 1 does not, keeps its keys as they were and reports it; shard 0
+    acts on on_divergence = stop: the job ends with status 1 naming the shard, and shard 1
+    did not stop on its own (it saw shard 0's BYE)."""
+    job = JOB.replace("type = momentum", "type = sgd").replace("regularizer = l1\n", "") \
+        .replace("learning_rate = 0.05", "learning_rate = 1") + \
+        "[stop]\non_divergence = stop\n"
+    d = start_paramd("exit_when_done = yes\n" + job, "--local-shards", "2", name="overflow")
+    key = np.array([1100], dtype=np.uint64)
+    with paramd.KVClient(d.endpoint, name="overflow") as kv:
+        kv.push(np.array([-1e308]), keys=key)
+        assert kv.pull(keys=key)[0][0] == 1e308
+        kv.push(np.array([-1e308]), keys=key)  # shard 0 applies it: its keys are untouched
+        assert d.proc.wait(15) == 1, "the job went on after a step its shard could not take"
+    log = d.log()
+    assert "diverged at version 2 (shard 1: a step would make a parameter non-finite)" in log
+    assert "shard 1: update 2 not applied: it would make a parameter of keys [1024, 1500) " \
+        "NaN or Inf" in log, log
+    assert "paramd shard 1: shard 0 ended the job" in log, log
+
+
+def test_a_step_only_a_shard_cannot_take_restores_a_checkpoint(start_paramd, tmp_path):
+    """The same with on_divergence = restore-checkpoint: every server reloads the newest
+    checkpoint (version 1) and the job goes on."""
+    job = JOB.replace("type = momentum", "type = sgd").replace("regularizer = l1\n", "") \
+        .replace("learning_rate = 0.05", "learning_rate = 1") + \
+        "[stop]\non_divergence = restore-checkpoint\n"
+    state = tmp_path / "state"
+    d = start_paramd("state_dir = %s\ncheckpoint_interval = 100ms\n" % state + job,
+                     "--local-shards", "2", name="restore")
+    key = np.array([1100], dtype=np.uint64)
+    with paramd.KVClient(d.endpoint, name="overflow") as kv:
+        kv.push(np.array([-1e308]), keys=key)
+        deadline = time.monotonic() + 20
+        while not ((state / "ckpt-1.pdckpt").exists() and
+                   (state / "shard-1" / "ckpt-1.pdckpt").exists()):
+            assert time.monotonic() < deadline, "no checkpoint of version 1 on both servers"
+            time.sleep(0.05)
+        kv.push(np.array([-1e308]), keys=key)
+        # shard 1 wrote no checkpoint of version 2 or later: all go back to version 1
+        while "restored checkpoint of version 1 after a divergence" not in d.log():
+            assert time.monotonic() < deadline, "no restore: " + d.log()
+            time.sleep(0.05)
+        # a client that saw version 2 would wait for the new run to reach it: a new one reads
+        with paramd.KVClient(d.endpoint, name="after") as after:
+            values, version = after.pull(keys=key)
+        assert (values[0], version) == (1e308, 1)
+    assert d.proc.poll() is None, "the job stopped"
+    assert "checkpoint of version 2 not written: this shard did not take update 2" in d.log() \
+        or not (state / "ckpt-2.pdckpt").exists(), "no checkpoint after the skip was asked"

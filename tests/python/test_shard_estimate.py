@@ -46,8 +46,11 @@ def join(endpoint, shard_index):
 
 
 def part(c, task_id, values):
+    """A worker's PART, which the shard acknowledges once it holds it."""
     c.send(wire.header(pb.PART, task_id=task_id, key_offset=BEGIN, key_length=N,
                        elem_type=pb.F64), [wire.f64_frame(values)])
+    got = c.recv(10)
+    assert got is not None and got[0].type == pb.ACK and got[0].task_id == task_id, got
 
 
 def add(c, version, task_id, rnd, slot=None):
@@ -143,7 +146,6 @@ def test_commits_that_do_not_fit_are_refused(start_paramd, tmp_path, case, want)
     s0, w = join(d.endpoint, 1), join(d.endpoint, 0)
     for task in (1, 2, 3):
         part(w, task, np.full(N, 0.25 * task))
-    read_range(w, 0)  # the parts are in before shard 0 names them
     if case == "no-parts":
         step(s0, 1, 1, pb.ESTIMATE_SET, 0, 1)
     elif case == "never-set":
