@@ -59,8 +59,12 @@
       "512 keys): this paramd (shard 0) runs the method and serves keys from 0; shards 1 .. " \
       "N-1 hold the rest, apply each update to their range and serve it to workers and "    \
       "key-value clients. For every method on a linear model or an mlp (apts, fosi, dho2, " \
-      "newton-cg and lbfgs decide on a whole copy of the iterate in shard 0), and async-sgd " \
-      "on type = none (key-value jobs). With "                                               \
+      "newton-cg and lbfgs decide on a whole copy of the iterate in shard 0; for "          \
+      "freya-page and sync-page each shard keeps its keys' share of the gradient estimate), " \
+      "and async-sgd on type = none (key-value jobs). Workers send each shard its part of "  \
+      "every gradient of sync-sgd, async-sgd, ssp, freya-page, sync-page and rennala-sgd "   \
+      "(while a step's parts fit a quarter of a shard's room for them). "                     \
+      "With "                                                                                \
       "state_dir, shard I keeps its checkpoints in state_dir/shard-I. "                      \
       "--local-shards N starts the others on this host; otherwise list them in "           \
       "shard_endpoints.")                                                                     \
