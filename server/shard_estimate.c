@@ -223,14 +223,8 @@ int pd_shard_estimate_step(pd_daemon_t *d, const pd_msg_t *m, const double **g, 
     if ((rc = round_sum(e, m->estimate_slot, why, why_len)) != 0) {
         return rc;
     }
-    if (m->estimate == PD_ESTIMATE_SET) { /* as shard 0: sum times 1 / n */
-        pd_method_mean(e->g, e->sum, e->dim, m->n_samples);
-        e->has_g = true;
-    } else {
-        for (size_t i = 0; i < e->dim; i++) {
-            e->g[i] += e->sum[i] / (double)m->n_samples;
-        }
-    }
+    pd_method_estimate_move(e->g, e->sum, e->dim, m->n_samples, m->estimate); /* as shard 0 */
+    e->has_g = e->has_g || m->estimate == PD_ESTIMATE_SET;
     start_round(e, 0);
     *g = e->g;
     return 0;

@@ -161,6 +161,18 @@ size_t pd_method_estimate_dim(const pd_daemon_t *d)
     return d->job.gradient_parts ? d->store.dim : d->model.dim;
 }
 
+void pd_method_estimate_move(double *g, const double *sum, size_t n, uint64_t n_samples,
+                             pd_estimate_t how)
+{
+    if (how == PD_ESTIMATE_SET) {
+        pd_method_mean(g, sum, n, n_samples);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        g[i] += sum[i] / (double)n_samples;
+    }
+}
+
 void pd_method_estimate_take(pd_daemon_t *d, uint64_t round, int64_t slot)
 {
     if (d->job.gradient_parts && d->part_task != 0) {

@@ -98,6 +98,11 @@ void pd_method_apply(pd_daemon_t *d, const double *grad_sum, uint64_t n_samples,
  * PD_ESTIMATE_INCREMENT, g += sum / n; the sum over `slots` slots, 0: the compensated one):
  * pd_method_apply(d, g, 1, lr, 0), the shards doing the same on theirs. */
 size_t pd_method_estimate_dim(const pd_daemon_t *d);
+/* g[0 .. n) moved by a round's sum over n_samples samples: PD_ESTIMATE_SET, g = sum * (1 /
+ * n_samples) (pd_method_mean); PD_ESTIMATE_INCREMENT, g += sum / n_samples. Shard 0 and the
+ * shards both move theirs through it, so a sharded estimate has a single server's bits. */
+void pd_method_estimate_move(double *g, const double *sum, size_t n, uint64_t n_samples,
+                             pd_estimate_t how);
 void pd_method_estimate_take(pd_daemon_t *d, uint64_t round, int64_t slot);
 void pd_method_estimate_step(pd_daemon_t *d, const double *g, double lr, pd_estimate_t how,
                              uint64_t round, uint64_t slots, uint64_t n);

@@ -385,10 +385,7 @@ static void freya_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t,
                        st->cg_samples, st->m);
         }
         pd_freya_sum_result(&st->full, st->tmp);
-        double inv = 1.0 / (double)st->m;
-        for (size_t i = 0; i < dim; i++) {
-            st->g[i] = st->tmp[i] * inv;
-        }
+        pd_method_estimate_move(st->g, st->tmp, dim, st->m, PD_ESTIMATE_SET);
         step_and_continue(d, st);
         return;
     }
@@ -405,9 +402,7 @@ static void freya_on_result(pd_daemon_t *d, pd_session_t *s, const pd_task_t *t,
     }
     /* cnt is in [S, S + c - 1]: divide by what was summed (§3.5). */
     pd_neumaier_result(&st->diff, st->tmp);
-    for (size_t i = 0; i < dim; i++) {
-        st->g[i] += st->tmp[i] / (double)st->cbd_samples;
-    }
+    pd_method_estimate_move(st->g, st->tmp, dim, st->cbd_samples, PD_ESTIMATE_INCREMENT);
     step_and_continue(d, st);
 }
 

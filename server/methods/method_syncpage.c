@@ -203,18 +203,13 @@ static void finish_phase(pd_daemon_t *d, page_state_t *st)
     int rc;
 
     pd_parts_sum(&st->parts, st->sum, &n, NULL);
+    pd_method_estimate_move(st->g, st->sum, dim, n,
+                            full ? PD_ESTIMATE_SET : PD_ESTIMATE_INCREMENT);
     if (full) {
-        double inv = 1.0 / (double)n;
-        for (size_t j = 0; j < dim; j++) {
-            st->g[j] = st->sum[j] * inv;
-        }
         mt->rounds_cg_total++;
         st->cg_seconds += secs;
         mt->round_cg_seconds_mean = st->cg_seconds / mt->rounds_cg_total;
     } else {
-        for (size_t j = 0; j < dim; j++) {
-            st->g[j] += st->sum[j] / (double)n;
-        }
         mt->rounds_cbd_total++;
         st->cbd_seconds += secs;
         mt->round_cbd_seconds_mean = st->cbd_seconds / mt->rounds_cbd_total;
