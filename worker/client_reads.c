@@ -332,24 +332,30 @@ PD_EXPORT int pd_client_pull_recv(pd_client_t *c, double *out, uint64_t length,
     return rc == 0 && length != p->length ? PD_EDIM : rc;
 }
 
+/* The connection to shard `shard` > 0, or NULL when there is none. */
+static pd_client_t *other_shard(pd_client_t *c, unsigned shard)
+{
+    return shard > 0 && shard < c->n_shards ? c->shard[shard] : NULL;
+}
+
 int pd_client_send_to_shard(pd_client_t *c, unsigned shard, pd_msg_t *m,
                             const pd_wire_frame_t *f, size_t n)
 {
-    if (shard == 0 || shard >= c->n_shards || c->shard[shard] == NULL) {
-        return -EINVAL;
-    }
-    return pd_client_send_request(c->shard[shard], m, f, n);
+    pd_client_t *s = other_shard(c, shard);
+
+    return s != NULL ? pd_client_send_request(s, m, f, n) : -EINVAL;
 }
 
 int pd_client_shard_ack(pd_client_t *c, unsigned shard, uint64_t request_id, int timeout_ms)
 {
+    pd_client_t *s = other_shard(c, shard);
     pd_wire_in_t in;
     int rc;
 
-    if (shard == 0 || shard >= c->n_shards || c->shard[shard] == NULL) {
+    if (s == NULL) {
         return -EINVAL;
     }
-    rc = pd_client_recv_reply(c->shard[shard], &in, PD_MSG_ACK, request_id, timeout_ms);
+    rc = pd_client_recv_reply(s, &in, PD_MSG_ACK, request_id, timeout_ms);
     if (rc == 0) {
         pd_wire_in_release(&in);
     }
